@@ -1,0 +1,213 @@
+// Package commands is the public contract of cdcq's control topic: the
+// commands the API publishes and that any other system may publish directly
+// with a plain Kafka client. Each command is a JSON body with a `name`
+// header; its JSON Schema is in schemas/ and docs/commands.md shows how to
+// publish one.
+//
+// This package must not import handlers, http or projections.
+package commands
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/cdcq/cdcq/internal/names"
+	"github.com/cdcq/cdcq/internal/secret"
+)
+
+const (
+	// Topic carries every command, keyed by environmentId so that one
+	// environment's commands are handled in order.
+	Topic = "cdcq.commands"
+	// DeadLetterTopic receives commands that cannot be decoded, with the
+	// reason in the reason_poisoned header.
+	DeadLetterTopic = "cdcq.commands.dead"
+
+	// NameHeader names the command (one of the Name constants).
+	NameHeader = "name"
+	// CommandIDHeader repeats commandId for tools that read headers only.
+	CommandIDHeader = "command_id"
+	// EnvironmentHeader repeats environmentId; it is also the message key.
+	EnvironmentHeader = "environment_id"
+)
+
+// Command names, the values of the name header. They never change: systems
+// outside cdcq publish them.
+const (
+	NameCreateDatabaseConnection = "CreateDatabaseConnection"
+	NameDeleteDatabaseConnection = "DeleteDatabaseConnection"
+	NameCreateCachedQuery        = "CreateCachedQuery"
+)
+
+// Names lists every command name.
+var Names = []string{NameCreateDatabaseConnection, NameDeleteDatabaseConnection, NameCreateCachedQuery}
+
+// Connection is a source database's connection string in two forms: sealed
+// (AES-256-GCM with the shared key, see `cdcq seal`) for the worker, and
+// redacted (password replaced by ***) for people.
+type Connection struct {
+	Sealed   string `json:"sealed"`
+	Redacted string `json:"redacted"`
+}
+
+// Command is what every command has.
+type Command interface {
+	CommandName() string
+	CommandMeta() Meta
+}
+
+// Meta holds the fields every command carries.
+type Meta struct {
+	// CommandID is unique per command; a redelivery repeats it.
+	CommandID string `json:"commandId"`
+	// EnvironmentID names the customer environment; it is the message key.
+	EnvironmentID string `json:"environmentId"`
+	// RequestedAt is when the command was issued.
+	RequestedAt time.Time `json:"requestedAt"`
+}
+
+// CreateDatabaseConnection asks for the environment's database to be
+// captured into its change topics. Idempotent: a capture that exists is
+// brought to this configuration.
+type CreateDatabaseConnection struct {
+	Meta
+	Connection Connection `json:"connection"`
+}
+
+// DeleteDatabaseConnection asks for the environment's capture, its
+// replication slot and publication, and its query jobs to be removed.
+// Idempotent: what is gone stays gone.
+type DeleteDatabaseConnection struct {
+	Meta
+	Connection Connection `json:"connection"`
+}
+
+// CreateCachedQuery asks for an aggregate query to be kept up to date over
+// the environment's change topics; it ensures the capture first.
+type CreateCachedQuery struct {
+	Meta
+	Connection Connection `json:"connection"`
+	// QueryID is deterministic (see QueryID).
+	QueryID string `json:"queryId"`
+	// Schema is the database's Prisma schema.
+	Schema string `json:"schema"`
+	// SQLQuery is the aggregate query.
+	SQLQuery string `json:"sqlQuery"`
+}
+
+func (CreateDatabaseConnection) CommandName() string { return NameCreateDatabaseConnection }
+func (DeleteDatabaseConnection) CommandName() string { return NameDeleteDatabaseConnection }
+func (CreateCachedQuery) CommandName() string        { return NameCreateCachedQuery }
+
+// CommandMeta returns the common fields.
+func (m Meta) CommandMeta() Meta { return m }
+
+// DecodeError says why a message is not a valid command. Such a message is
+// parked on the dead-letter topic; retrying it cannot help.
+type DecodeError struct {
+	Name   string
+	Reason string
+}
+
+func (e *DecodeError) Error() string {
+	if e.Name == "" {
+		return "invalid command: " + e.Reason
+	}
+	return fmt.Sprintf("invalid %s command: %s", e.Name, e.Reason)
+}
+
+// IsDecodeError reports whether err is, or wraps, a DecodeError.
+func IsDecodeError(err error) bool {
+	var d *DecodeError
+	return errors.As(err, &d)
+}
+
+// Encode marshals a command's body.
+func Encode(c Command) ([]byte, error) {
+	return json.Marshal(c)
+}
+
+// Decode reads a command from its name header and JSON body and checks the
+// fields every handler relies on. It does not open the sealed connection.
+func Decode(name string, body []byte) (Command, error) {
+	var c Command
+	switch name {
+	case NameCreateDatabaseConnection:
+		c = &CreateDatabaseConnection{}
+	case NameDeleteDatabaseConnection:
+		c = &DeleteDatabaseConnection{}
+	case NameCreateCachedQuery:
+		c = &CreateCachedQuery{}
+	case "":
+		return nil, &DecodeError{Reason: "the name header is missing; want one of " + strings.Join(Names, ", ")}
+	default:
+		return nil, &DecodeError{Name: name, Reason: "unknown command name; want one of " + strings.Join(Names, ", ")}
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := dec.Decode(c); err != nil {
+		return nil, &DecodeError{Name: name, Reason: "body is not valid JSON for this command: " + err.Error()}
+	}
+	if dec.More() {
+		return nil, &DecodeError{Name: name, Reason: "body has data after the JSON object"}
+	}
+	var problems []string
+	h := c.CommandMeta()
+	if h.CommandID == "" {
+		problems = append(problems, "commandId is missing")
+	}
+	if err := names.ValidateEnvironmentID(h.EnvironmentID); err != nil {
+		problems = append(problems, "environmentId "+err.Error())
+	}
+	var conn Connection
+	switch v := c.(type) {
+	case *CreateDatabaseConnection:
+		conn = v.Connection
+	case *DeleteDatabaseConnection:
+		conn = v.Connection
+	case *CreateCachedQuery:
+		conn = v.Connection
+		if v.QueryID == "" {
+			problems = append(problems, "queryId is missing")
+		}
+		if strings.TrimSpace(v.Schema) == "" {
+			problems = append(problems, "schema is missing")
+		}
+		if strings.TrimSpace(v.SQLQuery) == "" {
+			problems = append(problems, "sqlQuery is missing")
+		}
+	}
+	if !strings.HasPrefix(conn.Sealed, "v1:") {
+		problems = append(problems, "connection.sealed is missing or not a v1: sealed value (see `cdcq seal`)")
+	}
+	if len(problems) > 0 {
+		return nil, &DecodeError{Name: name, Reason: strings.Join(problems, "; ")}
+	}
+	return deref(c), nil
+}
+
+// deref returns the value the pointer points at, so that handlers switch on
+// value types.
+func deref(c Command) Command {
+	switch v := c.(type) {
+	case *CreateDatabaseConnection:
+		return *v
+	case *DeleteDatabaseConnection:
+		return *v
+	case *CreateCachedQuery:
+		return *v
+	}
+	return c
+}
+
+// Open decrypts a command's connection string.
+func (c Connection) Open(s *secret.Sealer) (string, error) {
+	plain, err := s.Open(c.Sealed)
+	if err != nil {
+		return "", fmt.Errorf("connection.sealed: %w", err)
+	}
+	return plain, nil
+}

@@ -1,0 +1,57 @@
+package handlers
+
+import (
+	"context"
+
+	"github.com/cdcq/cdcq/internal/events"
+	"github.com/cdcq/cdcq/internal/jobs"
+)
+
+// CaptureSpec says what to capture for one environment. ConnectionString
+// holds a password: never log it or put it in an error.
+type CaptureSpec struct {
+	EnvironmentID    string
+	ConnectionString string
+	ConnectorName    string
+	SlotName         string
+	PublicationName  string
+	TopicPrefix      string
+}
+
+// Capture is the port to a change-capture engine (Debezium on Kafka Connect,
+// or cdcq's embedded reader). Every call is idempotent: Ensure of a capture
+// that exists brings it to spec; Delete of one that is gone succeeds.
+// Errors wrapped as jobs.TerminalError fail the job; others are retried.
+type Capture interface {
+	// Engine names the implementation for status output.
+	Engine() string
+	Ensure(ctx context.Context, spec CaptureSpec) error
+	Observe(ctx context.Context, spec CaptureSpec) (jobs.CaptureStatus, error)
+	// Delete removes the capture and then the slot and the publication it
+	// left in the source database.
+	Delete(ctx context.Context, spec CaptureSpec) error
+}
+
+// QuerySpec says which cached query to run.
+type QuerySpec struct {
+	EnvironmentID string
+	QueryID       string
+	PipelineName  string
+	Schema        string
+	SQLQuery      string
+	Capture       CaptureSpec
+}
+
+// Processor is the port to a stream processor (Flink through its SQL
+// Gateway, or cdcq's embedded engine). Calls are idempotent like Capture's.
+type Processor interface {
+	Engine() string
+	EnsureQuery(ctx context.Context, spec QuerySpec) error
+	// DeleteEnvironment stops every query job of the environment.
+	DeleteEnvironment(ctx context.Context, environmentID string) error
+}
+
+// EventPublisher publishes events on the events topic.
+type EventPublisher interface {
+	Publish(ctx context.Context, evs ...events.Event) error
+}

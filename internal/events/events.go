@@ -1,0 +1,152 @@
+// Package events defines what happened to jobs, as published on the events
+// topic by the handlers and the status poller and folded into Postgres by
+// the projector. Events are facts in the past tense; each carries the
+// environment it belongs to and is keyed by it, so one environment's events
+// are projected in order.
+//
+// This package must not import handlers, http or projections.
+package events
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/cdcq/cdcq/internal/jobs"
+)
+
+const (
+	// Topic carries every event, keyed by environmentId.
+	Topic = "cdcq.events"
+	// NameHeader names the event type.
+	NameHeader = "name"
+)
+
+// Event names, the values of the name header.
+const (
+	NameConnectionRequested  = "ConnectionRequested"
+	NameConnectionObserved   = "ConnectionObserved"
+	NameConnectionFailed     = "ConnectionFailed"
+	NameConnectionDeleting   = "ConnectionDeleting"
+	NameConnectionDeleted    = "ConnectionDeleted"
+	NameCachedQueryRequested = "CachedQueryRequested"
+	NameCachedQueryObserved  = "CachedQueryObserved"
+	NameCommandRejected      = "CommandRejected"
+)
+
+// Event is what every event has.
+type Event interface {
+	EventName() string
+	Environment() string
+}
+
+// Meta holds the fields every event carries.
+type Meta struct {
+	EnvironmentID string    `json:"environmentId"`
+	CommandID     string    `json:"commandId,omitempty"`
+	At            time.Time `json:"at"`
+}
+
+func (m Meta) Environment() string { return m.EnvironmentID }
+
+// ConnectionRequested: a create was accepted by a worker, which is about to
+// create the capture ("create pending": a crash before the next event shows
+// as a PENDING job that a redelivery completes).
+type ConnectionRequested struct {
+	Meta
+	Engine          string `json:"engine"`
+	ConnectorName   string `json:"connectorName"`
+	SlotName        string `json:"slotName"`
+	PublicationName string `json:"publicationName"`
+	// ConnectionRedacted is for people; ConnectionSealed lets the status
+	// poller reach the source database.
+	ConnectionRedacted string `json:"connectionRedacted"`
+	ConnectionSealed   string `json:"connectionSealed"`
+}
+
+// ConnectionObserved: what the capture engine and the source database
+// reported.
+type ConnectionObserved struct {
+	Meta
+	Capture jobs.CaptureStatus `json:"capture"`
+}
+
+// ConnectionFailed: the capture could not be created; Reason says why.
+type ConnectionFailed struct {
+	Meta
+	Reason string `json:"reason"`
+}
+
+// ConnectionDeleting: a delete was accepted by a worker.
+type ConnectionDeleting struct {
+	Meta
+}
+
+// ConnectionDeleted: the capture, its slot and its publication are gone.
+type ConnectionDeleted struct {
+	Meta
+}
+
+// CachedQueryRequested: a cached query was accepted by a worker.
+type CachedQueryRequested struct {
+	Meta
+	QueryID      string `json:"queryId"`
+	PipelineName string `json:"pipelineName"`
+	SQLQuery     string `json:"sqlQuery"`
+	Engine       string `json:"engine"`
+}
+
+// CachedQueryObserved: the state of a cached query's job changed.
+type CachedQueryObserved struct {
+	Meta
+	QueryID string      `json:"queryId"`
+	Status  jobs.Status `json:"status"`
+	Reason  string      `json:"reason,omitempty"`
+	JobID   string      `json:"jobId,omitempty"`
+}
+
+// CommandRejected: a message on the control topic could not be decoded and
+// was parked on the dead-letter topic.
+type CommandRejected struct {
+	Meta
+	CommandName string `json:"commandName"`
+	Reason      string `json:"reason"`
+}
+
+func (ConnectionRequested) EventName() string  { return NameConnectionRequested }
+func (ConnectionObserved) EventName() string   { return NameConnectionObserved }
+func (ConnectionFailed) EventName() string     { return NameConnectionFailed }
+func (ConnectionDeleting) EventName() string   { return NameConnectionDeleting }
+func (ConnectionDeleted) EventName() string    { return NameConnectionDeleted }
+func (CachedQueryRequested) EventName() string { return NameCachedQueryRequested }
+func (CachedQueryObserved) EventName() string  { return NameCachedQueryObserved }
+func (CommandRejected) EventName() string      { return NameCommandRejected }
+
+// Decode reads an event from its name header and JSON body.
+func Decode(name string, body []byte) (Event, error) {
+	var e Event
+	switch name {
+	case NameConnectionRequested:
+		e = &ConnectionRequested{}
+	case NameConnectionObserved:
+		e = &ConnectionObserved{}
+	case NameConnectionFailed:
+		e = &ConnectionFailed{}
+	case NameConnectionDeleting:
+		e = &ConnectionDeleting{}
+	case NameConnectionDeleted:
+		e = &ConnectionDeleted{}
+	case NameCachedQueryRequested:
+		e = &CachedQueryRequested{}
+	case NameCachedQueryObserved:
+		e = &CachedQueryObserved{}
+	case NameCommandRejected:
+		e = &CommandRejected{}
+	default:
+		return nil, fmt.Errorf("unknown event name %q", name)
+	}
+	if err := json.Unmarshal(body, e); err != nil {
+		return nil, fmt.Errorf("decode %s event: %w", name, err)
+	}
+	return e, nil
+}

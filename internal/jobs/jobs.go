@@ -1,0 +1,116 @@
+// Package jobs holds the vocabulary shared by the handlers, the engine
+// adapters and the projections: job states, what an engine reports about a
+// capture, and how errors are classified (terminal or retriable).
+//
+// This package must not import other cdcq packages.
+package jobs
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Status is the state of a job as checkJobStatus reports it.
+type Status string
+
+const (
+	// StatusPending: accepted, not yet running.
+	StatusPending Status = "PENDING"
+	// StatusRunning: the engine reports the job and all its tasks running.
+	StatusRunning Status = "RUNNING"
+	// StatusPaused: the engine holds the job paused.
+	StatusPaused Status = "PAUSED"
+	// StatusFailed: the job or one of its tasks failed; Reason says why.
+	StatusFailed Status = "FAILED"
+	// StatusDeleting: a delete was accepted and is being carried out.
+	StatusDeleting Status = "DELETING"
+	// StatusDeleted: the job and everything it created are gone.
+	StatusDeleted Status = "DELETED"
+)
+
+// TaskState is one Kafka Connect task as its REST API reports it.
+type TaskState struct {
+	ID       int    `json:"id"`
+	State    string `json:"state"`
+	WorkerID string `json:"workerId,omitempty"`
+	Trace    string `json:"trace,omitempty"`
+}
+
+// ConnectorState is a Kafka Connect connector and its tasks.
+type ConnectorState struct {
+	Name     string      `json:"name"`
+	State    string      `json:"state"`
+	WorkerID string      `json:"workerId,omitempty"`
+	Trace    string      `json:"trace,omitempty"`
+	Tasks    []TaskState `json:"tasks"`
+}
+
+// SlotState is a replication slot as the source database reports it.
+type SlotState struct {
+	Name   string `json:"name"`
+	Exists bool   `json:"exists"`
+	Active bool   `json:"active"`
+	// RetainedWALBytes is how much WAL the slot keeps the server from
+	// recycling (pg_current_wal_lsn() - restart_lsn).
+	RetainedWALBytes int64 `json:"retainedWalBytes"`
+	// Error is set when the source database could not be asked.
+	Error string `json:"error,omitempty"`
+}
+
+// CaptureStatus is what a capture engine reports about one environment.
+type CaptureStatus struct {
+	Status    Status          `json:"status"`
+	Reason    string          `json:"reason,omitempty"`
+	Connector *ConnectorState `json:"connector,omitempty"`
+	Slot      *SlotState      `json:"slot,omitempty"`
+}
+
+// Equal reports whether two observations say the same thing, so that the
+// status poller records only changes.
+func (s CaptureStatus) Equal(o CaptureStatus) bool {
+	return fmt.Sprintf("%+v|%+v|%+v", s.Status+Status(s.Reason), deref(s.Connector), derefSlot(s.Slot)) ==
+		fmt.Sprintf("%+v|%+v|%+v", o.Status+Status(o.Reason), deref(o.Connector), derefSlot(o.Slot))
+}
+
+func deref(c *ConnectorState) ConnectorState {
+	if c == nil {
+		return ConnectorState{}
+	}
+	return *c
+}
+
+func derefSlot(s *SlotState) SlotState {
+	if s == nil {
+		return SlotState{}
+	}
+	return *s
+}
+
+// TerminalError marks a failure that retrying cannot fix (bad
+// configuration, a 4xx from an engine): the job fails with its message and
+// the command is acknowledged.
+type TerminalError struct {
+	Err error
+}
+
+func (e *TerminalError) Error() string { return e.Err.Error() }
+func (e *TerminalError) Unwrap() error { return e.Err }
+
+// Terminal wraps err as a TerminalError (nil stays nil).
+func Terminal(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &TerminalError{Err: err}
+}
+
+// Terminalf formats a TerminalError.
+func Terminalf(format string, args ...any) error {
+	return &TerminalError{Err: fmt.Errorf(format, args...)}
+}
+
+// IsTerminal reports whether err, or an error it wraps, is terminal.
+func IsTerminal(err error) bool {
+	var t *TerminalError
+	return errors.As(err, &t)
+}

@@ -1,0 +1,74 @@
+package projections
+
+import (
+	"errors"
+	"time"
+
+	"github.com/cdcq/cdcq/internal/jobs"
+)
+
+// ErrNotFound is returned by reads for an environment or query that was never
+// projected.
+var ErrNotFound = errors.New("not found")
+
+// ConnectionView is an environment's capture job as checkJobStatus returns
+// it. id, name and status are the original API's fields.
+type ConnectionView struct {
+	// ID is the environmentId.
+	ID string `json:"id"`
+	// Name is the capture's connector name.
+	Name   string      `json:"name"`
+	Status jobs.Status `json:"status"`
+	// Reason says why the job is FAILED (or what is wrong otherwise).
+	Reason        string `json:"reason,omitempty"`
+	EnvironmentID string `json:"environmentId"`
+	Engine        string `json:"engine"`
+	// Connection is the redacted connection string.
+	Connection      string               `json:"connection"`
+	SlotName        string               `json:"slotName"`
+	PublicationName string               `json:"publicationName"`
+	Connector       *jobs.ConnectorState `json:"connector,omitempty"`
+	Slot            *jobs.SlotState      `json:"slot,omitempty"`
+	CachedQueries   []QueryView          `json:"cachedQueries"`
+	// RejectedCommands lists recent commands for this environment that
+	// could not be decoded and went to the dead-letter topic.
+	RejectedCommands []RejectedCommand `json:"rejectedCommands,omitempty"`
+	CreatedAt        time.Time         `json:"createdAt"`
+	UpdatedAt        time.Time         `json:"updatedAt"`
+	ObservedAt       *time.Time        `json:"observedAt,omitempty"`
+}
+
+// QueryView is a cached query's job.
+type QueryView struct {
+	// ID is the query id.
+	ID string `json:"id"`
+	// Name is the job's pipeline name.
+	Name          string      `json:"name"`
+	Status        jobs.Status `json:"status"`
+	Reason        string      `json:"reason,omitempty"`
+	EnvironmentID string      `json:"environmentId"`
+	Engine        string      `json:"engine"`
+	SQLQuery      string      `json:"sqlQuery"`
+	JobID         string      `json:"jobId,omitempty"`
+	CreatedAt     time.Time   `json:"createdAt"`
+	UpdatedAt     time.Time   `json:"updatedAt"`
+}
+
+// RejectedCommand is a command that was parked on the dead-letter topic.
+type RejectedCommand struct {
+	CommandID   string    `json:"commandId,omitempty"`
+	CommandName string    `json:"commandName,omitempty"`
+	Reason      string    `json:"reason"`
+	At          time.Time `json:"at"`
+}
+
+// ActiveConnection is what the status poller needs to observe a capture.
+type ActiveConnection struct {
+	EnvironmentID    string
+	ConnectorName    string
+	SlotName         string
+	PublicationName  string
+	ConnectionSealed string
+	// Last is the last observation recorded, to record only changes.
+	Last jobs.CaptureStatus
+}

@@ -38,16 +38,22 @@ const (
 type Event interface {
 	EventName() string
 	Environment() string
+	EventMeta() Meta
 }
 
 // Meta holds the fields every event carries.
 type Meta struct {
+	// EventID is unique per event; the projector applies each id once.
+	EventID       string    `json:"eventId"`
 	EnvironmentID string    `json:"environmentId"`
 	CommandID     string    `json:"commandId,omitempty"`
 	At            time.Time `json:"at"`
 }
 
 func (m Meta) Environment() string { return m.EnvironmentID }
+
+// EventMeta returns the common fields.
+func (m Meta) EventMeta() Meta { return m }
 
 // ConnectionRequested: a create was accepted by a worker, which is about to
 // create the capture ("create pending": a crash before the next event shows

@@ -1,6 +1,7 @@
 package projections
 
 import (
+	"encoding/json"
 	"errors"
 	"time"
 
@@ -71,4 +72,16 @@ type ActiveConnection struct {
 	ConnectionSealed string
 	// Last is the last observation recorded, to record only changes.
 	Last jobs.CaptureStatus
+}
+
+// EventView is one event from an environment's history, as recorded when it
+// was applied. Payload is the event's JSON body without the sealed
+// connection string.
+type EventView struct {
+	EventID    string          `json:"eventId"`
+	Name       string          `json:"name"`
+	CommandID  string          `json:"commandId,omitempty"`
+	At         time.Time       `json:"at"`
+	RecordedAt time.Time       `json:"recordedAt"`
+	Payload    json.RawMessage `json:"payload"`
 }

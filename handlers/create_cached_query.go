@@ -1,0 +1,68 @@
+package handlers
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/cdcq/cdcq/commands"
+	"github.com/cdcq/cdcq/internal/events"
+	"github.com/cdcq/cdcq/internal/jobs"
+	"github.com/cdcq/cdcq/internal/names"
+)
+
+// CreateCachedQueryHandler consumes CreateCachedQuery: it ensures the
+// environment's capture (as CreateDatabaseConnection does), emits
+// CachedQueryRequested, starts the query job and emits CachedQueryObserved.
+// Idempotent: the query id and pipeline name are deterministic.
+type CreateCachedQueryHandler struct {
+	cfg         WorkerConfig
+	connections *CreateDatabaseConnectionHandler
+}
+
+// Handle carries out the command.
+func (h *CreateCachedQueryHandler) Handle(ctx context.Context, cmd commands.CreateCachedQuery) error {
+	cfg := h.cfg
+	m := cmd.Meta
+	pipeline := names.PipelineName(m.EnvironmentID, cmd.QueryID)
+	requested := events.CachedQueryRequested{
+		Meta:         meta(cfg, m.EnvironmentID, m.CommandID),
+		QueryID:      cmd.QueryID,
+		PipelineName: pipeline,
+		SQLQuery:     cmd.SQLQuery,
+		Engine:       cfg.Processor.Engine(),
+	}
+	if err := cfg.Events.Publish(ctx, requested); err != nil {
+		return err
+	}
+	spec, err := h.connections.ensure(ctx, m, cmd.Connection)
+	if err != nil {
+		if jobs.IsTerminal(err) {
+			return h.observe(ctx, m, cmd.QueryID, jobs.StatusFailed, "capture: "+err.Error())
+		}
+		return err
+	}
+	q := QuerySpec{
+		EnvironmentID: m.EnvironmentID,
+		QueryID:       cmd.QueryID,
+		PipelineName:  pipeline,
+		Schema:        cmd.Schema,
+		SQLQuery:      cmd.SQLQuery,
+		Capture:       spec,
+	}
+	if err := cfg.Processor.EnsureQuery(ctx, q); err != nil {
+		if jobs.IsTerminal(err) {
+			return h.observe(ctx, m, cmd.QueryID, jobs.StatusFailed, err.Error())
+		}
+		return fmt.Errorf("ensure query %s: %w", cmd.QueryID, err)
+	}
+	return h.observe(ctx, m, cmd.QueryID, jobs.StatusRunning, "")
+}
+
+func (h *CreateCachedQueryHandler) observe(ctx context.Context, m commands.Meta, queryID string, status jobs.Status, reason string) error {
+	return h.cfg.Events.Publish(ctx, events.CachedQueryObserved{
+		Meta:    meta(h.cfg, m.EnvironmentID, m.CommandID),
+		QueryID: queryID,
+		Status:  status,
+		Reason:  reason,
+	})
+}

@@ -1,0 +1,47 @@
+package handlers
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/cdcq/cdcq/commands"
+	"github.com/cdcq/cdcq/internal/events"
+	"github.com/cdcq/cdcq/internal/jobs"
+)
+
+// DeleteDatabaseConnectionHandler consumes DeleteDatabaseConnection and
+// emits ConnectionDeleting, then ConnectionDeleted (or ConnectionFailed).
+// It stops the environment's query jobs, deletes the capture, and drops the
+// replication slot and publication in the source database. Idempotent:
+// deleting what is gone succeeds.
+type DeleteDatabaseConnectionHandler struct {
+	cfg WorkerConfig
+}
+
+// Handle carries out the command.
+func (h *DeleteDatabaseConnectionHandler) Handle(ctx context.Context, cmd commands.DeleteDatabaseConnection) error {
+	cfg := h.cfg
+	m := cmd.Meta
+	plain, err := cmd.Connection.Open(cfg.Sealer)
+	if err != nil {
+		return cfg.Events.Publish(ctx, events.ConnectionFailed{Meta: meta(cfg, m.EnvironmentID, m.CommandID),
+			Reason: fmt.Sprintf("delete: %v (was it sealed with this deployment's CDCQ_SECRET_KEY?)", err)})
+	}
+	if err := cfg.Events.Publish(ctx, events.ConnectionDeleting{Meta: meta(cfg, m.EnvironmentID, m.CommandID)}); err != nil {
+		return err
+	}
+	if err := cfg.Processor.DeleteEnvironment(ctx, m.EnvironmentID); err != nil {
+		if !jobs.IsTerminal(err) {
+			return fmt.Errorf("stop query jobs of %s: %w", m.EnvironmentID, err)
+		}
+		cfg.Logger.WarnContext(ctx, "stop query jobs", "environment_id", m.EnvironmentID, "error", err)
+	}
+	if err := cfg.Capture.Delete(ctx, captureSpec(m.EnvironmentID, plain)); err != nil {
+		if jobs.IsTerminal(err) {
+			return cfg.Events.Publish(ctx, events.ConnectionFailed{Meta: meta(cfg, m.EnvironmentID, m.CommandID),
+				Reason: "delete: " + err.Error()})
+		}
+		return fmt.Errorf("delete capture of %s: %w", m.EnvironmentID, err)
+	}
+	return cfg.Events.Publish(ctx, events.ConnectionDeleted{Meta: meta(cfg, m.EnvironmentID, m.CommandID)})
+}

@@ -1,0 +1,110 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/cdcq/cdcq/internal/events"
+	"github.com/cdcq/cdcq/internal/jobs"
+	"github.com/cdcq/cdcq/internal/secret"
+	"github.com/cdcq/cdcq/projections"
+)
+
+// ConnectionLister lists the captures the poller should watch.
+type ConnectionLister interface {
+	ActiveConnections(ctx context.Context) ([]projections.ActiveConnection, error)
+}
+
+// StatusPollerConfig holds the poller's dependencies.
+type StatusPollerConfig struct {
+	Connections ConnectionLister
+	Capture     Capture
+	Events      EventPublisher
+	Sealer      *secret.Sealer
+	// Interval between rounds. Default 10s.
+	Interval time.Duration
+	Logger   *slog.Logger
+	Now      func() time.Time
+}
+
+// StatusPoller observes every active capture each round and publishes a
+// ConnectionObserved event when what it sees differs from the projection,
+// so checkJobStatus follows the engines without any request. Run it in one
+// worker at a time (see internal/leader).
+type StatusPoller struct {
+	cfg StatusPollerConfig
+}
+
+// NewStatusPoller refuses missing dependencies.
+func NewStatusPoller(cfg StatusPollerConfig) (*StatusPoller, error) {
+	if cfg.Connections == nil || cfg.Capture == nil || cfg.Events == nil || cfg.Sealer == nil {
+		return nil, errors.New("handlers: StatusPollerConfig needs Connections, Capture, Events and Sealer")
+	}
+	if cfg.Interval == 0 {
+		cfg.Interval = 10 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &StatusPoller{cfg: cfg}, nil
+}
+
+// Run polls until ctx ends.
+func (p *StatusPoller) Run(ctx context.Context) {
+	for {
+		if err := p.Poll(ctx); err != nil && ctx.Err() == nil {
+			p.cfg.Logger.Warn("status poll", "error", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(p.cfg.Interval):
+		}
+	}
+}
+
+// Poll runs one round.
+func (p *StatusPoller) Poll(ctx context.Context) error {
+	conns, err := p.cfg.Connections.ActiveConnections(ctx)
+	if err != nil {
+		return err
+	}
+	for _, c := range conns {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		status, err := p.observe(ctx, c)
+		if err != nil {
+			p.cfg.Logger.Warn("observe capture", "environment_id", c.EnvironmentID, "error", err)
+			continue
+		}
+		if status.Equal(c.Last) {
+			continue
+		}
+		ev := events.ConnectionObserved{
+			Meta:    events.Meta{EventID: uuid.NewString(), EnvironmentID: c.EnvironmentID, At: p.cfg.Now().UTC()},
+			Capture: status,
+		}
+		if err := p.cfg.Events.Publish(ctx, ev); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (p *StatusPoller) observe(ctx context.Context, c projections.ActiveConnection) (jobs.CaptureStatus, error) {
+	plain, err := p.cfg.Sealer.Open(c.ConnectionSealed)
+	if err != nil {
+		return jobs.CaptureStatus{Status: jobs.StatusFailed, Reason: "stored connection does not open with this worker's key: " + err.Error()}, nil
+	}
+	spec := captureSpec(c.EnvironmentID, plain)
+	spec.ConnectorName, spec.SlotName, spec.PublicationName = c.ConnectorName, c.SlotName, c.PublicationName
+	return p.cfg.Capture.Observe(ctx, spec)
+}

@@ -1,0 +1,162 @@
+// Package handlers carries out the commands on the control topic. A worker
+// consumes cdcq.commands in the consumer group "cdcq-worker", dispatches each
+// command to the handler for its name, and publishes what happened as events
+// on cdcq.events. Handlers reconcile: they are idempotent and may see a
+// command more than once.
+//
+// The status poller also lives here: one leader among the workers observes
+// every capture and records changes as events.
+//
+// This package must not import http or projections' internals; it talks to
+// engines only through the ports in ports.go.
+package handlers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/google/uuid"
+
+	"github.com/cdcq/cdcq/commands"
+	"github.com/cdcq/cdcq/internal/events"
+	"github.com/cdcq/cdcq/internal/names"
+	"github.com/cdcq/cdcq/internal/secret"
+)
+
+// WorkerHandlerName names the router handler and its consumer group. It never
+// changes: renaming it would make a new group re-consume the topic.
+const WorkerHandlerName = "cdcq-worker"
+
+// WorkerConfig holds a worker's dependencies.
+type WorkerConfig struct {
+	// Capture creates, observes and deletes captures. Required.
+	Capture Capture
+	// Processor runs cached queries. Required.
+	Processor Processor
+	// Events receives what happened. Required.
+	Events EventPublisher
+	// Sealer opens the sealed connection strings in commands. Required.
+	Sealer *secret.Sealer
+	// Logger; default slog.Default().
+	Logger *slog.Logger
+	// Now and NewID are replaceable for tests.
+	Now   func() time.Time
+	NewID func() string
+}
+
+func (c *WorkerConfig) setDefaults() {
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.NewID == nil {
+		c.NewID = uuid.NewString
+	}
+}
+
+// Validate refuses missing dependencies.
+func (c WorkerConfig) Validate() error {
+	switch {
+	case c.Capture == nil:
+		return errors.New("handlers: WorkerConfig.Capture is nil")
+	case c.Processor == nil:
+		return errors.New("handlers: WorkerConfig.Processor is nil")
+	case c.Events == nil:
+		return errors.New("handlers: WorkerConfig.Events is nil")
+	case c.Sealer == nil:
+		return errors.New("handlers: WorkerConfig.Sealer is nil")
+	}
+	return nil
+}
+
+// Worker dispatches commands to their handlers.
+type Worker struct {
+	cfg              WorkerConfig
+	createConnection *CreateDatabaseConnectionHandler
+	deleteConnection *DeleteDatabaseConnectionHandler
+	createQuery      *CreateCachedQueryHandler
+}
+
+// NewWorker builds a worker and its handlers.
+func NewWorker(cfg WorkerConfig) (*Worker, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	create := &CreateDatabaseConnectionHandler{cfg: cfg}
+	return &Worker{
+		cfg:              cfg,
+		createConnection: create,
+		deleteConnection: &DeleteDatabaseConnectionHandler{cfg: cfg},
+		createQuery:      &CreateCachedQueryHandler{cfg: cfg, connections: create},
+	}, nil
+}
+
+// HandleMessage is the Watermill handler for the control topic. A message
+// that is not a valid command is recorded as a rejected command and its
+// DecodeError returned, which the router's poison-queue middleware parks on
+// the dead-letter topic.
+func (w *Worker) HandleMessage(msg *message.Message) error {
+	ctx := msg.Context()
+	name := msg.Metadata.Get(commands.NameHeader)
+	cmd, err := commands.Decode(name, msg.Payload)
+	if err != nil {
+		w.reject(ctx, msg, name, err)
+		return err
+	}
+	return w.Handle(ctx, cmd)
+}
+
+// Handle carries out one decoded command.
+func (w *Worker) Handle(ctx context.Context, cmd commands.Command) error {
+	switch c := cmd.(type) {
+	case commands.CreateDatabaseConnection:
+		return w.createConnection.Handle(ctx, c)
+	case commands.DeleteDatabaseConnection:
+		return w.deleteConnection.Handle(ctx, c)
+	case commands.CreateCachedQuery:
+		return w.createQuery.Handle(ctx, c)
+	default:
+		return fmt.Errorf("no handler for command %s", cmd.CommandName())
+	}
+}
+
+// reject records an undecodable command against its environment, when the
+// message says which one it is.
+func (w *Worker) reject(ctx context.Context, msg *message.Message, name string, reason error) {
+	env := msg.Metadata.Get(commands.EnvironmentHeader)
+	if names.ValidateEnvironmentID(env) != nil {
+		env = ""
+	}
+	ev := events.CommandRejected{
+		Meta:        meta(w.cfg, env, msg.Metadata.Get(commands.CommandIDHeader)),
+		CommandName: name,
+		Reason:      reason.Error(),
+	}
+	if err := w.cfg.Events.Publish(ctx, ev); err != nil {
+		w.cfg.Logger.ErrorContext(ctx, "record rejected command", "environment_id", env, "error", err)
+	}
+}
+
+// meta builds the common fields of an event.
+func meta(cfg WorkerConfig, environmentID, commandID string) events.Meta {
+	return events.Meta{EventID: cfg.NewID(), EnvironmentID: environmentID, CommandID: commandID, At: cfg.Now().UTC()}
+}
+
+// captureSpec derives an environment's capture from its connection string.
+func captureSpec(environmentID, connectionString string) CaptureSpec {
+	return CaptureSpec{
+		EnvironmentID:    environmentID,
+		ConnectionString: connectionString,
+		ConnectorName:    names.ConnectorName(environmentID),
+		SlotName:         names.SlotName(environmentID),
+		PublicationName:  names.PublicationName(environmentID),
+		TopicPrefix:      names.TopicPrefix(environmentID),
+	}
+}

@@ -1,0 +1,76 @@
+package httpapi
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/cdcq/cdcq/commands"
+	"github.com/cdcq/cdcq/internal/jobs"
+	"github.com/cdcq/cdcq/internal/names"
+	"github.com/cdcq/cdcq/projections"
+)
+
+var cachedQueryFields = []string{fieldConnectionString, fieldEnvironmentID, fieldSchema, fieldSQLQuery}
+
+// CachedQueryAccepted answers createCachedQuery.
+type CachedQueryAccepted struct {
+	// ID is the query id; the same environment, schema and query give the
+	// same id.
+	ID string `json:"id"`
+	// Name is the query job's pipeline name.
+	Name          string      `json:"name"`
+	Status        jobs.Status `json:"status"`
+	EnvironmentID string      `json:"environmentId"`
+	CommandID     string      `json:"commandId"`
+}
+
+// createCachedQuery publishes CreateCachedQuery. The query id is derived
+// from the input, so repeating the request names the same query and the
+// handler finds the job it started before.
+func (s *Server) createCachedQuery(c *fiber.Ctx) error {
+	body, req, err := s.readConnectionRequest(c, cachedQueryFields)
+	if err != nil {
+		return err
+	}
+	queryID := names.QueryID(req.env, body.Schema, s.cfg.NormalizeQuery(body.SQLQuery))
+	c.Locals(keyQueryID, queryID)
+	cmd := commands.CreateCachedQuery{
+		Meta:       s.meta(req.env),
+		Connection: s.sealed(req.conn),
+		QueryID:    queryID,
+		Schema:     body.Schema,
+		SQLQuery:   body.SQLQuery,
+	}
+	if err := s.publish(c, cmd); err != nil {
+		return err
+	}
+	c.Location("/cachedQueries/" + queryID)
+	return c.Status(http.StatusCreated).JSON(CachedQueryAccepted{
+		ID:            queryID,
+		Name:          names.PipelineName(req.env, queryID),
+		Status:        jobs.StatusPending,
+		EnvironmentID: req.env,
+		CommandID:     cmd.CommandID,
+	})
+}
+
+func (s *Server) getCachedQuery(c *fiber.Ctx) error {
+	id := strings.Clone(c.Params("queryId"))
+	c.Locals(keyQueryID, id)
+	ctx, cancel := s.backendContext(c)
+	defer cancel()
+	view, err := s.cfg.Status.CachedQuery(ctx, id)
+	switch {
+	case errors.Is(err, projections.ErrNotFound):
+		return newError(http.StatusNotFound, CodeNotFound, "id",
+			fmt.Sprintf("there is no cached query with id %q", id))
+	case err != nil:
+		return statusUnavailable(fmt.Errorf("read cached query %s: %w", id, err))
+	}
+	c.Locals(keyEnvironmentID, view.EnvironmentID)
+	return c.JSON(view)
+}

@@ -1,0 +1,126 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/cdcq/cdcq/commands"
+	"github.com/cdcq/cdcq/internal/secret"
+	"github.com/cdcq/cdcq/projections"
+)
+
+// CommandPublisher publishes a command on the control topic. An error means
+// the command was not accepted; the API answers 503 and the caller retries.
+type CommandPublisher interface {
+	Publish(ctx context.Context, cmd commands.Command) error
+}
+
+// StatusReader reads the projected job state. Both methods return an error
+// wrapping projections.ErrNotFound for an id that was never projected.
+type StatusReader interface {
+	Connection(ctx context.Context, environmentID string) (projections.ConnectionView, error)
+	CachedQuery(ctx context.Context, queryID string) (projections.QueryView, error)
+}
+
+// DefaultBodyLimit is the largest request body accepted unless
+// Config.BodyLimit says otherwise. A Prisma schema and a query fit easily.
+const DefaultBodyLimit = 1 << 20
+
+// DefaultBackendTimeout bounds one call to Commands or Status.
+const DefaultBackendTimeout = 10 * time.Second
+
+// Config configures a Server.
+type Config struct {
+	// Commands receives every command the API accepts. Required.
+	Commands CommandPublisher
+	// Status answers checkJobStatus and the GET endpoints. Required.
+	Status StatusReader
+	// Sealer seals connection strings before they leave the API. Required;
+	// the workers must hold the same key.
+	Sealer *secret.Sealer
+	// Tokens are the accepted bearer tokens. Empty strings are refused.
+	Tokens []string
+	// RequireAuth makes every endpoint but /healthz demand
+	// "Authorization: Bearer <token>" with one of Tokens. Only `cdcq dev`
+	// turns it off; New refuses RequireAuth without Tokens.
+	RequireAuth bool
+	// Logger receives one line per request. Default: slog.Default().
+	Logger *slog.Logger
+	// BodyLimit is the largest request body in bytes; larger bodies get 400
+	// body_too_large. Default: DefaultBodyLimit (1 MiB).
+	BodyLimit int
+	// BackendTimeout bounds each call to Commands and Status.
+	// Default: DefaultBackendTimeout.
+	BackendTimeout time.Duration
+	// Now stamps commands' requestedAt. Default: time.Now.
+	Now func() time.Time
+	// NewID makes command ids. Default: random (v4) UUIDs.
+	NewID func() string
+	// NormalizeQuery turns a query's text into the form its id is derived
+	// from, so that the same query written differently gets the same id.
+	// Default: collapse runs of white space to one space and trim.
+	NormalizeQuery func(sql string) string
+}
+
+func (c *Config) setDefaults() {
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.BodyLimit == 0 {
+		c.BodyLimit = DefaultBodyLimit
+	}
+	if c.BackendTimeout == 0 {
+		c.BackendTimeout = DefaultBackendTimeout
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.NewID == nil {
+		c.NewID = uuid.NewString
+	}
+	if c.NormalizeQuery == nil {
+		c.NormalizeQuery = collapseWhitespace
+	}
+}
+
+// Validate reports what is missing or inconsistent. Fields that have
+// defaults may be left zero.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Commands == nil {
+		errs = append(errs, errors.New("Commands is nil"))
+	}
+	if c.Status == nil {
+		errs = append(errs, errors.New("Status is nil"))
+	}
+	if c.Sealer == nil {
+		errs = append(errs, errors.New("Sealer is nil"))
+	}
+	if c.RequireAuth && len(c.Tokens) == 0 {
+		errs = append(errs, errors.New("RequireAuth is set but Tokens is empty"))
+	}
+	for i, t := range c.Tokens {
+		if strings.TrimSpace(t) == "" {
+			errs = append(errs, fmt.Errorf("Tokens[%d] is empty", i))
+		}
+	}
+	if c.BodyLimit < 0 {
+		errs = append(errs, fmt.Errorf("BodyLimit is %d; want > 0", c.BodyLimit))
+	}
+	if c.BackendTimeout < 0 {
+		errs = append(errs, fmt.Errorf("BackendTimeout is %s; want > 0", c.BackendTimeout))
+	}
+	return errors.Join(errs...)
+}
+
+// collapseWhitespace is the stand-in query normaliser until a SQL-aware one
+// replaces it.
+func collapseWhitespace(sql string) string {
+	return strings.Join(strings.Fields(sql), " ")
+}

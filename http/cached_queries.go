@@ -60,7 +60,6 @@ func (s *Server) createCachedQuery(c *fiber.Ctx) error {
 
 func (s *Server) getCachedQuery(c *fiber.Ctx) error {
 	id := strings.Clone(c.Params("queryId"))
-	c.Locals(keyQueryID, id)
 	ctx, cancel := s.backendContext(c)
 	defer cancel()
 	view, err := s.cfg.Status.CachedQuery(ctx, id)
@@ -71,6 +70,7 @@ func (s *Server) getCachedQuery(c *fiber.Ctx) error {
 	case err != nil:
 		return statusUnavailable(fmt.Errorf("read cached query %s: %w", id, err))
 	}
+	c.Locals(keyQueryID, id)
 	c.Locals(keyEnvironmentID, view.EnvironmentID)
 	return c.JSON(view)
 }

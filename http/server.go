@@ -150,7 +150,7 @@ func (s *Server) logRequest(c *fiber.Ctx, start time.Time) {
 	status := c.Response().StatusCode()
 	attrs := []slog.Attr{
 		slog.String("method", strings.Clone(c.Method())),
-		slog.String("path", strings.Clone(c.Path())),
+		slog.String("path", scrub(strings.Clone(c.Path()))),
 		slog.Int("status", status),
 		slog.Duration("duration", time.Since(start)),
 	}

@@ -158,13 +158,15 @@ func scanQuery(r pgx.Row) (QueryView, error) {
 
 // ActiveConnections lists the captures the status poller should observe:
 // every connection not DELETED whose engine is not "none", each with the
-// last observation recorded so that only changes need publishing.
+// last observation recorded so that only changes need publishing. A row
+// without a sealed connection string (one that failed before it was ever
+// requested) has nothing to observe with and is left out.
 func (s *Store) ActiveConnections(ctx context.Context) ([]ActiveConnection, error) {
 	rows, err := s.pool.Query(ctx, `
 		SELECT environment_id, connector_name, slot_name, publication_name, connection_sealed,
 		       status, reason, connector, slot
 		FROM connections
-		WHERE status <> 'DELETED' AND engine <> 'none'
+		WHERE status <> 'DELETED' AND engine <> 'none' AND connection_sealed <> ''
 		ORDER BY environment_id`)
 	if err != nil {
 		return nil, fmt.Errorf("projections: list active connections: %w", err)

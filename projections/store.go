@@ -165,12 +165,16 @@ func fold(ctx context.Context, tx pgx.Tx, ev events.Event, at time.Time) error {
 	case events.ConnectionObserved:
 		err = connectionObserved(ctx, tx, e, at)
 	case events.ConnectionFailed:
+		// A command can fail before its connection was requested (its
+		// sealed connection string did not open); the row then records just
+		// the failure, so that checkJobStatus can say why.
 		_, err = tx.Exec(ctx, `
-			UPDATE connections
-			SET status = 'FAILED', reason = $2, updated_at = $3,
-			    last_command_id = COALESCE(NULLIF($4, ''), last_command_id)
-			WHERE environment_id = $1 AND status <> 'DELETED'`,
-			m.EnvironmentID, e.Reason, at, m.CommandID)
+			INSERT INTO connections AS c (environment_id, status, reason, last_command_id, created_at, updated_at)
+			VALUES ($1, 'FAILED', $2, $3, $4, $4)
+			ON CONFLICT (environment_id) DO UPDATE SET
+				status = 'FAILED', reason = EXCLUDED.reason, updated_at = EXCLUDED.updated_at,
+				last_command_id = COALESCE(NULLIF(EXCLUDED.last_command_id, ''), c.last_command_id)`,
+			m.EnvironmentID, e.Reason, m.CommandID, at)
 	case events.ConnectionDeleting:
 		_, err = tx.Exec(ctx, `
 			UPDATE connections

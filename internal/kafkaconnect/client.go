@@ -257,7 +257,7 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, out a
 	}
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
 	if err != nil {
-		return 0, fmt.Errorf("kafkaconnect: build %s %s: %w", method, path, err)
+		return 0, fmt.Errorf("kafkaconnect: build %s %s: %w", method, path, withoutURL(err))
 	}
 	for k, vs := range c.cfg.Header {
 		for _, v := range vs {
@@ -271,13 +271,7 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, out a
 
 	resp, err := c.cfg.HTTPClient.Do(req)
 	if err != nil {
-		// *url.Error repeats the full URL, which may carry credentials
-		// in its user part; keep only the cause.
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return 0, &TransportError{Method: method, Path: path, Err: err}
+		return 0, &TransportError{Method: method, Path: path, Err: withoutURL(err)}
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBodyBytes))
@@ -294,6 +288,16 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, out a
 		}
 	}
 	return resp.StatusCode, nil
+}
+
+// withoutURL drops the URL that *url.Error repeats: it may carry
+// credentials in its user part.
+func withoutURL(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
 }
 
 func parseAPIError(method, path string, status int, data []byte) *APIError {

@@ -1,0 +1,65 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	httpapi "github.com/cdcq/cdcq/http"
+	"github.com/cdcq/cdcq/internal/kafkabus"
+	"github.com/cdcq/cdcq/projections"
+)
+
+// APIOptions configure RunAPI.
+type APIOptions struct {
+	// Listener to serve on. Required.
+	Listener net.Listener
+	// RequireAuth and Tokens: see httpapi.Config.
+	RequireAuth bool
+	Tokens      []string
+}
+
+// RunAPI serves the HTTP API until ctx ends, then drains in-flight
+// requests.
+func RunAPI(ctx context.Context, inf *Infra, opts APIOptions, logger *slog.Logger) error {
+	pub, err := kafkabus.NewPublisher(kafkabus.Config{Brokers: inf.Brokers, Logger: logger})
+	if err != nil {
+		return err
+	}
+	defer pub.Close()
+	cmds, err := kafkabus.NewCommandPublisher(pub)
+	if err != nil {
+		return err
+	}
+	store, err := projections.NewStore(inf.Pool)
+	if err != nil {
+		return err
+	}
+	srv, err := httpapi.New(httpapi.Config{
+		Commands:    cmds,
+		Status:      store,
+		Sealer:      inf.Sealer,
+		Tokens:      opts.Tokens,
+		RequireAuth: opts.RequireAuth,
+		Logger:      logger,
+	})
+	if err != nil {
+		return err
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(opts.Listener) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("http: %w", err)
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, context.Canceled) {
+		return fmt.Errorf("http shutdown: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,143 @@
+// Package service is cdcq's composition root: it builds the API, the worker
+// and the projector from configuration, and in dev mode starts the broker
+// and the Postgres server they need. cmd/cdcq only parses arguments and
+// calls into here.
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/cdcq/cdcq/commands"
+	"github.com/cdcq/cdcq/internal/config"
+	"github.com/cdcq/cdcq/internal/events"
+	"github.com/cdcq/cdcq/internal/kafkabus"
+	"github.com/cdcq/cdcq/internal/pgcluster"
+	"github.com/cdcq/cdcq/internal/secret"
+	"github.com/cdcq/cdcq/migrations"
+)
+
+// Infra is what every part needs: where Kafka and the job-state database
+// are, and the key that seals connection strings.
+type Infra struct {
+	Brokers     []string
+	DatabaseURL string
+	Pool        *pgxpool.Pool
+	Sealer      *secret.Sealer
+	// Embedded says which servers this process started itself.
+	EmbeddedKafka    bool
+	EmbeddedPostgres bool
+	closers          []func()
+}
+
+// Close stops what Prepare started, in reverse order.
+func (i *Infra) Close() {
+	for k := len(i.closers) - 1; k >= 0; k-- {
+		i.closers[k]()
+	}
+	i.closers = nil
+}
+
+// Prepare resolves the infrastructure. In dev mode, missing brokers, database
+// and key are provided (in-process broker, private Postgres server, key file
+// in the data directory); otherwise they are required. It creates the
+// topics and applies the migrations.
+func Prepare(ctx context.Context, cfg config.Config, dev bool, logger *slog.Logger) (_ *Infra, err error) {
+	inf := &Infra{Brokers: cfg.KafkaBrokers, DatabaseURL: cfg.DatabaseURL}
+	defer func() {
+		if err != nil {
+			inf.Close()
+		}
+	}()
+	key := cfg.SecretKey
+	switch {
+	case key != "":
+	case dev:
+		path := filepath.Join(cfg.DataDir, "secret.key")
+		k, err := secret.LoadOrCreateKeyFile(path)
+		if err != nil {
+			return nil, err
+		}
+		inf.Sealer, err = secret.NewSealer(k)
+		if err != nil {
+			return nil, err
+		}
+	default:
+		return nil, errors.New("CDCQ_SECRET_KEY is required: a base64 32-byte key shared by the api and the workers (generate one with `cdcq keygen`)")
+	}
+	if inf.Sealer == nil {
+		k, err := secret.ParseKey(key)
+		if err != nil {
+			return nil, fmt.Errorf("CDCQ_SECRET_KEY: %w", err)
+		}
+		if inf.Sealer, err = secret.NewSealer(k); err != nil {
+			return nil, err
+		}
+	}
+	if len(inf.Brokers) == 0 {
+		if !dev {
+			return nil, errors.New("CDCQ_KAFKA_BROKERS is required outside `cdcq dev`")
+		}
+		b, err := kafkabus.StartEmbedded(filepath.Join(cfg.DataDir, "kafka"), cfg.DevKafkaPort)
+		if err != nil {
+			return nil, fmt.Errorf("%w (is port %d taken? set CDCQ_DEV_KAFKA_PORT)", err, cfg.DevKafkaPort)
+		}
+		inf.closers = append(inf.closers, b.Close)
+		inf.Brokers = b.Brokers()
+		inf.EmbeddedKafka = true
+	}
+	if inf.DatabaseURL == "" {
+		if !dev {
+			return nil, errors.New("CDCQ_DATABASE_URL is required outside `cdcq dev`")
+		}
+		c, err := pgcluster.Start(ctx, pgcluster.Config{
+			DataDir: filepath.Join(cfg.DataDir, "postgres"),
+			Port:    cfg.DevPostgresPort,
+			Durable: true,
+		})
+		if err != nil {
+			return nil, err
+		}
+		inf.closers = append(inf.closers, func() {
+			stopCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if err := c.Stop(stopCtx); err != nil {
+				logger.Warn("stop dev postgres", "error", err)
+			}
+		})
+		inf.DatabaseURL = c.URL()
+		inf.EmbeddedPostgres = true
+	}
+	if err := kafkabus.EnsureTopics(ctx, inf.Brokers, Topics(cfg.Partitions)...); err != nil {
+		return nil, err
+	}
+	if err := migrations.Up(ctx, inf.DatabaseURL); err != nil {
+		return nil, err
+	}
+	pool, err := pgxpool.New(ctx, inf.DatabaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("connect to job-state database: %w", err)
+	}
+	inf.closers = append(inf.closers, pool.Close)
+	inf.Pool = pool
+	return inf, nil
+}
+
+// Topics are the control-plane topics cdcq creates.
+func Topics(partitions int32) []kafkabus.Topic {
+	return []kafkabus.Topic{
+		{Name: commands.Topic, Partitions: partitions},
+		{Name: commands.DeadLetterTopic, Partitions: 1},
+		{Name: events.Topic, Partitions: partitions},
+		{Name: EventsDeadLetterTopic, Partitions: 1},
+	}
+}
+
+// EventsDeadLetterTopic receives events the projector cannot decode.
+const EventsDeadLetterTopic = "cdcq.events.dead"

@@ -1,0 +1,144 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
+
+	"github.com/cdcq/cdcq/commands"
+	"github.com/cdcq/cdcq/handlers"
+	"github.com/cdcq/cdcq/internal/events"
+	"github.com/cdcq/cdcq/internal/inbox"
+	"github.com/cdcq/cdcq/internal/kafkabus"
+	"github.com/cdcq/cdcq/internal/leader"
+	"github.com/cdcq/cdcq/projections"
+)
+
+// ProjectorHandlerName names the projector's handler and consumer group.
+// It never changes: renaming it would re-consume the events topic.
+const ProjectorHandlerName = "cdcq-projector"
+
+// statusPollerLock is the advisory lock id of the status poller's election.
+const statusPollerLock int64 = 0x63646371_0001 // "cdcq", 1
+
+// consumer is one topic handled by one router handler.
+type consumer struct {
+	name      string
+	topic     string
+	deadTopic string
+	handle    message.NoPublishHandlerFunc
+	// permanent says which errors no retry can fix; those messages go to
+	// deadTopic.
+	permanent func(error) bool
+	extra     []message.HandlerMiddleware
+}
+
+// retry is the backoff for transient failures (Kafka Connect rebalancing,
+// a 5xx, a timeout). After MaxRetries the message is nacked and handed
+// back after the subscriber's NackResendSleep, so retrying never stops
+// while the partition waits.
+func retry(logger watermill.LoggerAdapter, permanent func(error) bool) middleware.Retry {
+	return middleware.Retry{
+		MaxRetries:      6,
+		InitialInterval: 250 * time.Millisecond,
+		MaxInterval:     10 * time.Second,
+		Multiplier:      2,
+		Logger:          logger,
+		ShouldRetry:     func(p middleware.RetryParams) bool { return !permanent(p.Err) },
+	}
+}
+
+// runRouter consumes each topic with its handler until ctx ends.
+func runRouter(ctx context.Context, inf *Infra, logger *slog.Logger, consumers ...consumer) error {
+	wl := watermill.NewSlogLogger(logger)
+	r, err := message.NewRouter(message.RouterConfig{CloseTimeout: 30 * time.Second}, wl)
+	if err != nil {
+		return err
+	}
+	pub, err := kafkabus.NewPublisher(kafkabus.Config{Brokers: inf.Brokers, Logger: logger})
+	if err != nil {
+		return err
+	}
+	defer pub.Close()
+	for _, c := range consumers {
+		sub, err := kafkabus.NewSubscriber(kafkabus.Config{Brokers: inf.Brokers, Logger: logger}, c.name)
+		if err != nil {
+			return err
+		}
+		poison, err := middleware.PoisonQueueWithFilter(pub, c.deadTopic, c.permanent)
+		if err != nil {
+			return err
+		}
+		h := r.AddConsumerHandler(c.name, c.topic, sub, c.handle)
+		h.AddMiddleware(handlers.Logging(logger, c.name), poison)
+		h.AddMiddleware(c.extra...)
+		h.AddMiddleware(retry(wl, c.permanent).Middleware, middleware.Recoverer)
+	}
+	if err := r.Run(ctx); err != nil {
+		return fmt.Errorf("router: %w", err)
+	}
+	return nil
+}
+
+// WorkerDeps are the engines a worker drives.
+type WorkerDeps struct {
+	Capture   handlers.Capture
+	Processor handlers.Processor
+}
+
+// RunWorker consumes the control topic, projects the events topic into
+// Postgres, and campaigns to lead the status poller, until ctx ends.
+func RunWorker(ctx context.Context, inf *Infra, deps WorkerDeps, statusInterval time.Duration, logger *slog.Logger) error {
+	pub, err := kafkabus.NewPublisher(kafkabus.Config{Brokers: inf.Brokers, Logger: logger})
+	if err != nil {
+		return err
+	}
+	defer pub.Close()
+	evs, err := kafkabus.NewEventPublisher(pub)
+	if err != nil {
+		return err
+	}
+	worker, err := handlers.NewWorker(handlers.WorkerConfig{
+		Capture: deps.Capture, Processor: deps.Processor, Events: evs, Sealer: inf.Sealer, Logger: logger,
+	})
+	if err != nil {
+		return err
+	}
+	store, err := projections.NewStore(inf.Pool)
+	if err != nil {
+		return err
+	}
+	in, err := inbox.New(inf.Pool)
+	if err != nil {
+		return err
+	}
+	poller, err := handlers.NewStatusPoller(handlers.StatusPollerConfig{
+		Connections: store, Capture: deps.Capture, Events: evs, Sealer: inf.Sealer, Interval: statusInterval, Logger: logger,
+	})
+	if err != nil {
+		return err
+	}
+	go leader.Run(ctx, leader.Config{DatabaseURL: inf.DatabaseURL, LockID: statusPollerLock, Logger: logger}, poller.Run)
+
+	return runRouter(ctx, inf, logger,
+		consumer{
+			name: handlers.WorkerHandlerName, topic: commands.Topic, deadTopic: commands.DeadLetterTopic,
+			handle:    func(msg *message.Message) error { return worker.HandleMessage(msg) },
+			permanent: commands.IsDecodeError,
+			extra:     []message.HandlerMiddleware{handlers.Deduplicate(in)},
+		},
+		consumer{
+			name: ProjectorHandlerName, topic: events.Topic, deadTopic: EventsDeadLetterTopic,
+			handle: func(msg *message.Message) error {
+				return store.Handle(msg.Context(), msg.Metadata.Get(events.NameHeader), msg.Payload)
+			},
+			permanent: func(err error) bool { return errors.Is(err, projections.ErrBadEvent) },
+		},
+	)
+}

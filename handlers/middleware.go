@@ -81,4 +81,3 @@ func Deduplicate(inbox Inbox) message.HandlerMiddleware {
 		}
 	}
 }
-

@@ -1,0 +1,46 @@
+# cdcq: `make run` starts the whole system, `make test` runs every test.
+# Both install what they need on a fresh Debian machine first.
+
+GO        ?= go
+BIN       := bin/cdcq
+PG_CTL    := $(firstword $(wildcard /usr/lib/postgresql/*/bin/pg_ctl))
+SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: run test build deps deps-system deps-go vet bench clean
+
+## run: build cdcq and start everything in one process (`cdcq dev`)
+run: deps build
+	./$(BIN) dev
+
+## test: formatting, vet, and all tests with the race detector
+test: deps vet
+	$(GO) test -race -count=1 -timeout 15m ./...
+
+build:
+	$(GO) build -o $(BIN) ./cmd/cdcq
+
+vet:
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
+	$(GO) vet ./...
+
+## bench: benchmarks, printed side by side
+bench: deps
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+deps: deps-system deps-go
+
+# PostgreSQL server binaries (job state in dev mode, private servers in
+# tests) and Node.js (Prisma's reference parser in tests) come from Debian.
+deps-system:
+	@if [ -z "$(PG_CTL)" ] || ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then \
+		echo "installing Debian packages: postgresql nodejs npm"; \
+		$(SUDO) apt-get update -q && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q postgresql $$(command -v node >/dev/null 2>&1 || echo nodejs) $$(command -v npm >/dev/null 2>&1 || echo npm); \
+	fi
+
+deps-go:
+	$(GO) mod download
+
+clean:
+	rm -rf bin

@@ -1,0 +1,278 @@
+// Package pgsource does what cdcq needs done in a customer's (source)
+// PostgreSQL database outside the capture engine itself: report on a
+// logical replication slot, and drop the slot and the publication a capture
+// leaves behind.
+//
+// Connection strings carry a superuser's password: errors name the database
+// only through connstr.Redact. Failures that retrying cannot fix (wrong
+// password, unknown role or database, missing privilege, an unusable
+// connection string) are jobs.TerminalError; the rest (host unreachable,
+// connection refused, timeouts, too many connections) are plain errors for
+// the caller to retry.
+//
+// This package may import internal/jobs and internal/connstr only.
+package pgsource
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/cdcq/cdcq/internal/connstr"
+	"github.com/cdcq/cdcq/internal/jobs"
+)
+
+// Config tunes a Client. The zero value is usable.
+type Config struct {
+	// ConnectTimeout bounds connecting to the source database. Default 10s.
+	ConnectTimeout time.Duration
+	// ActiveSlotGrace is how long DropSlotAndPublication waits for the
+	// consumer of an active slot (a connector task that is stopping) to
+	// let go before it terminates that consumer's backend. Default 10s.
+	ActiveSlotGrace time.Duration
+	// ReleaseTimeout is how long it then waits for the terminated backend
+	// to release the slot before giving up with a retriable error.
+	// Default 10s.
+	ReleaseTimeout time.Duration
+	// PollInterval is how often the slot is looked at while waiting.
+	// Default 100ms.
+	PollInterval time.Duration
+}
+
+func (c *Config) setDefaults() {
+	if c.ConnectTimeout == 0 {
+		c.ConnectTimeout = 10 * time.Second
+	}
+	if c.ActiveSlotGrace == 0 {
+		c.ActiveSlotGrace = 10 * time.Second
+	}
+	if c.ReleaseTimeout == 0 {
+		c.ReleaseTimeout = 10 * time.Second
+	}
+	if c.PollInterval == 0 {
+		c.PollInterval = 100 * time.Millisecond
+	}
+}
+
+// Validate reports a configuration that cannot work.
+func (c Config) Validate() error {
+	for name, d := range map[string]time.Duration{
+		"ConnectTimeout": c.ConnectTimeout, "ActiveSlotGrace": c.ActiveSlotGrace,
+		"ReleaseTimeout": c.ReleaseTimeout, "PollInterval": c.PollInterval,
+	} {
+		if d < 0 {
+			return fmt.Errorf("pgsource: %s %s is negative", name, d)
+		}
+	}
+	return nil
+}
+
+// Client works on source databases. It holds no connections: each call
+// connects, does its work and disconnects. It is safe for concurrent use.
+type Client struct {
+	cfg Config
+}
+
+// New returns a Client.
+func New(cfg Config) (*Client, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Client{cfg: cfg}, nil
+}
+
+var defaultClient, _ = New(Config{})
+
+// SlotState reports a replication slot with the default Config.
+func SlotState(ctx context.Context, connString, slot string) (jobs.SlotState, error) {
+	return defaultClient.SlotState(ctx, connString, slot)
+}
+
+// DropSlotAndPublication drops a slot and a publication with the default
+// Config.
+func DropSlotAndPublication(ctx context.Context, connString, slot, publication string) error {
+	return defaultClient.DropSlotAndPublication(ctx, connString, slot, publication)
+}
+
+// SlotState reports whether the replication slot exists, whether a
+// consumer is attached to it, and how much WAL it keeps the server from
+// recycling. A slot that does not exist is not an error.
+func (c *Client) SlotState(ctx context.Context, connString, slot string) (jobs.SlotState, error) {
+	st := jobs.SlotState{Name: slot}
+	conn, where, err := c.connect(ctx, connString)
+	if err != nil {
+		return st, err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+
+	// On a standby pg_current_wal_lsn() fails; the replay position is the
+	// equivalent there.
+	const q = `
+SELECT active,
+       COALESCE(pg_wal_lsn_diff(
+           CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END,
+           restart_lsn), 0)::bigint
+FROM pg_replication_slots
+WHERE slot_name = $1`
+	err = conn.QueryRow(ctx, q, slot).Scan(&st.Active, &st.RetainedWALBytes)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return st, nil
+	case err != nil:
+		return st, classify(fmt.Sprintf("read replication slot %s in %s", slot, where), err)
+	}
+	st.Exists = true
+	return st, nil
+}
+
+// DropSlotAndPublication drops the replication slot and the publication a
+// capture created. Both may already be gone: dropping is idempotent. When
+// the slot is still active (the connector's task is still stopping) it
+// waits up to ActiveSlotGrace for the consumer to let go, then terminates
+// the consumer's backend and drops the slot once it is released. An empty
+// name skips that object.
+func (c *Client) DropSlotAndPublication(ctx context.Context, connString, slot, publication string) error {
+	conn, where, err := c.connect(ctx, connString)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+
+	if slot != "" {
+		if err := c.dropSlot(ctx, conn, where, slot); err != nil {
+			return err
+		}
+	}
+	if publication != "" {
+		sql := "DROP PUBLICATION IF EXISTS " + pgx.Identifier{publication}.Sanitize()
+		if _, err := conn.Exec(ctx, sql); err != nil {
+			return classify(fmt.Sprintf("drop publication %s in %s", publication, where), err)
+		}
+	}
+	return nil
+}
+
+func (c *Client) dropSlot(ctx context.Context, conn *pgx.Conn, where, slot string) error {
+	start := time.Now()
+	var terminatedAt time.Time
+	for {
+		var active bool
+		var pid *int32
+		err := conn.QueryRow(ctx, `SELECT active, active_pid FROM pg_replication_slots WHERE slot_name = $1`, slot).Scan(&active, &pid)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return classify(fmt.Sprintf("read replication slot %s in %s", slot, where), err)
+		}
+
+		if active {
+			switch {
+			case time.Since(start) < c.cfg.ActiveSlotGrace:
+				// The consumer is probably shutting down; give it time.
+			case terminatedAt.IsZero():
+				if pid != nil {
+					if _, err := conn.Exec(ctx, `SELECT pg_terminate_backend($1)`, *pid); err != nil {
+						return classify(fmt.Sprintf("terminate the consumer (pid %d) of replication slot %s in %s", *pid, slot, where), err)
+					}
+				}
+				terminatedAt = time.Now()
+			case time.Since(terminatedAt) > c.cfg.ReleaseTimeout:
+				return fmt.Errorf("drop replication slot %s in %s: still active %s after terminating its consumer", slot, where, c.cfg.ReleaseTimeout)
+			}
+			if err := sleep(ctx, c.cfg.PollInterval); err != nil {
+				return fmt.Errorf("drop replication slot %s in %s: %w", slot, where, err)
+			}
+			continue
+		}
+
+		_, err = conn.Exec(ctx, `SELECT pg_drop_replication_slot($1)`, slot)
+		var pgErr *pgconn.PgError
+		switch {
+		case err == nil:
+			return nil
+		case errors.As(err, &pgErr) && pgErr.Code == "42704": // undefined_object: dropped meanwhile
+			return nil
+		case errors.As(err, &pgErr) && pgErr.Code == "55006": // object_in_use: a consumer attached meanwhile
+			if err := sleep(ctx, c.cfg.PollInterval); err != nil {
+				return fmt.Errorf("drop replication slot %s in %s: %w", slot, where, err)
+			}
+			continue
+		default:
+			return classify(fmt.Sprintf("drop replication slot %s in %s", slot, where), err)
+		}
+	}
+}
+
+// connect opens a connection to the source database. where is the
+// redacted connection string, for error messages.
+func (c *Client) connect(ctx context.Context, connString string) (*pgx.Conn, string, error) {
+	parsed, err := connstr.Parse(connString)
+	if err != nil {
+		return nil, "", jobs.Terminalf("source connection string %w", err)
+	}
+	where := parsed.Redacted()
+	cfg, err := pgx.ParseConfig(parsed.String())
+	if err != nil {
+		// The driver's parse errors quote the string; say only which one.
+		return nil, where, jobs.Terminalf("source connection string %s is not usable by the PostgreSQL driver", where)
+	}
+	cfg.ConnectTimeout = c.cfg.ConnectTimeout
+	if cfg.RuntimeParams == nil {
+		cfg.RuntimeParams = map[string]string{}
+	}
+	cfg.RuntimeParams["application_name"] = "cdcq"
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		// *pgconn.ConnectError names the user and the database; the
+		// redacted string says the same, so keep only the cause.
+		var ce *pgconn.ConnectError
+		if errors.As(err, &ce) {
+			err = ce.Unwrap()
+		}
+		return nil, where, classify("connect to source database "+where, err)
+	}
+	return conn, where, nil
+}
+
+// classify wraps err with what failed and marks it terminal when retrying
+// cannot help.
+func classify(what string, err error) error {
+	wrapped := fmt.Errorf("%s: %w", what, err)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && terminalCode(pgErr.Code) {
+		return jobs.Terminal(wrapped)
+	}
+	return wrapped
+}
+
+// terminalCode reports SQLSTATEs that the same request will meet again.
+func terminalCode(code string) bool {
+	switch {
+	case len(code) == 5 && code[:2] == "28": // invalid authorization: wrong password, unknown role, pg_hba reject
+		return true
+	case code == "3D000": // invalid_catalog_name: the database does not exist
+		return true
+	case code == "42501": // insufficient_privilege
+		return true
+	case code == "55000": // object_not_in_prerequisite_state, e.g. wal_level is not logical
+		return true
+	}
+	return false
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

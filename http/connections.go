@@ -133,8 +133,12 @@ func (s *Server) checkJobStatus(c *fiber.Ctx) error {
 		return err
 	}
 	if differ := connectionDifferences(view.Connection, req.conn); len(differ) > 0 {
+		verb := "differs"
+		if len(differ) > 1 {
+			verb = "differ"
+		}
 		return newError(http.StatusConflict, CodeConnectionMismatch, fieldConnectionString, fmt.Sprintf(
-			"environment %s captures a different database: the %s differ(s) from connectionString", req.env, strings.Join(differ, ", ")))
+			"environment %s captures a different database: its %s %s from connectionString's", req.env, joinAnd(differ), verb))
 	}
 	return c.JSON(view)
 }
@@ -200,4 +204,12 @@ func connectionDifferences(storedRedacted string, requested connstr.Conn) []stri
 		differ = append(differ, "user")
 	}
 	return differ
+}
+
+// joinAnd joins words as "a", "a and b", "a, b and c".
+func joinAnd(words []string) string {
+	if len(words) < 2 {
+		return strings.Join(words, "")
+	}
+	return strings.Join(words[:len(words)-1], ", ") + " and " + words[len(words)-1]
 }

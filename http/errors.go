@@ -79,9 +79,10 @@ func toAPIError(err error) *apiError {
 		case http.StatusRequestEntityTooLarge:
 			return badRequest(CodeBodyTooLarge, "the request body is larger than the limit")
 		case http.StatusNotFound:
-			return newError(http.StatusNotFound, CodeNotFound, "", fe.Message)
+			// Fiber's message repeats the path, which may hold anything.
+			return newError(http.StatusNotFound, CodeNotFound, "", "no endpoint has this path")
 		case http.StatusMethodNotAllowed:
-			return newError(http.StatusMethodNotAllowed, CodeMethodNotAllowed, "", fe.Message)
+			return newError(http.StatusMethodNotAllowed, CodeMethodNotAllowed, "", "the endpoint does not take this method")
 		}
 		code := strings.ToLower(strings.ReplaceAll(http.StatusText(fe.Code), " ", "_"))
 		if code == "" {
@@ -97,7 +98,7 @@ func toAPIError(err error) *apiError {
 }
 
 // urlPassword matches the password of a URL's user part.
-var urlPassword = regexp.MustCompile(`(://[^:/@\s]*:)[^@\s]*@`)
+var urlPassword = regexp.MustCompile(`(://[^:/@\s]*:)[^/\s]*@`)
 
 // scrub masks URL passwords in text about to be logged: a library error may
 // quote a URL we never meant to log.

@@ -281,10 +281,7 @@ func wantError(t *testing.T, res response, status int, code, field string) Error
 // its base URL.
 func (h *harness) serve(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := listen(t)
 	done := make(chan error, 1)
 	go func() { done <- h.srv.Serve(ln) }()
 	t.Cleanup(func() {
@@ -299,3 +296,14 @@ func (h *harness) serve(t *testing.T) string {
 	})
 	return "http://" + ln.Addr().String()
 }
+
+func listen(t *testing.T) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ln
+}
+
+func urlEncode(s string) string { return url.QueryEscape(s) }

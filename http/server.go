@@ -1,13 +1,16 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -49,6 +52,7 @@ func New(cfg Config) (*Server, error) {
 		// limit, a malformed request line); handler errors are answered
 		// by logRequests.
 		ErrorHandler: s.answerServerError,
+		JSONEncoder:  marshalJSON,
 	})
 	s.routes()
 	return s, nil
@@ -150,7 +154,7 @@ func (s *Server) logRequest(c *fiber.Ctx, start time.Time) {
 	status := c.Response().StatusCode()
 	attrs := []slog.Attr{
 		slog.String("method", strings.Clone(c.Method())),
-		slog.String("path", scrub(strings.Clone(c.Path()))),
+		slog.String("path", loggablePath(c.Path())),
 		slog.Int("status", status),
 		slog.Duration("duration", time.Since(start)),
 	}
@@ -203,4 +207,31 @@ func (s *Server) tokenAccepted(token string) bool {
 // backendContext bounds a call to Commands or Status.
 func (s *Server) backendContext(c *fiber.Ctx) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(c.UserContext(), s.cfg.BackendTimeout)
+}
+
+// loggablePath is the request path with any URL password masked, also one
+// sent percent-encoded, and cut to a sane length.
+func loggablePath(p string) string {
+	const max = 256
+	unescaped, err := url.PathUnescape(p)
+	if err != nil {
+		return "<path with bad percent-escapes>"
+	}
+	p = scrub(unescaped)
+	if len(p) > max {
+		p = p[:max] + "..."
+	}
+	return strings.Clone(p)
+}
+
+// marshalJSON leaves '&', '<' and '>' readable in messages; answers are
+// never embedded in HTML.
+func marshalJSON(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }

@@ -75,7 +75,7 @@ func (s *Store) Apply(ctx context.Context, ev events.Event) error {
 		if err != nil {
 			return fmt.Errorf("record event: %w", err)
 		}
-		if tag.RowsAffected() == 0 && false {
+		if tag.RowsAffected() == 0 {
 			return nil // applied before: a redelivery
 		}
 		return fold(ctx, tx, ev, at)

@@ -1,0 +1,293 @@
+// Package debezium implements the Capture port (handlers.Capture) with
+// Debezium's PostgreSQL connector on Kafka Connect: Ensure creates or
+// updates the connector, Observe turns its status and the replication
+// slot's state into a jobs.CaptureStatus, Delete removes the connector and
+// then the slot and publication it left in the source database.
+//
+// It talks to Kafka Connect and to the source database only through the
+// Connect and Source interfaces below (implemented by
+// internal/kafkaconnect and internal/pgsource). It must not import the
+// handlers' implementations, projections, http or the embedded engines.
+package debezium
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/cdcq/cdcq/handlers"
+	"github.com/cdcq/cdcq/internal/jobs"
+	"github.com/cdcq/cdcq/internal/kafkaconnect"
+	"github.com/cdcq/cdcq/internal/pgsource"
+)
+
+// Engine is what Capture.Engine reports.
+const Engine = "kafka-connect"
+
+// Connect is the part of the Kafka Connect REST API the capture uses.
+// Errors say whether retrying helps through kafkaconnect.IsRetriable, and a
+// missing connector is reported so that kafkaconnect.IsNotFound is true.
+type Connect interface {
+	PutConnectorConfig(ctx context.Context, name string, config map[string]string) (created bool, err error)
+	ConnectorConfig(ctx context.Context, name string) (map[string]string, error)
+	ConnectorStatus(ctx context.Context, name string) (kafkaconnect.ConnectorStatus, error)
+	DeleteConnector(ctx context.Context, name string) (existed bool, err error)
+}
+
+// Source is what the capture does in the source database. Errors that
+// retrying cannot fix are jobs.TerminalError.
+type Source interface {
+	SlotState(ctx context.Context, connString, slot string) (jobs.SlotState, error)
+	DropSlotAndPublication(ctx context.Context, connString, slot, publication string) error
+}
+
+var (
+	_ handlers.Capture = (*Capture)(nil)
+	_ Connect          = (*kafkaconnect.Client)(nil)
+	_ Source           = (*pgsource.Client)(nil)
+)
+
+// Config tunes a Capture. The zero value is usable.
+type Config struct {
+	// DeleteTimeout bounds how long Delete waits, after deleting the
+	// connector, for Kafka Connect to stop reporting it (its task holds
+	// the replication slot until then). Past it Delete fails with a
+	// retriable error and leaves the slot alone. Default 60s.
+	DeleteTimeout time.Duration
+	// PollInterval is how often Delete asks for the connector's status
+	// while waiting. Default 500ms.
+	PollInterval time.Duration
+}
+
+func (c *Config) setDefaults() {
+	if c.DeleteTimeout == 0 {
+		c.DeleteTimeout = 60 * time.Second
+	}
+	if c.PollInterval == 0 {
+		c.PollInterval = 500 * time.Millisecond
+	}
+}
+
+// Validate reports a configuration that cannot work.
+func (c Config) Validate() error {
+	if c.DeleteTimeout < 0 || c.PollInterval < 0 {
+		return errors.New("debezium: DeleteTimeout and PollInterval must not be negative")
+	}
+	return nil
+}
+
+// Capture runs captures as Debezium connectors on Kafka Connect. Every
+// method is idempotent.
+type Capture struct {
+	connect Connect
+	source  Source
+	cfg     Config
+}
+
+// New returns a Capture. Both dependencies are required.
+func New(connect Connect, source Source, cfg Config) (*Capture, error) {
+	if connect == nil {
+		return nil, errors.New("debezium: nil Kafka Connect client")
+	}
+	if source == nil {
+		return nil, errors.New("debezium: nil source database client")
+	}
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Capture{connect: connect, source: source, cfg: cfg}, nil
+}
+
+// Engine names the implementation for status output.
+func (c *Capture) Engine() string { return Engine }
+
+// Ensure makes the connector exist with the configuration spec calls for.
+// A connector already configured that way is left alone (a PUT would
+// restart it for nothing); otherwise the configuration is PUT, which
+// creates or updates it. A configuration Connect rejects (400) is a
+// jobs.TerminalError carrying Connect's message.
+func (c *Capture) Ensure(ctx context.Context, spec handlers.CaptureSpec) error {
+	want, err := ConnectorConfig(spec)
+	if err != nil {
+		return err
+	}
+	name := spec.ConnectorName
+	current, err := c.connect.ConnectorConfig(ctx, name)
+	switch {
+	case err == nil && sameConfig(current, want):
+		return nil
+	case err != nil && !kafkaconnect.IsNotFound(err):
+		return classify(fmt.Sprintf("read config of connector %s", name), err)
+	}
+	if _, err := c.connect.PutConnectorConfig(ctx, name, want); err != nil {
+		return classify(fmt.Sprintf("put config of connector %s", name), err)
+	}
+	return nil
+}
+
+// sameConfig compares a stored configuration with a wanted one, ignoring
+// the "name" key that Connect adds.
+func sameConfig(stored, want map[string]string) bool {
+	stored = maps.Clone(stored)
+	delete(stored, "name")
+	return maps.Equal(stored, want)
+}
+
+// Observe reports the connector's and the slot's state. A slot that cannot
+// be read is reported in SlotState.Error; only a failure to ask Kafka
+// Connect fails the observation.
+func (c *Capture) Observe(ctx context.Context, spec handlers.CaptureSpec) (jobs.CaptureStatus, error) {
+	name := spec.ConnectorName
+	var out jobs.CaptureStatus
+	st, err := c.connect.ConnectorStatus(ctx, name)
+	switch {
+	case kafkaconnect.IsNotFound(err):
+		out = jobs.CaptureStatus{Status: jobs.StatusFailed, Reason: fmt.Sprintf("connector %s does not exist in Kafka Connect", name)}
+	case err != nil:
+		return jobs.CaptureStatus{}, classify(fmt.Sprintf("read status of connector %s", name), err)
+	default:
+		out = captureStatus(st)
+	}
+
+	slot, err := c.source.SlotState(ctx, spec.ConnectionString, spec.SlotName)
+	if err != nil {
+		slot = jobs.SlotState{Error: err.Error()}
+	}
+	slot.Name = spec.SlotName
+	out.Slot = &slot
+	return out, nil
+}
+
+// captureStatus maps a Connect status onto a job status. Failure wins over
+// everything, then a pause; RUNNING needs the connector and at least one
+// task, all of them RUNNING; anything else (UNASSIGNED, RESTARTING, no
+// tasks yet) is still pending.
+func captureStatus(st kafkaconnect.ConnectorStatus) jobs.CaptureStatus {
+	tasks := append([]kafkaconnect.TaskState(nil), st.Tasks...)
+	sort.Slice(tasks, func(i, j int) bool { return tasks[i].ID < tasks[j].ID })
+	cs := &jobs.ConnectorState{
+		Name:     st.Name,
+		State:    st.Connector.State,
+		WorkerID: st.Connector.WorkerID,
+		Trace:    st.Connector.Trace,
+		Tasks:    make([]jobs.TaskState, 0, len(tasks)),
+	}
+	var failed []kafkaconnect.TaskState
+	allRunning := len(tasks) > 0
+	for _, t := range tasks {
+		cs.Tasks = append(cs.Tasks, jobs.TaskState{ID: t.ID, State: t.State, WorkerID: t.WorkerID, Trace: t.Trace})
+		if t.State == kafkaconnect.StateFailed {
+			failed = append(failed, t)
+		}
+		if t.State != kafkaconnect.StateRunning {
+			allRunning = false
+		}
+	}
+	out := jobs.CaptureStatus{Connector: cs}
+	switch state := st.Connector.State; {
+	case state == kafkaconnect.StateFailed:
+		out.Status = jobs.StatusFailed
+		out.Reason = fmt.Sprintf("connector %s FAILED: %s", st.Name, firstLine(st.Connector.Trace))
+	case len(failed) > 0:
+		out.Status = jobs.StatusFailed
+		out.Reason = fmt.Sprintf("task %d of connector %s FAILED: %s", failed[0].ID, st.Name, firstLine(failed[0].Trace))
+		if len(failed) > 1 {
+			out.Reason += fmt.Sprintf(" (%d tasks failed)", len(failed))
+		}
+	case state == kafkaconnect.StatePaused, state == kafkaconnect.StateStopped:
+		out.Status = jobs.StatusPaused
+		out.Reason = fmt.Sprintf("connector %s is %s", st.Name, state)
+	case state == kafkaconnect.StateRunning && allRunning:
+		out.Status = jobs.StatusRunning
+	default:
+		out.Status = jobs.StatusPending
+		out.Reason = pendingReason(st.Name, state, tasks)
+	}
+	return out
+}
+
+func pendingReason(name, state string, tasks []kafkaconnect.TaskState) string {
+	if state != kafkaconnect.StateRunning {
+		return fmt.Sprintf("connector %s is %s", name, state)
+	}
+	if len(tasks) == 0 {
+		return fmt.Sprintf("connector %s is RUNNING but has no tasks yet", name)
+	}
+	for _, t := range tasks {
+		if t.State != kafkaconnect.StateRunning {
+			return fmt.Sprintf("task %d of connector %s is %s", t.ID, name, t.State)
+		}
+	}
+	return ""
+}
+
+// firstLine is the exception line of a Java stack trace.
+func firstLine(trace string) string {
+	line, _, _ := strings.Cut(strings.TrimSpace(trace), "\n")
+	if line = strings.TrimSpace(line); line == "" {
+		return "no trace reported"
+	}
+	return line
+}
+
+// Delete removes the connector, waits until Kafka Connect no longer reports
+// it (so that its task has let go of the slot), then drops the slot and the
+// publication in the source database. Each step succeeds when its object
+// is already gone, so Delete can be repeated.
+func (c *Capture) Delete(ctx context.Context, spec handlers.CaptureSpec) error {
+	name := spec.ConnectorName
+	if name == "" {
+		return jobs.Terminalf("capture spec of environment %q lacks ConnectorName", spec.EnvironmentID)
+	}
+	if _, err := c.connect.DeleteConnector(ctx, name); err != nil {
+		return classify(fmt.Sprintf("delete connector %s", name), err)
+	}
+	if err := c.waitGone(ctx, name); err != nil {
+		return err
+	}
+	if err := c.source.DropSlotAndPublication(ctx, spec.ConnectionString, spec.SlotName, spec.PublicationName); err != nil {
+		return fmt.Errorf("drop slot %s and publication %s of connector %s: %w", spec.SlotName, spec.PublicationName, name, err)
+	}
+	return nil
+}
+
+func (c *Capture) waitGone(ctx context.Context, name string) error {
+	deadline := time.Now().Add(c.cfg.DeleteTimeout)
+	for {
+		_, err := c.connect.ConnectorStatus(ctx, name)
+		switch {
+		case kafkaconnect.IsNotFound(err):
+			return nil
+		case err != nil && !kafkaconnect.IsRetriable(err):
+			return classify(fmt.Sprintf("wait for deleted connector %s to stop", name), err)
+		}
+		// Still reported, or a passing error: look again.
+		if time.Now().After(deadline) {
+			return fmt.Errorf("connector %s is still reported by Kafka Connect %s after its deletion; its replication slot was left alone", name, c.cfg.DeleteTimeout)
+		}
+		t := time.NewTimer(c.cfg.PollInterval)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("wait for deleted connector %s to stop: %w", name, ctx.Err())
+		}
+	}
+}
+
+// classify wraps err with what failed; an answer from Connect that no
+// retry can change (a 4xx other than 408, 409 and 429) makes it terminal.
+// Everything else, including errors that do not say, is retried.
+func classify(what string, err error) error {
+	wrapped := fmt.Errorf("%s: %w", what, err)
+	var ae *kafkaconnect.APIError
+	if errors.As(err, &ae) {
+		return jobs.Terminal(wrapped)
+	}
+	return wrapped
+}

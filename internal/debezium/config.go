@@ -1,0 +1,96 @@
+package debezium
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/cdcq/cdcq/handlers"
+	"github.com/cdcq/cdcq/internal/connstr"
+	"github.com/cdcq/cdcq/internal/jobs"
+)
+
+// ConnectorClass is Debezium's PostgreSQL source connector.
+const ConnectorClass = "io.debezium.connector.postgresql.PostgresConnector"
+
+// ConnectorConfig builds the Debezium PostgreSQL connector configuration
+// for spec. The result holds the database password: it goes to Kafka
+// Connect and nowhere else. A spec that cannot be turned into a
+// configuration is a jobs.TerminalError.
+//
+// Key names and values follow Debezium's PostgreSQL connector (3.1 or
+// later, for time.precision.mode=isostring) and Kafka Connect's
+// per-connector converter overrides.
+func ConnectorConfig(spec handlers.CaptureSpec) (map[string]string, error) {
+	if err := checkSpec(spec); err != nil {
+		return nil, err
+	}
+	conn, err := connstr.Parse(spec.ConnectionString)
+	if err != nil {
+		return nil, jobs.Terminalf("connection string %w", err)
+	}
+	cfg := map[string]string{
+		"connector.class": ConnectorClass,
+		// Debezium's PostgreSQL connector only ever runs one task.
+		"tasks.max": "1",
+		// pgoutput ships with PostgreSQL 10+; no server plugin to install.
+		"plugin.name": "pgoutput",
+
+		"database.hostname": conn.Host,
+		"database.port":     strconv.Itoa(conn.Port),
+		"database.user":     conn.User,
+		"database.password": conn.Password,
+		"database.dbname":   conn.Database,
+
+		"topic.prefix":     spec.TopicPrefix,
+		"slot.name":        spec.SlotName,
+		"publication.name": spec.PublicationName,
+		// The connector creates the publication FOR ALL TABLES if missing;
+		// cdcq drops it (and the slot) when the connection is deleted.
+		"publication.autocreate.mode": "all_tables",
+		"snapshot.mode":               "initial",
+		// Heartbeats let the slot advance while captured tables are idle,
+		// so it does not pin WAL written by other databases' traffic.
+		"heartbeat.interval.ms": "10000",
+
+		// Value formats chosen so that Flink's debezium-json format (with
+		// 'debezium-json.timestamp-format.standard' = 'ISO-8601') and the
+		// embedded engine read every column without Connect schemas.
+		"decimal.handling.mode": "string",
+		"time.precision.mode":   "isostring",
+		"binary.handling.mode":  "base64",
+		// A delete is followed by a tombstone so that compacted topics
+		// forget the row.
+		"tombstones.on.delete": "true",
+		// The slot must outlive connector restarts; only Delete drops it.
+		"slot.drop.on.stop": "false",
+
+		"key.converter":                  "org.apache.kafka.connect.json.JsonConverter",
+		"key.converter.schemas.enable":   "false",
+		"value.converter":                "org.apache.kafka.connect.json.JsonConverter",
+		"value.converter.schemas.enable": "false",
+	}
+	if mode := conn.Params["sslmode"]; mode != "" {
+		// libpq and Debezium share the values disable, allow, prefer,
+		// require, verify-ca and verify-full.
+		cfg["database.sslmode"] = mode
+	}
+	return cfg, nil
+}
+
+func checkSpec(spec handlers.CaptureSpec) error {
+	var missing []string
+	for _, f := range []struct{ name, value string }{
+		{"ConnectorName", spec.ConnectorName},
+		{"SlotName", spec.SlotName},
+		{"PublicationName", spec.PublicationName},
+		{"TopicPrefix", spec.TopicPrefix},
+	} {
+		if f.value == "" {
+			missing = append(missing, f.name)
+		}
+	}
+	if len(missing) > 0 {
+		return jobs.Terminalf("capture spec of environment %q lacks %s", spec.EnvironmentID, strings.Join(missing, ", "))
+	}
+	return nil
+}

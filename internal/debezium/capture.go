@@ -286,7 +286,7 @@ func (c *Capture) waitGone(ctx context.Context, name string) error {
 func classify(what string, err error) error {
 	wrapped := fmt.Errorf("%s: %w", what, err)
 	var ae *kafkaconnect.APIError
-	if errors.As(err, &ae) {
+	if errors.As(err, &ae) && !ae.Retriable() {
 		return jobs.Terminal(wrapped)
 	}
 	return wrapped

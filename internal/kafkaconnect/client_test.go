@@ -193,6 +193,31 @@ func TestErrorsAreClassified(t *testing.T) {
 			status:  400,
 			message: "Connector config {database.dbname=shop, database.hostname=db.example, database.password=***, database.user=postgres, name=c1, tasks.max=1, topic.prefix=env1} contains no connector type",
 		},
+		{
+			name: "plugin_message_echoing_the_password_is_masked",
+			script: func(s *connectfake.Server) {
+				s.RejectKey("database.password", password, "Invalid value "+password+" for configuration database.password")
+			},
+			config: debeziumConfig(),
+			status: 400,
+			message: "Connector configuration is invalid and contains the following 1 error(s):\n" +
+				"Invalid value *** for configuration database.password\n" +
+				"You can also find the above list of errors at the endpoint `/connector-plugins/{connectorType}/config/validate`",
+		},
+		{
+			// Too short to mask everywhere without garbling the message,
+			// but masked where Connect prints it as key=value.
+			name:   "missing_class_400_masks_a_short_password",
+			script: func(*connectfake.Server) {},
+			config: func() map[string]string {
+				c := debeziumConfig()
+				delete(c, "connector.class")
+				c["database.password"] = "db"
+				return c
+			}(),
+			status:  400,
+			message: "Connector config {database.dbname=shop, database.hostname=db.example, database.password=***, database.user=postgres, name=c1, tasks.max=1, topic.prefix=env1} contains no connector type",
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -144,40 +144,35 @@ func (p *parser) parseBlock(kind BlockKind, doc string) *Block {
 				p.expected("field name")
 			}
 		}
-		doc := joinDoc(pending)
+		doc := pending
 		pending = nil
 		switch kind {
 		case DatasourceBlock, GeneratorBlock:
 			b.Properties = append(b.Properties, p.parseProperty())
 			p.endLine(nil)
 		case EnumBlock:
-			e := p.parseEnumEntry(doc)
+			e := p.parseEnumEntry()
 			b.Values = append(b.Values, e)
-			p.endLine(&e.Doc)
+			e.Doc = joinDoc(p.endLine(doc))
 		default:
-			f := p.parseField(doc)
+			f := p.parseField()
 			b.Fields = append(b.Fields, f)
-			p.endLine(&f.Doc)
+			f.Doc = joinDoc(p.endLine(doc))
 		}
 	}
 }
 
-// endLine consumes an optional trailing doc comment, appending it to doc when
-// doc is not nil, and then the end of the line.
-func (p *parser) endLine(doc *string) {
+// endLine consumes an optional trailing doc comment, which it appends to
+// doc, and then the end of the line.
+func (p *parser) endLine(doc []string) []string {
 	if p.tok.kind == tokDoc {
-		if doc != nil {
-			if *doc != "" {
-				*doc += "\n" + p.tok.text
-			} else {
-				*doc = p.tok.text
-			}
-		}
+		doc = append(doc, p.tok.text)
 		p.advance()
 	}
 	if p.tok.kind != tokNewline && p.tok.kind != tokEOF {
 		p.expected("end of line")
 	}
+	return doc
 }
 
 func (p *parser) parseProperty() *Property {
@@ -186,18 +181,18 @@ func (p *parser) parseProperty() *Property {
 	return &Property{Name: name.text, Pos: name.pos, Value: p.parseValue()}
 }
 
-func (p *parser) parseEnumEntry(doc string) *EnumEntry {
+func (p *parser) parseEnumEntry() *EnumEntry {
 	name := p.advance()
-	e := &EnumEntry{Name: name.text, Pos: name.pos, Doc: doc}
+	e := &EnumEntry{Name: name.text, Pos: name.pos}
 	for p.tok.kind == tokAttr {
 		e.Attributes = append(e.Attributes, p.parseAttribute())
 	}
 	return e
 }
 
-func (p *parser) parseField(doc string) *Field {
+func (p *parser) parseField() *Field {
 	name := p.advance()
-	f := &Field{Name: name.text, Pos: name.pos, Doc: doc}
+	f := &Field{Name: name.text, Pos: name.pos}
 	typ := p.expect(tokIdent, "field type")
 	f.Type = FieldType{Name: typ.text, Pos: typ.pos}
 	last := typ

@@ -451,25 +451,55 @@ func (b *builder) typeKind(name string) (ColumnKind, *Block) {
 	return 0, blk // a model or view: a relation
 }
 
-// suggestType proposes a declared or built-in type that differs from name
-// only in case.
+// suggestType proposes the built-in or declared type closest to name: one
+// that differs only in case, or else by at most two edits.
 func (b *builder) suggestType(name string) string {
-	for s := range scalarTypes {
-		if strings.EqualFold(s, name) {
-			return fmt.Sprintf(" (did you mean %q?)", s)
-		}
-	}
 	var names []string
+	for n := range scalarTypes {
+		names = append(names, n)
+	}
 	for n := range b.decls {
-		if strings.EqualFold(n, name) {
-			names = append(names, n)
-		}
+		names = append(names, n)
 	}
 	sort.Strings(names)
-	if len(names) > 0 {
-		return fmt.Sprintf(" (did you mean %q?)", names[0])
+	best, bestDist := "", 4
+	for _, n := range names {
+		if len(n) > len(name)+2 || len(name) > len(n)+2 {
+			continue
+		}
+		d := editDistance(strings.ToLower(n), strings.ToLower(name))
+		if !strings.EqualFold(n, name) {
+			d++ // a difference in case only is the best suggestion
+		}
+		if d < bestDist {
+			best, bestDist = n, d
+		}
 	}
-	return ""
+	if best == "" {
+		return ""
+	}
+	return fmt.Sprintf(" (did you mean %q?)", best)
+}
+
+// editDistance is the Levenshtein distance between a and b, in bytes.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }
 
 func (b *builder) buildField(blk *Block, f *Field) (*Column, *pendingRelation) {

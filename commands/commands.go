@@ -12,6 +12,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"regexp"
 	"strings"
 	"time"
 
@@ -151,12 +153,15 @@ func Decode(name string, body []byte) (Command, error) {
 	if err := dec.Decode(c); err != nil {
 		return nil, &DecodeError{Name: name, Reason: "body is not valid JSON for this command: " + err.Error()}
 	}
-	if dec.More() {
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return nil, &DecodeError{Name: name, Reason: "body has data after the JSON object"}
+	}
+	if reason := misspelledField(body); reason != "" {
+		return nil, &DecodeError{Name: name, Reason: reason}
 	}
 	var problems []string
 	h := c.CommandMeta()
-	if h.CommandID == "" {
+	if strings.TrimSpace(h.CommandID) == "" {
 		problems = append(problems, "commandId is missing")
 	}
 	if err := names.ValidateEnvironmentID(h.EnvironmentID); err != nil {
@@ -170,8 +175,8 @@ func Decode(name string, body []byte) (Command, error) {
 		conn = v.Connection
 	case *CreateCachedQuery:
 		conn = v.Connection
-		if v.QueryID == "" {
-			problems = append(problems, "queryId is missing")
+		if !queryIDPattern.MatchString(v.QueryID) {
+			problems = append(problems, "queryId is missing or not 1-64 letters, digits, '_' and '-'")
 		}
 		if strings.TrimSpace(v.Schema) == "" {
 			problems = append(problems, "schema is missing")
@@ -180,13 +185,52 @@ func Decode(name string, body []byte) (Command, error) {
 			problems = append(problems, "sqlQuery is missing")
 		}
 	}
-	if !strings.HasPrefix(conn.Sealed, "v1:") {
+	if !sealedPattern.MatchString(conn.Sealed) {
 		problems = append(problems, "connection.sealed is missing or not a v1: sealed value (see `cdcq seal`)")
 	}
 	if len(problems) > 0 {
 		return nil, &DecodeError{Name: name, Reason: strings.Join(problems, "; ")}
 	}
 	return deref(c), nil
+}
+
+var (
+	queryIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+	sealedPattern  = regexp.MustCompile(`^v1:[A-Za-z0-9_-]+$`)
+	// fieldNames are the JSON names of every command field, by object.
+	fieldNames = map[string][]string{
+		"":           {"commandId", "environmentId", "requestedAt", "connection", "queryId", "schema", "sqlQuery"},
+		"connection": {"sealed", "redacted"},
+	}
+)
+
+// misspelledField finds a key that encoding/json would match to a field
+// case-insensitively ("CommandID", "SQLQUERY"): the schema does not accept
+// it, so neither does Decode, and a body cannot carry two spellings of one
+// field that the two would read differently.
+func misspelledField(body []byte) string {
+	var top map[string]json.RawMessage
+	if json.Unmarshal(body, &top) != nil {
+		return ""
+	}
+	check := func(obj map[string]json.RawMessage, known []string, where string) string {
+		for k := range obj {
+			for _, f := range known {
+				if k != f && strings.EqualFold(k, f) {
+					return fmt.Sprintf("field %s%q must be spelled %q", where, k, f)
+				}
+			}
+		}
+		return ""
+	}
+	if r := check(top, fieldNames[""], ""); r != "" {
+		return r
+	}
+	var conn map[string]json.RawMessage
+	if raw, ok := top["connection"]; ok && json.Unmarshal(raw, &conn) == nil {
+		return check(conn, fieldNames["connection"], "connection.")
+	}
+	return ""
 }
 
 // deref returns the value the pointer points at, so that handlers switch on

@@ -159,13 +159,15 @@ func TestSchemasAndDecodeAgree(t *testing.T) {
 		{name: "environment_id_one_character", change: set("environmentId", "a"), valid: true},
 		{name: "environment_id_48_characters", change: set("environmentId", "Z"+strings.Repeat("x_-9", 11)+"abc"), valid: true},
 		{name: "environment_id_uuid", change: set("environmentId", "0b8c5a9e-3f1d-4c1e-9a57-1c2b3d4e5f60"), valid: true},
-		// Decode checks only that commandId is not empty.
-		{name: "command_id_of_spaces", change: set("commandId", " "), valid: true},
+		{name: "command_id_of_spaces", change: set("commandId", " ")},
 		// Decode checks only the v1: prefix; the schema also wants base64url,
 		// which every value of that shape is.
 		{name: "shortest_sealed_value", change: set("connection.sealed", "v1:A"), valid: true},
 
 		{name: "empty_body", raw: func([]byte) []byte { return nil }},
+		{name: "trailing_bracket", raw: func(b []byte) []byte { return append(b, ']') }},
+		{name: "field_in_other_case", raw: func(b []byte) []byte { return bytes.Replace(b, []byte(`"commandId"`), []byte(`"CommandID"`), 1) }},
+		{name: "nested_field_in_other_case", raw: func(b []byte) []byte { return bytes.Replace(b, []byte(`"sealed"`), []byte(`"SEALED"`), 1) }},
 		{name: "not_json", raw: func([]byte) []byte { return []byte("{") }},
 		{name: "array", raw: func([]byte) []byte { return []byte("[]") }},
 		{name: "string", raw: func([]byte) []byte { return []byte(`"CreateDatabaseConnection"`) }},

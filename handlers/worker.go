@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"time"
 
+	wkafka "github.com/ThreeDotsLabs/watermill-kafka/v3/pkg/kafka"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/google/uuid"
 
@@ -106,6 +107,9 @@ func (w *Worker) HandleMessage(msg *message.Message) error {
 	ctx := msg.Context()
 	name := msg.Metadata.Get(commands.NameHeader)
 	cmd, err := commands.Decode(name, msg.Payload)
+	if err == nil {
+		err = headersAgree(msg, cmd)
+	}
 	if err != nil {
 		w.reject(ctx, msg, name, err)
 		return err
@@ -125,6 +129,23 @@ func (w *Worker) Handle(ctx context.Context, cmd commands.Command) error {
 	default:
 		return fmt.Errorf("no handler for command %s", cmd.CommandName())
 	}
+}
+
+// headersAgree checks that the headers and the record key say what the
+// body says: deduplication reads the command_id header and ordering relies
+// on the key, so a mismatch would defeat both.
+func headersAgree(msg *message.Message, cmd commands.Command) error {
+	m := cmd.CommandMeta()
+	if id := msg.Metadata.Get(commands.CommandIDHeader); id != "" && id != m.CommandID {
+		return &commands.DecodeError{Name: cmd.CommandName(), Reason: fmt.Sprintf("header command_id %q differs from the body's commandId %q", id, m.CommandID)}
+	}
+	if env := msg.Metadata.Get(commands.EnvironmentHeader); env != "" && env != m.EnvironmentID {
+		return &commands.DecodeError{Name: cmd.CommandName(), Reason: fmt.Sprintf("header environment_id %q differs from the body's environmentId %q", env, m.EnvironmentID)}
+	}
+	if key, ok := wkafka.MessageKeyFromCtx(msg.Context()); ok && len(key) > 0 && string(key) != m.EnvironmentID {
+		return &commands.DecodeError{Name: cmd.CommandName(), Reason: fmt.Sprintf("record key %q differs from the body's environmentId %q; key commands by environmentId", key, m.EnvironmentID)}
+	}
+	return nil
 }
 
 // reject records an undecodable command against its environment, when the

@@ -61,6 +61,10 @@ func ConnectorConfig(spec handlers.CaptureSpec) (map[string]string, error) {
 		// A delete is followed by a tombstone so that compacted topics
 		// forget the row.
 		"tombstones.on.delete": "true",
+		// Debezium skips truncate events unless told otherwise ("t" is the
+		// default of skipped.operations); a truncate must reach consumers so
+		// that cached results drop the table's rows.
+		"skipped.operations": "none",
 		// The slot must outlive connector restarts; only Delete drops it.
 		"slot.drop.on.stop": "false",
 

@@ -1,6 +1,7 @@
 package service
 
 import (
+	"fmt"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -49,7 +50,10 @@ func (b *syncBuffer) String() string {
 // system is a running API and worker(s) on an in-process broker and a
 // private Postgres database, as `cdcq api` and `cdcq worker` run them.
 type system struct {
-	t       *testing.T
+	t *testing.T
+	// responses keeps every answer body, for the secrets test.
+	respMu    sync.Mutex
+	responses []string
 	inf     *Infra
 	apiURL  string
 	logs    *syncBuffer
@@ -201,6 +205,9 @@ func (s *system) do(path, contentType string, body io.Reader) response {
 	}
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
+	s.respMu.Lock()
+	s.responses = append(s.responses, string(b)+fmt.Sprint(res.Header))
+	s.respMu.Unlock()
 	return response{status: res.StatusCode, header: res.Header, body: string(b)}
 }
 

@@ -57,19 +57,71 @@ type SlotState struct {
 	Error string `json:"error,omitempty"`
 }
 
+// TableProgress is one table of an initial snapshot.
+type TableProgress struct {
+	Schema     string `json:"schema"`
+	Table      string `json:"table"`
+	RowsCopied int64  `json:"rowsCopied"`
+	// RowsEstimate is the planner's estimate (pg_class.reltuples) until
+	// the table is copied, then the number of rows copied.
+	RowsEstimate int64 `json:"rowsEstimate"`
+	Done         bool  `json:"done"`
+}
+
+// SnapshotProgress is how far the initial snapshot of a capture got.
+type SnapshotProgress struct {
+	// Done is true once every row of the snapshot was acknowledged by
+	// Kafka and streaming took over.
+	Done         bool            `json:"done"`
+	RowsCopied   int64           `json:"rowsCopied"`
+	RowsEstimate int64           `json:"rowsEstimate"`
+	Tables       []TableProgress `json:"tables,omitempty"`
+}
+
+// StreamLag is how far a streaming capture is behind its source.
+type StreamLag struct {
+	// Bytes of WAL written since the last change Kafka acknowledged.
+	Bytes int64 `json:"bytes"`
+	// Seconds since the commit of the oldest change not yet acknowledged
+	// by Kafka (0 when everything received is acknowledged).
+	Seconds float64 `json:"seconds"`
+}
+
 // CaptureStatus is what a capture engine reports about one environment.
 type CaptureStatus struct {
 	Status    Status          `json:"status"`
 	Reason    string          `json:"reason,omitempty"`
 	Connector *ConnectorState `json:"connector,omitempty"`
 	Slot      *SlotState      `json:"slot,omitempty"`
+	// Snapshot, Lag, LastError and Warnings are reported by engines that
+	// know them (the embedded capture); nil or empty otherwise.
+	Snapshot *SnapshotProgress `json:"snapshot,omitempty"`
+	Lag      *StreamLag        `json:"lag,omitempty"`
+	// LastError is the most recent error the capture met, also while it
+	// keeps running or retrying.
+	LastError string `json:"lastError,omitempty"`
+	// Warnings say what the capture cannot do as asked, such as tables
+	// whose updates and deletes carry no before-image.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // Equal reports whether two observations say the same thing, so that the
 // status poller records only changes.
 func (s CaptureStatus) Equal(o CaptureStatus) bool {
-	return fmt.Sprintf("%+v|%+v|%+v", s.Status+Status(s.Reason), deref(s.Connector), derefSlot(s.Slot)) ==
-		fmt.Sprintf("%+v|%+v|%+v", o.Status+Status(o.Reason), deref(o.Connector), derefSlot(o.Slot))
+	return s.key() == o.key()
+}
+
+func (s CaptureStatus) key() string {
+	var snap SnapshotProgress
+	if s.Snapshot != nil {
+		snap = *s.Snapshot
+	}
+	var lag StreamLag
+	if s.Lag != nil {
+		lag = *s.Lag
+	}
+	return fmt.Sprintf("%s|%s|%+v|%+v|%t%+v|%t%+v|%q|%q", s.Status, s.Reason, deref(s.Connector), derefSlot(s.Slot),
+		s.Snapshot != nil, snap, s.Lag != nil, lag, s.LastError, s.Warnings)
 }
 
 func deref(c *ConnectorState) ConnectorState {

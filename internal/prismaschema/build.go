@@ -325,6 +325,9 @@ func (b *builder) buildCompositeTypes() {
 			continue
 		}
 		ct := &CompositeType{Name: blk.Name, Doc: blk.Doc, Pos: blk.Pos}
+		if ds := b.s.Datasource; ds != nil && ds.Provider != "" && ds.Provider != "mongodb" {
+			b.errorf(blk.Pos, "composite type %q: composite types need the mongodb provider, not %q", blk.Name, ds.Provider)
+		}
 		for _, a := range blk.Attributes {
 			b.errorf(a.Pos, "composite type %q cannot have block attributes; found @@%s", blk.Name, a.Name)
 		}

@@ -375,6 +375,11 @@ func TestErrorMessages(t *testing.T) {
 			want: `schema.prisma:6:3: composite type "T" cannot have block attributes; found @@map`,
 		},
 		{
+			name: "composite_type_on_sql_database",
+			src:  pg + "type T {\n  a Int\n}\n",
+			want: `schema.prisma:4:1: composite type "T": composite types need the mongodb provider, not "postgresql"`,
+		},
+		{
 			name: "implicit_many_to_many_without_single_id",
 			src:  pg + "model A {\n  x Int\n  y Int\n  bs B[]\n  @@id([x, y])\n}\nmodel B {\n  id Int @id\n  as A[]\n}\n",
 			want: `schema.prisma:7:3: implicit many-to-many relation "AToB" needs a single-field @id on model "A"`,

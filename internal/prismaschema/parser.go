@@ -23,7 +23,12 @@ type parser struct {
 	tok      token // the current token
 	err      *Error
 	filename string
+	depth    int // nesting of values, bounded by maxValueDepth
 }
+
+// maxValueDepth bounds the nesting of arrays and function calls, so that a
+// hostile schema cannot exhaust the stack.
+const maxValueDepth = 64
 
 // bailout unwinds the parser after the first syntax error.
 type bailout struct{}
@@ -107,6 +112,10 @@ func (p *parser) parseBlock(kind BlockKind, doc string) *Block {
 	name := p.expect(tokIdent, kind.String()+" name")
 	b.Name, b.NamePos = name.text, name.pos
 	p.expect(tokLBrace, fmt.Sprintf(`"{" after %s name`, kind))
+	if p.tok.kind == tokDoc {
+		// Prisma ignores a doc comment after the opening brace.
+		p.advance()
+	}
 	if p.tok.kind != tokNewline {
 		p.expected(`end of line after "{"`)
 	}
@@ -243,8 +252,20 @@ func (p *parser) parseAttribute() *Attribute {
 	return a
 }
 
+// enter and leave track the nesting of argument lists and arrays.
+func (p *parser) enter() {
+	p.depth++
+	if p.depth > maxValueDepth {
+		p.failAt(p.tok.pos, "values are nested more than %d deep", maxValueDepth)
+	}
+}
+
+func (p *parser) leave() { p.depth-- }
+
 // parseArgs parses "(" [argument {"," argument}] ")".
 func (p *parser) parseArgs() []*Argument {
+	p.enter()
+	defer p.leave()
 	p.advance() // "("
 	args := []*Argument{}
 	if p.tok.kind == tokRParen {
@@ -289,6 +310,8 @@ func (p *parser) parseValue() *Value {
 		p.advance()
 		return p.parseValueAfterIdent(t)
 	case tokLBracket:
+		p.enter()
+		defer p.leave()
 		p.advance()
 		v := &Value{Kind: ArrayValue, Pos: t.pos, Elems: []*Value{}}
 		if p.tok.kind == tokRBracket {

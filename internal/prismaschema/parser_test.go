@@ -316,3 +316,22 @@ func TestValueStringRoundTrips(t *testing.T) {
 		}
 	}
 }
+
+func TestDeepNestingIsAnError(t *testing.T) {
+	for name, value := range map[string]string{
+		"arrays":         strings.Repeat("[", 100000) + strings.Repeat("]", 100000),
+		"function_calls": strings.Repeat("f(", 100000) + strings.Repeat(")", 100000),
+		"mixed":          strings.Repeat("f([", 50000) + strings.Repeat("])", 50000),
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := ParseFile("s.prisma", []byte("generator g {\n  x = "+value+"\n}\n"))
+			if err == nil || !strings.Contains(err.Error(), "nested more than 64 deep") {
+				t.Errorf("got %v", err)
+			}
+		})
+	}
+	nested := strings.Repeat("[", 64) + strings.Repeat("]", 64)
+	if _, err := ParseFile("s.prisma", []byte("generator g {\n  x = "+nested+"\n}\n")); err != nil {
+		t.Errorf("64 levels: %v", err)
+	}
+}

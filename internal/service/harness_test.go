@@ -1,10 +1,10 @@
 package service
 
 import (
-	"fmt"
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -54,11 +54,11 @@ type system struct {
 	// responses keeps every answer body, for the secrets test.
 	respMu    sync.Mutex
 	responses []string
-	inf     *Infra
-	apiURL  string
-	logs    *syncBuffer
-	cancels []context.CancelFunc
-	done    sync.WaitGroup
+	inf       *Infra
+	apiURL    string
+	logs      *syncBuffer
+	cancels   []context.CancelFunc
+	done      sync.WaitGroup
 }
 
 // startSystem starts the API and one worker per entry of workers.

@@ -1,0 +1,353 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/cdcq/cdcq/commands"
+	"github.com/cdcq/cdcq/internal/events"
+	"github.com/cdcq/cdcq/internal/jobs"
+	"github.com/cdcq/cdcq/internal/secret"
+	"github.com/cdcq/cdcq/projections"
+)
+
+const plainConn = "postgres://alice:s3cret@db:5432/shop"
+
+// recorder is an EventPublisher that keeps what it is given.
+type recorder struct {
+	mu     sync.Mutex
+	events []events.Event
+	err    error
+}
+
+func (r *recorder) Publish(_ context.Context, evs ...events.Event) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.err != nil {
+		return r.err
+	}
+	r.events = append(r.events, evs...)
+	return nil
+}
+
+func (r *recorder) names() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, e := range r.events {
+		out = append(out, e.EventName())
+	}
+	return out
+}
+
+// fakeCapture answers with scripted errors and records calls.
+type fakeCapture struct {
+	ensureErr, deleteErr, observeErr error
+	status                           jobs.CaptureStatus
+	calls                            []string
+	specs                            []CaptureSpec
+}
+
+func (f *fakeCapture) Engine() string { return "fake" }
+func (f *fakeCapture) Ensure(_ context.Context, s CaptureSpec) error {
+	f.calls, f.specs = append(f.calls, "ensure"), append(f.specs, s)
+	return f.ensureErr
+}
+func (f *fakeCapture) Observe(_ context.Context, s CaptureSpec) (jobs.CaptureStatus, error) {
+	f.calls = append(f.calls, "observe")
+	return f.status, f.observeErr
+}
+func (f *fakeCapture) Delete(_ context.Context, s CaptureSpec) error {
+	f.calls, f.specs = append(f.calls, "delete"), append(f.specs, s)
+	return f.deleteErr
+}
+
+type fakeProcessor struct {
+	ensureErr, deleteErr error
+	calls                []string
+	queries              []QuerySpec
+}
+
+func (f *fakeProcessor) Engine() string { return "fakeproc" }
+func (f *fakeProcessor) EnsureQuery(_ context.Context, q QuerySpec) error {
+	f.calls, f.queries = append(f.calls, "ensure"), append(f.queries, q)
+	return f.ensureErr
+}
+func (f *fakeProcessor) DeleteEnvironment(_ context.Context, env string) error {
+	f.calls = append(f.calls, "delete "+env)
+	return f.deleteErr
+}
+
+func newSealer(t *testing.T) *secret.Sealer {
+	t.Helper()
+	k, _ := secret.ParseKey(secret.NewKey())
+	s, err := secret.NewSealer(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func newTestWorker(t *testing.T, c *fakeCapture, p *fakeProcessor) (*Worker, *recorder, *secret.Sealer) {
+	t.Helper()
+	rec := &recorder{}
+	s := newSealer(t)
+	w, err := NewWorker(WorkerConfig{Capture: c, Processor: p, Events: rec, Sealer: s,
+		Now: func() time.Time { return time.Unix(1700000000, 0) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w, rec, s
+}
+
+func connection(s *secret.Sealer) commands.Connection {
+	return commands.Connection{Sealed: s.Seal(plainConn), Redacted: "postgres://alice:***@db:5432/shop"}
+}
+
+func TestNewWorkerRefusesMissingDependencies(t *testing.T) {
+	if _, err := NewWorker(WorkerConfig{}); err == nil {
+		t.Fatal("NewWorker accepted an empty config")
+	}
+}
+
+func TestCreateDatabaseConnection(t *testing.T) {
+	transient := errors.New("connect: 503")
+	tests := []struct {
+		name       string
+		ensureErr  error
+		badSeal    bool
+		wantErr    error
+		wantEvents string
+		wantReason string
+	}{
+		{name: "created", wantEvents: "ConnectionRequested ConnectionObserved"},
+		{name: "terminal_engine_error_fails_job_and_acks", ensureErr: jobs.Terminalf("bad config: slot.name"), wantEvents: "ConnectionRequested ConnectionFailed", wantReason: "bad config: slot.name"},
+		{name: "transient_engine_error_is_returned_for_retry", ensureErr: transient, wantErr: transient, wantEvents: "ConnectionRequested"},
+		{name: "unopenable_connection_fails_job", badSeal: true, wantEvents: "ConnectionFailed", wantReason: "CDCQ_SECRET_KEY"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := &fakeCapture{ensureErr: tt.ensureErr, status: jobs.CaptureStatus{Status: jobs.StatusRunning}}
+			w, rec, s := newTestWorker(t, c, &fakeProcessor{})
+			conn := connection(s)
+			if tt.badSeal {
+				conn.Sealed = newSealer(t).Seal(plainConn)
+			}
+			err := w.Handle(context.Background(), commands.CreateDatabaseConnection{
+				Meta: commands.Meta{CommandID: "c1", EnvironmentID: "env-1"}, Connection: conn})
+			if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil && err != nil) {
+				t.Fatalf("err = %v, want %v", err, tt.wantErr)
+			}
+			if got := strings.Join(rec.names(), " "); got != tt.wantEvents {
+				t.Fatalf("events = %s, want %s", got, tt.wantEvents)
+			}
+			if tt.wantReason != "" {
+				failed := rec.events[len(rec.events)-1].(events.ConnectionFailed)
+				if !strings.Contains(failed.Reason, tt.wantReason) {
+					t.Errorf("reason = %q", failed.Reason)
+				}
+			}
+			if len(c.specs) > 0 {
+				sp := c.specs[0]
+				if sp.ConnectionString != plainConn || sp.ConnectorName != "cdcq-env-1" || !strings.HasPrefix(sp.SlotName, "cdcq_env_1_") || sp.TopicPrefix != "env-1" {
+					t.Errorf("spec = %+v", sp)
+				}
+			}
+			for _, e := range rec.events {
+				if e.EventMeta().EventID == "" || e.Environment() != "env-1" {
+					t.Errorf("event %s meta = %+v", e.EventName(), e.EventMeta())
+				}
+				if r, ok := e.(events.ConnectionRequested); ok && (r.ConnectionSealed != conn.Sealed || strings.Contains(r.ConnectionRedacted, "s3cret")) {
+					t.Errorf("requested event carries %+v", r)
+				}
+			}
+		})
+	}
+}
+
+func TestDeleteDatabaseConnection(t *testing.T) {
+	transient := errors.New("source database unreachable")
+	tests := []struct {
+		name       string
+		deleteErr  error
+		procErr    error
+		wantErr    error
+		wantEvents string
+	}{
+		{name: "deleted", wantEvents: "ConnectionDeleting ConnectionDeleted"},
+		{name: "transient_failure_retried", deleteErr: transient, wantErr: transient, wantEvents: "ConnectionDeleting"},
+		{name: "terminal_failure_recorded", deleteErr: jobs.Terminalf("permission denied to drop slot"), wantEvents: "ConnectionDeleting ConnectionFailed"},
+		{name: "processor_transient_failure_retried", procErr: transient, wantErr: transient, wantEvents: "ConnectionDeleting"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := &fakeCapture{deleteErr: tt.deleteErr}
+			p := &fakeProcessor{deleteErr: tt.procErr}
+			w, rec, s := newTestWorker(t, c, p)
+			err := w.Handle(context.Background(), commands.DeleteDatabaseConnection{
+				Meta: commands.Meta{CommandID: "c2", EnvironmentID: "env1"}, Connection: connection(s)})
+			if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil && err != nil) {
+				t.Fatalf("err = %v, want %v", err, tt.wantErr)
+			}
+			if got := strings.Join(rec.names(), " "); got != tt.wantEvents {
+				t.Fatalf("events = %s, want %s", got, tt.wantEvents)
+			}
+			if len(p.calls) == 0 || p.calls[0] != "delete env1" {
+				t.Errorf("processor calls = %v; query jobs must be stopped before the capture goes", p.calls)
+			}
+		})
+	}
+}
+
+func TestCreateCachedQuery(t *testing.T) {
+	tests := []struct {
+		name       string
+		captureErr error
+		procErr    error
+		wantStatus jobs.Status
+		wantReason string
+		wantQuery  bool
+	}{
+		{name: "running", wantStatus: jobs.StatusRunning, wantQuery: true},
+		{name: "capture_failure_fails_query", captureErr: jobs.Terminalf("no capture engine"), wantStatus: jobs.StatusFailed, wantReason: "capture: no capture engine"},
+		{name: "processor_failure_fails_query", procErr: jobs.Terminalf("SQL error at 1:8"), wantStatus: jobs.StatusFailed, wantReason: "SQL error at 1:8", wantQuery: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := &fakeCapture{ensureErr: tt.captureErr}
+			p := &fakeProcessor{ensureErr: tt.procErr}
+			w, rec, s := newTestWorker(t, c, p)
+			err := w.Handle(context.Background(), commands.CreateCachedQuery{
+				Meta: commands.Meta{CommandID: "c3", EnvironmentID: "env1"}, Connection: connection(s),
+				QueryID: "q_1", Schema: "model a { id Int @id }", SQLQuery: "SELECT count(*) FROM a"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			last := rec.events[len(rec.events)-1].(events.CachedQueryObserved)
+			if last.Status != tt.wantStatus || !strings.Contains(last.Reason, tt.wantReason) || last.QueryID != "q_1" {
+				t.Errorf("last event = %+v", last)
+			}
+			if rec.events[0].EventName() != events.NameCachedQueryRequested {
+				t.Errorf("first event = %s", rec.events[0].EventName())
+			}
+			if (len(p.queries) == 1) != tt.wantQuery {
+				t.Fatalf("processor queries = %v", p.queries)
+			}
+			if tt.wantQuery && (p.queries[0].PipelineName != "cdcq-env1-q_1" || p.queries[0].Capture.ConnectionString != plainConn) {
+				t.Errorf("query spec = %+v", p.queries[0])
+			}
+		})
+	}
+}
+
+func TestHandleMessageRejectsWhatCannotBeDecoded(t *testing.T) {
+	w, rec, s := newTestWorker(t, &fakeCapture{}, &fakeProcessor{})
+	good, _ := commands.Encode(commands.CreateDatabaseConnection{Meta: commands.Meta{CommandID: "c1", EnvironmentID: "env1"}, Connection: connection(s)})
+	tests := []struct {
+		name    string
+		headers map[string]string
+		body    string
+		reason  string
+	}{
+		{name: "no_name_header", headers: map[string]string{"environment_id": "env1"}, body: string(good), reason: "name header is missing"},
+		{name: "not_json", headers: map[string]string{"name": "CreateDatabaseConnection", "environment_id": "env1"}, body: "{", reason: "not valid JSON"},
+		{name: "command_id_header_differs", headers: map[string]string{"name": "CreateDatabaseConnection", "command_id": "other"}, body: string(good), reason: "header command_id"},
+		{name: "environment_header_differs", headers: map[string]string{"name": "CreateDatabaseConnection", "environment_id": "env2"}, body: string(good), reason: "header environment_id"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec.events = nil
+			msg := message.NewMessage("m1", []byte(tt.body))
+			for k, v := range tt.headers {
+				msg.Metadata.Set(k, v)
+			}
+			err := w.HandleMessage(msg)
+			if !commands.IsDecodeError(err) || !strings.Contains(err.Error(), tt.reason) {
+				t.Fatalf("err = %v, want a DecodeError about %q", err, tt.reason)
+			}
+			if len(rec.events) != 1 {
+				t.Fatalf("events = %v", rec.names())
+			}
+			rej := rec.events[0].(events.CommandRejected)
+			if !strings.Contains(rej.Reason, tt.reason) {
+				t.Errorf("rejected reason = %q", rej.Reason)
+			}
+		})
+	}
+}
+
+// memInbox is an Inbox in memory.
+type memInbox map[string]bool
+
+func (m memInbox) Handled(_ context.Context, id string) (bool, error) { return m[id], nil }
+func (m memInbox) MarkHandled(_ context.Context, id, _, _ string) error {
+	m[id] = true
+	return nil
+}
+
+func TestDeduplicateSkipsHandledCommands(t *testing.T) {
+	calls := 0
+	failNext := true
+	h := Deduplicate(memInbox{})(func(msg *message.Message) ([]*message.Message, error) {
+		calls++
+		if failNext {
+			failNext = false
+			return nil, errors.New("transient")
+		}
+		return nil, nil
+	})
+	msg := message.NewMessage("m", nil)
+	msg.Metadata.Set(commands.CommandIDHeader, "c1")
+	if _, err := h(msg); err == nil {
+		t.Fatal("failure swallowed")
+	}
+	for i := 0; i < 3; i++ {
+		if _, err := h(msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if calls != 2 {
+		t.Fatalf("handler ran %d times, want 2 (one failure, one success, then skipped)", calls)
+	}
+}
+
+type listFunc func(ctx context.Context) ([]projections.ActiveConnection, error)
+
+func (f listFunc) ActiveConnections(ctx context.Context) ([]projections.ActiveConnection, error) {
+	return f(ctx)
+}
+
+func TestStatusPollerPublishesOnlyChanges(t *testing.T) {
+	s := newSealer(t)
+	running := jobs.CaptureStatus{Status: jobs.StatusRunning, Slot: &jobs.SlotState{Name: "cdcq_env1", Exists: true}}
+	conns := []projections.ActiveConnection{
+		{EnvironmentID: "env1", ConnectorName: "cdcq-env1", SlotName: "cdcq_env1", ConnectionSealed: s.Seal(plainConn), Last: running},
+		{EnvironmentID: "env2", ConnectorName: "cdcq-env2", SlotName: "cdcq_env2", ConnectionSealed: s.Seal(plainConn), Last: jobs.CaptureStatus{Status: jobs.StatusPending}},
+		{EnvironmentID: "env3", ConnectionSealed: "v1:garbage"},
+	}
+	rec := &recorder{}
+	p, err := NewStatusPoller(StatusPollerConfig{
+		Connections: listFunc(func(context.Context) ([]projections.ActiveConnection, error) { return conns, nil }),
+		Capture:     &fakeCapture{status: running},
+		Events:      rec, Sealer: s,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Poll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var envs []string
+	for _, e := range rec.events {
+		envs = append(envs, e.Environment()+"="+string(e.(events.ConnectionObserved).Capture.Status))
+	}
+	if got := strings.Join(envs, " "); got != "env2=RUNNING env3=FAILED" {
+		t.Fatalf("published %s, want env2=RUNNING env3=FAILED", got)
+	}
+}

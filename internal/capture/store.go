@@ -1,0 +1,292 @@
+package capture
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/cdcq/cdcq/internal/jobs"
+)
+
+// Phases a capture goes through, as recorded in embedded_captures.phase.
+const (
+	phaseNone      = ""
+	phaseStarting  = "starting"
+	phaseSnapshot  = "snapshot"
+	phaseStreaming = "streaming"
+	phaseRetrying  = "retrying"
+)
+
+// errNotWanted says the capture was deleted (or never registered), so a
+// runner must create nothing for it and stop.
+var errNotWanted = errors.New("capture is deleted or not registered")
+
+// errChanged says Ensure changed the capture's settings; the runner
+// restarts with the new ones.
+var errChanged = errors.New("capture settings changed")
+
+// captureRow is one row of embedded_captures.
+type captureRow struct {
+	EnvironmentID     string
+	ConnectionSealed  string
+	SlotName          string
+	PublicationName   string
+	TopicPrefix       string
+	Deleted           bool
+	Version           int64
+	SnapshotLSN       *int64
+	Phase             string
+	Worker            string
+	Snapshot          *jobs.SnapshotProgress
+	Lag               *jobs.StreamLag
+	Warnings          []string
+	LastError         string
+	LastErrorTerminal bool
+	HeartbeatAt       *time.Time
+}
+
+// store reads and writes embedded_captures in the job-state database.
+type store struct {
+	pool *pgxpool.Pool
+}
+
+const rowColumns = `environment_id, connection_sealed, slot_name, publication_name, topic_prefix,
+	deleted, version, snapshot_lsn, phase, worker, snapshot, lag, warnings,
+	last_error, last_error_terminal, heartbeat_at`
+
+func scanRow(r pgx.Row) (captureRow, error) {
+	var c captureRow
+	var snap, lag, warnings []byte
+	err := r.Scan(&c.EnvironmentID, &c.ConnectionSealed, &c.SlotName, &c.PublicationName, &c.TopicPrefix,
+		&c.Deleted, &c.Version, &c.SnapshotLSN, &c.Phase, &c.Worker, &snap, &lag, &warnings,
+		&c.LastError, &c.LastErrorTerminal, &c.HeartbeatAt)
+	if err != nil {
+		return c, err
+	}
+	if len(snap) > 0 {
+		c.Snapshot = new(jobs.SnapshotProgress)
+		if err := json.Unmarshal(snap, c.Snapshot); err != nil {
+			return c, fmt.Errorf("snapshot progress of %s: %w", c.EnvironmentID, err)
+		}
+	}
+	if len(lag) > 0 {
+		c.Lag = new(jobs.StreamLag)
+		if err := json.Unmarshal(lag, c.Lag); err != nil {
+			return c, fmt.Errorf("lag of %s: %w", c.EnvironmentID, err)
+		}
+	}
+	if len(warnings) > 0 {
+		if err := json.Unmarshal(warnings, &c.Warnings); err != nil {
+			return c, fmt.Errorf("warnings of %s: %w", c.EnvironmentID, err)
+		}
+	}
+	return c, nil
+}
+
+// load reads an environment's row; ok is false when there is none.
+func (s *store) load(ctx context.Context, environmentID string) (captureRow, bool, error) {
+	c, err := scanRow(s.pool.QueryRow(ctx, `SELECT `+rowColumns+` FROM embedded_captures WHERE environment_id = $1`, environmentID))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return captureRow{}, false, nil
+	}
+	if err != nil {
+		return captureRow{}, false, fmt.Errorf("read embedded capture %s: %w", environmentID, err)
+	}
+	return c, true, nil
+}
+
+// register makes the row say what spec says, undeleting it. bump says the
+// settings changed: the version goes up so that a running capture restarts,
+// and when the slot changed or the row was deleted the snapshot is to be
+// taken again.
+func (s *store) register(ctx context.Context, r captureRow) error {
+	_, err := s.pool.Exec(ctx, `
+		INSERT INTO embedded_captures AS c (environment_id, connection_sealed, slot_name, publication_name, topic_prefix)
+		VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT (environment_id) DO UPDATE SET
+			connection_sealed = EXCLUDED.connection_sealed,
+			slot_name         = EXCLUDED.slot_name,
+			publication_name  = EXCLUDED.publication_name,
+			topic_prefix      = EXCLUDED.topic_prefix,
+			deleted           = false,
+			version           = c.version + 1,
+			snapshot_lsn = CASE WHEN c.deleted OR c.slot_name <> EXCLUDED.slot_name THEN NULL ELSE c.snapshot_lsn END,
+			snapshot     = CASE WHEN c.deleted OR c.slot_name <> EXCLUDED.slot_name THEN NULL ELSE c.snapshot END,
+			phase        = CASE WHEN c.deleted THEN '' ELSE c.phase END,
+			last_error   = '',
+			last_error_terminal = false,
+			updated_at   = now()`,
+		r.EnvironmentID, r.ConnectionSealed, r.SlotName, r.PublicationName, r.TopicPrefix)
+	if err != nil {
+		return fmt.Errorf("register embedded capture %s: %w", r.EnvironmentID, err)
+	}
+	return nil
+}
+
+// markDeleted records that the capture is to be gone. It waits for a runner
+// that is creating something in the source database under fence.
+func (s *store) markDeleted(ctx context.Context, environmentID string) error {
+	_, err := s.pool.Exec(ctx, `
+		UPDATE embedded_captures SET deleted = true, version = version + 1,
+			snapshot_lsn = NULL, phase = '', worker = '', snapshot = NULL, lag = NULL, warnings = NULL,
+			last_error = '', last_error_terminal = false, heartbeat_at = NULL, updated_at = now()
+		WHERE environment_id = $1`, environmentID)
+	if err != nil {
+		return fmt.Errorf("mark embedded capture %s deleted: %w", environmentID, err)
+	}
+	return nil
+}
+
+// wanted lists the environments whose capture should run.
+func (s *store) wanted(ctx context.Context) ([]string, error) {
+	rows, err := s.pool.Query(ctx, `SELECT environment_id FROM embedded_captures WHERE NOT deleted ORDER BY environment_id`)
+	if err != nil {
+		return nil, fmt.Errorf("list embedded captures: %w", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("list embedded captures: %w", err)
+	}
+	return ids, nil
+}
+
+// fence runs fn, which creates something in the source database, while it
+// holds the capture's row FOR SHARE: a Delete that comes meanwhile waits
+// for fn and then drops what fn created. fn does not run (errNotWanted)
+// when the capture is deleted, or (errChanged) when its version moved on.
+func (s *store) fence(ctx context.Context, environmentID string, version int64, fn func() error) error {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("fence embedded capture %s: %w", environmentID, err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	var current int64
+	err = tx.QueryRow(ctx, `SELECT version FROM embedded_captures WHERE environment_id = $1 AND NOT deleted FOR SHARE`, environmentID).Scan(&current)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return errNotWanted
+	case err != nil:
+		return fmt.Errorf("fence embedded capture %s: %w", environmentID, err)
+	case current != version:
+		return errChanged
+	}
+	if err := fn(); err != nil {
+		return err
+	}
+	return tx.Commit(ctx)
+}
+
+// setSnapshotLSN records that the snapshot taken at lsn is complete (or,
+// with nil, that a snapshot is to be taken).
+func (s *store) setSnapshotLSN(ctx context.Context, environmentID string, version int64, lsn *int64, progress *jobs.SnapshotProgress) error {
+	snap, err := jsonOrNull(progress)
+	if err != nil {
+		return err
+	}
+	tag, err := s.pool.Exec(ctx, `
+		UPDATE embedded_captures SET snapshot_lsn = $3, snapshot = $4, updated_at = now()
+		WHERE environment_id = $1 AND version = $2 AND NOT deleted`, environmentID, version, lsn, snap)
+	if err != nil {
+		return fmt.Errorf("record snapshot of embedded capture %s: %w", environmentID, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return errNotWanted
+	}
+	return nil
+}
+
+// report is what a running capture publishes about itself.
+type report struct {
+	Phase    string
+	Worker   string
+	Snapshot *jobs.SnapshotProgress
+	Lag      *jobs.StreamLag
+	Warnings []string
+}
+
+// publish records a running capture's report. It returns errNotWanted when
+// the capture was deleted and errChanged when its settings changed.
+func (s *store) publish(ctx context.Context, environmentID string, version int64, r report) error {
+	snap, err := jsonOrNull(r.Snapshot)
+	if err != nil {
+		return err
+	}
+	lag, err := jsonOrNull(r.Lag)
+	if err != nil {
+		return err
+	}
+	var warnings any
+	if len(r.Warnings) > 0 {
+		b, err := json.Marshal(r.Warnings)
+		if err != nil {
+			return err
+		}
+		warnings = b
+	}
+	var current int64
+	var deleted bool
+	err = s.pool.QueryRow(ctx, `
+		WITH upd AS (
+			UPDATE embedded_captures SET phase = $3, worker = $4, snapshot = COALESCE($5, snapshot), lag = $6,
+				warnings = $7, last_error_terminal = false, heartbeat_at = now(), updated_at = now()
+			WHERE environment_id = $1 AND version = $2 AND NOT deleted
+			RETURNING version)
+		SELECT COALESCE((SELECT version FROM upd), c.version), c.deleted
+		FROM embedded_captures c WHERE c.environment_id = $1`,
+		environmentID, version, r.Phase, r.Worker, snap, lag, warnings).Scan(&current, &deleted)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return errNotWanted
+	case err != nil:
+		return fmt.Errorf("report on embedded capture %s: %w", environmentID, err)
+	case deleted:
+		return errNotWanted
+	case current != version:
+		return errChanged
+	}
+	return nil
+}
+
+// recordError records why a capture's run ended.
+func (s *store) recordError(ctx context.Context, environmentID string, version int64, worker string, cause error) error {
+	_, err := s.pool.Exec(ctx, `
+		UPDATE embedded_captures SET phase = $3, worker = $4, last_error = $5, last_error_terminal = $6,
+			heartbeat_at = now(), updated_at = now()
+		WHERE environment_id = $1 AND version = $2 AND NOT deleted`,
+		environmentID, version, phaseRetrying, worker, cause.Error(), jobs.IsTerminal(cause))
+	if err != nil {
+		return fmt.Errorf("record error of embedded capture %s: %w", environmentID, err)
+	}
+	return nil
+}
+
+// touch refreshes the heartbeat of a capture that is waiting to retry.
+func (s *store) touch(ctx context.Context, environmentID string, version int64) error {
+	_, err := s.pool.Exec(ctx, `
+		UPDATE embedded_captures SET heartbeat_at = now()
+		WHERE environment_id = $1 AND version = $2 AND NOT deleted`, environmentID, version)
+	return err
+}
+
+func jsonOrNull(v any) (any, error) {
+	switch x := v.(type) {
+	case *jobs.SnapshotProgress:
+		if x == nil {
+			return nil, nil
+		}
+	case *jobs.StreamLag:
+		if x == nil {
+			return nil, nil
+		}
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	return b, nil
+}

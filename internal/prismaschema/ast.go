@@ -120,14 +120,18 @@ type Attribute struct {
 
 // String renders the attribute as written in a schema.
 func (a *Attribute) String() string {
-	prefix := "@"
-	if a.Block {
-		prefix = "@@"
-	}
 	if a.Args == nil {
-		return prefix + a.Name
+		return a.displayName()
 	}
-	return prefix + a.Name + "(" + renderArgs(a.Args) + ")"
+	return a.displayName() + "(" + renderArgs(a.Args) + ")"
+}
+
+// displayName is the attribute's name as written: "@map" or "@@map".
+func (a *Attribute) displayName() string {
+	if a.Block {
+		return "@@" + a.Name
+	}
+	return "@" + a.Name
 }
 
 // Arg returns the argument called name, or when there is none such, the

@@ -62,6 +62,8 @@ type builder struct {
 	// relationFields are the relation fields of each table, for the
 	// relation pass.
 	relationFields []pendingRelation
+	// datasource is the block of s.Datasource.
+	datasource *Block
 }
 
 type pendingRelation struct {
@@ -88,6 +90,7 @@ func (b *builder) declare() {
 				continue
 			}
 			b.s.Datasource = &Datasource{Name: blk.Name, Pos: blk.Pos}
+			b.datasource = blk
 		case GeneratorBlock:
 			if prev, ok := generators[blk.Name]; ok {
 				b.errorf(blk.NamePos, "generator %q is already declared at %s", blk.Name, prev.Pos)
@@ -116,10 +119,9 @@ func (b *builder) buildDatasource() {
 	for _, blk := range b.file.Blocks {
 		switch blk.Kind {
 		case DatasourceBlock:
-			if b.s.Datasource == nil || b.s.Datasource.Pos != blk.Pos {
-				continue
+			if blk == b.datasource {
+				b.datasourceProperties(blk, b.s.Datasource)
 			}
-			b.datasourceProperties(blk, b.s.Datasource)
 		case GeneratorBlock:
 			g := &Generator{Name: blk.Name, Pos: blk.Pos}
 			props := b.properties(blk)
@@ -218,13 +220,6 @@ func (b *builder) stringArg(a *Attribute, name string) (string, bool) {
 		return "", false
 	}
 	return arg.Value.Text, true
-}
-
-func (a *Attribute) displayName() string {
-	if a.Block {
-		return "@@" + a.Name
-	}
-	return "@" + a.Name
 }
 
 // schemaOf resolves @@schema for blk.
@@ -542,7 +537,7 @@ func (b *builder) buildField(blk *Block, f *Field) (*Column, *pendingRelation) {
 		}
 		seen[key] = a
 		if isNative {
-			b.nativeType(f, col, a, prefix, native)
+			b.nativeType(col, a, prefix, native)
 			continue
 		}
 		if blk.Kind == TypeBlock && a.Name != "map" && a.Name != "default" {
@@ -632,7 +627,7 @@ func hasEnumValue(e *Enum, name string) bool {
 	return false
 }
 
-func (b *builder) nativeType(f *Field, col *Column, a *Attribute, prefix, name string) {
+func (b *builder) nativeType(col *Column, a *Attribute, prefix, name string) {
 	if ds := b.s.Datasource; ds != nil && prefix != ds.Name {
 		b.errorf(a.Pos, "native type attribute @%s: the prefix must be the datasource name %q, as in @%s.%s", a.Name, ds.Name, ds.Name, name)
 		return
@@ -951,7 +946,9 @@ func (b *builder) buildJoinTables() {
 		if !ok {
 			continue
 		}
-		if p := b.s.Datasource; p != nil && (p.Provider == "postgresql" || p.Provider == "postgres") {
+		// Since Prisma 6 the join tables on PostgreSQL have a primary key
+		// where other databases have a unique index.
+		if ds := b.s.Datasource; ds != nil && (ds.Provider == "postgresql" || ds.Provider == "postgres") {
 			t.PrimaryKey = []string{"A", "B"}
 			t.Columns[0].ID, t.Columns[1].ID = true, true
 		} else {

@@ -34,6 +34,7 @@ type Error struct {
 }
 
 // Error renders the problem the way compilers do: "schema.prisma:12:5: msg".
+// An empty Filename is shown as "schema.prisma".
 func (e *Error) Error() string {
 	name := e.Filename
 	if name == "" {

@@ -68,7 +68,9 @@ type Table struct {
 	// Client does not use it.
 	Ignored bool
 	// IsJoinTable marks the table Prisma creates for an implicit
-	// many-to-many relation: "_" + relation name, with columns A and B.
+	// many-to-many relation: "_" + relation name, with columns A (the id of
+	// the model whose name sorts first) and B. Its schema is taken to be
+	// that of model A.
 	IsJoinTable bool
 	// Columns holds scalar, enum, composite and Unsupported fields in the
 	// order they are declared. Relation fields are not columns.

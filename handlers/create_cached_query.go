@@ -37,7 +37,7 @@ func (h *CreateCachedQueryHandler) Handle(ctx context.Context, cmd commands.Crea
 	spec, err := h.connections.ensure(ctx, m, cmd.Connection)
 	if err != nil {
 		if jobs.IsTerminal(err) {
-			return h.observe(ctx, m, cmd.QueryID, jobs.StatusFailed, "capture: "+err.Error())
+			return h.observe(ctx, m, cmd.QueryID, jobs.QueryStatus{Status: jobs.StatusFailed, Reason: "capture: " + err.Error()})
 		}
 		return err
 	}
@@ -49,20 +49,22 @@ func (h *CreateCachedQueryHandler) Handle(ctx context.Context, cmd commands.Crea
 		SQLQuery:      cmd.SQLQuery,
 		Capture:       spec,
 	}
-	if err := cfg.Processor.EnsureQuery(ctx, q); err != nil {
+	status, err := cfg.Processor.EnsureQuery(ctx, q)
+	if err != nil {
 		if jobs.IsTerminal(err) {
-			return h.observe(ctx, m, cmd.QueryID, jobs.StatusFailed, err.Error())
+			return h.observe(ctx, m, cmd.QueryID, jobs.QueryStatus{Status: jobs.StatusFailed, Reason: err.Error()})
 		}
 		return fmt.Errorf("ensure query %s: %w", cmd.QueryID, err)
 	}
-	return h.observe(ctx, m, cmd.QueryID, jobs.StatusRunning, "")
+	return h.observe(ctx, m, cmd.QueryID, status)
 }
 
-func (h *CreateCachedQueryHandler) observe(ctx context.Context, m commands.Meta, queryID string, status jobs.Status, reason string) error {
+func (h *CreateCachedQueryHandler) observe(ctx context.Context, m commands.Meta, queryID string, status jobs.QueryStatus) error {
 	return h.cfg.Events.Publish(ctx, events.CachedQueryObserved{
 		Meta:    meta(h.cfg, m.EnvironmentID, m.CommandID),
 		QueryID: queryID,
-		Status:  status,
-		Reason:  reason,
+		Status:  status.Status,
+		Reason:  status.Reason,
+		JobID:   status.JobID,
 	})
 }

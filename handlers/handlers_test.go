@@ -75,9 +75,12 @@ type fakeProcessor struct {
 }
 
 func (f *fakeProcessor) Engine() string { return "fakeproc" }
-func (f *fakeProcessor) EnsureQuery(_ context.Context, q QuerySpec) error {
+func (f *fakeProcessor) EnsureQuery(_ context.Context, q QuerySpec) (jobs.QueryStatus, error) {
 	f.calls, f.queries = append(f.calls, "ensure"), append(f.queries, q)
-	return f.ensureErr
+	return jobs.QueryStatus{Status: jobs.StatusRunning, JobID: "job-1"}, f.ensureErr
+}
+func (f *fakeProcessor) ObserveQuery(_ context.Context, q QuerySpec) (jobs.QueryStatus, error) {
+	return jobs.QueryStatus{Status: jobs.StatusRunning, JobID: "job-1"}, nil
 }
 func (f *fakeProcessor) DeleteEnvironment(_ context.Context, env string) error {
 	f.calls = append(f.calls, "delete "+env)

@@ -43,10 +43,13 @@ type QuerySpec struct {
 }
 
 // Processor is the port to a stream processor (Flink through its SQL
-// Gateway, or cdcq's embedded engine). Calls are idempotent like Capture's.
+// Gateway, or cdcq's embedded engine). Calls are idempotent like Capture's:
+// EnsureQuery of a query whose job runs returns its status without
+// starting another.
 type Processor interface {
 	Engine() string
-	EnsureQuery(ctx context.Context, spec QuerySpec) error
+	EnsureQuery(ctx context.Context, spec QuerySpec) (jobs.QueryStatus, error)
+	ObserveQuery(ctx context.Context, spec QuerySpec) (jobs.QueryStatus, error)
 	// DeleteEnvironment stops every query job of the environment.
 	DeleteEnvironment(ctx context.Context, environmentID string) error
 }

@@ -32,8 +32,12 @@ const noProcessorReason = "no query processor is configured: set CDCQ_FLINK_SQL_
 
 func (UnconfiguredProcessor) Engine() string { return "none" }
 
-func (UnconfiguredProcessor) EnsureQuery(context.Context, QuerySpec) error {
-	return jobs.Terminalf(noProcessorReason)
+func (UnconfiguredProcessor) EnsureQuery(context.Context, QuerySpec) (jobs.QueryStatus, error) {
+	return jobs.QueryStatus{}, jobs.Terminalf(noProcessorReason)
+}
+
+func (UnconfiguredProcessor) ObserveQuery(context.Context, QuerySpec) (jobs.QueryStatus, error) {
+	return jobs.QueryStatus{Status: jobs.StatusFailed, Reason: noProcessorReason}, nil
 }
 
 func (UnconfiguredProcessor) DeleteEnvironment(context.Context, string) error { return nil }

@@ -138,6 +138,19 @@ func derefSlot(s *SlotState) SlotState {
 	return *s
 }
 
+// QueryStatus is what a query processor reports about one cached query.
+type QueryStatus struct {
+	Status Status `json:"status"`
+	Reason string `json:"reason,omitempty"`
+	// JobID is the engine's id of the running job (a Flink job id).
+	JobID string `json:"jobId,omitempty"`
+	// JobState is the engine's own word for the job's state (Flink's
+	// RUNNING, FAILED, CANCELED, ...).
+	JobState string `json:"jobState,omitempty"`
+	// RootException is the engine's root exception when the job failed.
+	RootException string `json:"rootException,omitempty"`
+}
+
 // TerminalError marks a failure that retrying cannot fix (bad
 // configuration, a 4xx from an engine): the job fails with its message and
 // the command is acknowledged.

@@ -3,6 +3,7 @@ package prismaschema
 import (
 	"fmt"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -190,7 +191,8 @@ func (b *builder) datasourceProperties(blk *Block, ds *Datasource) {
 }
 
 // blockAttrs checks the block attributes of blk against allowed, reports
-// unknown and repeated ones, and returns the last of each name.
+// unknown ones and repeats of those not repeatable, and returns one
+// attribute of each name.
 func (b *builder) blockAttrs(blk *Block, allowed map[string]bool, repeatable map[string]bool) map[string]*Attribute {
 	seen := map[string]*Attribute{}
 	for _, a := range blk.Attributes {
@@ -238,7 +240,7 @@ func (b *builder) schemaOf(blk *Block, attr *Attribute) string {
 	if !ok {
 		return ""
 	}
-	if ds == nil || !contains(ds.Schemas, name) {
+	if ds == nil || !slices.Contains(ds.Schemas, name) {
 		b.errorf(attr.Args[0].Value.Pos, "schema %q is not listed in the schemas of the datasource", name)
 	}
 	return name
@@ -250,15 +252,6 @@ func quoteAll(ss []string) []string {
 		out[i] = fmt.Sprintf("%q", s)
 	}
 	return out
-}
-
-func contains(ss []string, s string) bool {
-	for _, x := range ss {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func (b *builder) buildEnums() {

@@ -1,0 +1,179 @@
+package capture
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pglogrepl"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// producer writes one capture's records to Kafka. Records are produced
+// asynchronously; each counts against the batch (a transaction, or the
+// snapshot) it belongs to, and a batch is acknowledged when Kafka
+// acknowledged all its records.
+type producer struct {
+	cl          *kgo.Client
+	adm         *kadm.Client
+	partitions  int32
+	replication int16
+	configs     map[string]*string
+	topics      map[string]bool
+	// onAck, when set (tests and benchmarks), sees every acknowledged
+	// change record with the commit time of its transaction.
+	onAck func(commit time.Time)
+
+	errOnce sync.Once
+	err     atomic.Pointer[error]
+}
+
+func newProducer(cfg Config) (*producer, error) {
+	opts := []kgo.Opt{
+		kgo.SeedBrokers(cfg.Brokers...),
+		kgo.ClientID("cdcq-capture"),
+		// Idempotent writes (the default) with acks=all keep each
+		// partition's records in the order produced, across retries.
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+		// Kafka's Java client's partitioner, as Debezium uses: a key always
+		// lands on the partition Debezium would have chosen.
+		kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)),
+		kgo.ProducerLinger(cfg.ProducerLinger),
+		kgo.MaxBufferedRecords(cfg.MaxBufferedRecords),
+		kgo.ProducerBatchCompression(cfg.Compression...),
+		// A topic just created may take a moment to show in metadata.
+		kgo.UnknownTopicRetries(50),
+	}
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("kafka client for %v: %w", cfg.Brokers, err)
+	}
+	return &producer{
+		cl: cl, adm: kadm.NewClient(cl),
+		partitions: cfg.TopicPartitions, replication: cfg.TopicReplicationFactor, configs: cfg.TopicConfigs,
+		topics: map[string]bool{}, onAck: cfg.onAck,
+	}, nil
+}
+
+// close stops the client; records not yet acknowledged are abandoned (the
+// slot still holds their changes).
+func (p *producer) close() { p.cl.Close() }
+
+// ensureTopic creates topic unless this producer already saw it.
+func (p *producer) ensureTopic(ctx context.Context, topic string) error {
+	if p.topics[topic] {
+		return nil
+	}
+	resp, err := p.adm.CreateTopic(ctx, p.partitions, p.replication, p.configs, topic)
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+		return fmt.Errorf("create topic %s: %w", topic, err)
+	}
+	p.topics[topic] = true
+	return nil
+}
+
+// fail remembers the first produce error; the stream stops on it.
+func (p *producer) fail(err error) {
+	p.errOnce.Do(func() { p.err.Store(&err) })
+}
+
+// failed returns the first produce error, if any.
+func (p *producer) failed() error {
+	if e := p.err.Load(); e != nil {
+		return *e
+	}
+	return nil
+}
+
+// produce sends rec as part of b.
+func (p *producer) produce(ctx context.Context, rec *kgo.Record, b *batch) {
+	b.pending.Add(1)
+	p.cl.Produce(ctx, rec, b.done)
+}
+
+// produceUntracked sends a record that no position depends on
+// (heartbeats).
+func (p *producer) produceUntracked(ctx context.Context, rec *kgo.Record) {
+	p.cl.Produce(ctx, rec, nil)
+}
+
+// batch is the records of one transaction (or of the snapshot).
+type batch struct {
+	p       *producer
+	pending atomic.Int64
+	// end is the position confirmed to the slot once the batch is
+	// acknowledged: the transaction's end LSN.
+	end    pglogrepl.LSN
+	commit time.Time
+	// sealed is set when no more records will be added (at commit).
+	sealed bool
+	done   func(*kgo.Record, error)
+}
+
+func (p *producer) newBatch(commit time.Time) *batch {
+	b := &batch{p: p, commit: commit}
+	b.done = b.ack
+	return b
+}
+
+func (b *batch) ack(_ *kgo.Record, err error) {
+	if err != nil {
+		b.p.fail(fmt.Errorf("produce to kafka: %w", err))
+	} else if b.p.onAck != nil {
+		b.p.onAck(b.commit)
+	}
+	b.pending.Add(-1)
+}
+
+// ackQueue holds sealed batches in commit order; the prefix whose records
+// are all acknowledged may be confirmed to the slot. It is used by the
+// stream's goroutine only.
+type ackQueue struct {
+	q []*batch
+	// confirmed is the end of the last batch of the acknowledged prefix.
+	confirmed pglogrepl.LSN
+	// last is the end of the last batch queued.
+	last pglogrepl.LSN
+}
+
+func (a *ackQueue) push(b *batch) {
+	b.sealed = true
+	a.q = append(a.q, b)
+	if b.end > a.last {
+		a.last = b.end
+	}
+}
+
+// advance pops acknowledged batches and returns the confirmable position.
+func (a *ackQueue) advance() pglogrepl.LSN {
+	n := 0
+	for n < len(a.q) && a.q[n].pending.Load() == 0 {
+		if a.q[n].end > a.confirmed {
+			a.confirmed = a.q[n].end
+		}
+		n++
+	}
+	if n > 0 {
+		clear(a.q[:n])
+		a.q = a.q[n:]
+	}
+	return a.confirmed
+}
+
+// oldest is the commit time of the oldest batch not yet acknowledged.
+func (a *ackQueue) oldest() (time.Time, bool) {
+	for _, b := range a.q {
+		if b.pending.Load() > 0 {
+			return b.commit, true
+		}
+	}
+	return time.Time{}, false
+}

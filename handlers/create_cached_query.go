@@ -29,6 +29,7 @@ func (h *CreateCachedQueryHandler) Handle(ctx context.Context, cmd commands.Crea
 		QueryID:      cmd.QueryID,
 		PipelineName: pipeline,
 		SQLQuery:     cmd.SQLQuery,
+		Schema:       cmd.Schema,
 		Engine:       cfg.Processor.Engine(),
 	}
 	if err := cfg.Events.Publish(ctx, requested); err != nil {
@@ -61,10 +62,12 @@ func (h *CreateCachedQueryHandler) Handle(ctx context.Context, cmd commands.Crea
 
 func (h *CreateCachedQueryHandler) observe(ctx context.Context, m commands.Meta, queryID string, status jobs.QueryStatus) error {
 	return h.cfg.Events.Publish(ctx, events.CachedQueryObserved{
-		Meta:    meta(h.cfg, m.EnvironmentID, m.CommandID),
-		QueryID: queryID,
-		Status:  status.Status,
-		Reason:  status.Reason,
-		JobID:   status.JobID,
+		Meta:          meta(h.cfg, m.EnvironmentID, m.CommandID),
+		QueryID:       queryID,
+		Status:        status.Status,
+		Reason:        status.Reason,
+		JobID:         status.JobID,
+		JobState:      status.JobState,
+		RootException: status.RootException,
 	})
 }

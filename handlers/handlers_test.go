@@ -354,3 +354,37 @@ func TestStatusPollerPublishesOnlyChanges(t *testing.T) {
 		t.Fatalf("published %s, want env2=RUNNING env3=FAILED", got)
 	}
 }
+
+type queryListFunc func(ctx context.Context) ([]projections.ActiveQuery, error)
+
+func (f queryListFunc) ActiveQueries(ctx context.Context) ([]projections.ActiveQuery, error) {
+	return f(ctx)
+}
+
+func TestStatusPollerObservesQueries(t *testing.T) {
+	s := newSealer(t)
+	running := jobs.QueryStatus{Status: jobs.StatusRunning, JobID: "job-1"}
+	qs := []projections.ActiveQuery{
+		{QueryID: "q1", EnvironmentID: "env1", PipelineName: "cdcq-env1-q1", Engine: "fakeproc", Last: running},
+		{QueryID: "q2", EnvironmentID: "env1", PipelineName: "cdcq-env1-q2", Engine: "fakeproc", Last: jobs.QueryStatus{Status: jobs.StatusPending}},
+		{QueryID: "q3", EnvironmentID: "env1", PipelineName: "cdcq-env1-q3", Engine: "other"},
+	}
+	rec := &recorder{}
+	p, err := NewStatusPoller(StatusPollerConfig{
+		Connections: listFunc(func(context.Context) ([]projections.ActiveConnection, error) { return nil, nil }),
+		Queries:     queryListFunc(func(context.Context) ([]projections.ActiveQuery, error) { return qs, nil }),
+		Capture:     &fakeCapture{}, Processor: &fakeProcessor{}, Events: rec, Sealer: s,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Poll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.events) != 1 {
+		t.Fatalf("events = %v, want one for q2", rec.names())
+	}
+	if o := rec.events[0].(events.CachedQueryObserved); o.QueryID != "q2" || o.Status != jobs.StatusRunning || o.JobID != "job-1" {
+		t.Errorf("event = %+v", o)
+	}
+}

@@ -19,10 +19,19 @@ type ConnectionLister interface {
 	ActiveConnections(ctx context.Context) ([]projections.ActiveConnection, error)
 }
 
+// QueryLister lists the cached queries the poller should watch.
+type QueryLister interface {
+	ActiveQueries(ctx context.Context) ([]projections.ActiveQuery, error)
+}
+
 // StatusPollerConfig holds the poller's dependencies.
 type StatusPollerConfig struct {
 	Connections ConnectionLister
 	Capture     Capture
+	// Queries and Processor, when both set, have the poller observe
+	// cached queries' jobs too.
+	Queries   QueryLister
+	Processor Processor
 	Events      EventPublisher
 	Sealer      *secret.Sealer
 	// Interval between rounds. Default 10s.
@@ -72,6 +81,53 @@ func (p *StatusPoller) Run(ctx context.Context) {
 
 // Poll runs one round.
 func (p *StatusPoller) Poll(ctx context.Context) error {
+	if err := p.pollConnections(ctx); err != nil {
+		return err
+	}
+	if p.cfg.Queries == nil || p.cfg.Processor == nil {
+		return nil
+	}
+	return p.pollQueries(ctx)
+}
+
+// pollQueries observes every active cached query's job. Observing needs
+// only the job's deterministic name, so the plan is not compiled.
+func (p *StatusPoller) pollQueries(ctx context.Context) error {
+	qs, err := p.cfg.Queries.ActiveQueries(ctx)
+	if err != nil {
+		return err
+	}
+	for _, q := range qs {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if q.Engine != p.cfg.Processor.Engine() {
+			continue
+		}
+		status, err := p.cfg.Processor.ObserveQuery(ctx, QuerySpec{
+			EnvironmentID: q.EnvironmentID, QueryID: q.QueryID, PipelineName: q.PipelineName,
+			Schema: q.Schema, SQLQuery: q.SQLQuery,
+		})
+		if err != nil {
+			p.cfg.Logger.Warn("observe query", "environment_id", q.EnvironmentID, "query_id", q.QueryID, "error", err)
+			continue
+		}
+		if status == q.Last {
+			continue
+		}
+		ev := events.CachedQueryObserved{
+			Meta:    events.Meta{EventID: uuid.NewString(), EnvironmentID: q.EnvironmentID, At: p.cfg.Now().UTC()},
+			QueryID: q.QueryID, Status: status.Status, Reason: status.Reason, JobID: status.JobID,
+			JobState: status.JobState, RootException: status.RootException,
+		}
+		if err := p.cfg.Events.Publish(ctx, ev); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (p *StatusPoller) pollConnections(ctx context.Context) error {
 	conns, err := p.cfg.Connections.ActiveConnections(ctx)
 	if err != nil {
 		return err

@@ -146,14 +146,39 @@ func (s *Store) CachedQuery(ctx context.Context, queryID string) (QueryView, err
 }
 
 const queryColumns = `query_id, pipeline_name, status, reason, environment_id, engine,
-	sql_query, job_id, created_at, updated_at`
+	sql_query, job_id, job_state, root_exception, created_at, updated_at`
 
 func scanQuery(r pgx.Row) (QueryView, error) {
 	var v QueryView
 	err := r.Scan(&v.ID, &v.Name, &v.Status, &v.Reason, &v.EnvironmentID, &v.Engine,
-		&v.SQLQuery, &v.JobID, &v.CreatedAt, &v.UpdatedAt)
+		&v.SQLQuery, &v.JobID, &v.JobState, &v.RootException, &v.CreatedAt, &v.UpdatedAt)
 	v.CreatedAt, v.UpdatedAt = v.CreatedAt.UTC(), v.UpdatedAt.UTC()
 	return v, err
+}
+
+// ActiveQueries lists the cached queries a status poller should observe:
+// those not DELETED whose engine is configured, with their last
+// observation.
+func (s *Store) ActiveQueries(ctx context.Context) ([]ActiveQuery, error) {
+	rows, err := s.pool.Query(ctx, `
+		SELECT query_id, environment_id, pipeline_name, engine, sql_query, schema_text,
+		       status, reason, job_id, job_state, root_exception
+		FROM cached_queries
+		WHERE status <> 'DELETED' AND engine <> 'none'
+		ORDER BY query_id`)
+	if err != nil {
+		return nil, fmt.Errorf("projections: list active queries: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (ActiveQuery, error) {
+		var q ActiveQuery
+		err := r.Scan(&q.QueryID, &q.EnvironmentID, &q.PipelineName, &q.Engine, &q.SQLQuery, &q.Schema,
+			&q.Last.Status, &q.Last.Reason, &q.Last.JobID, &q.Last.JobState, &q.Last.RootException)
+		return q, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("projections: list active queries: %w", err)
+	}
+	return out, nil
 }
 
 // ActiveConnections lists the captures the status poller should observe:

@@ -317,3 +317,41 @@ func TestSealed_connection_never_stored_in_plain_text(t *testing.T) {
 		t.Fatal("dumped nothing: the search proves nothing")
 	}
 }
+
+func TestActiveQueries(t *testing.T) {
+	s, _ := newStore(t)
+	q1 := queryRequested("c1", "q1")
+	q1.Schema = "model a { id Int @id }"
+	q2 := queryRequested("c2", "q2")
+	q2.Engine = "none"
+	failed := queryObserved("q1", jobs.StatusFailed, "job failed", "jid-1")
+	failed.JobState = "FAILED"
+	failed.RootException = "java.lang.ArithmeticException: / by zero\n\tat ..."
+	applyAll(t, s, requested("c0"), q1, q2, failed)
+	got, err := s.ActiveQueries(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 {
+		t.Fatalf("active queries = %+v, want only q1 (q2 has no engine)", got)
+	}
+	q := got[0]
+	if q.QueryID != "q1" || q.Schema != q1.Schema || q.SQLQuery != q1.SQLQuery || q.PipelineName != q1.PipelineName {
+		t.Errorf("query = %+v", q)
+	}
+	want := jobs.QueryStatus{Status: jobs.StatusFailed, Reason: "job failed", JobID: "jid-1", JobState: "FAILED", RootException: failed.RootException}
+	if q.Last != want {
+		t.Errorf("last = %+v, want %+v", q.Last, want)
+	}
+	v, err := s.CachedQuery(t.Context(), "q1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.JobState != "FAILED" || v.RootException != failed.RootException {
+		t.Errorf("view = %+v", v)
+	}
+	applyAll(t, s, events.ConnectionDeleted{Meta: ev("c9")})
+	if got, _ := s.ActiveQueries(t.Context()); len(got) != 0 {
+		t.Errorf("queries of a deleted connection still active: %+v", got)
+	}
+}

@@ -190,9 +190,10 @@ func fold(ctx context.Context, tx pgx.Tx, ev events.Event, at time.Time) error {
 		// A deleted query stays deleted until it is requested again.
 		_, err = tx.Exec(ctx, `
 			UPDATE cached_queries
-			SET status = $2, reason = $3, job_id = COALESCE(NULLIF($4, ''), job_id), updated_at = $5
+			SET status = $2, reason = $3, job_id = COALESCE(NULLIF($4, ''), job_id), updated_at = $5,
+			    job_state = $6, root_exception = $7
 			WHERE query_id = $1 AND status <> 'DELETED'`,
-			e.QueryID, string(e.Status), e.Reason, e.JobID, at)
+			e.QueryID, string(e.Status), e.Reason, e.JobID, at, e.JobState, e.RootException)
 	case events.CommandRejected:
 		_, err = tx.Exec(ctx, `
 			INSERT INTO rejected_commands (event_id, command_id, environment_id, command_name, reason, at)
@@ -287,14 +288,15 @@ func connectionDeleted(ctx context.Context, tx pgx.Tx, e events.ConnectionDelete
 func cachedQueryRequested(ctx context.Context, tx pgx.Tx, e events.CachedQueryRequested, at time.Time) error {
 	_, err := tx.Exec(ctx, `
 		INSERT INTO cached_queries AS c (
-			query_id, environment_id, pipeline_name, engine, sql_query,
+			query_id, environment_id, pipeline_name, engine, sql_query, schema_text,
 			status, reason, last_command_id, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, 'PENDING', '', $6, $7, $7)
+		VALUES ($1, $2, $3, $4, $5, $8, 'PENDING', '', $6, $7, $7)
 		ON CONFLICT (query_id) DO UPDATE SET
 			environment_id = EXCLUDED.environment_id,
 			pipeline_name  = EXCLUDED.pipeline_name,
 			engine         = EXCLUDED.engine,
 			sql_query      = EXCLUDED.sql_query,
+			schema_text    = EXCLUDED.schema_text,
 			status     = CASE WHEN `+redelivered+` THEN c.status ELSE 'PENDING' END,
 			reason     = CASE WHEN `+redelivered+` THEN c.reason ELSE '' END,
 			job_id     = CASE WHEN c.status = 'DELETED' AND NOT `+redelivered+`
@@ -303,7 +305,7 @@ func cachedQueryRequested(ctx context.Context, tx pgx.Tx, e events.CachedQueryRe
 			                  THEN EXCLUDED.created_at ELSE c.created_at END,
 			last_command_id = EXCLUDED.last_command_id,
 			updated_at      = EXCLUDED.updated_at`,
-		e.QueryID, e.EnvironmentID, e.PipelineName, e.Engine, e.SQLQuery, e.CommandID, at)
+		e.QueryID, e.EnvironmentID, e.PipelineName, e.Engine, e.SQLQuery, e.CommandID, at, e.Schema)
 	return err
 }
 

@@ -51,8 +51,12 @@ type QueryView struct {
 	Engine        string      `json:"engine"`
 	SQLQuery      string      `json:"sqlQuery"`
 	JobID         string      `json:"jobId,omitempty"`
-	CreatedAt     time.Time   `json:"createdAt"`
-	UpdatedAt     time.Time   `json:"updatedAt"`
+	// JobState is the engine's word for the job's state; RootException
+	// its root exception when the job failed.
+	JobState      string    `json:"jobState,omitempty"`
+	RootException string    `json:"rootException,omitempty"`
+	CreatedAt     time.Time `json:"createdAt"`
+	UpdatedAt     time.Time `json:"updatedAt"`
 }
 
 // RejectedCommand is a command that was parked on the dead-letter topic.
@@ -61,6 +65,18 @@ type RejectedCommand struct {
 	CommandName string    `json:"commandName,omitempty"`
 	Reason      string    `json:"reason"`
 	At          time.Time `json:"at"`
+}
+
+// ActiveQuery is what the status poller needs to observe a cached query.
+type ActiveQuery struct {
+	QueryID       string
+	EnvironmentID string
+	PipelineName  string
+	Engine        string
+	SQLQuery      string
+	Schema        string
+	// Last is the last observation recorded.
+	Last jobs.QueryStatus
 }
 
 // ActiveConnection is what the status poller needs to observe a capture.

@@ -232,8 +232,13 @@ func (s *store) publish(ctx context.Context, environmentID string, version int64
 	var deleted bool
 	err = s.pool.QueryRow(ctx, `
 		WITH upd AS (
-			UPDATE embedded_captures SET phase = $3, worker = $4, snapshot = COALESCE($5, snapshot), lag = $6,
-				warnings = $7, last_error_terminal = false, heartbeat_at = now(), updated_at = now()
+			UPDATE embedded_captures SET
+				-- A run that is starting leaves the last failure on show
+				-- until it gets going.
+				phase = CASE WHEN $3 = 'starting' AND phase = 'retrying' THEN phase ELSE $3 END,
+				last_error_terminal = CASE WHEN $3 IN ('snapshot', 'streaming') THEN false ELSE last_error_terminal END,
+				worker = $4, snapshot = COALESCE($5, snapshot), lag = $6, warnings = $7,
+				heartbeat_at = now(), updated_at = now()
 			WHERE environment_id = $1 AND version = $2 AND NOT deleted
 			RETURNING version)
 		SELECT COALESCE((SELECT version FROM upd), c.version), c.deleted

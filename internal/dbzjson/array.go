@@ -35,6 +35,7 @@ type arrayScanner struct {
 	delim   byte
 	depth   int
 	wantVal bool // after '{' or a delimiter: an element or '{' comes next
+	leaf    int  // depth of the elements, once one was seen: all must share it
 	started bool
 	scratch *[]byte
 }
@@ -105,6 +106,9 @@ func (sc *arrayScanner) next() (arrayToken, string, error) {
 	case '{':
 		sc.i++
 		sc.depth++
+		if sc.leaf != 0 && sc.depth > sc.leaf {
+			return tokEnd, "", errArray
+		}
 		return tokOpen, "", nil
 	case '}':
 		// Only an empty array ("{}") gets here: a delimiter followed by
@@ -113,11 +117,16 @@ func (sc *arrayScanner) next() (arrayToken, string, error) {
 		sc.depth--
 		sc.wantVal = false
 		return tokClose, "", nil
-	case '"':
-		sc.wantVal = false
-		return sc.quoted()
+	}
+	if sc.leaf == 0 {
+		sc.leaf = sc.depth
+	} else if sc.leaf != sc.depth {
+		return tokEnd, "", errArray
 	}
 	sc.wantVal = false
+	if c == '"' {
+		return sc.quoted()
+	}
 	return sc.unquoted()
 }
 

@@ -238,6 +238,7 @@ func parseOffset(s string) (int64, bool) {
 	if len(s) < 3 || (s[0] != '+' && s[0] != '-') {
 		return 0, false
 	}
+	sign := s[0]
 	h, ok := twoDigits(s[1:])
 	if !ok {
 		return 0, false
@@ -254,6 +255,9 @@ func parseOffset(s string) (int64, bool) {
 		}
 		off += int64(v) * unit
 		s = s[3:]
+	}
+	if sign == '-' {
+		off = -off
 	}
 	return off, true
 }

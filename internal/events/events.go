@@ -99,7 +99,10 @@ type CachedQueryRequested struct {
 	QueryID      string `json:"queryId"`
 	PipelineName string `json:"pipelineName"`
 	SQLQuery     string `json:"sqlQuery"`
-	Engine       string `json:"engine"`
+	// Schema is the Prisma schema the query was compiled against; the
+	// status poller and the embedded engine compile it again.
+	Schema string `json:"schema"`
+	Engine string `json:"engine"`
 }
 
 // CachedQueryObserved: the state of a cached query's job changed.
@@ -109,6 +112,9 @@ type CachedQueryObserved struct {
 	Status  jobs.Status `json:"status"`
 	Reason  string      `json:"reason,omitempty"`
 	JobID   string      `json:"jobId,omitempty"`
+	// JobState and RootException are the engine's own words.
+	JobState      string `json:"jobState,omitempty"`
+	RootException string `json:"rootException,omitempty"`
 }
 
 // CommandRejected: a message on the control topic could not be decoded and

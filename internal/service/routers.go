@@ -119,7 +119,8 @@ func RunWorker(ctx context.Context, inf *Infra, deps WorkerDeps, statusInterval 
 		return err
 	}
 	poller, err := handlers.NewStatusPoller(handlers.StatusPollerConfig{
-		Connections: store, Capture: deps.Capture, Events: evs, Sealer: inf.Sealer, Interval: statusInterval, Logger: logger,
+		Connections: store, Capture: deps.Capture, Queries: store, Processor: deps.Processor,
+		Events: evs, Sealer: inf.Sealer, Interval: statusInterval, Logger: logger,
 	})
 	if err != nil {
 		return err

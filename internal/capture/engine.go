@@ -1,0 +1,319 @@
+package capture
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"regexp"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/cdcq/cdcq/handlers"
+	"github.com/cdcq/cdcq/internal/jobs"
+	"github.com/cdcq/cdcq/internal/pgsource"
+	"github.com/cdcq/cdcq/internal/secret"
+)
+
+// EngineName is what Engine.Engine reports.
+const EngineName = "embedded"
+
+// HeartbeatTopicPrefix starts the topic of Debezium-style heartbeat records:
+// __debezium-heartbeat.<topic prefix>.
+const HeartbeatTopicPrefix = "__debezium-heartbeat."
+
+// Config configures the embedded capture engine.
+type Config struct {
+	// Pool is the job-state database, with migrations applied (the
+	// embedded_captures table). Required.
+	Pool *pgxpool.Pool
+	// Sealer seals the connection strings kept in embedded_captures.
+	// Required.
+	Sealer *secret.Sealer
+	// Brokers are the Kafka bootstrap addresses. Required.
+	Brokers []string
+	// Source inspects and drops slots in source databases. Default: a
+	// pgsource client with its defaults.
+	Source *pgsource.Client
+	// Version is written as source.version; "" writes dbzjson's default.
+	Version string
+	// WorkerID names this process in status output. Default host:pid.
+	WorkerID string
+	// ConnectTimeout bounds connecting to a source database. Default 10s.
+	ConnectTimeout time.Duration
+	// StatusInterval is how often the position Kafka acknowledged is
+	// confirmed to the slot. Default 1s.
+	StatusInterval time.Duration
+	// HeartbeatInterval is how often a heartbeat record is written to
+	// __debezium-heartbeat.<prefix> while streaming; the slot is advanced
+	// past WAL that carries no captured change whenever the server reports
+	// it, independent of this. Default 10s; negative disables heartbeat
+	// records.
+	HeartbeatInterval time.Duration
+	// ProgressInterval is how often a running capture records its
+	// progress, lag and health in the job-state database, and notices
+	// that it was deleted or changed. Default 1s.
+	ProgressInterval time.Duration
+	// RefreshInterval is how often a streaming capture adds new tables to
+	// a FOR TABLE publication and sets their REPLICA IDENTITY. Default 1m.
+	RefreshInterval time.Duration
+	// StaleAfter: Observe reports a capture PENDING when no worker has
+	// reported on it for this long. Default 2m.
+	StaleAfter time.Duration
+	// SnapshotChunkRows is how many rows the snapshot fetches at a time.
+	// Default 10000.
+	SnapshotChunkRows int
+	// RetryMin and RetryMax bound the backoff between attempts of a
+	// failing capture. Defaults 1s and 30s.
+	RetryMin, RetryMax time.Duration
+	// TakeoverGrace is how long a worker that took over a capture waits for
+	// the previous worker's replication connection to let go of the slot
+	// before terminating it. Default 10s.
+	TakeoverGrace time.Duration
+	// TopicPartitions and TopicReplicationFactor are used for the change
+	// topics the capture creates (-1 replication: the broker's default).
+	// Defaults 1 and -1.
+	TopicPartitions        int32
+	TopicReplicationFactor int16
+	// TopicConfigs are extra configs for created topics (nil: broker
+	// defaults, as Debezium leaves them).
+	TopicConfigs map[string]*string
+	// ProducerLinger, MaxBufferedRecords and Compression tune the Kafka
+	// producer. Defaults 5ms, 20000 and none (on a small machine the
+	// encoding CPU matters more than the bytes).
+	ProducerLinger     time.Duration
+	MaxBufferedRecords int
+	Compression        []kgo.CompressionCodec
+	// Logger; default slog.Default().
+	Logger *slog.Logger
+
+	// onAck is a test hook: it sees every acknowledged change record.
+	onAck func(commit time.Time)
+}
+
+func (c *Config) setDefaults() {
+	if c.Source == nil {
+		c.Source, _ = pgsource.New(pgsource.Config{})
+	}
+	if c.WorkerID == "" {
+		host, _ := os.Hostname()
+		c.WorkerID = host + ":" + strconv.Itoa(os.Getpid())
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&c.ConnectTimeout, 10*time.Second)
+	def(&c.StatusInterval, time.Second)
+	def(&c.HeartbeatInterval, 10*time.Second)
+	def(&c.ProgressInterval, time.Second)
+	def(&c.RefreshInterval, time.Minute)
+	def(&c.StaleAfter, 2*time.Minute)
+	def(&c.RetryMin, time.Second)
+	def(&c.RetryMax, 30*time.Second)
+	def(&c.TakeoverGrace, 10*time.Second)
+	def(&c.ProducerLinger, 5*time.Millisecond)
+	if c.SnapshotChunkRows == 0 {
+		c.SnapshotChunkRows = 10000
+	}
+	if c.TopicPartitions == 0 {
+		c.TopicPartitions = 1
+	}
+	if c.TopicReplicationFactor == 0 {
+		c.TopicReplicationFactor = -1
+	}
+	if c.MaxBufferedRecords == 0 {
+		c.MaxBufferedRecords = 20000
+	}
+	if len(c.Compression) == 0 {
+		c.Compression = []kgo.CompressionCodec{kgo.NoCompression()}
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// Validate reports a configuration that cannot work.
+func (c Config) Validate() error {
+	switch {
+	case c.Pool == nil:
+		return errors.New("capture: Config.Pool is nil")
+	case c.Sealer == nil:
+		return errors.New("capture: Config.Sealer is nil")
+	case len(c.Brokers) == 0:
+		return errors.New("capture: Config.Brokers is empty")
+	case c.SnapshotChunkRows < 1:
+		return errors.New("capture: SnapshotChunkRows must be positive")
+	case c.RetryMax < c.RetryMin:
+		return errors.New("capture: RetryMax is below RetryMin")
+	}
+	return nil
+}
+
+// Engine is the embedded capture (handlers.Capture). Ensure and
+// Delete work on the source database and record the capture in the
+// job-state database; the capture itself runs in whichever worker's
+// Supervisor holds its lease.
+type Engine struct {
+	cfg   Config
+	store *store
+}
+
+var _ handlers.Capture = (*Engine)(nil)
+
+// New returns the engine.
+func New(cfg Config) (*Engine, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Engine{cfg: cfg, store: &store{pool: cfg.Pool}}, nil
+}
+
+// Engine names the implementation for status output.
+func (e *Engine) Engine() string { return EngineName }
+
+// replicationName is what PostgreSQL accepts, unquoted, as a slot name and
+// what cdcq's names package produces.
+var replicationName = regexp.MustCompile(`^[a-z0-9_]{1,63}$`)
+
+func checkSpec(spec handlers.CaptureSpec) error {
+	switch {
+	case spec.EnvironmentID == "":
+		return jobs.Terminalf("capture spec has no environment id")
+	case !replicationName.MatchString(spec.SlotName):
+		return jobs.Terminalf("capture spec of %s has slot name %q; want 1-63 of a-z, 0-9 and _", spec.EnvironmentID, spec.SlotName)
+	case !replicationName.MatchString(spec.PublicationName):
+		return jobs.Terminalf("capture spec of %s has publication name %q; want 1-63 of a-z, 0-9 and _", spec.EnvironmentID, spec.PublicationName)
+	case spec.TopicPrefix == "":
+		return jobs.Terminalf("capture spec of %s has no topic prefix", spec.EnvironmentID)
+	}
+	return nil
+}
+
+// Ensure checks that the source database can be captured, creates the
+// publication and registers the capture, which a Supervisor then runs:
+// it creates the slot, takes the initial snapshot and streams. A source
+// that cannot be captured (wal_level, privileges, version, a wrong host or
+// port, a refused login) is a jobs.TerminalError whose message says what to
+// change. Idempotent: a registered capture with the same settings is left
+// running; changed settings restart it.
+func (e *Engine) Ensure(ctx context.Context, spec handlers.CaptureSpec) error {
+	if err := checkSpec(spec); err != nil {
+		return err
+	}
+	src, err := parseSource(spec.ConnectionString, e.cfg.ConnectTimeout)
+	if err != nil {
+		return err
+	}
+	conn, err := src.connect(ctx, true)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	facts, err := checkServer(ctx, conn, src.where, spec.SlotName)
+	if err != nil {
+		return err
+	}
+	if err := checkReplicationConnection(ctx, src, true); err != nil {
+		return err
+	}
+
+	cur, ok, err := e.store.load(ctx, spec.EnvironmentID)
+	if err != nil {
+		return err
+	}
+	if !ok || cur.Deleted || !e.sameSpec(cur, spec) {
+		if err := e.store.register(ctx, captureRow{
+			EnvironmentID:    spec.EnvironmentID,
+			ConnectionSealed: e.cfg.Sealer.Seal(spec.ConnectionString),
+			SlotName:         spec.SlotName,
+			PublicationName:  spec.PublicationName,
+			TopicPrefix:      spec.TopicPrefix,
+		}); err != nil {
+			return err
+		}
+		if cur, _, err = e.store.load(ctx, spec.EnvironmentID); err != nil {
+			return err
+		}
+	}
+	// Creating the publication here makes a missing privilege fail the
+	// create instead of a later run.
+	return e.store.fence(ctx, spec.EnvironmentID, cur.Version, func() error {
+		_, err := ensurePublication(ctx, conn, spec.PublicationName, facts.Superuser)
+		return err
+	})
+}
+
+func (e *Engine) sameSpec(r captureRow, spec handlers.CaptureSpec) bool {
+	if r.SlotName != spec.SlotName || r.PublicationName != spec.PublicationName || r.TopicPrefix != spec.TopicPrefix {
+		return false
+	}
+	plain, err := e.cfg.Sealer.Open(r.ConnectionSealed)
+	return err == nil && plain == spec.ConnectionString
+}
+
+// Observe reports the capture as the worker running it last recorded it,
+// with the slot's state from the source database. A slot that cannot be
+// read is reported in SlotState.Error.
+func (e *Engine) Observe(ctx context.Context, spec handlers.CaptureSpec) (jobs.CaptureStatus, error) {
+	row, ok, err := e.store.load(ctx, spec.EnvironmentID)
+	if err != nil {
+		return jobs.CaptureStatus{}, err
+	}
+	out := e.status(row, ok, time.Now())
+	if ok && !row.Deleted {
+		slot, err := e.cfg.Source.SlotState(ctx, spec.ConnectionString, spec.SlotName)
+		if err != nil {
+			slot = jobs.SlotState{Error: err.Error()}
+		}
+		slot.Name = spec.SlotName
+		out.Slot = &slot
+	}
+	return out, nil
+}
+
+// status turns a row into a status.
+func (e *Engine) status(row captureRow, ok bool, now time.Time) jobs.CaptureStatus {
+	switch {
+	case !ok:
+		return jobs.CaptureStatus{Status: jobs.StatusPending, Reason: "the embedded capture is not registered yet (createDatabaseConnection registers it)"}
+	case row.Deleted:
+		return jobs.CaptureStatus{Status: jobs.StatusDeleting, Reason: "the embedded capture was deleted"}
+	}
+	out := jobs.CaptureStatus{Snapshot: row.Snapshot, Lag: row.Lag, LastError: row.LastError, Warnings: row.Warnings}
+	stale := row.HeartbeatAt == nil || now.Sub(*row.HeartbeatAt) > e.cfg.StaleAfter
+	switch {
+	case row.Phase == phaseNone:
+		out.Status, out.Reason = jobs.StatusPending, "waiting for a worker to start the capture"
+	case stale:
+		out.Status = jobs.StatusPending
+		out.Reason = fmt.Sprintf("no worker has reported on the capture since %s", row.HeartbeatAt.UTC().Format(time.RFC3339))
+	case row.Phase == phaseRetrying && row.LastErrorTerminal:
+		out.Status, out.Reason = jobs.StatusFailed, row.LastError
+	case row.Phase == phaseRetrying:
+		out.Status, out.Reason = jobs.StatusPending, "retrying after: "+row.LastError
+	case row.Phase == phaseStarting:
+		out.Status, out.Reason = jobs.StatusPending, "starting"
+	default: // snapshot, streaming
+		out.Status = jobs.StatusRunning
+	}
+	return out
+}
+
+// Delete stops the capture, wherever it runs, and drops its slot and
+// publication. Idempotent: deleting a capture that is gone succeeds.
+func (e *Engine) Delete(ctx context.Context, spec handlers.CaptureSpec) error {
+	// Marking it deleted first keeps every runner from creating anything
+	// again; the running one notices within ProgressInterval and lets go
+	// of the slot, and pgsource terminates it if it does not.
+	if err := e.store.markDeleted(ctx, spec.EnvironmentID); err != nil {
+		return err
+	}
+	return e.cfg.Source.DropSlotAndPublication(ctx, spec.ConnectionString, spec.SlotName, spec.PublicationName)
+}

@@ -1,0 +1,419 @@
+package capture
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pglogrepl"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgproto3"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/cdcq/cdcq/internal/dbzjson"
+)
+
+// wakeInterval is how often the stream loop stops reading to confirm
+// positions, send heartbeats and check for cancellation.
+const wakeInterval = 100 * time.Millisecond
+
+// forcedStatusInterval: a status update goes out at least this often, so
+// that the server does not time the connection out.
+const forcedStatusInterval = 10 * time.Second
+
+// relState is a relation the stream announced.
+type relState struct {
+	rel   *dbzjson.Relation
+	topic string
+	keys  []int // indexes of the primary-key columns
+}
+
+// streamer reads the slot from its confirmed position and produces a
+// record for each change. One goroutine does everything: the replication
+// connection is not safe for concurrent use, and producing is asynchronous.
+type streamer struct {
+	e        *Engine
+	row      captureRow
+	db       string
+	facts    serverFacts
+	src      source
+	repl     *pgconn.PgConn
+	side     *pgx.Conn
+	cat      *catalog
+	prod     *producer
+	live     *liveStatus
+	log      *slog.Logger
+	warnings []string
+
+	relations map[uint32]*relState
+	acks      ackQueue
+	// cur is the open transaction's batch; nil between transactions.
+	cur        *batch
+	xid        uint32
+	commitTime time.Time
+	// lastCommit is the commit LSN of the previous transaction, for
+	// source.sequence (unknown, and written as null, after a restart).
+	lastCommit pglogrepl.LSN
+
+	sentConfirmed pglogrepl.LSN
+	lastStatus    time.Time
+	nextHeartbeat time.Time
+	nextRefresh   time.Time
+}
+
+func (s *streamer) run(ctx context.Context) error {
+	slot, err := readSlot(ctx, s.side, s.row.SlotName)
+	if err != nil {
+		return err
+	}
+	if !slot.exists {
+		return fmt.Errorf("replication slot %s disappeared", s.row.SlotName)
+	}
+	s.relations = map[uint32]*relState{}
+	s.acks.confirmed, s.acks.last, s.sentConfirmed = slot.confirmed, slot.confirmed, slot.confirmed
+	s.live.acked.Store(uint64(slot.confirmed))
+	args := []string{"proto_version '1'", "publication_names " + quoteLiteral(s.row.PublicationName)}
+	err = pglogrepl.StartReplication(ctx, s.repl, s.row.SlotName, 0,
+		pglogrepl.StartReplicationOptions{Mode: pglogrepl.LogicalReplication, PluginArgs: args})
+	if err != nil {
+		return classify("start replication from slot "+s.row.SlotName, err)
+	}
+	s.log.Info("embedded capture: streaming", "slot", s.row.SlotName, "from", slot.confirmed)
+	now := time.Now()
+	s.lastStatus = now
+	s.nextHeartbeat = now
+	s.nextRefresh = now.Add(s.e.cfg.RefreshInterval)
+	nc := s.repl.Conn()
+	defer nc.SetReadDeadline(time.Time{})
+	var nextWake time.Time
+	for {
+		if now := time.Now(); !now.Before(nextWake) {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			if err := s.prod.failed(); err != nil {
+				return err
+			}
+			if err := s.periodic(ctx, now, false); err != nil {
+				return err
+			}
+			nextWake = now.Add(wakeInterval)
+			if err := nc.SetReadDeadline(nextWake); err != nil {
+				return fmt.Errorf("replication connection: %w", err)
+			}
+		}
+		msg, err := s.repl.ReceiveMessage(context.Background())
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return classify("receive from replication slot "+s.row.SlotName, err)
+		}
+		switch m := msg.(type) {
+		case *pgproto3.CopyData:
+			if err := s.copyData(ctx, m.Data); err != nil {
+				return err
+			}
+		case *pgproto3.ErrorResponse:
+			return classify("replication slot "+s.row.SlotName, pgconn.ErrorResponseToPgError(m))
+		case *pgproto3.CopyDone:
+			return fmt.Errorf("the server ended replication from slot %s", s.row.SlotName)
+		}
+	}
+}
+
+func (s *streamer) copyData(ctx context.Context, data []byte) error {
+	if len(data) == 0 {
+		return nil
+	}
+	switch data[0] {
+	case pglogrepl.PrimaryKeepaliveMessageByteID:
+		k, err := pglogrepl.ParsePrimaryKeepaliveMessage(data[1:])
+		if err != nil {
+			return fmt.Errorf("parse keepalive: %w", err)
+		}
+		// Between transactions, the server's position says that every
+		// transaction that committed before it was sent: once those are
+		// acknowledged it may be confirmed, which moves the slot past WAL
+		// that carries no captured change.
+		if s.cur == nil && k.ServerWALEnd > s.acks.last {
+			b := s.prod.newBatch(time.Time{})
+			b.end = k.ServerWALEnd
+			s.acks.push(b)
+		}
+		if k.ReplyRequested {
+			return s.periodic(ctx, time.Now(), true)
+		}
+	case pglogrepl.XLogDataByteID:
+		x, err := pglogrepl.ParseXLogData(data[1:])
+		if err != nil {
+			return fmt.Errorf("parse WAL data: %w", err)
+		}
+		m, err := pglogrepl.Parse(x.WALData)
+		if err != nil {
+			return fmt.Errorf("parse pgoutput message at %s: %w", x.WALStart, err)
+		}
+		return s.message(ctx, x.WALStart, m)
+	}
+	return nil
+}
+
+// periodic confirms what Kafka acknowledged, updates the lag, writes a
+// heartbeat and refreshes the publication when they are due.
+func (s *streamer) periodic(ctx context.Context, now time.Time, reply bool) error {
+	confirmed := s.acks.advance()
+	s.live.acked.Store(uint64(confirmed))
+	oldest, ok := s.acks.oldest()
+	if !ok && s.cur != nil {
+		oldest, ok = s.commitTime, true
+	}
+	if ok {
+		s.live.oldestUnacked.Store(oldest.UnixNano())
+	} else {
+		s.live.oldestUnacked.Store(0)
+	}
+	sinceStatus := now.Sub(s.lastStatus)
+	if reply || sinceStatus >= forcedStatusInterval || (confirmed != s.sentConfirmed && sinceStatus >= s.e.cfg.StatusInterval) {
+		err := pglogrepl.SendStandbyStatusUpdate(ctx, s.repl, pglogrepl.StandbyStatusUpdate{
+			WALWritePosition: confirmed, WALFlushPosition: confirmed, WALApplyPosition: confirmed, ClientTime: now,
+		})
+		if err != nil {
+			return classify("confirm position to replication slot "+s.row.SlotName, err)
+		}
+		s.sentConfirmed, s.lastStatus = confirmed, now
+	}
+	if s.e.cfg.HeartbeatInterval > 0 && !now.Before(s.nextHeartbeat) {
+		s.nextHeartbeat = now.Add(s.e.cfg.HeartbeatInterval)
+		if err := s.heartbeat(ctx, now); err != nil {
+			return err
+		}
+	}
+	if !now.Before(s.nextRefresh) {
+		s.nextRefresh = now.Add(s.e.cfg.RefreshInterval)
+		warnings, err := s.e.preparePublication(ctx, s.side, s.row, s.facts)
+		switch {
+		case errors.Is(err, errNotWanted), errors.Is(err, errChanged):
+			return err
+		case err != nil:
+			s.log.Warn("embedded capture: refresh publication", "error", err)
+		default:
+			s.live.setWarnings(warnings)
+		}
+	}
+	return nil
+}
+
+// heartbeat writes Debezium's heartbeat record: key {"serverName":prefix},
+// value {"ts_ms":now}.
+func (s *streamer) heartbeat(ctx context.Context, now time.Time) error {
+	topic := HeartbeatTopicPrefix + s.row.TopicPrefix
+	if err := s.prod.ensureTopic(ctx, topic); err != nil {
+		return err
+	}
+	key := strconv.AppendQuote([]byte(`{"serverName":`), s.row.TopicPrefix)
+	key = append(key, '}')
+	val := strconv.AppendInt([]byte(`{"ts_ms":`), now.UnixMilli(), 10)
+	val = append(val, '}')
+	s.prod.produceUntracked(ctx, &kgo.Record{Topic: topic, Key: key, Value: val})
+	return nil
+}
+
+func (s *streamer) message(ctx context.Context, lsn pglogrepl.LSN, msg pglogrepl.Message) error {
+	switch m := msg.(type) {
+	case *pglogrepl.BeginMessage:
+		s.cur = s.prod.newBatch(m.CommitTime)
+		s.xid, s.commitTime = m.Xid, m.CommitTime
+	case *pglogrepl.CommitMessage:
+		if s.cur == nil {
+			return fmt.Errorf("commit at %s without a transaction", lsn)
+		}
+		s.cur.end = m.TransactionEndLSN
+		s.acks.push(s.cur)
+		s.cur = nil
+		s.lastCommit = m.CommitLSN
+	case *pglogrepl.RelationMessage:
+		rel, err := s.cat.streamRelation(ctx, s.side, m)
+		if err != nil {
+			return classify("describe table", err)
+		}
+		rs := &relState{rel: rel, topic: dbzjson.Topic(s.row.TopicPrefix, rel)}
+		for i, c := range rel.Columns {
+			if c.Key {
+				rs.keys = append(rs.keys, i)
+			}
+		}
+		if err := s.prod.ensureTopic(ctx, rs.topic); err != nil {
+			return err
+		}
+		s.relations[m.RelationID] = rs
+	case *pglogrepl.InsertMessage:
+		rs, err := s.relation(m.RelationID)
+		if err != nil {
+			return err
+		}
+		return s.emit(ctx, rs, dbzjson.OpCreate, nil, tupleValues(m.Tuple, nil), lsn)
+	case *pglogrepl.UpdateMessage:
+		rs, err := s.relation(m.RelationID)
+		if err != nil {
+			return err
+		}
+		var old []dbzjson.Value
+		if m.OldTuple != nil {
+			old = tupleValues(m.OldTuple, nil)
+		}
+		var full []dbzjson.Value
+		if m.OldTupleType == pglogrepl.UpdateMessageTupleTypeOld {
+			full = old
+		}
+		after := tupleValues(m.NewTuple, full)
+		if old != nil && keyChanged(rs, old, after) {
+			// Debezium turns a primary-key change into a delete of the old
+			// key, its tombstone, and a create of the new one.
+			if err := s.emit(ctx, rs, dbzjson.OpDelete, old, nil, lsn); err != nil {
+				return err
+			}
+			return s.emit(ctx, rs, dbzjson.OpCreate, nil, after, lsn)
+		}
+		return s.emit(ctx, rs, dbzjson.OpUpdate, full, after, lsn)
+	case *pglogrepl.DeleteMessage:
+		rs, err := s.relation(m.RelationID)
+		if err != nil {
+			return err
+		}
+		if m.OldTuple == nil {
+			return fmt.Errorf("delete at %s from %s.%s carries no old tuple", lsn, rs.rel.Schema, rs.rel.Table)
+		}
+		return s.emit(ctx, rs, dbzjson.OpDelete, tupleValues(m.OldTuple, nil), nil, lsn)
+	case *pglogrepl.TruncateMessage:
+		for _, id := range m.RelationIDs {
+			rs, err := s.relation(id)
+			if err != nil {
+				return err
+			}
+			now := time.Now()
+			val, err := dbzjson.TruncateEnvelope(s.source(rs, lsn), now.UnixMilli())
+			if err != nil {
+				return fmt.Errorf("encode truncate of %s.%s: %w", rs.rel.Schema, rs.rel.Table, err)
+			}
+			if err := s.inTxn(lsn); err != nil {
+				return err
+			}
+			s.prod.produce(ctx, &kgo.Record{Topic: rs.topic, Value: val}, s.cur)
+		}
+	}
+	return nil
+}
+
+func (s *streamer) relation(id uint32) (*relState, error) {
+	rs, ok := s.relations[id]
+	if !ok {
+		return nil, fmt.Errorf("change to relation %d before its description", id)
+	}
+	return rs, nil
+}
+
+func (s *streamer) inTxn(lsn pglogrepl.LSN) error {
+	if s.cur == nil {
+		return fmt.Errorf("change at %s outside a transaction", lsn)
+	}
+	return nil
+}
+
+func (s *streamer) source(rs *relState, lsn pglogrepl.LSN) dbzjson.Source {
+	return dbzjson.Source{
+		Version: s.e.cfg.Version, Name: s.row.TopicPrefix,
+		TsMs: s.commitTime.UnixMilli(), TsUs: s.commitTime.UnixMicro(),
+		Snapshot: "false", DB: s.db, Schema: rs.rel.Schema, Table: rs.rel.Table,
+		TxID: int64(s.xid), LSN: int64(lsn), Sequence: dbzjson.Sequence(uint64(s.lastCommit), uint64(lsn)),
+	}
+}
+
+// emit produces one change, and a tombstone after a delete.
+func (s *streamer) emit(ctx context.Context, rs *relState, op dbzjson.Op, before, after []dbzjson.Value, lsn pglogrepl.LSN) error {
+	if err := s.inTxn(lsn); err != nil {
+		return err
+	}
+	row := after
+	if op == dbzjson.OpDelete {
+		row = before
+	}
+	key, err := dbzjson.Key(rs.rel, row)
+	if err != nil {
+		return fmt.Errorf("encode key of a change to %s.%s: %w", rs.rel.Schema, rs.rel.Table, err)
+	}
+	now := time.Now()
+	val, err := dbzjson.Envelope(rs.rel, op, before, after, s.source(rs, lsn), now.UnixMilli())
+	if err != nil {
+		return fmt.Errorf("encode a change to %s.%s: %w", rs.rel.Schema, rs.rel.Table, err)
+	}
+	s.prod.produce(ctx, &kgo.Record{Topic: rs.topic, Key: key, Value: val}, s.cur)
+	if op == dbzjson.OpDelete && key != nil {
+		// The tombstone lets a compacted topic forget the key. A table
+		// without a primary key has null keys, which compaction refuses.
+		s.prod.produce(ctx, &kgo.Record{Topic: rs.topic, Key: key}, s.cur)
+	}
+	return nil
+}
+
+// tupleValues turns a pgoutput tuple into text values. An unchanged TOASTed
+// value ('u') is taken from old when that is a full old row (REPLICA
+// IDENTITY FULL), and is dbzjson.Unchanged otherwise.
+func tupleValues(t *pglogrepl.TupleData, old []dbzjson.Value) []dbzjson.Value {
+	if t == nil {
+		return nil
+	}
+	size := 0
+	for _, c := range t.Columns {
+		if c.DataType == pglogrepl.TupleDataTypeText || c.DataType == pglogrepl.TupleDataTypeBinary {
+			size += len(c.Data)
+		}
+	}
+	buf := make([]byte, 0, size)
+	for _, c := range t.Columns {
+		if c.DataType == pglogrepl.TupleDataTypeText || c.DataType == pglogrepl.TupleDataTypeBinary {
+			buf = append(buf, c.Data...)
+		}
+	}
+	all := string(buf)
+	strs := make([]string, len(t.Columns))
+	vals := make([]dbzjson.Value, len(t.Columns))
+	off := 0
+	for i, c := range t.Columns {
+		switch c.DataType {
+		case pglogrepl.TupleDataTypeText, pglogrepl.TupleDataTypeBinary:
+			strs[i] = all[off : off+len(c.Data)]
+			off += len(c.Data)
+			vals[i] = &strs[i]
+		case pglogrepl.TupleDataTypeToast:
+			if i < len(old) && old[i] != nil && old[i] != dbzjson.Unchanged {
+				vals[i] = old[i]
+			} else {
+				vals[i] = dbzjson.Unchanged
+			}
+		}
+	}
+	return vals
+}
+
+// keyChanged reports whether an update changed the primary key. It needs
+// the old key values: under REPLICA IDENTITY USING INDEX the old tuple may
+// not have them, and the update is then taken as keeping its key.
+func keyChanged(rs *relState, old, after []dbzjson.Value) bool {
+	for _, i := range rs.keys {
+		if i >= len(old) || i >= len(after) || old[i] == nil || after[i] == nil || old[i] == dbzjson.Unchanged {
+			return false
+		}
+	}
+	for _, i := range rs.keys {
+		if *old[i] != *after[i] {
+			return true
+		}
+	}
+	return false
+}

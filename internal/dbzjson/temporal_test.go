@@ -1,0 +1,148 @@
+package dbzjson
+
+import (
+	"testing"
+	"time"
+)
+
+func TestDate(t *testing.T) {
+	// source (JdbcValueConvertersTemporalPrecisionTest,
+	// PostgresTemporalPrecisionHandlingIT): isostring writes DATE as IsoDate,
+	// ISO_OFFSET_DATE at UTC: '2017-09-15' is "2017-09-15Z".
+	runValueCases(t, col(oidDate, -1), []valueCase{
+		{"plain", "2017-09-15", `"2017-09-15Z"`},
+		{"epoch", "1970-01-01", `"1970-01-01Z"`},
+		// java.time years are astronomical and signed outside 0000-9999.
+		{"bc", "0044-03-15 BC", `"-0043-03-15Z"`},
+		{"one_bc_is_year_zero", "0001-01-01 BC", `"0000-01-01Z"`},
+		{"five_digit_year", "10000-01-01", `"+10000-01-01Z"`},
+		{"max", "5874897-12-31", `"+5874897-12-31Z"`},
+		// Chosen from source (docs silent): DateTimeFormat maps infinity to
+		// PostgresValueConverter.POSITIVE/NEGATIVE_INFINITY_LOCAL_DATE.
+		{"infinity", "infinity", `"+5877611-06-21Z"`},
+		{"minus_infinity", "-infinity", `"-5877611-06-22Z"`},
+	})
+}
+
+func TestTime(t *testing.T) {
+	// source: TIME is IsoTime, ISO_OFFSET_TIME at UTC; '04:05:11.789' is
+	// "04:05:11.789Z" (PostgresTemporalPrecisionHandlingIT); seconds always
+	// printed, fraction without trailing zeros ("10:30:01Z").
+	runValueCases(t, col(oidTime, -1), []valueCase{
+		{"millis", "04:05:11.789", `"04:05:11.789Z"`},
+		{"whole", "10:30:01", `"10:30:01Z"`},
+		{"midnight", "00:00:00", `"00:00:00Z"`},
+		{"micros", "23:59:59.999999", `"23:59:59.999999Z"`},
+		{"one_digit", "12:00:00.1", `"12:00:00.1Z"`},
+		// IsoTime adds a Duration to midnight: the end of day wraps.
+		{"end_of_day", "24:00:00", `"00:00:00Z"`},
+	})
+}
+
+func TestTimetz(t *testing.T) {
+	// docs: TIMETZ is io.debezium.time.ZonedTime, "a string representation
+	// of a time value with timezone information, where the timezone is GMT".
+	// source: '04:05:11 PST' is "12:05:11Z"; '13:51:30.123789+02' is
+	// "11:51:30.123789Z" (AbstractRecordsProducerTest).
+	runValueCases(t, col(oidTimetz, -1), []valueCase{
+		{"pst", "04:05:11-08", `"12:05:11Z"`},
+		{"micros", "13:51:30.123789+02", `"11:51:30.123789Z"`},
+		{"wraps_forward", "20:00:00-08", `"04:00:00Z"`},
+		{"wraps_back", "01:00:00+05:30", `"19:30:00Z"`},
+		{"utc", "10:15:30+00", `"10:15:30Z"`},
+		{"offset_seconds", "12:00:00+00:00:30", `"11:59:30Z"`},
+		// source: PostgresTimeBoundary keeps 24:00:00 at UTC.
+		{"end_of_day_utc", "24:00:00+00", `"24:00:00Z"`},
+	})
+}
+
+func TestTimestamp(t *testing.T) {
+	// source: TIMESTAMP is IsoTimestamp, ISO_OFFSET_DATE_TIME at UTC;
+	// '2019-07-09 02:28:57.1' in timestamp(1) is "2019-07-09T02:28:57.1Z",
+	// timestamp(0) "2019-07-09T02:28:57Z" (PostgresTemporalPrecisionHandlingIT).
+	runValueCases(t, col(oidTimestamp, -1), []valueCase{
+		{"precision_0", "2019-07-09 02:28:57", `"2019-07-09T02:28:57Z"`},
+		{"precision_1", "2019-07-09 02:28:57.1", `"2019-07-09T02:28:57.1Z"`},
+		{"precision_6", "2019-07-09 02:28:57.123456", `"2019-07-09T02:28:57.123456Z"`},
+		{"bc", "2000-01-01 12:00:00 BC", `"-1999-01-01T12:00:00Z"`},
+		{"large_year", "21016-11-04 13:51:30.123456", `"+21016-11-04T13:51:30.123456Z"`},
+		// Chosen from source (docs silent for isostring):
+		// PGStatement.DATE_POSITIVE_INFINITY / DATE_NEGATIVE_INFINITY
+		// milliseconds as a LocalDateTime at UTC; see TestInfinityInstants.
+		{"infinity", "infinity", `"+292278994-08-16T23:00:00Z"`},
+		{"minus_infinity", "-infinity", `"-292275055-05-16T23:00:00Z"`},
+	})
+}
+
+func TestTimestamptz(t *testing.T) {
+	// docs: TIMESTAMPTZ is io.debezium.time.ZonedTimestamp in every mode,
+	// "where the timezone is GMT". source: the fraction is padded to the
+	// column scale, 6 without a typmod ("2020-04-01T11:51:02.000000Z",
+	// "+21016-11-04T06:51:30.000000Z" in AbstractRecordsProducerTest), and
+	// 'infinity' stays "infinity".
+	runValueCases(t, col(oidTimestamptz, -1), []valueCase{
+		{"utc", "2019-07-09 01:28:10.123456+00", `"2019-07-09T01:28:10.123456Z"`},
+		{"padded_to_6", "2020-04-01 11:51:02+00", `"2020-04-01T11:51:02.000000Z"`},
+		{"padded_short_fraction", "2020-04-01 11:51:02.5+00", `"2020-04-01T11:51:02.500000Z"`},
+		{"offset_shifted", "2019-07-09 02:28:10.123456+01", `"2019-07-09T01:28:10.123456Z"`},
+		{"offset_crosses_midnight", "2020-01-01 00:30:00+01", `"2019-12-31T23:30:00.000000Z"`},
+		{"offset_crosses_leap_day", "2020-02-29 23:00:00-05:30", `"2020-03-01T04:30:00.000000Z"`},
+		{"large_year", "21016-11-04 06:51:30+00", `"+21016-11-04T06:51:30.000000Z"`},
+		{"bc", "0001-12-31 23:00:00-02 BC", `"0001-01-01T01:00:00.000000Z"`},
+		{"infinity", "infinity", `"infinity"`},
+		{"minus_infinity", "-infinity", `"-infinity"`},
+	})
+	runValueCases(t, col(oidTimestamptz, 3), []valueCase{
+		{"precision_3", "2020-04-01 11:51:02.1+00", `"2020-04-01T11:51:02.100Z"`},
+	})
+	runValueCases(t, col(oidTimestamptz, 0), []valueCase{
+		// Scale 0 uses the plain ISO formatter: no fraction.
+		{"precision_0", "2020-04-01 11:51:02+00", `"2020-04-01T11:51:02Z"`},
+	})
+}
+
+// TestInfinityInstants checks the stand-ins for infinite timestamps against
+// the standard library's calendar.
+func TestInfinityInstants(t *testing.T) {
+	for _, ms := range []int64{pgDatePositiveInfinity, pgDateNegativeInfinity, 0, -1, 1_000_000_000_123} {
+		tm := time.UnixMilli(ms).UTC()
+		y := tm.Year()
+		want := `"` + string(appendYMD(nil, int64(y), int(tm.Month()), tm.Day())) + tm.Format("T15:04:05.999Z") + `"`
+		if got := string(formatEpochMillis(ms)); got != want {
+			t.Errorf("formatEpochMillis(%d) = %s, want %s", ms, got, want)
+		}
+	}
+}
+
+func TestCivilDays(t *testing.T) {
+	// Round trips and agreement with the standard library over a wide range.
+	for _, days := range []int64{-800_000_000, -719_528, -1, 0, 1, 11_016, 2_932_896, 800_000_000} {
+		y, m, d := civilFromDays(days)
+		if back := daysFromCivil(y, m, d); back != days {
+			t.Errorf("days %d -> %d-%d-%d -> %d", days, y, m, d, back)
+		}
+		tm := time.Unix(days*86400, 0).UTC()
+		if int64(tm.Year()) != y || int(tm.Month()) != m || tm.Day() != d {
+			t.Errorf("days %d: got %d-%d-%d, time package %v", days, y, m, d, tm)
+		}
+	}
+}
+
+func TestInterval(t *testing.T) {
+	// docs: INTERVAL is io.debezium.time.MicroDuration (INT64), "the
+	// approximate number of microseconds ... using the 365.25 / 12.0 formula
+	// for days per month average". source: INTERVAL '1' YEAR is
+	// 31557600000000 (PostgresTemporalPrecisionHandlingIT).
+	runValueCases(t, col(oidInterval, -1), []valueCase{
+		{"one_year", "1 year", "31557600000000"},
+		{"one_month", "1 mon", "2629800000000"}, // 30.4375 days
+		{"ten_days", "10 days", "864000000000"}, // INTERVAL '10' DAY
+		{"zero", "00:00:00", "0"},
+		{"micro", "00:00:00.000001", "1"},
+		{"all_fields", "1 year 2 mons 3 days 04:05:06.78", "37091106780000"},
+		{"mixed_signs", "-1 days +02:03:00", "-79020000000"},
+		{"negative_clock", "-00:00:01.5", "-1500000"},
+		{"negative_fields", "-1 years -2 mons", "-36817200000000"},
+		{"many_hours", "100:00:00", "360000000000"},
+	})
+}

@@ -32,8 +32,8 @@ type StatusPollerConfig struct {
 	// cached queries' jobs too.
 	Queries   QueryLister
 	Processor Processor
-	Events      EventPublisher
-	Sealer      *secret.Sealer
+	Events    EventPublisher
+	Sealer    *secret.Sealer
 	// Interval between rounds. Default 10s.
 	Interval time.Duration
 	Logger   *slog.Logger

@@ -81,6 +81,25 @@ type Source struct {
 	Sequence      string // Debezium's ["<last committed lsn>","<current lsn>"] string, "" = null; see Sequence
 }
 
+// SnapshotMarker returns source.snapshot for a record read during the
+// initial snapshot, as Debezium 2+ marks them: "first" for the first record
+// of the snapshot, "last" for its final record, "first_in_data_collection"
+// and "last_in_data_collection" for the first and last record of every
+// other table, "true" for the rest. (Streamed changes are "false".)
+func SnapshotMarker(firstTable, lastTable, firstInTable, lastInTable bool) string {
+	switch {
+	case lastInTable && lastTable:
+		return "last"
+	case firstInTable && firstTable:
+		return "first"
+	case lastInTable:
+		return "last_in_data_collection"
+	case firstInTable:
+		return "first_in_data_collection"
+	}
+	return "true"
+}
+
 // Sequence formats source.sequence the way Debezium does: a JSON array of
 // the last committed LSN and the event's LSN, both as decimal strings, a
 // zero LSN written as null. For example Sequence(24023119, 24023128) is

@@ -37,43 +37,55 @@ const (
 	oidJSONB       = 3802
 )
 
+// builtinTypes pairs the built-in types with their array types.
+var builtinTypes = []struct {
+	name       string
+	oid, array uint32
+}{
+	{"bool", oidBool, 1000},
+	{"bytea", oidBytea, 1001},
+	{"char", oidChar, 1002},
+	{"name", oidName, 1003},
+	{"int8", oidInt8, 1016},
+	{"int2", oidInt2, 1005},
+	{"int4", oidInt4, 1007},
+	{"text", oidText, 1009},
+	{"oid", oidOID, 1028},
+	{"json", oidJSON, 199},
+	{"xml", oidXML, 143},
+	{"box", oidBox, 1020},
+	{"cidr", oidCIDR, 651},
+	{"float4", oidFloat4, 1021},
+	{"float8", oidFloat8, 1022},
+	{"macaddr8", oidMacaddr8, 775},
+	{"money", oidMoney, 791},
+	{"macaddr", oidMacaddr, 1040},
+	{"inet", oidInet, 1041},
+	{"bpchar", oidBPChar, 1014},
+	{"varchar", oidVarchar, 1015},
+	{"date", oidDate, 1182},
+	{"time", oidTime, 1183},
+	{"timestamp", oidTimestamp, 1115},
+	{"timestamptz", oidTimestamptz, 1185},
+	{"interval", oidInterval, 1187},
+	{"timetz", oidTimetz, 1270},
+	{"bit", oidBit, 1561},
+	{"varbit", oidVarbit, 1563},
+	{"numeric", oidNumeric, 1231},
+	{"uuid", oidUUID, 2951},
+	{"jsonb", oidJSONB, 3807},
+}
+
 // arrayElem maps the built-in array types to their element types, so that
 // an array column is recognised even when the engine does not set Kind 'a'
 // (a domain over an array, for example).
-var arrayElem = map[uint32]uint32{
-	1000: oidBool,
-	1001: oidBytea,
-	1002: oidChar,
-	1003: oidName,
-	1016: oidInt8,
-	1005: oidInt2,
-	1007: oidInt4,
-	1009: oidText,
-	1028: oidOID,
-	199:  oidJSON,
-	143:  oidXML,
-	1020: oidBox,
-	651:  oidCIDR,
-	1021: oidFloat4,
-	1022: oidFloat8,
-	775:  oidMacaddr8,
-	791:  oidMoney,
-	1040: oidMacaddr,
-	1041: oidInet,
-	1014: oidBPChar,
-	1015: oidVarchar,
-	1182: oidDate,
-	1183: oidTime,
-	1115: oidTimestamp,
-	1185: oidTimestamptz,
-	1187: oidInterval,
-	1270: oidTimetz,
-	1561: oidBit,
-	1563: oidVarbit,
-	1231: oidNumeric,
-	2951: oidUUID,
-	3807: oidJSONB,
-}
+var arrayElem = func() map[uint32]uint32 {
+	m := make(map[uint32]uint32, len(builtinTypes))
+	for _, t := range builtinTypes {
+		m[t.array] = t.oid
+	}
+	return m
+}()
 
 // Placeholder elements Debezium uses for unchanged TOASTed arrays: the
 // placeholder's bytes as numbers for integer[] and bigint[]

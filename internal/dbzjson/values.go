@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"strconv"
+	"strings"
 )
 
 var errSyntax = errors.New("not in PostgreSQL's text output format")
@@ -107,10 +108,9 @@ func appendNumeric(dst []byte, s string) ([]byte, error) {
 // string mode does: the amount parsed into a BigDecimal without currency
 // symbol and group separators, written with toPlainString.
 func appendMoney(dst []byte, s string) ([]byte, error) {
-	neg := false
-	if s != "" && (s[0] == '-' || s[0] == '(') {
-		neg = true
-	}
+	// The sign may stand before or after the currency symbol ("-$1.00",
+	// "$-1.00") or be parentheses, depending on lc_monetary.
+	neg := strings.ContainsAny(s, "-(")
 	var buf [48]byte
 	num := buf[:0]
 	seenPoint := false

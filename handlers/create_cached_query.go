@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/cdcq/cdcq/commands"
+	"github.com/cdcq/cdcq/internal/cachedquery"
 	"github.com/cdcq/cdcq/internal/events"
 	"github.com/cdcq/cdcq/internal/jobs"
 	"github.com/cdcq/cdcq/internal/names"
@@ -35,6 +36,12 @@ func (h *CreateCachedQueryHandler) Handle(ctx context.Context, cmd commands.Crea
 	if err := cfg.Events.Publish(ctx, requested); err != nil {
 		return err
 	}
+	// The API compiled the query before publishing; a command published
+	// directly may not have been.
+	compiled, err := cachedquery.Compile(cmd.Schema, cmd.SQLQuery)
+	if err != nil {
+		return h.observe(ctx, m, cmd.QueryID, jobs.QueryStatus{Status: jobs.StatusFailed, Reason: err.Error()})
+	}
 	spec, err := h.connections.ensure(ctx, m, cmd.Connection)
 	if err != nil {
 		if jobs.IsTerminal(err) {
@@ -48,6 +55,7 @@ func (h *CreateCachedQueryHandler) Handle(ctx context.Context, cmd commands.Crea
 		PipelineName:  pipeline,
 		Schema:        cmd.Schema,
 		SQLQuery:      cmd.SQLQuery,
+		Plan:          compiled.Plan,
 		Capture:       spec,
 	}
 	status, err := cfg.Processor.EnsureQuery(ctx, q)

@@ -19,6 +19,11 @@ import (
 
 const plainConn = "postgres://alice:s3cret@db:5432/shop"
 
+const testSchema = `model a {
+  id Int @id
+}
+`
+
 // recorder is an EventPublisher that keeps what it is given.
 type recorder struct {
 	mu     sync.Mutex
@@ -216,19 +221,24 @@ func TestCreateCachedQuery(t *testing.T) {
 		wantStatus jobs.Status
 		wantReason string
 		wantQuery  bool
+		sql        string
 	}{
 		{name: "running", wantStatus: jobs.StatusRunning, wantQuery: true},
 		{name: "capture_failure_fails_query", captureErr: jobs.Terminalf("no capture engine"), wantStatus: jobs.StatusFailed, wantReason: "capture: no capture engine"},
 		{name: "processor_failure_fails_query", procErr: jobs.Terminalf("SQL error at 1:8"), wantStatus: jobs.StatusFailed, wantReason: "SQL error at 1:8", wantQuery: true},
+		{name: "query_that_does_not_compile_fails_before_capture", sql: "SELECT count(*) FROM b", wantStatus: jobs.StatusFailed, wantReason: "sqlQuery 1:22"},
 	}
 	for _, tt := range tests {
+		if tt.sql == "" {
+			tt.sql = "SELECT count(*) FROM a"
+		}
 		t.Run(tt.name, func(t *testing.T) {
 			c := &fakeCapture{ensureErr: tt.captureErr}
 			p := &fakeProcessor{ensureErr: tt.procErr}
 			w, rec, s := newTestWorker(t, c, p)
 			err := w.Handle(context.Background(), commands.CreateCachedQuery{
 				Meta: commands.Meta{CommandID: "c3", EnvironmentID: "env1"}, Connection: connection(s),
-				QueryID: "q_1", Schema: "model a { id Int @id }", SQLQuery: "SELECT count(*) FROM a"})
+				QueryID: "q_1", Schema: testSchema, SQLQuery: tt.sql})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -239,10 +249,13 @@ func TestCreateCachedQuery(t *testing.T) {
 			if rec.events[0].EventName() != events.NameCachedQueryRequested {
 				t.Errorf("first event = %s", rec.events[0].EventName())
 			}
+			if !tt.wantQuery && tt.captureErr == nil && len(c.calls) > 0 {
+				t.Errorf("capture called (%v) for a query that does not compile", c.calls)
+			}
 			if (len(p.queries) == 1) != tt.wantQuery {
 				t.Fatalf("processor queries = %v", p.queries)
 			}
-			if tt.wantQuery && (p.queries[0].PipelineName != "cdcq-env1-q_1" || p.queries[0].Capture.ConnectionString != plainConn) {
+			if tt.wantQuery && (p.queries[0].PipelineName != "cdcq-env1-q_1" || p.queries[0].Capture.ConnectionString != plainConn || p.queries[0].Plan == nil) {
 				t.Errorf("query spec = %+v", p.queries[0])
 			}
 		})

@@ -5,6 +5,7 @@ import (
 
 	"github.com/cdcq/cdcq/internal/events"
 	"github.com/cdcq/cdcq/internal/jobs"
+	"github.com/cdcq/cdcq/internal/sqlplan"
 )
 
 // CaptureSpec says what to capture for one environment. ConnectionString
@@ -39,7 +40,9 @@ type QuerySpec struct {
 	PipelineName  string
 	Schema        string
 	SQLQuery      string
-	Capture       CaptureSpec
+	// Plan is the compiled query (sqlplan.Compile of Schema and SQLQuery).
+	Plan    *sqlplan.Plan
+	Capture CaptureSpec
 }
 
 // Processor is the port to a stream processor (Flink through its SQL

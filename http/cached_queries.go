@@ -36,7 +36,11 @@ func (s *Server) createCachedQuery(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	queryID := names.QueryID(req.env, body.Schema, s.cfg.NormalizeQuery(body.SQLQuery))
+	normalized, err := s.cfg.CheckQuery(body.Schema, body.SQLQuery)
+	if err != nil {
+		return queryProblem(err)
+	}
+	queryID := names.QueryID(req.env, body.Schema, normalized)
 	c.Locals(keyQueryID, queryID)
 	cmd := commands.CreateCachedQuery{
 		Meta:       s.meta(req.env),
@@ -56,6 +60,25 @@ func (s *Server) createCachedQuery(c *fiber.Ctx) error {
 		EnvironmentID: req.env,
 		CommandID:     cmd.CommandID,
 	})
+}
+
+// queryProblem turns a schema or query error into a 422 that says what and
+// where.
+func queryProblem(err error) error {
+	var qe *QueryError
+	if !errors.As(err, &qe) {
+		qe = &QueryError{Field: fieldSQLQuery, Message: err.Error()}
+	}
+	code := CodeInvalidSQLQuery
+	if qe.Field == fieldSchema {
+		code = CodeInvalidSchema
+	}
+	e := unprocessable(code, qe.Field, qe.Message)
+	if qe.Line > 0 {
+		e.detail.Message = fmt.Sprintf("%s at line %d, column %d: %s", qe.Field, qe.Line, qe.Column, qe.Message)
+		e.detail.Line, e.detail.Column = qe.Line, qe.Column
+	}
+	return e
 }
 
 func (s *Server) getCachedQuery(c *fiber.Ctx) error {

@@ -1,7 +1,10 @@
 package httpapi
 
 import (
+	"errors"
+	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/cdcq/cdcq/commands"
@@ -80,7 +83,7 @@ func TestCreateCachedQuery_repeated_gives_same_id(t *testing.T) {
 }
 
 func TestCreateCachedQuery_uses_configured_normaliser(t *testing.T) {
-	h := newHarness(t, func(c *Config) { c.NormalizeQuery = func(string) string { return "same" } })
+	h := newHarness(t, func(c *Config) { c.CheckQuery = func(string, string) (string, error) { return "same", nil } })
 	res := h.do(t, formRequest("/createCachedQuery", cachedQueryFieldsFor(testEnv, testSQL)))
 	if got := decodeAs[CachedQueryAccepted](t, res.body).ID; got != names.QueryID(testEnv, testSchema, "same") {
 		t.Errorf("id = %q, not derived from the configured normaliser", got)
@@ -102,4 +105,37 @@ func TestGetCachedQuery(t *testing.T) {
 
 	res = h.do(t, rawRequest(http.MethodGet, "/cachedQueries/q_missing", "", ""))
 	wantError(t, res, http.StatusNotFound, CodeNotFound, "id")
+}
+
+func TestCreateCachedQuery_query_problems_answer_422_with_position(t *testing.T) {
+	tests := []struct {
+		name      string
+		err       error
+		wantCode  string
+		wantField string
+		wantLine  int
+	}{
+		{name: "schema_error", err: &QueryError{Field: "schema", Line: 3, Column: 7, Message: `unknown type "Strng"`}, wantCode: CodeInvalidSchema, wantField: "schema", wantLine: 3},
+		{name: "sql_error", err: &QueryError{Field: "sqlQuery", Line: 1, Column: 27, Message: `unknown column "totl"`}, wantCode: CodeInvalidSQLQuery, wantField: "sqlQuery", wantLine: 1},
+		{name: "unpositioned_error", err: errors.New("cannot be maintained"), wantCode: CodeInvalidSQLQuery, wantField: "sqlQuery"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, func(c *Config) { c.CheckQuery = func(string, string) (string, error) { return "", tt.err } })
+			res := h.do(t, formRequest("/createCachedQuery", cachedQueryFieldsFor(testEnv, testSQL)))
+			if res.status != http.StatusUnprocessableEntity {
+				t.Fatalf("status = %d; body %s", res.status, res.body)
+			}
+			got := decodeAs[ErrorResponse](t, res.body).Error
+			if got.Code != tt.wantCode || got.Field != tt.wantField || got.Line != tt.wantLine {
+				t.Errorf("error = %+v", got)
+			}
+			if tt.wantLine > 0 && !strings.Contains(got.Message, fmt.Sprintf("line %d", tt.wantLine)) {
+				t.Errorf("message %q does not say where", got.Message)
+			}
+			if n := len(h.pub.published()); n != 0 {
+				t.Errorf("%d commands published", n)
+			}
+		})
+	}
 }

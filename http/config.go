@@ -62,10 +62,26 @@ type Config struct {
 	Now func() time.Time
 	// NewID makes command ids. Default: random (v4) UUIDs.
 	NewID func() string
-	// NormalizeQuery turns a query's text into the form its id is derived
-	// from, so that the same query written differently gets the same id.
-	// Default: collapse runs of white space to one space and trim.
-	NormalizeQuery func(sql string) string
+	// CheckQuery validates a cached query's Prisma schema and SQL before
+	// anything is published, and returns the normalised query text the
+	// query id is derived from (so that the same query written differently
+	// gets the same id). A *QueryError answers 422 with its field and
+	// position; any other error answers 422 on sqlQuery.
+	// Default: no validation; collapse runs of white space and trim.
+	CheckQuery func(schema, sql string) (normalized string, err error)
+}
+
+// QueryError is a problem at a position in the schema or the query.
+type QueryError struct {
+	// Field is "schema" or "sqlQuery".
+	Field string
+	// Line and Column start at 1; zero when unknown.
+	Line, Column int
+	Message      string
+}
+
+func (e *QueryError) Error() string {
+	return fmt.Sprintf("%s %d:%d: %s", e.Field, e.Line, e.Column, e.Message)
 }
 
 func (c *Config) setDefaults() {
@@ -84,8 +100,8 @@ func (c *Config) setDefaults() {
 	if c.NewID == nil {
 		c.NewID = uuid.NewString
 	}
-	if c.NormalizeQuery == nil {
-		c.NormalizeQuery = collapseWhitespace
+	if c.CheckQuery == nil {
+		c.CheckQuery = func(_, sql string) (string, error) { return collapseWhitespace(sql), nil }
 	}
 }
 

@@ -18,6 +18,8 @@ const (
 	CodeDuplicateField          = "duplicate_field"              // 422
 	CodeInvalidConnectionString = "invalid_connection_string"    // 422
 	CodeInvalidEnvironmentID    = "invalid_environment_id"       // 422
+	CodeInvalidSchema           = "invalid_schema"               // 422: with line and column
+	CodeInvalidSQLQuery         = "invalid_sql_query"            // 422: with line and column
 	CodeMalformedJSON           = "malformed_json"               // 400
 	CodeUnsupportedContentType  = "unsupported_content_type"     // 400
 	CodeUnsupportedEncoding     = "unsupported_content_encoding" // 400
@@ -43,6 +45,9 @@ type ErrorDetail struct {
 	Code    string `json:"code"`
 	Field   string `json:"field,omitempty"`
 	Message string `json:"message"`
+	// Line and Column locate a problem in the schema or the query.
+	Line   int `json:"line,omitempty"`
+	Column int `json:"column,omitempty"`
 }
 
 // apiError is an error answer on its way out. cause is logged, never sent.

@@ -93,6 +93,9 @@ type Config struct {
 
 	// onAck is a test hook: it sees every acknowledged change record.
 	onAck func(commit time.Time)
+	// crashOnStop makes a stopping capture leave at once, as a crashed
+	// worker would, instead of confirming what is in flight (tests).
+	crashOnStop bool
 }
 
 func (c *Config) setDefaults() {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -45,7 +46,9 @@ func newProducer(cfg Config) (*producer, error) {
 		kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)),
 		kgo.ProducerLinger(cfg.ProducerLinger),
 		kgo.MaxBufferedRecords(cfg.MaxBufferedRecords),
-		kgo.ProducerBatchCompression(cfg.Compression...),
+		// A copy: the client rewrites the slice it is given, and captures
+		// share the Config.
+		kgo.ProducerBatchCompression(slices.Clone(cfg.Compression)...),
 		// A topic just created may take a moment to show in metadata.
 		kgo.UnknownTopicRetries(50),
 	}

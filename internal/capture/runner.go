@@ -140,7 +140,7 @@ func (e *Engine) session(ctx context.Context, row captureRow, log *slog.Logger) 
 		defer wg.Done()
 		e.report(ctx, cancel, row, src, live, log)
 	}()
-	err = e.capture(ctx, row, src, live, log)
+	err = e.capture(ctx, cancel, &wg, row, src, live, log)
 	cause := context.Cause(ctx)
 	cancel(nil)
 	wg.Wait()
@@ -216,7 +216,8 @@ func (e *Engine) lag(ctx context.Context, conn **pgx.Conn, src source, live *liv
 
 // capture prepares the source, takes the snapshot when one is due, and
 // streams.
-func (e *Engine) capture(ctx context.Context, row captureRow, src source, live *liveStatus, log *slog.Logger) error {
+func (e *Engine) capture(ctx context.Context, cancel context.CancelCauseFunc, wg *sync.WaitGroup,
+	row captureRow, src source, live *liveStatus, log *slog.Logger) error {
 	side, err := src.connect(ctx, false)
 	if err != nil {
 		return err
@@ -299,8 +300,13 @@ func (e *Engine) capture(ctx context.Context, row captureRow, src source, live *
 		log.Info("embedded capture: snapshot complete", "rows", progress.RowsCopied)
 	}
 	live.setPhase(phaseStreaming)
-	s := &streamer{e: e, row: row, db: facts.Database, facts: facts, src: src, repl: repl, side: side,
-		cat: newCatalog(facts.VersionNum), prod: prod, live: live, log: log, warnings: warnings}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		e.refresh(ctx, cancel, row, src, facts, live, log)
+	}()
+	s := &streamer{e: e, row: row, db: facts.Database, facts: facts, repl: repl, side: side,
+		cat: newCatalog(facts.VersionNum), prod: prod, live: live, log: log}
 	return s.run(ctx)
 }
 
@@ -321,6 +327,40 @@ func (e *Engine) preparePublication(ctx context.Context, side *pgx.Conn, row cap
 		return nil, err
 	}
 	return append(warnings, ensureReplicaIdentity(ctx, side, tables)...), nil
+}
+
+// refresh completes the publication with tables created since (FOR TABLE
+// publications) and sets REPLICA IDENTITY FULL on new tables every
+// RefreshInterval, on a connection of its own so that waiting for a table
+// lock never holds the stream up.
+func (e *Engine) refresh(ctx context.Context, cancel context.CancelCauseFunc, row captureRow, src source, facts serverFacts, live *liveStatus, log *slog.Logger) {
+	var conn *pgx.Conn
+	defer func() {
+		if conn != nil {
+			conn.Close(context.Background())
+		}
+	}()
+	for sleep(ctx, e.cfg.RefreshInterval) == nil {
+		if conn == nil {
+			c, err := src.connect(ctx, false)
+			if err != nil {
+				continue
+			}
+			conn = c
+		}
+		warnings, err := e.preparePublication(ctx, conn, row, facts)
+		switch {
+		case errors.Is(err, errNotWanted), errors.Is(err, errChanged):
+			cancel(err)
+			return
+		case err != nil && ctx.Err() == nil:
+			log.Warn("embedded capture: refresh publication", "error", err)
+			conn.Close(context.Background())
+			conn = nil
+		case err == nil:
+			live.setWarnings(warnings)
+		}
+	}
 }
 
 // slotInfo is a replication slot as pg_replication_slots shows it.

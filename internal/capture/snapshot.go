@@ -197,25 +197,25 @@ type snapshotEmitter struct {
 	err     error
 	emitted int64
 
-	rel        *dbzjson.Relation
+	enc        *encoder
 	topic      string
 	tableRows  int64
 	pending    []dbzjson.Value
-	pendingRel *dbzjson.Relation
+	pendingEnc *encoder
 	pendingTop string
 	pendFirst  bool
 	pendLast   bool
 }
 
 func (m *snapshotEmitter) startTable(rel *dbzjson.Relation, topic string) {
-	m.rel, m.topic, m.tableRows = rel, topic, 0
+	m.enc, m.topic, m.tableRows = newEncoder(rel), topic, 0
 }
 
 func (m *snapshotEmitter) add(row []dbzjson.Value) {
 	if m.pending != nil {
 		m.emit(false)
 	}
-	m.pending, m.pendingRel, m.pendingTop = row, m.rel, m.topic
+	m.pending, m.pendingEnc, m.pendingTop = row, m.enc, m.topic
 	m.pendFirst, m.pendLast = m.tableRows == 0, false
 	m.tableRows++
 }
@@ -252,14 +252,9 @@ func (m *snapshotEmitter) emit(last bool) {
 	}
 	now := time.Now()
 	src.TsMs, src.TsUs = now.UnixMilli(), now.UnixMicro()
-	key, err := dbzjson.Key(m.pendingRel, m.pending)
+	key, val, err := m.pendingEnc.record(m.pending, dbzjson.OpRead, nil, m.pending, src, now.UnixMilli())
 	if err != nil {
-		m.err = fmt.Errorf("encode key of a row of %s.%s: %w", m.pendingRel.Schema, m.pendingRel.Table, err)
-		return
-	}
-	val, err := dbzjson.Envelope(m.pendingRel, dbzjson.OpRead, nil, m.pending, src, now.UnixMilli())
-	if err != nil {
-		m.err = fmt.Errorf("encode a row of %s.%s: %w", m.pendingRel.Schema, m.pendingRel.Table, err)
+		m.err = err
 		return
 	}
 	m.prod.produce(m.ctx, &kgo.Record{Topic: m.pendingTop, Key: key, Value: val}, m.batch)

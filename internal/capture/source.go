@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"regexp"
 	"syscall"
 	"time"
 
@@ -187,7 +188,7 @@ func checkServer(ctx context.Context, conn *pgx.Conn, where, slot string) (serve
 		return f, jobs.Terminalf("wal_level is %s; set wal_level=logical and restart the server (source database %s)", f.WALLevel, where)
 	case !f.Superuser && !f.Replication:
 		return f, jobs.Terminalf("role %s may not use replication: run ALTER ROLE %s WITH REPLICATION as a superuser, or connect as a superuser (source database %s)",
-			pgx.Identifier{f.User}.Sanitize(), pgx.Identifier{f.User}.Sanitize(), where)
+			sqlName(f.User), sqlName(f.User), where)
 	case f.MaxSenders < 1:
 		return f, jobs.Terminalf("max_wal_senders is 0; set it to at least 1 and restart the server (source database %s)", where)
 	case !f.SlotExists && f.UsedSlots >= f.MaxSlots:
@@ -208,4 +209,14 @@ func checkReplicationConnection(ctx context.Context, src source, strict bool) er
 		return classify("identify system over a replication connection to "+src.where, err)
 	}
 	return nil
+}
+
+var plainName = regexp.MustCompile(`^[a-z_][a-z0-9_$]*$`)
+
+// sqlName quotes an identifier for a message only when SQL needs it.
+func sqlName(s string) string {
+	if plainName.MatchString(s) {
+		return s
+	}
+	return pgx.Identifier{s}.Sanitize()
 }

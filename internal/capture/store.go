@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -128,8 +129,8 @@ func (s *store) register(ctx context.Context, r captureRow) error {
 	return nil
 }
 
-// markDeleted records that the capture is to be gone. It waits for a runner
-// that is creating something in the source database under fence.
+// markDeleted records that the capture is to be gone, then waits for a
+// runner that is creating something in the source database under fence.
 func (s *store) markDeleted(ctx context.Context, environmentID string) error {
 	_, err := s.pool.Exec(ctx, `
 		UPDATE embedded_captures SET deleted = true, version = version + 1,
@@ -139,7 +140,8 @@ func (s *store) markDeleted(ctx context.Context, environmentID string) error {
 	if err != nil {
 		return fmt.Errorf("mark embedded capture %s deleted: %w", environmentID, err)
 	}
-	return nil
+	// Wait for a runner that is creating something under fence.
+	return s.withLock(ctx, "pg_advisory_lock", "pg_advisory_unlock", environmentID, func(*pgxpool.Conn) error { return nil })
 }
 
 // wanted lists the environments whose capture should run.
@@ -155,30 +157,59 @@ func (s *store) wanted(ctx context.Context) ([]string, error) {
 	return ids, nil
 }
 
-// fence runs fn, which creates something in the source database, while it
-// holds the capture's row FOR SHARE: a Delete that comes meanwhile waits
-// for fn and then drops what fn created. fn does not run (errNotWanted)
-// when the capture is deleted, or (errChanged) when its version moved on.
+// fence runs fn, which creates something in the source database, under a
+// shared advisory lock of the capture: Delete, after marking the capture
+// deleted, takes that lock exclusively, so it waits for fn and then drops
+// what fn created. fn does not run (errNotWanted) when the capture is
+// deleted, or (errChanged) when its version moved on.
+//
+// An advisory lock rather than a row lock: a transaction left open in the
+// job-state database would make CREATE_REPLICATION_SLOT wait for it forever
+// when the job state and the source share a server.
 func (s *store) fence(ctx context.Context, environmentID string, version int64, fn func() error) error {
-	tx, err := s.pool.Begin(ctx)
+	return s.withLock(ctx, "pg_advisory_lock_shared", "pg_advisory_unlock_shared", environmentID, func(conn *pgxpool.Conn) error {
+		var current int64
+		var deleted bool
+		err := conn.QueryRow(ctx, `SELECT version, deleted FROM embedded_captures WHERE environment_id = $1`, environmentID).Scan(&current, &deleted)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows) || (err == nil && deleted):
+			return errNotWanted
+		case err != nil:
+			return fmt.Errorf("fence embedded capture %s: %w", environmentID, err)
+		case current != version:
+			return errChanged
+		}
+		return fn()
+	})
+}
+
+// fenceKey is the advisory lock that fence and markDeleted share.
+func fenceKey(environmentID string) int64 {
+	h := fnv.New64a()
+	h.Write([]byte("cdcq/capture-fence/"))
+	h.Write([]byte(environmentID))
+	return int64(h.Sum64())
+}
+
+// withLock runs fn holding a session-level advisory lock on a pooled
+// connection. Should locking or unlocking go wrong, the connection is
+// closed, which releases whatever it holds.
+func (s *store) withLock(ctx context.Context, lock, unlock, environmentID string, fn func(*pgxpool.Conn) error) error {
+	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
-		return fmt.Errorf("fence embedded capture %s: %w", environmentID, err)
+		return fmt.Errorf("lock embedded capture %s: %w", environmentID, err)
 	}
-	defer tx.Rollback(context.WithoutCancel(ctx))
-	var current int64
-	err = tx.QueryRow(ctx, `SELECT version FROM embedded_captures WHERE environment_id = $1 AND NOT deleted FOR SHARE`, environmentID).Scan(&current)
-	switch {
-	case errors.Is(err, pgx.ErrNoRows):
-		return errNotWanted
-	case err != nil:
-		return fmt.Errorf("fence embedded capture %s: %w", environmentID, err)
-	case current != version:
-		return errChanged
+	defer conn.Release()
+	key := fenceKey(environmentID)
+	if _, err := conn.Exec(ctx, `SELECT `+lock+`($1)`, key); err != nil {
+		conn.Conn().Close(context.Background())
+		return fmt.Errorf("lock embedded capture %s: %w", environmentID, err)
 	}
-	if err := fn(); err != nil {
-		return err
+	ferr := fn(conn)
+	if _, err := conn.Exec(context.WithoutCancel(ctx), `SELECT `+unlock+`($1)`, key); err != nil {
+		conn.Conn().Close(context.Background())
 	}
-	return tx.Commit(ctx)
+	return ferr
 }
 
 // setSnapshotLSN records that the snapshot taken at lsn is complete (or,

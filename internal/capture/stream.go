@@ -29,6 +29,7 @@ const forcedStatusInterval = 10 * time.Second
 // relState is a relation the stream announced.
 type relState struct {
 	rel   *dbzjson.Relation
+	enc   *encoder
 	topic string
 	keys  []int // indexes of the primary-key columns
 }
@@ -37,18 +38,16 @@ type relState struct {
 // record for each change. One goroutine does everything: the replication
 // connection is not safe for concurrent use, and producing is asynchronous.
 type streamer struct {
-	e        *Engine
-	row      captureRow
-	db       string
-	facts    serverFacts
-	src      source
-	repl     *pgconn.PgConn
-	side     *pgx.Conn
-	cat      *catalog
-	prod     *producer
-	live     *liveStatus
-	log      *slog.Logger
-	warnings []string
+	e     *Engine
+	row   captureRow
+	db    string
+	facts serverFacts
+	repl  *pgconn.PgConn
+	side  *pgx.Conn
+	cat   *catalog
+	prod  *producer
+	live  *liveStatus
+	log   *slog.Logger
 
 	relations map[uint32]*relState
 	acks      ackQueue
@@ -63,7 +62,6 @@ type streamer struct {
 	sentConfirmed pglogrepl.LSN
 	lastStatus    time.Time
 	nextHeartbeat time.Time
-	nextRefresh   time.Time
 }
 
 func (s *streamer) run(ctx context.Context) error {
@@ -87,13 +85,13 @@ func (s *streamer) run(ctx context.Context) error {
 	now := time.Now()
 	s.lastStatus = now
 	s.nextHeartbeat = now
-	s.nextRefresh = now.Add(s.e.cfg.RefreshInterval)
 	nc := s.repl.Conn()
 	defer nc.SetReadDeadline(time.Time{})
 	var nextWake time.Time
 	for {
 		if now := time.Now(); !now.Before(nextWake) {
 			if err := ctx.Err(); err != nil {
+				s.stop()
 				return err
 			}
 			if err := s.prod.failed(); err != nil {
@@ -164,8 +162,25 @@ func (s *streamer) copyData(ctx context.Context, data []byte) error {
 	return nil
 }
 
-// periodic confirms what Kafka acknowledged, updates the lag, writes a
-// heartbeat and refreshes the publication when they are due.
+// stop, on shutdown, waits briefly for Kafka to acknowledge what is in
+// flight and confirms it, so that the worker taking over replays less.
+func (s *streamer) stop() {
+	if s.e.cfg.crashOnStop {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_ = s.prod.cl.Flush(ctx)
+	confirmed := s.acks.advance()
+	if confirmed != s.sentConfirmed {
+		_ = pglogrepl.SendStandbyStatusUpdate(ctx, s.repl, pglogrepl.StandbyStatusUpdate{
+			WALWritePosition: confirmed, WALFlushPosition: confirmed, WALApplyPosition: confirmed,
+		})
+	}
+}
+
+// periodic confirms what Kafka acknowledged, updates the lag and writes a
+// heartbeat when one is due.
 func (s *streamer) periodic(ctx context.Context, now time.Time, reply bool) error {
 	confirmed := s.acks.advance()
 	s.live.acked.Store(uint64(confirmed))
@@ -192,18 +207,6 @@ func (s *streamer) periodic(ctx context.Context, now time.Time, reply bool) erro
 		s.nextHeartbeat = now.Add(s.e.cfg.HeartbeatInterval)
 		if err := s.heartbeat(ctx, now); err != nil {
 			return err
-		}
-	}
-	if !now.Before(s.nextRefresh) {
-		s.nextRefresh = now.Add(s.e.cfg.RefreshInterval)
-		warnings, err := s.e.preparePublication(ctx, s.side, s.row, s.facts)
-		switch {
-		case errors.Is(err, errNotWanted), errors.Is(err, errChanged):
-			return err
-		case err != nil:
-			s.log.Warn("embedded capture: refresh publication", "error", err)
-		default:
-			s.live.setWarnings(warnings)
 		}
 	}
 	return nil
@@ -242,7 +245,7 @@ func (s *streamer) message(ctx context.Context, lsn pglogrepl.LSN, msg pglogrepl
 		if err != nil {
 			return classify("describe table", err)
 		}
-		rs := &relState{rel: rel, topic: dbzjson.Topic(s.row.TopicPrefix, rel)}
+		rs := &relState{rel: rel, enc: newEncoder(rel), topic: dbzjson.Topic(s.row.TopicPrefix, rel)}
 		for i, c := range rel.Columns {
 			if c.Key {
 				rs.keys = append(rs.keys, i)
@@ -343,14 +346,9 @@ func (s *streamer) emit(ctx context.Context, rs *relState, op dbzjson.Op, before
 	if op == dbzjson.OpDelete {
 		row = before
 	}
-	key, err := dbzjson.Key(rs.rel, row)
+	key, val, err := rs.enc.record(row, op, before, after, s.source(rs, lsn), time.Now().UnixMilli())
 	if err != nil {
-		return fmt.Errorf("encode key of a change to %s.%s: %w", rs.rel.Schema, rs.rel.Table, err)
-	}
-	now := time.Now()
-	val, err := dbzjson.Envelope(rs.rel, op, before, after, s.source(rs, lsn), now.UnixMilli())
-	if err != nil {
-		return fmt.Errorf("encode a change to %s.%s: %w", rs.rel.Schema, rs.rel.Table, err)
+		return err
 	}
 	s.prod.produce(ctx, &kgo.Record{Topic: rs.topic, Key: key, Value: val}, s.cur)
 	if op == dbzjson.OpDelete && key != nil {

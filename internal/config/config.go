@@ -32,6 +32,9 @@ type Config struct {
 	// (CDCQ_FLINK_SQL_GATEWAY_URL, CDCQ_FLINK_REST_URL).
 	FlinkGatewayURL string
 	FlinkRESTURL    string
+	// FlinkKafkaBrokers is Kafka's bootstrap list as Flink reaches it
+	// (CDCQ_FLINK_KAFKA_BROKERS, default KafkaBrokers).
+	FlinkKafkaBrokers []string
 	// SecretKey is the base64 AES-256 key that seals connection strings
 	// (CDCQ_SECRET_KEY). Dev mode keeps one in DataDir/secret.key.
 	SecretKey string
@@ -57,16 +60,17 @@ type Config struct {
 // Errors name the variable.
 func FromEnv(getenv func(string) string) (Config, error) {
 	c := Config{
-		HTTPAddr:        or(getenv("CDCQ_HTTP_ADDR"), "127.0.0.1:7000"),
-		DataDir:         or(getenv("CDCQ_DATA_DIR"), ".cdcq"),
-		KafkaBrokers:    list(getenv("CDCQ_KAFKA_BROKERS")),
-		DatabaseURL:     strings.TrimSpace(getenv("CDCQ_DATABASE_URL")),
-		ConnectURL:      strings.TrimSpace(getenv("CDCQ_CONNECT_URL")),
-		FlinkGatewayURL: strings.TrimSpace(getenv("CDCQ_FLINK_SQL_GATEWAY_URL")),
-		FlinkRESTURL:    strings.TrimSpace(getenv("CDCQ_FLINK_REST_URL")),
-		SecretKey:       strings.TrimSpace(getenv("CDCQ_SECRET_KEY")),
-		APITokens:       list(getenv("CDCQ_API_TOKENS")),
-		LogLevel:        or(getenv("CDCQ_LOG_LEVEL"), "info"),
+		HTTPAddr:          or(getenv("CDCQ_HTTP_ADDR"), "127.0.0.1:7000"),
+		DataDir:           or(getenv("CDCQ_DATA_DIR"), ".cdcq"),
+		KafkaBrokers:      list(getenv("CDCQ_KAFKA_BROKERS")),
+		DatabaseURL:       strings.TrimSpace(getenv("CDCQ_DATABASE_URL")),
+		ConnectURL:        strings.TrimSpace(getenv("CDCQ_CONNECT_URL")),
+		FlinkGatewayURL:   strings.TrimSpace(getenv("CDCQ_FLINK_SQL_GATEWAY_URL")),
+		FlinkRESTURL:      strings.TrimSpace(getenv("CDCQ_FLINK_REST_URL")),
+		FlinkKafkaBrokers: list(getenv("CDCQ_FLINK_KAFKA_BROKERS")),
+		SecretKey:         strings.TrimSpace(getenv("CDCQ_SECRET_KEY")),
+		APITokens:         list(getenv("CDCQ_API_TOKENS")),
+		LogLevel:          or(getenv("CDCQ_LOG_LEVEL"), "info"),
 	}
 	var err error
 	if c.StatusInterval, err = duration(getenv, "CDCQ_STATUS_INTERVAL", 10*time.Second); err != nil {
@@ -98,6 +102,12 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	}
 	if (c.FlinkGatewayURL == "") != (c.FlinkRESTURL == "") {
 		return Config{}, fmt.Errorf("set both CDCQ_FLINK_SQL_GATEWAY_URL and CDCQ_FLINK_REST_URL, or neither")
+	}
+	if len(c.FlinkKafkaBrokers) == 0 {
+		c.FlinkKafkaBrokers = c.KafkaBrokers
+	}
+	if c.FlinkGatewayURL != "" && len(c.FlinkKafkaBrokers) == 0 {
+		return Config{}, fmt.Errorf("Flink needs to reach Kafka: set CDCQ_FLINK_KAFKA_BROKERS (or CDCQ_KAFKA_BROKERS); the in-process broker of cdcq dev is not reachable from a Flink cluster")
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

@@ -80,7 +80,8 @@ type SnapshotProgress struct {
 
 // StreamLag is how far a streaming capture is behind its source.
 type StreamLag struct {
-	// Bytes of WAL written since the last change Kafka acknowledged.
+	// Bytes of WAL written since the position Kafka acknowledged; -1 when
+	// the source could not be asked.
 	Bytes int64 `json:"bytes"`
 	// Seconds since the commit of the oldest change not yet acknowledged
 	// by Kafka (0 when everything received is acknowledged).

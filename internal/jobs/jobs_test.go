@@ -39,3 +39,28 @@ func TestCaptureStatusEqual(t *testing.T) {
 		t.Fatal("retained WAL change went unnoticed")
 	}
 }
+
+func TestCaptureStatusEqualSeesProgressLagAndErrors(t *testing.T) {
+	base := CaptureStatus{Status: StatusRunning,
+		Snapshot: &SnapshotProgress{RowsCopied: 1, RowsEstimate: 2, Tables: []TableProgress{{Schema: "s", Table: "t", RowsCopied: 1}}},
+		Lag:      &StreamLag{Bytes: 10, Seconds: 0.5}}
+	same := base
+	same.Snapshot = &SnapshotProgress{RowsCopied: 1, RowsEstimate: 2, Tables: []TableProgress{{Schema: "s", Table: "t", RowsCopied: 1}}}
+	same.Lag = &StreamLag{Bytes: 10, Seconds: 0.5}
+	if !base.Equal(same) {
+		t.Fatal("equal observations differ")
+	}
+	for name, change := range map[string]func(*CaptureStatus){
+		"rows_copied":   func(s *CaptureStatus) { s.Snapshot = &SnapshotProgress{RowsCopied: 2, RowsEstimate: 2} },
+		"snapshot_gone": func(s *CaptureStatus) { s.Snapshot = nil },
+		"lag":           func(s *CaptureStatus) { s.Lag = &StreamLag{Bytes: 11, Seconds: 0.5} },
+		"last_error":    func(s *CaptureStatus) { s.LastError = "connection refused" },
+		"warnings":      func(s *CaptureStatus) { s.Warnings = []string{"table t: no before-image"} },
+	} {
+		o := base
+		change(&o)
+		if base.Equal(o) {
+			t.Errorf("%s: change went unnoticed", name)
+		}
+	}
+}

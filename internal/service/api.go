@@ -9,6 +9,7 @@ import (
 	"time"
 
 	httpapi "github.com/cdcq/cdcq/http"
+	"github.com/cdcq/cdcq/internal/cachedquery"
 	"github.com/cdcq/cdcq/internal/kafkabus"
 	"github.com/cdcq/cdcq/projections"
 )
@@ -20,6 +21,20 @@ type APIOptions struct {
 	// RequireAuth and Tokens: see httpapi.Config.
 	RequireAuth bool
 	Tokens      []string
+}
+
+// checkQuery compiles a cached query for the API, so that a bad schema or
+// query is answered with 422 and its position before anything is published.
+func checkQuery(schema, sql string) (string, error) {
+	c, err := cachedquery.Compile(schema, sql)
+	if err != nil {
+		var p *cachedquery.Problem
+		if errors.As(err, &p) {
+			return "", &httpapi.QueryError{Field: p.Field, Line: p.Line, Column: p.Column, Message: p.Message}
+		}
+		return "", err
+	}
+	return c.Normalized, nil
 }
 
 // RunAPI serves the HTTP API until ctx ends, then drains in-flight
@@ -45,6 +60,7 @@ func RunAPI(ctx context.Context, inf *Infra, opts APIOptions, logger *slog.Logge
 		Tokens:      opts.Tokens,
 		RequireAuth: opts.RequireAuth,
 		Logger:      logger,
+		CheckQuery:  checkQuery,
 	})
 	if err != nil {
 		return err

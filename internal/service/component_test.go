@@ -78,7 +78,7 @@ func TestCreateWithoutCaptureEngineFailsWithReason(t *testing.T) {
 	}
 
 	res = s.postJSON("/createCachedQuery", map[string]string{"connectionString": sourceConn, "environmentId": "env1",
-		"schema": "model A { id Int @id }", "sqlQuery": "SELECT count(*) FROM a"})
+		"schema": "model a {\n  id Int @id\n}\n", "sqlQuery": "SELECT count(*) FROM a"})
 	if res.status != http.StatusCreated || !strings.HasPrefix(res.header.Get("Location"), "/cachedQueries/q_") {
 		t.Fatalf("createCachedQuery: %d %v %s", res.status, res.header, res.body)
 	}
@@ -189,5 +189,24 @@ func TestMalformedCommandIsDeadLettered(t *testing.T) {
 	}
 	if e, _ := capture.counts(); e["env7"] != 1 {
 		t.Errorf("env7 created %d times, want 1", e["env7"])
+	}
+}
+
+// A cached query whose SQL does not resolve against its schema is answered
+// with 422 and the position, and nothing is published.
+func TestCreateCachedQueryRejectsUnknownColumn(t *testing.T) {
+	s := startSystem(t, WorkerDeps{Capture: newCountingCapture(), Processor: handlers.UnconfiguredProcessor{}})
+	schema := "model Order {\n  id    Int @id\n  total Int\n  @@map(\"orders\")\n}\n"
+	res := s.postJSON("/createCachedQuery", map[string]string{"connectionString": sourceConn, "environmentId": "env1",
+		"schema": schema, "sqlQuery": "SELECT sum(totl)\nFROM orders"})
+	if res.status != http.StatusUnprocessableEntity {
+		t.Fatalf("status = %d %s", res.status, res.body)
+	}
+	e := res.json(t)["error"].(map[string]any)
+	if e["field"] != "sqlQuery" || e["line"] != float64(1) || e["column"] != float64(12) || !strings.Contains(e["message"].(string), `did you mean "total"`) {
+		t.Errorf("error = %v", e)
+	}
+	if recs := s.records(commands.Topic); len(recs) != 0 {
+		t.Errorf("%d commands published", len(recs))
 	}
 }

@@ -3,10 +3,13 @@ package service
 import (
 	"fmt"
 	"log/slog"
+	"strings"
 
 	"github.com/cdcq/cdcq/handlers"
 	"github.com/cdcq/cdcq/internal/config"
 	"github.com/cdcq/cdcq/internal/debezium"
+	"github.com/cdcq/cdcq/internal/flink"
+	"github.com/cdcq/cdcq/internal/flink/processor"
 	"github.com/cdcq/cdcq/internal/kafkaconnect"
 	"github.com/cdcq/cdcq/internal/pgsource"
 )
@@ -23,7 +26,28 @@ func Engines(cfg config.Config, logger *slog.Logger) (WorkerDeps, error) {
 		}
 		deps.Capture = capture
 	}
+	if cfg.FlinkGatewayURL != "" {
+		proc, err := flinkProcessor(cfg.FlinkGatewayURL, cfg.FlinkRESTURL, strings.Join(cfg.FlinkKafkaBrokers, ","))
+		if err != nil {
+			return WorkerDeps{}, err
+		}
+		deps.Processor = proc
+	}
 	return deps, nil
+}
+
+// flinkProcessor runs cached queries as Flink SQL jobs submitted through the
+// SQL Gateway at gatewayURL and watched through the JobManager at restURL.
+func flinkProcessor(gatewayURL, restURL, kafkaBrokers string) (*processor.Processor, error) {
+	gw, err := flink.NewGateway(flink.GatewayConfig{URL: gatewayURL})
+	if err != nil {
+		return nil, fmt.Errorf("CDCQ_FLINK_SQL_GATEWAY_URL: %w", err)
+	}
+	jm, err := flink.NewJobManager(flink.JobManagerConfig{URL: restURL})
+	if err != nil {
+		return nil, fmt.Errorf("CDCQ_FLINK_REST_URL: %w", err)
+	}
+	return processor.New(gw, jm, processor.Config{KafkaBootstrapServers: kafkaBrokers})
 }
 
 // kafkaConnectCapture is Debezium's PostgreSQL connector driven through the

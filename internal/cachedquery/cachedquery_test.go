@@ -1,0 +1,79 @@
+package cachedquery
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+const schema = `datasource db {
+  provider = "postgresql"
+  url      = env("DATABASE_URL")
+}
+
+model Order {
+  id         Int     @id
+  customerId Int     @map("customer_id")
+  total      Decimal @db.Decimal(10, 2)
+
+  @@map("orders")
+}
+`
+
+func TestCompile(t *testing.T) {
+	tests := []struct {
+		name      string
+		schema    string
+		sql       string
+		wantField string
+		wantLine  int
+		wantMsg   string
+	}{
+		{name: "valid", schema: schema, sql: "SELECT customer_id, sum(total) FROM orders GROUP BY customer_id"},
+		{name: "schema_syntax_error", schema: "model A {\n  id Int @id\n  name\n}\n", sql: "SELECT count(*) FROM a", wantField: FieldSchema, wantLine: 3},
+		{name: "unknown_column_suggests", schema: schema, sql: "SELECT customer_id,\n  sum(totl) FROM orders GROUP BY customer_id", wantField: FieldSQLQuery, wantLine: 2, wantMsg: `did you mean "total"`},
+		{name: "not_an_aggregate", schema: schema, sql: "SELECT id FROM orders", wantField: FieldSQLQuery, wantLine: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Compile(tt.schema, tt.sql)
+			if tt.wantField == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if c.Plan == nil || c.Normalized == "" {
+					t.Fatalf("compiled = %+v", c)
+				}
+				return
+			}
+			var p *Problem
+			if !errors.As(err, &p) {
+				t.Fatalf("err = %v, want a *Problem", err)
+			}
+			if p.Field != tt.wantField || p.Line != tt.wantLine || p.Column < 1 || !strings.Contains(p.Message, tt.wantMsg) {
+				t.Errorf("problem = %+v", p)
+			}
+		})
+	}
+}
+
+func TestNormalizedIgnoresFormatting(t *testing.T) {
+	a, err := Compile(schema, "SELECT customer_id, SUM(total) FROM orders GROUP BY customer_id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Compile(schema, "select customer_id,\n\tsum(total) -- revenue\nfrom orders group by customer_id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := Compile(schema, "SELECT customer_id, SUM(total) FROM orders WHERE total > 1 GROUP BY customer_id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Normalized != b.Normalized {
+		t.Errorf("formatting changed the normalised text:\n%s\n%s", a.Normalized, b.Normalized)
+	}
+	if a.Normalized == c.Normalized {
+		t.Error("different queries normalise to the same text")
+	}
+}

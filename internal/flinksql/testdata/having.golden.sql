@@ -1,0 +1,67 @@
+SET 'pipeline.name' = 'cdcq-env1-q_0123456789abcdef0123';
+
+SET 'table.exec.source.cdc-events-duplicate' = 'true';
+
+SET 'table.local-time-zone' = 'UTC';
+
+CREATE TEMPORARY TABLE `public.orders` (
+  `id` INT,
+  `customer_id` INT,
+  `status` STRING,
+  `total` DECIMAL(10, 2),
+  `created_at` TIMESTAMP_LTZ(3),
+  PRIMARY KEY (`id`) NOT ENFORCED
+) WITH (
+  'connector' = 'kafka',
+  'topic-pattern' = 'env1\.public\.orders',
+  'scan.topic-partition-discovery.interval' = '30 s',
+  'properties.bootstrap.servers' = 'kafka:19092',
+  'properties.group.id' = 'cdcq-env1-q_0123456789abcdef0123',
+  'scan.startup.mode' = 'earliest-offset',
+  'format' = 'debezium-json',
+  'debezium-json.schema-include' = 'false',
+  'debezium-json.ignore-parse-errors' = 'false',
+  'debezium-json.timestamp-format.standard' = 'ISO-8601'
+);
+
+CREATE TEMPORARY TABLE `cdcq_result` (
+  `query_id` STRING NOT NULL,
+  `customer_id` INT NOT NULL,
+  `spent` DECIMAL(38, 16),
+  `last_order` TIMESTAMP(6),
+  PRIMARY KEY (`query_id`, `customer_id`) NOT ENFORCED
+) WITH (
+  'connector' = 'upsert-kafka',
+  'topic' = 'env1',
+  'properties.bootstrap.servers' = 'kafka:19092',
+  'key.format' = 'json',
+  'key.json.timestamp-format.standard' = 'ISO-8601',
+  'key.json.encode.decimal-as-plain-number' = 'true',
+  'value.format' = 'json',
+  'value.json.timestamp-format.standard' = 'ISO-8601',
+  'value.json.encode.decimal-as-plain-number' = 'true',
+  'value.fields-include' = 'ALL'
+);
+
+INSERT INTO `cdcq_result`
+SELECT
+  CAST('q_0123456789abcdef0123' AS STRING) AS `query_id`,
+  `g1` AS `customer_id`,
+  CAST(`a1` AS DECIMAL(38, 16)) AS `spent`,
+  CAST(`a2` AS TIMESTAMP(6)) AS `last_order`
+FROM (
+  SELECT
+    `g1`,
+    SUM(`x1`) AS `a1`,
+    MAX(`x2`) AS `a2`,
+    COUNT(*) AS `a3`
+  FROM (
+    SELECT
+      `orders`.`customer_id` AS `g1`,
+      CAST(`orders`.`total` AS DECIMAL(38, 2)) AS `x1`,
+      CAST(`orders`.`created_at` AS TIMESTAMP(3)) AS `x2`
+    FROM `public.orders` AS `orders`
+  ) AS `matched`
+  GROUP BY `g1`
+) AS `grouped`
+WHERE ((`a1` > CAST(100 AS DECIMAL(3, 0))) AND (`a3` >= CAST(2 AS BIGINT)));

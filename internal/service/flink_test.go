@@ -1,0 +1,171 @@
+package service
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/cdcq/cdcq/internal/flink/flinkfake"
+	"github.com/cdcq/cdcq/internal/kafkaconnect/connectfake"
+	"github.com/cdcq/cdcq/internal/names"
+)
+
+const ordersSchema = `datasource db {
+  provider = "postgresql"
+  url      = env("DATABASE_URL")
+}
+
+model Customer {
+  id     Int     @id
+  region String
+  orders Order[]
+
+  @@map("customers")
+}
+
+model Order {
+  id         Int      @id
+  customerId Int      @map("customer_id")
+  total      Decimal  @db.Decimal(10, 2)
+  customer   Customer @relation(fields: [customerId], references: [id])
+
+  @@map("orders")
+}
+`
+
+// From POST /createCachedQuery to the statements Flink's SQL Gateway
+// received, then a failed job seen by the status poller, then a delete
+// that cancels the job.
+func TestCachedQueryOnFlink(t *testing.T) {
+	sys, fl := startWithConnectAndFlink(t)
+	src, _ := sourceDatabase(t)
+	const env = "shop9"
+	sql := "SELECT c.region, count(*) AS orders, sum(o.total) AS revenue\nFROM orders o JOIN customers c ON c.id = o.customer_id\nGROUP BY c.region HAVING count(*) > 1"
+	res := sys.postForm("/createCachedQuery", map[string]string{"connectionString": src, "environmentId": env, "schema": ordersSchema, "sqlQuery": sql})
+	if res.status != http.StatusCreated {
+		t.Fatalf("create: %d %s", res.status, res.body)
+	}
+	queryID := res.json(t)["id"].(string)
+	if res.header.Get("Location") != "/cachedQueries/"+queryID {
+		t.Errorf("Location = %q", res.header.Get("Location"))
+	}
+	pipeline := names.PipelineName(env, queryID)
+	m := sys.waitForStatus(src, env, "query RUNNING", func(m map[string]any) bool {
+		qs, _ := m["cachedQueries"].([]any)
+		return len(qs) == 1 && qs[0].(map[string]any)["status"] == "RUNNING" && qs[0].(map[string]any)["jobId"] != nil
+	})
+	q := m["cachedQueries"].([]any)[0].(map[string]any)
+	if q["name"] != pipeline || q["engine"] != "flink" {
+		t.Errorf("query = %v", q)
+	}
+	if m["status"] != "RUNNING" {
+		t.Errorf("capture status = %v; createCachedQuery must ensure the capture", m["status"])
+	}
+
+	sessions := fl.Gateway.Sessions()
+	if len(sessions) != 1 || !sessions[0].Closed {
+		t.Fatalf("sessions = %+v, want one, closed", sessions)
+	}
+	all := strings.Join(sessions[0].Statements, ";\n")
+	for _, want := range []string{
+		"'pipeline.name' = '" + pipeline + "'",
+		"'format' = 'debezium-json'",
+		"'debezium-json.timestamp-format.standard' = 'ISO-8601'",
+		"'scan.startup.mode' = 'earliest-offset'",
+		"'connector' = 'upsert-kafka'",
+		"'topic' = '" + env + "'",
+		"INSERT INTO",
+		"PRIMARY KEY",
+	} {
+		if !strings.Contains(all, want) {
+			t.Errorf("statements lack %s:\n%s", want, all)
+		}
+	}
+	if !strings.Contains(all, env+`\.public\.orders`) && !strings.Contains(all, env+".public.orders") {
+		t.Errorf("statements do not read the orders topic:\n%s", all)
+	}
+
+	jobs := fl.JobManager.JobsNamed(pipeline)
+	if len(jobs) != 1 {
+		t.Fatalf("jobs named %s: %+v", pipeline, jobs)
+	}
+	trace := "java.lang.RuntimeException: One or more fetchers have encountered exception\nCaused by: org.apache.kafka.common.errors.TopicAuthorizationException: Not authorized to access topics: [" + env + ".public.orders]"
+	if err := fl.JobManager.FailJob(jobs[0].ID, trace); err != nil {
+		t.Fatal(err)
+	}
+	m = sys.waitForStatus(src, env, "query FAILED", func(m map[string]any) bool {
+		q := m["cachedQueries"].([]any)[0].(map[string]any)
+		return q["status"] == "FAILED"
+	})
+	q = m["cachedQueries"].([]any)[0].(map[string]any)
+	if reason, _ := q["reason"].(string); !strings.Contains(reason, "Not authorized to access topics") {
+		t.Errorf("reason = %q", reason)
+	}
+	if root, _ := q["rootException"].(string); !strings.Contains(root, "TopicAuthorizationException") {
+		t.Errorf("rootException = %q", root)
+	}
+
+	// Repeating the create submits the query again (the job failed) under
+	// the same id.
+	res = sys.postJSON("/createCachedQuery", map[string]string{"connectionString": src, "environmentId": env, "schema": ordersSchema, "sqlQuery": strings.ReplaceAll(sql, "\n", " ")})
+	if got := res.json(t)["id"]; got != queryID {
+		t.Errorf("repeated create got id %v, want %s", got, queryID)
+	}
+	sys.waitForStatus(src, env, "query RUNNING again", func(m map[string]any) bool {
+		return m["cachedQueries"].([]any)[0].(map[string]any)["status"] == "RUNNING"
+	})
+	if n := len(fl.JobManager.JobsNamed(pipeline)); n != 2 {
+		t.Errorf("%d jobs named %s, want 2", n, pipeline)
+	}
+
+	sys.postForm("/deleteDatabaseConnection", map[string]string{"connectionString": src, "environmentId": env})
+	sys.waitForStatus(src, env, "DELETED", func(m map[string]any) bool { return m["status"] == "DELETED" })
+	for _, j := range fl.JobManager.JobsNamed(pipeline) {
+		if j.State != "CANCELED" && j.State != "FAILED" {
+			t.Errorf("job %s is %s after delete", j.ID, j.State)
+		}
+	}
+	if q := sys.postJSON("/checkJobStatus", map[string]string{"connectionString": src, "environmentId": env}).json(t)["cachedQueries"].([]any)[0].(map[string]any); q["status"] != "DELETED" {
+		t.Errorf("query after delete = %v", q)
+	}
+}
+
+// A SQL error reported by Flink fails the query with Flink's message.
+func TestCachedQueryFlinkSQLErrorFailsQuery(t *testing.T) {
+	sys, fl := startWithConnectAndFlink(t)
+	src, _ := sourceDatabase(t)
+	fl.Gateway.FailStatement(flinkfake.StatementFailure{
+		Contains: "INSERT INTO",
+		Chain:    []string{"org.apache.flink.table.api.ValidationException: SQL validation failed. Cannot apply 'SUM' to arguments of type 'SUM(<VARCHAR(2147483647)>)'"},
+	})
+	res := sys.postJSON("/createCachedQuery", map[string]string{"connectionString": src, "environmentId": "shop8",
+		"schema": ordersSchema, "sqlQuery": "SELECT count(*) FROM orders"})
+	if res.status != http.StatusCreated {
+		t.Fatalf("create: %d %s", res.status, res.body)
+	}
+	m := sys.waitForStatus(src, "shop8", "query FAILED", func(m map[string]any) bool {
+		qs, _ := m["cachedQueries"].([]any)
+		return len(qs) == 1 && qs[0].(map[string]any)["status"] == "FAILED"
+	})
+	reason := fmt.Sprint(m["cachedQueries"].([]any)[0].(map[string]any)["reason"])
+	if !strings.Contains(reason, "Cannot apply 'SUM'") {
+		t.Errorf("reason = %q, want Flink's message", reason)
+	}
+}
+
+func startWithConnectAndFlink(t *testing.T) (*system, *flinkfake.Server) {
+	t.Helper()
+	connect := connectfake.NewServer(t)
+	capture, err := kafkaConnectCapture(connect.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fl := flinkfake.NewServer(t)
+	fl.Gateway.SetStatusPolls(0)
+	proc, err := flinkProcessor(fl.GatewayURL, fl.JobManagerURL, "kafka:9092")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return startSystem(t, WorkerDeps{Capture: capture, Processor: proc}), fl
+}

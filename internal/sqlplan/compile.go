@@ -26,7 +26,8 @@ const maxDepth = 200
 //
 // A problem with the query is returned as *Error (the first one found).
 // Any other error concerns the schema: a nil schema, or a datasource that
-// is not PostgreSQL.
+// is not PostgreSQL. Compile only reads the schema and is safe to call
+// from several goroutines at once.
 func Compile(schema *prismaschema.Schema, sql string) (*Plan, error) {
 	if schema == nil {
 		return nil, errors.New("sqlplan: no schema")
@@ -39,6 +40,7 @@ func Compile(schema *prismaschema.Schema, sql string) (*Plan, error) {
 		src:           sql,
 		merged:        map[colKey]int{},
 		locs:          map[Expr]int{},
+		aggMemo:       map[*pg.Node]bool{},
 		outputAliases: map[string]bool{},
 	}
 	plan, err := c.compile()
@@ -64,6 +66,8 @@ type compiler struct {
 	merged map[colKey]int
 	// locs remembers where in the query each expression node came from.
 	locs map[Expr]int
+	// aggMemo remembers which parse-tree nodes contain aggregate calls.
+	aggMemo map[*pg.Node]bool
 	// outputAliases are the AS names of the select list.
 	outputAliases map[string]bool
 	// clause names the clause being compiled, for messages.
@@ -247,6 +251,9 @@ func parseSQL(src string) (*pg.ParseResult, error) {
 		}
 		i += size
 	}
+	if err := checkComplexity(src); err != nil {
+		return nil, err
+	}
 	tree, err := pg.Parse(src)
 	if err != nil {
 		var perr *parser.Error
@@ -260,6 +267,36 @@ func parseSQL(src string) (*pg.ParseResult, error) {
 		return nil, errorAt(src, 0, "%v", err)
 	}
 	return tree, nil
+}
+
+// maxOperators bounds the operators and keywords of a query. pg_query
+// serialises the parse tree recursively in C, and a long left-deep chain
+// (1+1+1+..., x::int::int...) of some 20,000 operators overflows the
+// thread's stack, which kills the process. Nesting through parentheses is
+// already limited by the parser's own stack, so counting the tokens that
+// can add a level bounds the depth well below that.
+const maxOperators = 4000
+
+// checkComplexity rejects a query with more than maxOperators operators and
+// keywords, before the parser sees it. The scanner is not recursive.
+func checkComplexity(src string) error {
+	scan, err := pg.Scan(src)
+	if err != nil {
+		return nil // the parser reports the error with its position
+	}
+	n := 0
+	for _, t := range scan.Tokens {
+		switch t.Token {
+		case pg.Token_IDENT, pg.Token_UIDENT, pg.Token_ICONST, pg.Token_FCONST, pg.Token_SCONST,
+			pg.Token_USCONST, pg.Token_BCONST, pg.Token_XCONST, pg.Token_SQL_COMMENT, pg.Token_C_COMMENT,
+			pg.Token_ASCII_44, pg.Token_ASCII_41, pg.Token_ASCII_46, pg.Token_ASCII_59: // , ) . ;
+			continue
+		}
+		if n++; n > maxOperators {
+			return errorAt(src, int(t.Start), "the query is too complex: it has more than %d operators and keywords", maxOperators)
+		}
+	}
+	return nil
 }
 
 // statementKind names a statement that is not a SELECT.
@@ -405,18 +442,18 @@ func (c *compiler) rejectUnsupported(s *pg.SelectStmt, stmtLoc int) error {
 		add(c.keywordAfter(stmtLoc, -1, pg.Token_FOR), "FOR UPDATE and FOR SHARE are not supported")
 	}
 	if s.LimitCount != nil {
-		loc := c.keywordBefore(nodeLoc(s.LimitCount)+1, pg.Token_LIMIT, pg.Token_FETCH)
-		if loc < 0 {
-			loc = nodeLoc(s.LimitCount)
+		loc := c.keywordAfter(stmtLoc, -1, pg.Token_LIMIT, pg.Token_FETCH)
+		if l := nodeLoc(s.LimitCount); l >= 0 {
+			loc = c.keywordBefore(l+1, pg.Token_LIMIT, pg.Token_FETCH)
 		}
 		add(loc, "LIMIT is not supported: which rows it keeps changes with every change to the others; read the whole result and limit it when reading")
 	} else if s.LimitOption == pg.LimitOption_LIMIT_OPTION_COUNT || s.LimitOption == pg.LimitOption_LIMIT_OPTION_WITH_TIES {
 		add(c.keywordAfter(stmtLoc, -1, pg.Token_LIMIT, pg.Token_FETCH), "LIMIT is not supported")
 	}
 	if s.LimitOffset != nil {
-		loc := c.keywordBefore(nodeLoc(s.LimitOffset)+1, pg.Token_OFFSET)
-		if loc < 0 {
-			loc = nodeLoc(s.LimitOffset)
+		loc := c.keywordAfter(stmtLoc, -1, pg.Token_OFFSET)
+		if l := nodeLoc(s.LimitOffset); l >= 0 {
+			loc = c.keywordBefore(l+1, pg.Token_OFFSET)
 		}
 		add(loc, "OFFSET is not supported: which rows it skips changes with every change to the others")
 	}
@@ -521,30 +558,56 @@ func (c *compiler) isAggregateQuery(s *pg.SelectStmt) bool {
 	parts = append(parts, s.TargetList...)
 	parts = append(parts, s.SortClause...)
 	for _, p := range parts {
-		if containsAggregate(p) {
+		if c.containsAggregate(p) {
 			return true
 		}
 	}
 	return false
 }
 
-// containsAggregate reports whether an aggregate call occurs in n.
-func containsAggregate(n *pg.Node) bool {
+// containsAggregate reports whether an aggregate call occurs in n (outside
+// subqueries). Answers are remembered per node, so that asking at every
+// level of a deep expression stays linear.
+func (c *compiler) containsAggregate(n *pg.Node) bool {
+	if n == nil {
+		return false
+	}
+	if v, ok := c.aggMemo[n]; ok {
+		return v
+	}
+	v := c.messageHasAggregate(nodeMessage(n))
+	c.aggMemo[n] = v
+	return v
+}
+
+func (c *compiler) messageHasAggregate(m proto.Message) bool {
+	switch m := m.(type) {
+	case nil, *pg.SubLink:
+		return false
+	case *pg.FuncCall:
+		if isAggregateCall(m) {
+			return true
+		}
+	}
 	found := false
-	walk(n, func(m proto.Message) bool {
-		if found {
-			return false
+	visit := func(pm protoreflect.Message) {
+		if n, ok := pm.Interface().(*pg.Node); ok {
+			found = c.containsAggregate(n)
+		} else {
+			found = c.messageHasAggregate(pm.Interface())
 		}
-		switch m := m.(type) {
-		case *pg.SubLink:
-			return false
-		case *pg.FuncCall:
-			if isAggregateCall(m) {
-				found = true
-				return false
+	}
+	m.ProtoReflect().Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		switch {
+		case fd.Message() == nil, fd.IsMap():
+		case fd.IsList():
+			for l, i := v.List(), 0; i < l.Len() && !found; i++ {
+				visit(l.Get(i).Message())
 			}
+		default:
+			visit(v.Message())
 		}
-		return true
+		return !found
 	})
 	return found
 }
@@ -775,7 +838,13 @@ func (c *compiler) addJoin(l, r *ColumnRef, loc int) error {
 	if l.Source > r.Source {
 		l, r = r, l
 	}
-	c.joins = append(c.joins, Join{Left: l, Right: r})
+	j := Join{Left: l, Right: r}
+	for _, o := range c.joins {
+		if reflect.DeepEqual(o, j) {
+			return nil
+		}
+	}
+	c.joins = append(c.joins, j)
 	return nil
 }
 
@@ -890,7 +959,7 @@ func (c *compiler) groupClause(s *pg.SelectStmt) error {
 				}
 			}
 		}
-		if containsAggregate(n) {
+		if c.containsAggregate(n) {
 			return c.errAt(c.aggregateLoc(n), "aggregate functions are not allowed in GROUP BY")
 		}
 		e, err := c.expr(n, ctx{})

@@ -3,6 +3,7 @@ package sqlplan
 import (
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -38,6 +39,9 @@ func TestCompile_golden(t *testing.T) {
 			SELECT order_id, count(*), max(carrier)
 			FROM order_items JOIN shipments USING (order_id)
 			GROUP BY order_id`},
+		{name: "repeated_join_equality_once", sql: `
+			SELECT count(*) FROM customers c JOIN "Order" o ON o.customer_id = c.id
+			WHERE c.id = o.customer_id`},
 		{name: "cross_source_filter_after_join", sql: `
 			SELECT count(*) FROM "Order" o JOIN shipments s ON s.order_id = o.id
 			WHERE s.shipped_on > o.created_at`},
@@ -114,7 +118,7 @@ func TestCompile_golden(t *testing.T) {
 			SELECT "Value", "VALUE", count(*) FROM "Item" GROUP BY 1, 2`},
 		{name: "unquoted_folds_like_postgres", schema: "multi.prisma", sql: `
 			SELECT value, count(*) FROM ITEM GROUP BY value`},
-		{name: "unsupported_column_type", sql: `SELECT max(duration) FROM shipments`},
+		{name: "prisma_unsupported_field", sql: `SELECT max(duration) FROM shipments`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -312,5 +316,50 @@ func TestCompile_schemaErrors(t *testing.T) {
 	var e *Error
 	if err == nil || errors.As(err, &e) || !strings.Contains(err.Error(), "mysql") {
 		t.Errorf("mysql schema: err = %v, want a schema error naming the provider", err)
+	}
+}
+
+// TestCompile_concurrent compiles from several goroutines at once, as the
+// HTTP handlers do; run it with -race.
+func TestCompile_concurrent(t *testing.T) {
+	schema := loadSchema(t, "shop.prisma")
+	queries := []string{
+		`SELECT status, sum(total) FROM "Order" GROUP BY status`,
+		`SELECT c.name, count(*) FROM customers c JOIN "Order" o ON o.customer_id = c.id GROUP BY c.id`,
+		`SELECT id FROM customers`,
+	}
+	want := make([]string, len(queries))
+	for i, q := range queries {
+		if p, err := Compile(schema, q); err == nil {
+			want[i] = p.String()
+		} else {
+			want[i] = err.Error()
+		}
+	}
+	var wg sync.WaitGroup
+	errs := make(chan string, 64)
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := 0; n < 20; n++ {
+				i := (g + n) % len(queries)
+				var got string
+				if p, err := Compile(schema, queries[i]); err == nil {
+					got = p.String()
+				} else {
+					got = err.Error()
+				}
+				if got != want[i] {
+					errs <- got
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for got := range errs {
+		t.Errorf("concurrent Compile gave a different result:\n%s", got)
 	}
 }

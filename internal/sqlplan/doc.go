@@ -14,9 +14,10 @@
 // One SELECT over tables of the Prisma schema that aggregates: it has
 // count(*), count(x), count(DISTINCT x), sum, avg, min or max, or GROUP BY
 // (a query without GROUP BY gives exactly one row). It may have WHERE with
-// comparisons, AND/OR/NOT, IN, BETWEEN, IS [NOT] NULL, IS [NOT] DISTINCT
-// FROM, IS [NOT] TRUE/FALSE/UNKNOWN, LIKE/ILIKE; HAVING; ORDER BY (recorded,
-// not maintained); inner equi-joins, written JOIN ... ON, JOIN ... USING or
+// comparisons, AND/OR/NOT, IN, BETWEEN, IS [NOT] NULL, LIKE/ILIKE, and IS
+// [NOT] DISTINCT FROM and IS [NOT] TRUE/FALSE/UNKNOWN (both rewritten with
+// CASE, coalesce and IS NULL, so engines see only the Expr node set); HAVING;
+// ORDER BY (recorded, not maintained); inner equi-joins, written JOIN ... ON, JOIN ... USING or
 // as a comma join with the equality in WHERE; aliases; arithmetic, CASE,
 // casts and the immutable functions listed on Func. GROUP BY items may be
 // expressions, output column names or positions, and, as in PostgreSQL,
@@ -51,6 +52,14 @@
 // default search_path. Aliases and column qualifiers compare like
 // PostgreSQL (folded), then ignoring case. Unknown names give an *Error
 // naming them, with the closest known name as Suggestion.
+//
+// # Limits
+//
+// Queries are at most MaxQueryBytes long with at most 4000 operators and
+// keywords, and expressions nest at most 200 deep: pg_query serialises parse
+// trees recursively in C, where a stack overflow would end the process.
+// Its measured margin assumes 8 MB thread stacks (glibc's default); a musl
+// build with small thread stacks would need a lower limit.
 //
 // Output columns are named as PostgreSQL would, except that a column
 // reference is named by the column's database name (its Prisma field name

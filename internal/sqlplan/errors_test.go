@@ -70,6 +70,7 @@ func TestCompile_rejects(t *testing.T) {
 		{name: "offset", sql: `SELECT status, count(*) FROM "Order" GROUP BY status §OFFSET 5`, wantMsg: "OFFSET is not supported"},
 		{name: "offset_before_limit", sql: `SELECT status, count(*) FROM "Order" GROUP BY status §OFFSET 5 LIMIT 10`, wantMsg: "OFFSET is not supported"},
 		{name: "limit_then_offset", sql: `SELECT status, count(*) FROM "Order" GROUP BY status §LIMIT 10 OFFSET 5`, wantMsg: "LIMIT is not supported"},
+		{name: "fetch_first_without_count", sql: "SELECT status, count(*) FROM \"Order\" GROUP BY status §FETCH FIRST ROW ONLY", wantMsg: "LIMIT is not supported"},
 		{name: "fetch_first", sql: "SELECT status, count(*) FROM \"Order\" GROUP BY status\n§FETCH FIRST 3 ROWS ONLY", wantMsg: "LIMIT is not supported"},
 
 		// Functions whose value is not determined by the data.
@@ -197,6 +198,8 @@ func TestCompile_rejects(t *testing.T) {
 		{name: "modulo_of_double", sql: `SELECT sum(unit_price §% 2) FROM order_items`, wantMsg: "operator does not exist: double precision % integer: cast the operands to numeric"},
 		{name: "duplicate_output_name", sql: `SELECT count(*), §count(id) FROM customers`, wantMsg: `two output columns are named "count"`},
 		{name: "parameter", sql: `SELECT count(*) FROM customers WHERE id = §$1`, wantMsg: "query parameters ($1) are not supported"},
+		{name: "too_many_operators", sql: `SELECT sum(1` + strings.Repeat("+1", 3998) + "§+1" + strings.Repeat("+1", 22000) + `) FROM "Order"`, wantMsg: "the query is too complex: it has more than 4000 operators and keywords"},
+		{name: "too_many_casts", sql: `SELECT count(*) FROM "Order" WHERE id` + strings.Repeat("::int", 10000) + " > 0", wantMsg: "the query is too complex"},
 		{name: "deeply_nested", sql: `SELECT sum(total` + strings.Repeat(" + 1", 300) + `) FROM "Order"`, wantMsg: "nested too deeply"},
 
 		// Aggregates.

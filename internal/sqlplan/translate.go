@@ -29,7 +29,7 @@ func (c *compiler) expr(n *pg.Node, cx ctx) (Expr, error) {
 	if c.depth > maxDepth {
 		return nil, c.errAt(loc, "the expression is nested too deeply")
 	}
-	if cx.grouped && !containsAggregate(n) {
+	if cx.grouped && !c.containsAggregate(n) {
 		// A whole subexpression that equals a grouping key is that key; one
 		// that reads no column is a constant. Otherwise look inside.
 		row := cx

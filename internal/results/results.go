@@ -1,0 +1,224 @@
+// Package results keeps the materialised results of cached queries that the
+// embedded engine runs: the result rows (the same key and value JSON as the
+// records on the environment's result topic) and the source position the
+// rows reflect. Rows and position change in one transaction, so a reader
+// never sees rows without the position they belong to.
+//
+// Reading a result never touches the source database.
+//
+// This package must not import other cdcq packages.
+package results
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// ErrNotFound is returned for a query with no materialised result.
+var ErrNotFound = errors.New("no result")
+
+// States of a query's progress.
+const (
+	// StateCatchingUp: the engine is (re)building its state from the
+	// sources; the rows are those of an earlier, complete state.
+	StateCatchingUp = "CATCHING_UP"
+	// StateLive: the engine has read everything its sources held when it
+	// started and follows new changes.
+	StateLive = "LIVE"
+)
+
+// Progress is how far a query has read its sources.
+type Progress struct {
+	State string `json:"state"`
+	// Positions are the next offsets to read, per topic and partition.
+	Positions map[string]map[int32]int64 `json:"positions"`
+	// SourceLSN and SourceTime identify the newest source change the rows
+	// reflect (0 and zero when no change was read yet).
+	SourceLSN     int64      `json:"sourceLsn"`
+	SourceTime    *time.Time `json:"sourceTime,omitempty"`
+	EventsApplied int64      `json:"eventsApplied"`
+	LastError     string     `json:"lastError,omitempty"`
+	Owner         string     `json:"owner,omitempty"`
+	UpdatedAt     time.Time  `json:"updatedAt"`
+}
+
+// Change is one change of a result row: Row nil deletes the row.
+type Change struct {
+	Key []byte
+	Row []byte
+}
+
+// Result is a query's materialised result.
+type Result struct {
+	Rows     []json.RawMessage
+	Progress Progress
+}
+
+// Store reads and writes results in the job-state database.
+type Store struct {
+	pool *pgxpool.Pool
+}
+
+// New refuses a nil pool.
+func New(pool *pgxpool.Pool) (*Store, error) {
+	if pool == nil {
+		return nil, errors.New("results: nil pool")
+	}
+	return &Store{pool: pool}, nil
+}
+
+// Apply writes row changes and the progress they bring, in one
+// transaction.
+func (s *Store) Apply(ctx context.Context, queryID string, changes []Change, p Progress) error {
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		b := &pgx.Batch{}
+		for _, c := range changes {
+			if c.Row == nil {
+				b.Queue(`DELETE FROM query_results WHERE query_id = $1 AND row_key = $2`, queryID, string(c.Key))
+				continue
+			}
+			b.Queue(`INSERT INTO query_results (query_id, row_key, row) VALUES ($1, $2, $3)
+				ON CONFLICT (query_id, row_key) DO UPDATE SET row = EXCLUDED.row`, queryID, string(c.Key), c.Row)
+		}
+		queueProgress(b, queryID, p)
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return fmt.Errorf("results: apply %d changes to %s: %w", len(changes), queryID, err)
+		}
+		return nil
+	})
+}
+
+// Replace makes rows the whole result, in one transaction: the state an
+// engine reached after rebuilding replaces the one it had before.
+func (s *Store) Replace(ctx context.Context, queryID string, rows []Change, p Progress) error {
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `DELETE FROM query_results WHERE query_id = $1`, queryID); err != nil {
+			return fmt.Errorf("results: clear %s: %w", queryID, err)
+		}
+		b := &pgx.Batch{}
+		for _, c := range rows {
+			if c.Row != nil {
+				b.Queue(`INSERT INTO query_results (query_id, row_key, row) VALUES ($1, $2, $3)`, queryID, string(c.Key), c.Row)
+			}
+		}
+		queueProgress(b, queryID, p)
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return fmt.Errorf("results: replace %s: %w", queryID, err)
+		}
+		return nil
+	})
+}
+
+// SetProgress records progress without changing rows (catching up, an
+// error).
+func (s *Store) SetProgress(ctx context.Context, queryID string, p Progress) error {
+	b := &pgx.Batch{}
+	queueProgress(b, queryID, p)
+	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("results: progress of %s: %w", queryID, err)
+	}
+	return nil
+}
+
+func queueProgress(b *pgx.Batch, queryID string, p Progress) {
+	positions, _ := json.Marshal(p.Positions)
+	if p.Positions == nil {
+		positions = []byte("{}")
+	}
+	b.Queue(`INSERT INTO query_progress (query_id, state, positions, source_lsn, source_ts, events_applied, last_error, owner, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now())
+		ON CONFLICT (query_id) DO UPDATE SET state = EXCLUDED.state, positions = EXCLUDED.positions,
+			source_lsn = EXCLUDED.source_lsn, source_ts = EXCLUDED.source_ts,
+			events_applied = EXCLUDED.events_applied, last_error = EXCLUDED.last_error,
+			owner = EXCLUDED.owner, updated_at = now()`,
+		queryID, p.State, positions, p.SourceLSN, p.SourceTime, p.EventsApplied, p.LastError, p.Owner)
+}
+
+// Delete removes a query's rows and progress.
+func (s *Store) Delete(ctx context.Context, queryID string) error {
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `DELETE FROM query_results WHERE query_id = $1`, queryID); err != nil {
+			return fmt.Errorf("results: delete rows of %s: %w", queryID, err)
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM query_progress WHERE query_id = $1`, queryID); err != nil {
+			return fmt.Errorf("results: delete progress of %s: %w", queryID, err)
+		}
+		return nil
+	})
+}
+
+// Progress reads a query's progress.
+func (s *Store) Progress(ctx context.Context, queryID string) (Progress, error) {
+	var p Progress
+	var positions []byte
+	err := s.pool.QueryRow(ctx, `SELECT state, positions, source_lsn, source_ts, events_applied, last_error, owner, updated_at
+		FROM query_progress WHERE query_id = $1`, queryID).
+		Scan(&p.State, &positions, &p.SourceLSN, &p.SourceTime, &p.EventsApplied, &p.LastError, &p.Owner, &p.UpdatedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Progress{}, ErrNotFound
+	}
+	if err != nil {
+		return Progress{}, fmt.Errorf("results: read progress of %s: %w", queryID, err)
+	}
+	if err := json.Unmarshal(positions, &p.Positions); err != nil {
+		return Progress{}, fmt.Errorf("results: positions of %s: %w", queryID, err)
+	}
+	p.UpdatedAt = p.UpdatedAt.UTC()
+	if p.SourceTime != nil {
+		t := p.SourceTime.UTC()
+		p.SourceTime = &t
+	}
+	return p, nil
+}
+
+// Result reads a query's rows and progress from one snapshot.
+func (s *Store) Result(ctx context.Context, queryID string) (Result, error) {
+	var r Result
+	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		var positions []byte
+		p := &r.Progress
+		err := tx.QueryRow(ctx, `SELECT state, positions, source_lsn, source_ts, events_applied, last_error, owner, updated_at
+			FROM query_progress WHERE query_id = $1`, queryID).
+			Scan(&p.State, &positions, &p.SourceLSN, &p.SourceTime, &p.EventsApplied, &p.LastError, &p.Owner, &p.UpdatedAt)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		if err := json.Unmarshal(positions, &p.Positions); err != nil {
+			return err
+		}
+		p.UpdatedAt = p.UpdatedAt.UTC()
+		if p.SourceTime != nil {
+			t := p.SourceTime.UTC()
+			p.SourceTime = &t
+		}
+		rows, err := tx.Query(ctx, `SELECT row FROM query_results WHERE query_id = $1 ORDER BY row_key`, queryID)
+		if err != nil {
+			return err
+		}
+		r.Rows, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (json.RawMessage, error) {
+			var b []byte
+			err := row.Scan(&b)
+			return json.RawMessage(b), err
+		})
+		return err
+	})
+	if errors.Is(err, ErrNotFound) {
+		return Result{}, ErrNotFound
+	}
+	if err != nil {
+		return Result{}, fmt.Errorf("results: read %s: %w", queryID, err)
+	}
+	if r.Rows == nil {
+		r.Rows = []json.RawMessage{}
+	}
+	return r, nil
+}

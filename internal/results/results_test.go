@@ -1,0 +1,101 @@
+package results_test
+
+import (
+	"encoding/json"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/cdcq/cdcq/internal/pgtest"
+	"github.com/cdcq/cdcq/internal/results"
+	"github.com/cdcq/cdcq/migrations"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+func newStore(t *testing.T) *results.Store {
+	t.Helper()
+	url := pgtest.NewDatabase(t)
+	if err := migrations.Up(t.Context(), url); err != nil {
+		t.Fatal(err)
+	}
+	pool, err := pgxpool.New(t.Context(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	s, err := results.New(pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func rows(t *testing.T, r results.Result) string {
+	t.Helper()
+	b, err := json.Marshal(r.Rows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func TestApplyReplaceDelete(t *testing.T) {
+	s := newStore(t)
+	ctx := t.Context()
+	if _, err := s.Result(ctx, "q1"); !errors.Is(err, results.ErrNotFound) {
+		t.Fatalf("result of an unknown query: %v", err)
+	}
+	ts := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
+	p := results.Progress{State: results.StateLive, Positions: map[string]map[int32]int64{"env1.public.orders": {0: 42}}, SourceLSN: 1234, SourceTime: &ts, EventsApplied: 7}
+	err := s.Apply(ctx, "q1", []results.Change{
+		{Key: []byte(`{"query_id":"q1","region":"eu"}`), Row: []byte(`{"query_id":"q1","region":"eu","n":2}`)},
+		{Key: []byte(`{"query_id":"q1","region":"us"}`), Row: []byte(`{"query_id":"q1","region":"us","n":1}`)},
+	}, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := s.Result(ctx, "q1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := rows(t, r); got != `[{"n":2,"region":"eu","query_id":"q1"},{"n":1,"region":"us","query_id":"q1"}]` {
+		t.Errorf("rows = %s", got)
+	}
+	if r.Progress.SourceLSN != 1234 || !r.Progress.SourceTime.Equal(ts) || r.Progress.Positions["env1.public.orders"][0] != 42 || r.Progress.State != results.StateLive {
+		t.Errorf("progress = %+v", r.Progress)
+	}
+
+	p.SourceLSN = 1300
+	if err := s.Apply(ctx, "q1", []results.Change{{Key: []byte(`{"query_id":"q1","region":"us"}`)}}, p); err != nil {
+		t.Fatal(err)
+	}
+	r, _ = s.Result(ctx, "q1")
+	if got := rows(t, r); got != `[{"n":2,"region":"eu","query_id":"q1"}]` || r.Progress.SourceLSN != 1300 {
+		t.Errorf("after delete: rows = %s, progress %+v", got, r.Progress)
+	}
+
+	if err := s.Replace(ctx, "q1", []results.Change{{Key: []byte(`{"query_id":"q1","region":"ap"}`), Row: []byte(`{"query_id":"q1","region":"ap","n":5}`)}}, p); err != nil {
+		t.Fatal(err)
+	}
+	r, _ = s.Result(ctx, "q1")
+	if got := rows(t, r); got != `[{"n":5,"region":"ap","query_id":"q1"}]` {
+		t.Errorf("after replace: rows = %s", got)
+	}
+
+	p.State = results.StateCatchingUp
+	if err := s.SetProgress(ctx, "q1", p); err != nil {
+		t.Fatal(err)
+	}
+	if pr, _ := s.Progress(ctx, "q1"); pr.State != results.StateCatchingUp {
+		t.Errorf("state = %s", pr.State)
+	}
+	if err := s.Delete(ctx, "q1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Result(ctx, "q1"); !errors.Is(err, results.ErrNotFound) {
+		t.Errorf("result after delete: %v", err)
+	}
+}

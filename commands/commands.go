@@ -43,10 +43,11 @@ const (
 	NameCreateDatabaseConnection = "CreateDatabaseConnection"
 	NameDeleteDatabaseConnection = "DeleteDatabaseConnection"
 	NameCreateCachedQuery        = "CreateCachedQuery"
+	NameDeleteCachedQuery        = "DeleteCachedQuery"
 )
 
 // Names lists every command name.
-var Names = []string{NameCreateDatabaseConnection, NameDeleteDatabaseConnection, NameCreateCachedQuery}
+var Names = []string{NameCreateDatabaseConnection, NameDeleteDatabaseConnection, NameCreateCachedQuery, NameDeleteCachedQuery}
 
 // Connection is a source database's connection string in two forms: sealed
 // (AES-256-GCM with the shared key, see `cdcq seal`) for the worker, and
@@ -101,7 +102,15 @@ type CreateCachedQuery struct {
 	SQLQuery string `json:"sqlQuery"`
 }
 
+// DeleteCachedQuery asks for one cached query's job and results to be
+// removed. The capture stays. Idempotent.
+type DeleteCachedQuery struct {
+	Meta
+	QueryID string `json:"queryId"`
+}
+
 func (CreateDatabaseConnection) CommandName() string { return NameCreateDatabaseConnection }
+func (DeleteCachedQuery) CommandName() string        { return NameDeleteCachedQuery }
 func (DeleteDatabaseConnection) CommandName() string { return NameDeleteDatabaseConnection }
 func (CreateCachedQuery) CommandName() string        { return NameCreateCachedQuery }
 
@@ -144,6 +153,8 @@ func Decode(name string, body []byte) (Command, error) {
 		c = &DeleteDatabaseConnection{}
 	case NameCreateCachedQuery:
 		c = &CreateCachedQuery{}
+	case NameDeleteCachedQuery:
+		c = &DeleteCachedQuery{}
 	case "":
 		return nil, &DecodeError{Reason: "the name header is missing; want one of " + strings.Join(Names, ", ")}
 	default:
@@ -168,6 +179,7 @@ func Decode(name string, body []byte) (Command, error) {
 		problems = append(problems, "environmentId "+err.Error())
 	}
 	var conn Connection
+	needsConnection := true
 	switch v := c.(type) {
 	case *CreateDatabaseConnection:
 		conn = v.Connection
@@ -176,7 +188,7 @@ func Decode(name string, body []byte) (Command, error) {
 	case *CreateCachedQuery:
 		conn = v.Connection
 		if !queryIDPattern.MatchString(v.QueryID) {
-			problems = append(problems, "queryId is missing or not 1-64 letters, digits, '_' and '-'")
+			problems = append(problems, "queryId is missing or not 1-64 letters, digits and '_'")
 		}
 		if strings.TrimSpace(v.Schema) == "" {
 			problems = append(problems, "schema is missing")
@@ -184,8 +196,13 @@ func Decode(name string, body []byte) (Command, error) {
 		if strings.TrimSpace(v.SQLQuery) == "" {
 			problems = append(problems, "sqlQuery is missing")
 		}
+	case *DeleteCachedQuery:
+		needsConnection = false
+		if !queryIDPattern.MatchString(v.QueryID) {
+			problems = append(problems, "queryId is missing or not 1-64 letters, digits and '_'")
+		}
 	}
-	if !sealedPattern.MatchString(conn.Sealed) {
+	if needsConnection && !sealedPattern.MatchString(conn.Sealed) {
 		problems = append(problems, "connection.sealed is missing or not a v1: sealed value (see `cdcq seal`)")
 	}
 	if len(problems) > 0 {
@@ -195,7 +212,9 @@ func Decode(name string, body []byte) (Command, error) {
 }
 
 var (
-	queryIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+	// Query ids hold no '-', so that a pipeline name
+	// cdcq-<environmentId>-<queryId> names one environment only.
+	queryIDPattern = regexp.MustCompile(`^[A-Za-z0-9_]{1,64}$`)
 	sealedPattern  = regexp.MustCompile(`^v1:[A-Za-z0-9_-]+$`)
 	// fieldNames are the JSON names of every command field, by object.
 	fieldNames = map[string][]string{
@@ -242,6 +261,8 @@ func deref(c Command) Command {
 	case *DeleteDatabaseConnection:
 		return *v
 	case *CreateCachedQuery:
+		return *v
+	case *DeleteCachedQuery:
 		return *v
 	}
 	return c

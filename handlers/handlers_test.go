@@ -87,6 +87,10 @@ func (f *fakeProcessor) EnsureQuery(_ context.Context, q QuerySpec) (jobs.QueryS
 func (f *fakeProcessor) ObserveQuery(_ context.Context, q QuerySpec) (jobs.QueryStatus, error) {
 	return jobs.QueryStatus{Status: jobs.StatusRunning, JobID: "job-1"}, nil
 }
+func (f *fakeProcessor) DeleteQuery(_ context.Context, q QuerySpec) error {
+	f.calls = append(f.calls, "delete query "+q.PipelineName)
+	return f.deleteErr
+}
 func (f *fakeProcessor) DeleteEnvironment(_ context.Context, env string) error {
 	f.calls = append(f.calls, "delete "+env)
 	return f.deleteErr
@@ -399,5 +403,34 @@ func TestStatusPollerObservesQueries(t *testing.T) {
 	}
 	if o := rec.events[0].(events.CachedQueryObserved); o.QueryID != "q2" || o.Status != jobs.StatusRunning || o.JobID != "job-1" {
 		t.Errorf("event = %+v", o)
+	}
+}
+
+func TestDeleteCachedQuery(t *testing.T) {
+	tests := []struct {
+		name       string
+		err        error
+		wantErr    bool
+		wantEvents string
+	}{
+		{name: "deleted", wantEvents: "CachedQueryDeleted"},
+		{name: "transient_failure_retried", err: errors.New("flink 503"), wantErr: true},
+		{name: "terminal_failure_recorded", err: jobs.Terminalf("no such job"), wantEvents: "CachedQueryObserved"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := &fakeProcessor{deleteErr: tt.err}
+			w, rec, _ := newTestWorker(t, &fakeCapture{}, p)
+			err := w.Handle(context.Background(), commands.DeleteCachedQuery{Meta: commands.Meta{CommandID: "c5", EnvironmentID: "env1"}, QueryID: "q_1"})
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("err = %v", err)
+			}
+			if got := strings.Join(rec.names(), " "); got != tt.wantEvents {
+				t.Errorf("events = %q, want %q", got, tt.wantEvents)
+			}
+			if len(p.calls) != 1 || p.calls[0] != "delete query cdcq-env1-q_1" {
+				t.Errorf("processor calls = %v", p.calls)
+			}
+		})
 	}
 }

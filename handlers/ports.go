@@ -53,6 +53,8 @@ type Processor interface {
 	Engine() string
 	EnsureQuery(ctx context.Context, spec QuerySpec) (jobs.QueryStatus, error)
 	ObserveQuery(ctx context.Context, spec QuerySpec) (jobs.QueryStatus, error)
+	// DeleteQuery stops one query's job and removes its results.
+	DeleteQuery(ctx context.Context, spec QuerySpec) error
 	// DeleteEnvironment stops every query job of the environment.
 	DeleteEnvironment(ctx context.Context, environmentID string) error
 }

@@ -40,4 +40,6 @@ func (UnconfiguredProcessor) ObserveQuery(context.Context, QuerySpec) (jobs.Quer
 	return jobs.QueryStatus{Status: jobs.StatusFailed, Reason: noProcessorReason}, nil
 }
 
+func (UnconfiguredProcessor) DeleteQuery(context.Context, QuerySpec) error { return nil }
+
 func (UnconfiguredProcessor) DeleteEnvironment(context.Context, string) error { return nil }

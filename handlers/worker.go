@@ -82,6 +82,7 @@ type Worker struct {
 	createConnection *CreateDatabaseConnectionHandler
 	deleteConnection *DeleteDatabaseConnectionHandler
 	createQuery      *CreateCachedQueryHandler
+	deleteQuery      *DeleteCachedQueryHandler
 }
 
 // NewWorker builds a worker and its handlers.
@@ -96,6 +97,7 @@ func NewWorker(cfg WorkerConfig) (*Worker, error) {
 		createConnection: create,
 		deleteConnection: &DeleteDatabaseConnectionHandler{cfg: cfg},
 		createQuery:      &CreateCachedQueryHandler{cfg: cfg, connections: create},
+		deleteQuery:      &DeleteCachedQueryHandler{cfg: cfg},
 	}, nil
 }
 
@@ -126,6 +128,8 @@ func (w *Worker) Handle(ctx context.Context, cmd commands.Command) error {
 		return w.deleteConnection.Handle(ctx, c)
 	case commands.CreateCachedQuery:
 		return w.createQuery.Handle(ctx, c)
+	case commands.DeleteCachedQuery:
+		return w.deleteQuery.Handle(ctx, c)
 	default:
 		return fmt.Errorf("no handler for command %s", cmd.CommandName())
 	}

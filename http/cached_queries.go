@@ -97,3 +97,83 @@ func (s *Server) getCachedQuery(c *fiber.Ctx) error {
 	c.Locals(keyEnvironmentID, view.EnvironmentID)
 	return c.JSON(view)
 }
+
+// CachedQueryDeleting answers DELETE /cachedQueries/{id}.
+type CachedQueryDeleting = CachedQueryAccepted
+
+// deleteCachedQuery publishes DeleteCachedQuery for a known query.
+func (s *Server) deleteCachedQuery(c *fiber.Ctx) error {
+	view, err := s.lookUpQuery(c)
+	if err != nil {
+		return err
+	}
+	cmd := commands.DeleteCachedQuery{Meta: s.meta(view.EnvironmentID), QueryID: view.ID}
+	if err := s.publish(c, cmd); err != nil {
+		return err
+	}
+	return c.Status(http.StatusAccepted).JSON(CachedQueryDeleting{
+		ID:            view.ID,
+		Name:          view.Name,
+		Status:        jobs.StatusDeleting,
+		EnvironmentID: view.EnvironmentID,
+		CommandID:     cmd.CommandID,
+	})
+}
+
+// CachedQueryResult answers GET /cachedQueries/{id}/result.
+type CachedQueryResult struct {
+	ID     string      `json:"id"`
+	Name   string      `json:"name"`
+	Status jobs.Status `json:"status"`
+	QueryResult
+}
+
+// getCachedQueryResult reads the materialised result; it never runs the
+// query against the source database.
+func (s *Server) getCachedQueryResult(c *fiber.Ctx) error {
+	view, err := s.lookUpQuery(c)
+	if err != nil {
+		return err
+	}
+	if s.cfg.Results == nil {
+		return newError(http.StatusNotFound, CodeNotFound, "id", "this deployment materialises no results")
+	}
+	ctx, cancel := s.backendContext(c)
+	defer cancel()
+	res, err := s.cfg.Results.QueryResult(ctx, view.ID)
+	switch {
+	case errors.Is(err, ErrNoResult):
+		if view.Engine != "embedded" {
+			return newError(http.StatusNotFound, CodeNotFound, "id", fmt.Sprintf(
+				"query %s runs on the %s engine, which writes its results to the Kafka topic %q; only the embedded engine materialises them here",
+				view.ID, view.Engine, names.ResultTopic(view.EnvironmentID)))
+		}
+		// Not started yet: say so rather than answer with rows.
+		res = QueryResult{State: "STARTING"}
+	case err != nil:
+		return statusUnavailable(fmt.Errorf("read result of %s: %w", view.ID, err))
+	}
+	if res.CaughtUp && res.Position.SourceTime != nil {
+		lag := s.cfg.Now().Sub(*res.Position.SourceTime).Seconds()
+		res.Position.LagSeconds = &lag
+	}
+	return c.JSON(CachedQueryResult{ID: view.ID, Name: view.Name, Status: view.Status, QueryResult: res})
+}
+
+// lookUpQuery finds the query named in the path, answering 404 when there
+// is none.
+func (s *Server) lookUpQuery(c *fiber.Ctx) (projections.QueryView, error) {
+	id := strings.Clone(c.Params("queryId"))
+	ctx, cancel := s.backendContext(c)
+	defer cancel()
+	view, err := s.cfg.Status.CachedQuery(ctx, id)
+	switch {
+	case errors.Is(err, projections.ErrNotFound):
+		return view, newError(http.StatusNotFound, CodeNotFound, "id", fmt.Sprintf("there is no cached query with id %q", id))
+	case err != nil:
+		return view, statusUnavailable(fmt.Errorf("read cached query %s: %w", id, err))
+	}
+	c.Locals(keyQueryID, id)
+	c.Locals(keyEnvironmentID, view.EnvironmentID)
+	return view, nil
+}

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -28,6 +29,48 @@ type StatusReader interface {
 	CachedQuery(ctx context.Context, queryID string) (projections.QueryView, error)
 }
 
+// ResultReader reads the materialised results of cached queries that the
+// embedded engine runs. It returns an error wrapping ErrNoResult for a
+// query without one.
+type ResultReader interface {
+	QueryResult(ctx context.Context, queryID string) (QueryResult, error)
+}
+
+// ErrNoResult says that a query has no materialised result.
+var ErrNoResult = errors.New("no materialised result")
+
+// QueryResult is a cached query's result rows and what they reflect.
+type QueryResult struct {
+	// State is LIVE when the engine follows its sources, CATCHING_UP while
+	// it (re)builds its state after a start.
+	State string `json:"state"`
+	// CaughtUp is State == LIVE: the rows reflect everything the sources
+	// held when the engine started, and every change since up to Position.
+	CaughtUp bool `json:"caughtUp"`
+	// Rows are the result rows, each the value of its result-topic record.
+	// Null when no complete state has been reached yet.
+	Rows []json.RawMessage `json:"rows"`
+	// Position is the newest source change the rows reflect.
+	Position ResultPosition `json:"position"`
+	// EventsApplied counts the change events the engine has applied.
+	EventsApplied int64 `json:"eventsApplied"`
+	// LastError is the engine's last error for this query, if any.
+	LastError string    `json:"lastError,omitempty"`
+	UpdatedAt time.Time `json:"updatedAt"`
+}
+
+// ResultPosition identifies a point in the source's change stream.
+type ResultPosition struct {
+	// LSN is the source database's log position of the newest change.
+	LSN int64 `json:"lsn"`
+	// SourceTime is that change's commit time.
+	SourceTime *time.Time `json:"sourceTime,omitempty"`
+	// LagSeconds is how long ago that was, when the rows are caught up.
+	LagSeconds *float64 `json:"lagSeconds,omitempty"`
+	// Offsets are the next offsets to read per change topic and partition.
+	Offsets map[string]map[int32]int64 `json:"offsets,omitempty"`
+}
+
 // DefaultBodyLimit is the largest request body accepted unless
 // Config.BodyLimit says otherwise. A Prisma schema and a query fit easily.
 const DefaultBodyLimit = 1 << 20
@@ -41,6 +84,9 @@ type Config struct {
 	Commands CommandPublisher
 	// Status answers checkJobStatus and the GET endpoints. Required.
 	Status StatusReader
+	// Results answers GET /cachedQueries/{id}/result. Optional: without
+	// it, that endpoint answers 404.
+	Results ResultReader
 	// Sealer seals connection strings before they leave the API. Required;
 	// the workers must hold the same key.
 	Sealer *secret.Sealer

@@ -67,6 +67,8 @@ func (s *Server) routes() {
 	s.app.Post("/checkJobStatus", s.authenticate, s.checkJobStatus)
 	s.app.Get("/connections/:environmentId", s.authenticate, s.getConnection)
 	s.app.Get("/cachedQueries/:queryId", s.authenticate, s.getCachedQuery)
+	s.app.Get("/cachedQueries/:queryId/result", s.authenticate, s.getCachedQueryResult)
+	s.app.Delete("/cachedQueries/:queryId", s.authenticate, s.deleteCachedQuery)
 }
 
 // App is the Fiber application, for tests (app.Test) and for mounting.

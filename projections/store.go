@@ -124,6 +124,10 @@ func validate(ev events.Event) error {
 		if e.QueryID == "" {
 			return errors.New("no queryId")
 		}
+	case events.CachedQueryDeleted:
+		if e.QueryID == "" {
+			return errors.New("no queryId")
+		}
 	case events.CachedQueryObserved:
 		if e.QueryID == "" {
 			return errors.New("no queryId")
@@ -186,6 +190,11 @@ func fold(ctx context.Context, tx pgx.Tx, ev events.Event, at time.Time) error {
 		err = connectionDeleted(ctx, tx, e, at)
 	case events.CachedQueryRequested:
 		err = cachedQueryRequested(ctx, tx, e, at)
+	case events.CachedQueryDeleted:
+		_, err = tx.Exec(ctx, `
+			UPDATE cached_queries SET status = 'DELETED', reason = '', updated_at = $2,
+			       last_command_id = COALESCE(NULLIF($3, ''), last_command_id)
+			WHERE query_id = $1`, e.QueryID, at, e.CommandID)
 	case events.CachedQueryObserved:
 		// A deleted query stays deleted until it is requested again.
 		_, err = tx.Exec(ctx, `

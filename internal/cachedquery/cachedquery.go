@@ -62,11 +62,7 @@ func Compile(schemaText, sql string) (*Compiled, error) {
 	if err != nil {
 		return nil, sqlProblem(err)
 	}
-	normalized, err := sqlplan.Normalize(sql)
-	if err != nil {
-		return nil, sqlProblem(err)
-	}
-	return &Compiled{Schema: schema, Plan: plan, Normalized: normalized}, nil
+	return &Compiled{Schema: schema, Plan: plan, Normalized: plan.Normalized}, nil
 }
 
 func sqlProblem(err error) error {

@@ -31,6 +31,7 @@ const (
 	NameConnectionDeleted    = "ConnectionDeleted"
 	NameCachedQueryRequested = "CachedQueryRequested"
 	NameCachedQueryObserved  = "CachedQueryObserved"
+	NameCachedQueryDeleted   = "CachedQueryDeleted"
 	NameCommandRejected      = "CommandRejected"
 )
 
@@ -117,6 +118,12 @@ type CachedQueryObserved struct {
 	RootException string `json:"rootException,omitempty"`
 }
 
+// CachedQueryDeleted: the query's job and results are gone.
+type CachedQueryDeleted struct {
+	Meta
+	QueryID string `json:"queryId"`
+}
+
 // CommandRejected: a message on the control topic could not be decoded and
 // was parked on the dead-letter topic.
 type CommandRejected struct {
@@ -133,6 +140,7 @@ func (ConnectionDeleted) EventName() string    { return NameConnectionDeleted }
 func (CachedQueryRequested) EventName() string { return NameCachedQueryRequested }
 func (CachedQueryObserved) EventName() string  { return NameCachedQueryObserved }
 func (CommandRejected) EventName() string      { return NameCommandRejected }
+func (CachedQueryDeleted) EventName() string   { return NameCachedQueryDeleted }
 
 // Decode reads an event from its name header and JSON body.
 func Decode(name string, body []byte) (Event, error) {
@@ -154,6 +162,8 @@ func Decode(name string, body []byte) (Event, error) {
 		e = &CachedQueryObserved{}
 	case NameCommandRejected:
 		e = &CommandRejected{}
+	case NameCachedQueryDeleted:
+		e = &CachedQueryDeleted{}
 	default:
 		return nil, fmt.Errorf("unknown event name %q", name)
 	}

@@ -11,6 +11,7 @@ import (
 	httpapi "github.com/cdcq/cdcq/http"
 	"github.com/cdcq/cdcq/internal/cachedquery"
 	"github.com/cdcq/cdcq/internal/kafkabus"
+	"github.com/cdcq/cdcq/internal/results"
 	"github.com/cdcq/cdcq/projections"
 )
 
@@ -37,6 +38,36 @@ func checkQuery(schema, sql string) (string, error) {
 	return c.Normalized, nil
 }
 
+// resultReader serves materialised results to the API. While an engine
+// catches up, it serves no rows: rows from before a restart would mix with
+// a position that is not theirs.
+type resultReader struct {
+	store *results.Store
+}
+
+func (r resultReader) QueryResult(ctx context.Context, queryID string) (httpapi.QueryResult, error) {
+	res, err := r.store.Result(ctx, queryID)
+	if errors.Is(err, results.ErrNotFound) {
+		return httpapi.QueryResult{}, fmt.Errorf("%s: %w", queryID, httpapi.ErrNoResult)
+	}
+	if err != nil {
+		return httpapi.QueryResult{}, err
+	}
+	p := res.Progress
+	out := httpapi.QueryResult{
+		State:         p.State,
+		CaughtUp:      p.State == results.StateLive,
+		Position:      httpapi.ResultPosition{LSN: p.SourceLSN, SourceTime: p.SourceTime, Offsets: p.Positions},
+		EventsApplied: p.EventsApplied,
+		LastError:     p.LastError,
+		UpdatedAt:     p.UpdatedAt,
+	}
+	if out.CaughtUp {
+		out.Rows = res.Rows
+	}
+	return out, nil
+}
+
 // RunAPI serves the HTTP API until ctx ends, then drains in-flight
 // requests.
 func RunAPI(ctx context.Context, inf *Infra, opts APIOptions, logger *slog.Logger) error {
@@ -53,9 +84,14 @@ func RunAPI(ctx context.Context, inf *Infra, opts APIOptions, logger *slog.Logge
 	if err != nil {
 		return err
 	}
+	res, err := results.New(inf.Pool)
+	if err != nil {
+		return err
+	}
 	srv, err := httpapi.New(httpapi.Config{
 		Commands:    cmds,
 		Status:      store,
+		Results:     resultReader{res},
 		Sealer:      inf.Sealer,
 		Tokens:      opts.Tokens,
 		RequireAuth: opts.RequireAuth,

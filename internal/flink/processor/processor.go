@@ -306,13 +306,28 @@ func (p *Processor) DeleteEnvironment(ctx context.Context, environmentID string)
 	if environmentID == "" {
 		return jobs.Terminalf("DeleteEnvironment needs an environment id")
 	}
+	return p.cancelJobs(ctx, func(name string) bool { return ofEnvironment(name, environmentID) })
+}
+
+// DeleteQuery cancels every job of one cached query (named by its pipeline
+// name) that is not in a terminal state. Idempotent.
+func (p *Processor) DeleteQuery(ctx context.Context, spec handlers.QuerySpec) error {
+	if spec.PipelineName == "" {
+		return jobs.Terminalf("DeleteQuery needs a pipeline name")
+	}
+	return p.cancelJobs(ctx, func(name string) bool { return name == spec.PipelineName })
+}
+
+// cancelJobs cancels the jobs whose names match and that are not in a
+// terminal state.
+func (p *Processor) cancelJobs(ctx context.Context, match func(name string) bool) error {
 	all, err := p.jm.Jobs(ctx)
 	if err != nil {
 		return p.classify("list Flink jobs", err)
 	}
 	var errs []error
 	for _, j := range all {
-		if !ofEnvironment(j.Name, environmentID) || flink.GloballyTerminal(j.State) {
+		if !match(j.Name) || flink.GloballyTerminal(j.State) {
 			continue
 		}
 		err := p.jm.CancelJob(ctx, j.ID)

@@ -31,7 +31,13 @@ const (
 	// StateLive: the engine has read everything its sources held when it
 	// started and follows new changes.
 	StateLive = "LIVE"
+	// StateDeleted: the query was deleted; writes are refused until Reset,
+	// so that an engine still running it elsewhere cannot bring rows back.
+	StateDeleted = "DELETED"
 )
+
+// ErrDeleted is returned by writes to a deleted query's result.
+var ErrDeleted = errors.New("cached query was deleted")
 
 // Progress is how far a query has read its sources.
 type Progress struct {
@@ -73,10 +79,30 @@ func New(pool *pgxpool.Pool) (*Store, error) {
 	return &Store{pool: pool}, nil
 }
 
+// checkNotDeleted locks the query's progress row for the transaction and
+// refuses a deleted query.
+func checkNotDeleted(ctx context.Context, tx pgx.Tx, queryID string) error {
+	var state string
+	err := tx.QueryRow(ctx, `SELECT state FROM query_progress WHERE query_id = $1 FOR UPDATE`, queryID).Scan(&state)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("results: lock progress of %s: %w", queryID, err)
+	}
+	if state == StateDeleted {
+		return fmt.Errorf("results: %s: %w", queryID, ErrDeleted)
+	}
+	return nil
+}
+
 // Apply writes row changes and the progress they bring, in one
 // transaction.
 func (s *Store) Apply(ctx context.Context, queryID string, changes []Change, p Progress) error {
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if err := checkNotDeleted(ctx, tx, queryID); err != nil {
+			return err
+		}
 		b := &pgx.Batch{}
 		for _, c := range changes {
 			if c.Row == nil {
@@ -98,6 +124,9 @@ func (s *Store) Apply(ctx context.Context, queryID string, changes []Change, p P
 // engine reached after rebuilding replaces the one it had before.
 func (s *Store) Replace(ctx context.Context, queryID string, rows []Change, p Progress) error {
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if err := checkNotDeleted(ctx, tx, queryID); err != nil {
+			return err
+		}
 		if _, err := tx.Exec(ctx, `DELETE FROM query_results WHERE query_id = $1`, queryID); err != nil {
 			return fmt.Errorf("results: clear %s: %w", queryID, err)
 		}
@@ -118,10 +147,40 @@ func (s *Store) Replace(ctx context.Context, queryID string, rows []Change, p Pr
 // SetProgress records progress without changing rows (catching up, an
 // error).
 func (s *Store) SetProgress(ctx context.Context, queryID string, p Progress) error {
-	b := &pgx.Batch{}
-	queueProgress(b, queryID, p)
-	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
-		return fmt.Errorf("results: progress of %s: %w", queryID, err)
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if err := checkNotDeleted(ctx, tx, queryID); err != nil {
+			return err
+		}
+		b := &pgx.Batch{}
+		queueProgress(b, queryID, p)
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return fmt.Errorf("results: progress of %s: %w", queryID, err)
+		}
+		return nil
+	})
+}
+
+// MarkDeleted removes a query's rows and refuses later writes until Reset.
+func (s *Store) MarkDeleted(ctx context.Context, queryID string) error {
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `DELETE FROM query_results WHERE query_id = $1`, queryID); err != nil {
+			return fmt.Errorf("results: delete rows of %s: %w", queryID, err)
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO query_progress (query_id, state) VALUES ($1, $2)
+			ON CONFLICT (query_id) DO UPDATE SET state = $2, positions = '{}', source_lsn = 0, source_ts = NULL,
+				events_applied = 0, last_error = '', owner = '', updated_at = now()`, queryID, StateDeleted)
+		if err != nil {
+			return fmt.Errorf("results: mark %s deleted: %w", queryID, err)
+		}
+		return nil
+	})
+}
+
+// Reset forgets a deleted query's marker, so that a query created again
+// can write. It leaves a live query alone.
+func (s *Store) Reset(ctx context.Context, queryID string) error {
+	if _, err := s.pool.Exec(ctx, `DELETE FROM query_progress WHERE query_id = $1 AND state = $2`, queryID, StateDeleted); err != nil {
+		return fmt.Errorf("results: reset %s: %w", queryID, err)
 	}
 	return nil
 }
@@ -140,7 +199,7 @@ func queueProgress(b *pgx.Batch, queryID string, p Progress) {
 		queryID, p.State, positions, p.SourceLSN, p.SourceTime, p.EventsApplied, p.LastError, p.Owner)
 }
 
-// Delete removes a query's rows and progress.
+// Delete removes a query's rows and progress entirely.
 func (s *Store) Delete(ctx context.Context, queryID string) error {
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `DELETE FROM query_results WHERE query_id = $1`, queryID); err != nil {

@@ -99,3 +99,34 @@ func TestApplyReplaceDelete(t *testing.T) {
 		t.Errorf("result after delete: %v", err)
 	}
 }
+
+func TestDeletedQueryRefusesWrites(t *testing.T) {
+	s := newStore(t)
+	ctx := t.Context()
+	p := results.Progress{State: results.StateLive}
+	row := []results.Change{{Key: []byte(`{"query_id":"q1"}`), Row: []byte(`{"query_id":"q1","n":1}`)}}
+	if err := s.Apply(ctx, "q1", row, p); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.MarkDeleted(ctx, "q1"); err != nil {
+		t.Fatal(err)
+	}
+	for name, write := range map[string]func() error{
+		"apply":    func() error { return s.Apply(ctx, "q1", row, p) },
+		"replace":  func() error { return s.Replace(ctx, "q1", row, p) },
+		"progress": func() error { return s.SetProgress(ctx, "q1", p) },
+	} {
+		if err := write(); !errors.Is(err, results.ErrDeleted) {
+			t.Errorf("%s after delete: %v, want ErrDeleted", name, err)
+		}
+	}
+	if r, err := s.Result(ctx, "q1"); err != nil || len(r.Rows) != 0 || r.Progress.State != results.StateDeleted {
+		t.Errorf("result after delete = %+v, %v", r, err)
+	}
+	if err := s.Reset(ctx, "q1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Apply(ctx, "q1", row, p); err != nil {
+		t.Errorf("apply after reset: %v", err)
+	}
+}

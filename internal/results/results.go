@@ -212,6 +212,23 @@ func (s *Store) Delete(ctx context.Context, queryID string) error {
 	})
 }
 
+// Keys lists the keys of a query's result rows.
+func (s *Store) Keys(ctx context.Context, queryID string) ([][]byte, error) {
+	rows, err := s.pool.Query(ctx, `SELECT row_key FROM query_results WHERE query_id = $1`, queryID)
+	if err != nil {
+		return nil, fmt.Errorf("results: keys of %s: %w", queryID, err)
+	}
+	keys, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) ([]byte, error) {
+		var k string
+		err := r.Scan(&k)
+		return []byte(k), err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("results: keys of %s: %w", queryID, err)
+	}
+	return keys, nil
+}
+
 // Progress reads a query's progress.
 func (s *Store) Progress(ctx context.Context, queryID string) (Progress, error) {
 	var p Progress

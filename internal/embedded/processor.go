@@ -1,0 +1,191 @@
+package embedded
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/cdcq/cdcq/handlers"
+	"github.com/cdcq/cdcq/internal/jobs"
+	"github.com/cdcq/cdcq/internal/leader"
+	"github.com/cdcq/cdcq/internal/results"
+	"github.com/cdcq/cdcq/projections"
+)
+
+// Engine is the name this processor reports.
+const EngineName = "embedded"
+
+// QueryLister lists the cached queries of the job-state database.
+type QueryLister interface {
+	ActiveQueries(ctx context.Context) ([]projections.ActiveQuery, error)
+}
+
+// Config configures the embedded processor.
+type Config struct {
+	// Brokers are Kafka's bootstrap addresses. Required.
+	Brokers []string
+	// DatabaseURL is the job-state database, for the leases. Required.
+	DatabaseURL string
+	// Results materialises results. Required.
+	Results *results.Store
+	// Queries lists the queries to run. Required.
+	Queries QueryLister
+	// NewEngine builds the incremental engine of a plan. Required.
+	NewEngine NewEngineFunc
+	// Interval is how often the supervisor looks for queries to run;
+	// a dead worker's queries move within about one Interval. Default 2s.
+	Interval time.Duration
+	// ProgressEvery bounds how often progress is written while nothing
+	// else changes. Default 1s.
+	ProgressEvery time.Duration
+	Logger        *slog.Logger
+}
+
+// Processor is the Processor port's embedded implementation, and the
+// supervisor that runs the queries.
+type Processor struct {
+	cfg    Config
+	runner *runner
+}
+
+// New refuses a configuration that lacks a dependency.
+func New(cfg Config) (*Processor, error) {
+	switch {
+	case len(cfg.Brokers) == 0:
+		return nil, errors.New("embedded: Config.Brokers is empty")
+	case cfg.DatabaseURL == "":
+		return nil, errors.New("embedded: Config.DatabaseURL is empty")
+	case cfg.Results == nil, cfg.Queries == nil, cfg.NewEngine == nil:
+		return nil, errors.New("embedded: Config needs Results, Queries and NewEngine")
+	}
+	if cfg.Interval == 0 {
+		cfg.Interval = 2 * time.Second
+	}
+	if cfg.ProgressEvery == 0 {
+		cfg.ProgressEvery = time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	host, _ := os.Hostname()
+	return &Processor{cfg: cfg, runner: &runner{
+		brokers: cfg.Brokers, results: cfg.Results, newEngine: cfg.NewEngine,
+		owner: fmt.Sprintf("%s/%d", host, os.Getpid()), logger: cfg.Logger, progressEvery: cfg.ProgressEvery,
+	}}, nil
+}
+
+// Engine names the implementation.
+func (p *Processor) Engine() string { return EngineName }
+
+// EnsureQuery checks that the engine can maintain the plan and clears a
+// deleted query's marker; a supervisor then runs it. Idempotent.
+func (p *Processor) EnsureQuery(ctx context.Context, spec handlers.QuerySpec) (jobs.QueryStatus, error) {
+	if spec.Plan == nil {
+		return jobs.QueryStatus{}, jobs.Terminalf("embedded: query %s has no compiled plan", spec.QueryID)
+	}
+	if _, err := p.cfg.NewEngine(spec.Plan, spec.QueryID); err != nil {
+		return jobs.QueryStatus{}, jobs.Terminal(err)
+	}
+	if err := p.cfg.Results.Reset(ctx, spec.QueryID); err != nil {
+		return jobs.QueryStatus{}, err
+	}
+	return p.ObserveQuery(ctx, spec)
+}
+
+// ObserveQuery reports the query's progress as a job status.
+func (p *Processor) ObserveQuery(ctx context.Context, spec handlers.QuerySpec) (jobs.QueryStatus, error) {
+	pr, err := p.cfg.Results.Progress(ctx, spec.QueryID)
+	if errors.Is(err, results.ErrNotFound) {
+		return jobs.QueryStatus{Status: jobs.StatusPending, JobState: "SCHEDULED"}, nil
+	}
+	if err != nil {
+		return jobs.QueryStatus{}, err
+	}
+	s := jobs.QueryStatus{JobState: pr.State, Reason: pr.LastError}
+	switch pr.State {
+	case results.StateLive, results.StateCatchingUp:
+		s.Status = jobs.StatusRunning
+	case results.StateDeleted:
+		s.Status = jobs.StatusDeleted
+	case StateFailed:
+		s.Status = jobs.StatusFailed
+	default:
+		s.Status = jobs.StatusPending
+	}
+	return s, nil
+}
+
+// DeleteQuery removes the query's result; the worker running it stops at
+// its next write.
+func (p *Processor) DeleteQuery(ctx context.Context, spec handlers.QuerySpec) error {
+	return p.cfg.Results.MarkDeleted(ctx, spec.QueryID)
+}
+
+// DeleteEnvironment removes the results of every embedded query of the
+// environment.
+func (p *Processor) DeleteEnvironment(ctx context.Context, environmentID string) error {
+	qs, err := p.cfg.Queries.ActiveQueries(ctx)
+	if err != nil {
+		return err
+	}
+	for _, q := range qs {
+		if q.EnvironmentID == environmentID && q.Engine == EngineName {
+			if err := p.cfg.Results.MarkDeleted(ctx, q.QueryID); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Run supervises until ctx ends: every worker runs it, and each embedded
+// query runs in the one that holds its lease.
+func (p *Processor) Run(ctx context.Context) error {
+	var mu sync.Mutex
+	var latest map[string]projections.ActiveQuery
+	wanted := func(ctx context.Context) ([]string, error) {
+		qs, err := p.cfg.Queries.ActiveQueries(ctx)
+		if err != nil {
+			return nil, err
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		latest = map[string]projections.ActiveQuery{}
+		var ids []string
+		for _, q := range qs {
+			if q.Engine == EngineName && (q.Last.Status == jobs.StatusPending || q.Last.Status == jobs.StatusRunning) {
+				latest[q.QueryID] = q
+				ids = append(ids, q.QueryID)
+			}
+		}
+		return ids, nil
+	}
+	run := func(ctx context.Context, id string) {
+		mu.Lock()
+		q := latest[id]
+		mu.Unlock()
+		for ctx.Err() == nil {
+			err := p.runner.run(ctx, q)
+			if err == nil || errors.Is(err, errStopped) {
+				if err != nil {
+					p.cfg.Logger.Warn("cached query stopped", "query_id", id, "error", err)
+				}
+				<-ctx.Done() // keep the lease until the query is no longer wanted
+				return
+			}
+			p.cfg.Logger.Warn("cached query failed; restarting", "query_id", id, "error", err)
+			select {
+			case <-ctx.Done():
+			case <-time.After(p.cfg.Interval):
+			}
+		}
+	}
+	return leader.RunLeases(ctx, leader.LeasesConfig{
+		DatabaseURL: p.cfg.DatabaseURL, Namespace: "query", Wanted: wanted, Run: run,
+		Interval: p.cfg.Interval, Logger: p.cfg.Logger,
+	})
+}

@@ -1,0 +1,270 @@
+package embedded
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/cdcq/cdcq/internal/cachedquery"
+	"github.com/cdcq/cdcq/internal/kafkabus"
+	"github.com/cdcq/cdcq/internal/names"
+	"github.com/cdcq/cdcq/internal/results"
+	"github.com/cdcq/cdcq/internal/sqlplan"
+	"github.com/cdcq/cdcq/projections"
+)
+
+// Engine is what a running query needs of the incremental engine.
+type Engine interface {
+	// Apply applies one Debezium record of the plan's source. A nil value
+	// (a tombstone) is ignored.
+	Apply(source int, key, value []byte) error
+	// Changes returns the net result changes since the last call, encoded
+	// as result-topic records (Row nil: the row is gone).
+	Changes() ([]results.Change, error)
+	// Rows returns the whole current result, encoded likewise.
+	Rows() ([]results.Change, error)
+}
+
+// NewEngineFunc builds an Engine for a compiled plan.
+type NewEngineFunc func(plan *sqlplan.Plan, queryID string) (Engine, error)
+
+// runner runs one cached query.
+type runner struct {
+	brokers   []string
+	results   *results.Store
+	newEngine NewEngineFunc
+	owner     string
+	logger    *slog.Logger
+	// progressEvery bounds how often progress is written when a batch
+	// changed no row.
+	progressEvery time.Duration
+}
+
+// errStopped ends a run that must not be retried by this worker.
+var errStopped = errors.New("query stopped")
+
+// run reads the query's sources until ctx ends or the query is deleted.
+func (r *runner) run(ctx context.Context, q projections.ActiveQuery) error {
+	log := r.logger.With("query_id", q.QueryID, "environment_id", q.EnvironmentID)
+	compiled, err := cachedquery.Compile(q.Schema, q.SQLQuery)
+	if err != nil {
+		return r.fail(ctx, q.QueryID, fmt.Errorf("compile: %w", err))
+	}
+	eng, err := r.newEngine(compiled.Plan, q.QueryID)
+	if err != nil {
+		return r.fail(ctx, q.QueryID, err)
+	}
+	sourcesOf := map[string][]int{}
+	var topics []string
+	for i, src := range compiled.Plan.Sources {
+		t := names.TopicPrefix(q.EnvironmentID) + "." + src.Topic
+		if len(sourcesOf[t]) == 0 {
+			topics = append(topics, t)
+		}
+		sourcesOf[t] = append(sourcesOf[t], i)
+	}
+	resultTopic := names.ResultTopic(q.EnvironmentID)
+	// A table that was never written has no topic yet; create the topics so
+	// that the query starts (an empty source is a valid source).
+	want := []kafkabus.Topic{{Name: resultTopic, Partitions: 1}}
+	for _, t := range topics {
+		want = append(want, kafkabus.Topic{Name: t, Partitions: 1})
+	}
+	if err := kafkabus.EnsureTopics(ctx, r.brokers, want...); err != nil {
+		return err
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(r.brokers...), kgo.ConsumeTopics(topics...),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.ProducerLinger(0))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, topics...)
+	if err != nil {
+		return fmt.Errorf("list end offsets: %w", err)
+	}
+	if err := ends.Error(); err != nil {
+		return fmt.Errorf("list end offsets: %w", err)
+	}
+	previous, err := r.results.Keys(ctx, q.QueryID)
+	if err != nil {
+		return err
+	}
+	p := results.Progress{State: results.StateCatchingUp, Positions: map[string]map[int32]int64{}, Owner: r.owner}
+	if err := r.results.SetProgress(ctx, q.QueryID, p); err != nil {
+		return r.stopIfDeleted(err)
+	}
+	caughtUp := func() bool {
+		done := true
+		ends.Each(func(o kadm.ListedOffset) {
+			if o.Offset > p.Positions[o.Topic][o.Partition] {
+				done = false
+			}
+		})
+		return done
+	}
+	live := false
+	lastProgress := time.Now()
+	log.Info("cached query started", "topics", topics)
+	for {
+		fetches := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if errs := fetches.Errors(); len(errs) > 0 {
+			p.LastError = fmt.Sprintf("read %s: %v", errs[0].Topic, errs[0].Err)
+			log.Warn("read source topic", "error", p.LastError)
+		}
+		var applyErr error
+		fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
+			if applyErr != nil || len(fp.Records) == 0 {
+				return
+			}
+			for _, rec := range fp.Records {
+				if rec.Value != nil {
+					for _, src := range sourcesOf[rec.Topic] {
+						if err := eng.Apply(src, rec.Key, rec.Value); err != nil {
+							applyErr = fmt.Errorf("%s partition %d offset %d: %w", rec.Topic, rec.Partition, rec.Offset, err)
+							return
+						}
+					}
+					p.EventsApplied++
+				}
+			}
+			last := fp.Records[len(fp.Records)-1]
+			if p.Positions[last.Topic] == nil {
+				p.Positions[last.Topic] = map[int32]int64{}
+			}
+			p.Positions[last.Topic][last.Partition] = last.Offset + 1
+			notePosition(&p, fp.Records)
+		})
+		if applyErr != nil {
+			return r.fail(ctx, q.QueryID, applyErr)
+		}
+		if !live {
+			if !caughtUp() {
+				if time.Since(lastProgress) > r.progressEvery {
+					lastProgress = time.Now()
+					if err := r.results.SetProgress(ctx, q.QueryID, p); err != nil {
+						return r.stopIfDeleted(err)
+					}
+				}
+				continue
+			}
+			if err := r.goLive(ctx, cl, q.QueryID, resultTopic, eng, previous, &p); err != nil {
+				return r.stopIfDeleted(err)
+			}
+			live = true
+			lastProgress = time.Now()
+			log.Info("cached query caught up", "events", p.EventsApplied)
+			continue
+		}
+		changes, err := eng.Changes()
+		if err != nil {
+			return r.fail(ctx, q.QueryID, err)
+		}
+		if len(changes) == 0 && time.Since(lastProgress) < r.progressEvery {
+			continue
+		}
+		lastProgress = time.Now()
+		if err := r.results.Apply(ctx, q.QueryID, changes, p); err != nil {
+			return r.stopIfDeleted(err)
+		}
+		if err := produce(ctx, cl, resultTopic, changes); err != nil {
+			return err
+		}
+	}
+}
+
+// goLive replaces the materialised result with the rebuilt one and brings
+// the result topic to it: every row, and a tombstone for each row of the
+// previous result that is gone.
+func (r *runner) goLive(ctx context.Context, cl *kgo.Client, queryID, topic string, eng Engine, previous [][]byte, p *results.Progress) error {
+	rows, err := eng.Rows()
+	if err != nil {
+		return err
+	}
+	if _, err := eng.Changes(); err != nil { // already in rows
+		return err
+	}
+	p.State = results.StateLive
+	if err := r.results.Replace(ctx, queryID, rows, *p); err != nil {
+		return err
+	}
+	keep := make(map[string]bool, len(rows))
+	for _, c := range rows {
+		keep[string(c.Key)] = true
+	}
+	out := rows
+	for _, key := range previous {
+		if !keep[string(key)] {
+			out = append(out, results.Change{Key: key})
+		}
+	}
+	return produce(ctx, cl, topic, out)
+}
+
+func produce(ctx context.Context, cl *kgo.Client, topic string, changes []results.Change) error {
+	if len(changes) == 0 {
+		return nil
+	}
+	recs := make([]*kgo.Record, len(changes))
+	for i, c := range changes {
+		recs[i] = &kgo.Record{Topic: topic, Key: c.Key, Value: c.Row}
+	}
+	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		return fmt.Errorf("publish %d result changes to %s: %w", len(recs), topic, err)
+	}
+	return nil
+}
+
+// notePosition records the newest source change of a batch: Debezium's
+// source.lsn and source.ts_ms of the partition's last record.
+func notePosition(p *results.Progress, recs []*kgo.Record) {
+	for i := len(recs) - 1; i >= 0; i-- {
+		if recs[i].Value == nil {
+			continue
+		}
+		var env struct {
+			Source struct {
+				LSN  int64 `json:"lsn"`
+				TsMs int64 `json:"ts_ms"`
+			} `json:"source"`
+		}
+		if json.Unmarshal(recs[i].Value, &env) != nil || env.Source.TsMs == 0 {
+			return
+		}
+		ts := time.UnixMilli(env.Source.TsMs).UTC()
+		if p.SourceTime == nil || ts.After(*p.SourceTime) {
+			p.SourceTime = &ts
+			p.SourceLSN = env.Source.LSN
+		}
+		return
+	}
+}
+
+// fail records a failure no retry in this worker can fix and stops.
+func (r *runner) fail(ctx context.Context, queryID string, err error) error {
+	p := results.Progress{State: StateFailed, LastError: err.Error(), Owner: r.owner}
+	if werr := r.results.SetProgress(ctx, queryID, p); werr != nil && !errors.Is(werr, results.ErrDeleted) {
+		return fmt.Errorf("%v (and recording it: %w)", err, werr)
+	}
+	return fmt.Errorf("%w: %v", errStopped, err)
+}
+
+func (r *runner) stopIfDeleted(err error) error {
+	if errors.Is(err, results.ErrDeleted) {
+		return fmt.Errorf("%w: deleted", errStopped)
+	}
+	return err
+}
+
+// StateFailed marks a query the engine cannot run; the reason is in
+// LastError.
+const StateFailed = "FAILED"

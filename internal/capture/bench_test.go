@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/cdcq/cdcq/internal/pgtest"
 )
@@ -99,6 +101,25 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
+// checkTopic makes sure the topic holds what was counted.
+func (r *benchRig) checkTopic(b *testing.B, topic string, want int64) {
+	b.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(r.h.brokers...))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cl.Close()
+	ends, err := kadm.NewClient(cl).ListEndOffsets(context.Background(), topic)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var got int64
+	ends.Each(func(o kadm.ListedOffset) { got += o.Offset })
+	if got != want {
+		b.Fatalf("topic %s holds %d records, want %d", topic, got, want)
+	}
+}
+
 func benchRows() int64 {
 	if n, err := strconv.ParseInt(os.Getenv("CDCQ_BENCH_ROWS"), 10, 64); err == nil && n > 0 {
 		return n
@@ -123,6 +144,7 @@ func BenchmarkCaptureOneTransaction(b *testing.B) {
 	b.ReportMetric(float64(cpuTime()-cpu)/float64(time.Microsecond)/float64(n), "cpu-us/row")
 	b.ReportMetric(0, "ns/op")
 	b.Logf("%d rows in one transaction: %s from commit to last acknowledgement", n, elapsed)
+	r.checkTopic(b, "benchone.public.bench", n)
 }
 
 // BenchmarkCaptureSmallTransactions: N rows in transactions of 100 rows,
@@ -150,6 +172,7 @@ func BenchmarkCaptureSmallTransactions(b *testing.B) {
 	b.ReportMetric(float64(cpuTime()-cpu)/float64(time.Microsecond)/float64(txs*100), "cpu-us/row")
 	b.ReportMetric(0, "ns/op")
 	b.Logf("%d rows in %d transactions: %s from the capture's start to last acknowledgement", txs*100, txs, elapsed)
+	r.checkTopic(b, "benchsmall.public.bench", txs*100)
 }
 
 // BenchmarkCaptureLatency: one-row transactions at a steady 2,000 commits/s

@@ -53,14 +53,14 @@ func (s *Store) Connection(ctx context.Context, environmentID string) (Connectio
 }
 
 func scanConnection(ctx context.Context, tx pgx.Tx, environmentID string, v *ConnectionView) (bool, error) {
-	var connector, slot []byte
+	var connector, slot, capture []byte
 	var observedAt *time.Time
 	err := tx.QueryRow(ctx, `
 		SELECT environment_id, connector_name, status, reason, engine, connection_redacted,
-		       slot_name, publication_name, connector, slot, created_at, updated_at, observed_at
+		       slot_name, publication_name, connector, slot, capture, created_at, updated_at, observed_at
 		FROM connections WHERE environment_id = $1`, environmentID).Scan(
 		&v.EnvironmentID, &v.Name, &v.Status, &v.Reason, &v.Engine, &v.Connection,
-		&v.SlotName, &v.PublicationName, &connector, &slot, &v.CreatedAt, &v.UpdatedAt, &observedAt)
+		&v.SlotName, &v.PublicationName, &connector, &slot, &capture, &v.CreatedAt, &v.UpdatedAt, &observedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return false, nil
 	}
@@ -78,6 +78,13 @@ func scanConnection(ctx context.Context, tx pgx.Tx, environmentID string, v *Con
 	}
 	if v.Slot, err = decodeJSON[jobs.SlotState](slot); err != nil {
 		return false, fmt.Errorf("slot observation: %w", err)
+	}
+	c, err := decodeJSON[jobs.CaptureStatus](capture)
+	if err != nil {
+		return false, fmt.Errorf("capture observation: %w", err)
+	}
+	if c != nil {
+		v.Snapshot, v.Lag, v.LastError, v.Warnings = c.Snapshot, c.Lag, c.LastError, c.Warnings
 	}
 	return true, nil
 }
@@ -189,7 +196,7 @@ func (s *Store) ActiveQueries(ctx context.Context) ([]ActiveQuery, error) {
 func (s *Store) ActiveConnections(ctx context.Context) ([]ActiveConnection, error) {
 	rows, err := s.pool.Query(ctx, `
 		SELECT environment_id, connector_name, slot_name, publication_name, connection_sealed,
-		       status, reason, connector, slot
+		       status, reason, connector, slot, capture
 		FROM connections
 		WHERE status <> 'DELETED' AND engine <> 'none' AND connection_sealed <> ''
 		ORDER BY environment_id`)
@@ -198,9 +205,9 @@ func (s *Store) ActiveConnections(ctx context.Context) ([]ActiveConnection, erro
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (ActiveConnection, error) {
 		var a ActiveConnection
-		var connector, slot []byte
+		var connector, slot, capture []byte
 		if err := r.Scan(&a.EnvironmentID, &a.ConnectorName, &a.SlotName, &a.PublicationName,
-			&a.ConnectionSealed, &a.Last.Status, &a.Last.Reason, &connector, &slot); err != nil {
+			&a.ConnectionSealed, &a.Last.Status, &a.Last.Reason, &connector, &slot, &capture); err != nil {
 			return a, err
 		}
 		var err error
@@ -209,6 +216,15 @@ func (s *Store) ActiveConnections(ctx context.Context) ([]ActiveConnection, erro
 		}
 		if a.Last.Slot, err = decodeJSON[jobs.SlotState](slot); err != nil {
 			return a, fmt.Errorf("slot observation of %s: %w", a.EnvironmentID, err)
+		}
+		// The whole observation, when there is one, is what the poller
+		// compares with.
+		c, err := decodeJSON[jobs.CaptureStatus](capture)
+		if err != nil {
+			return a, fmt.Errorf("capture observation of %s: %w", a.EnvironmentID, err)
+		}
+		if c != nil {
+			a.Last = *c
 		}
 		return a, nil
 	})

@@ -355,3 +355,24 @@ func TestActiveQueries(t *testing.T) {
 		t.Errorf("queries of a deleted connection still active: %+v", got)
 	}
 }
+
+func TestConnection_shows_the_whole_capture_observation(t *testing.T) {
+	s, _ := newStore(t)
+	c := capture(jobs.StatusRunning, "")
+	c.Snapshot = &jobs.SnapshotProgress{RowsCopied: 10, RowsEstimate: 20}
+	c.Lag = &jobs.StreamLag{Bytes: 512, Seconds: 0.25}
+	c.LastError = "replication connection lost"
+	c.Warnings = []string{"table public.t has no before-images"}
+	applyAll(t, s, requested("c1"), events.ConnectionObserved{Meta: ev(""), Capture: c})
+	v := connection(t, s)
+	if v.Snapshot == nil || v.Snapshot.RowsCopied != 10 || v.Lag == nil || v.Lag.Bytes != 512 || v.LastError != c.LastError || len(v.Warnings) != 1 {
+		t.Errorf("view = %+v", v)
+	}
+	active, err := s.ActiveConnections(t.Context())
+	if err != nil || len(active) != 1 {
+		t.Fatalf("active = %+v, %v", active, err)
+	}
+	if !active[0].Last.Equal(c) {
+		t.Errorf("last observation = %+v, want %+v", active[0].Last, c)
+	}
+}

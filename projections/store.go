@@ -263,11 +263,15 @@ func connectionObserved(ctx context.Context, tx pgx.Tx, e events.ConnectionObser
 	if err != nil {
 		return err
 	}
+	capture, err := jsonOrNull(&e.Capture)
+	if err != nil {
+		return err
+	}
 	_, err = tx.Exec(ctx, `
 		UPDATE connections
-		SET status = $2, reason = $3, connector = $4, slot = $5, observed_at = $6, updated_at = $6
+		SET status = $2, reason = $3, connector = $4, slot = $5, observed_at = $6, updated_at = $6, capture = $7
 		WHERE environment_id = $1 AND status NOT IN ('DELETING', 'DELETED')`,
-		e.EnvironmentID, string(e.Capture.Status), e.Capture.Reason, connector, slot, at)
+		e.EnvironmentID, string(e.Capture.Status), e.Capture.Reason, connector, slot, at, capture)
 	return err
 }
 
@@ -276,7 +280,7 @@ func connectionObserved(ctx context.Context, tx pgx.Tx, e events.ConnectionObser
 func connectionDeleted(ctx context.Context, tx pgx.Tx, e events.ConnectionDeleted, at time.Time) error {
 	if _, err := tx.Exec(ctx, `
 		UPDATE connections
-		SET status = 'DELETED', reason = '', connector = NULL, slot = NULL,
+		SET status = 'DELETED', reason = '', connector = NULL, slot = NULL, capture = NULL,
 		    connection_sealed = '', updated_at = $2,
 		    last_command_id = COALESCE(NULLIF($3, ''), last_command_id)
 		WHERE environment_id = $1`,

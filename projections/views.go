@@ -30,7 +30,13 @@ type ConnectionView struct {
 	PublicationName string               `json:"publicationName"`
 	Connector       *jobs.ConnectorState `json:"connector,omitempty"`
 	Slot            *jobs.SlotState      `json:"slot,omitempty"`
-	CachedQueries   []QueryView          `json:"cachedQueries"`
+	// Snapshot, Lag, LastError and Warnings come from engines that report
+	// them (the embedded capture).
+	Snapshot      *jobs.SnapshotProgress `json:"snapshot,omitempty"`
+	Lag           *jobs.StreamLag        `json:"lag,omitempty"`
+	LastError     string                 `json:"lastError,omitempty"`
+	Warnings      []string               `json:"warnings,omitempty"`
+	CachedQueries []QueryView            `json:"cachedQueries"`
 	// RejectedCommands lists recent commands for this environment that
 	// could not be decoded and went to the dead-letter topic.
 	RejectedCommands []RejectedCommand `json:"rejectedCommands,omitempty"`

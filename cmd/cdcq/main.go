@@ -93,7 +93,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 			return err
 		}
 		defer inf.Close()
-		deps, err := service.Engines(cfg, logger)
+		deps, err := service.Engines(cfg, inf, logger)
 		if err != nil {
 			return err
 		}

@@ -63,14 +63,24 @@ func (c *countingCapture) counts() (map[string]int, map[string]int) {
 
 const sourceConn = "postgres://alice:pw@127.0.0.1:5432/shop"
 
-func TestCreateWithoutCaptureEngineFailsWithReason(t *testing.T) {
-	s := startSystem(t, WorkerDeps{Capture: handlers.UnconfiguredCapture{}, Processor: handlers.UnconfiguredProcessor{}})
+// refusingCapture fails every create terminally, as an engine does for a
+// configuration it cannot use.
+type refusingCapture struct{ *countingCapture }
+
+const refusal = "wal_level is replica; set wal_level=logical and restart the server"
+
+func (*refusingCapture) Ensure(context.Context, handlers.CaptureSpec) error {
+	return jobs.Terminalf(refusal)
+}
+
+func TestTerminalCaptureFailureFailsJobWithReason(t *testing.T) {
+	s := startSystem(t, WorkerDeps{Capture: &refusingCapture{newCountingCapture()}, Processor: handlers.UnconfiguredProcessor{}})
 	res := s.postForm("/createDatabaseConnection", map[string]string{"connectionString": sourceConn, "environmentId": "env1"})
 	if res.status != http.StatusCreated || res.header.Get("Location") != "/connections/env1" {
 		t.Fatalf("create: %d %v %s", res.status, res.header, res.body)
 	}
 	m := s.waitForStatus(sourceConn, "env1", "FAILED", func(m map[string]any) bool { return m["status"] == "FAILED" })
-	if reason, _ := m["reason"].(string); !strings.Contains(reason, "no capture engine is configured") {
+	if reason, _ := m["reason"].(string); reason != refusal {
 		t.Fatalf("reason = %q", reason)
 	}
 	if m["id"] != "env1" || m["name"] != "cdcq-env1" {
@@ -89,7 +99,7 @@ func TestCreateWithoutCaptureEngineFailsWithReason(t *testing.T) {
 		}
 		q := qs[0].(map[string]any)
 		reason, _ := q["reason"].(string)
-		return q["status"] == "FAILED" && strings.Contains(reason, "no capture engine")
+		return q["status"] == "FAILED" && strings.Contains(reason, "wal_level is replica")
 	})
 }
 

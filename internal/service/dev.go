@@ -30,7 +30,7 @@ func RunDev(ctx context.Context, cfg config.Config, out io.Writer, logger *slog.
 		return err
 	}
 	defer inf.Close()
-	deps, err := Engines(cfg, logger)
+	deps, err := Engines(cfg, inf, logger)
 	if err != nil {
 		ln.Close()
 		return err

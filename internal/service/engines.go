@@ -6,7 +6,9 @@ import (
 	"strings"
 
 	"github.com/cdcq/cdcq/handlers"
+	"github.com/cdcq/cdcq/internal/capture"
 	"github.com/cdcq/cdcq/internal/config"
+	"github.com/cdcq/cdcq/internal/dbzjson"
 	"github.com/cdcq/cdcq/internal/debezium"
 	"github.com/cdcq/cdcq/internal/flink"
 	"github.com/cdcq/cdcq/internal/flink/processor"
@@ -14,17 +16,35 @@ import (
 	"github.com/cdcq/cdcq/internal/pgsource"
 )
 
+// Version is cdcq's version, written into the source.version of the
+// change records the embedded capture produces.
+const Version = "0.1.0"
+
 // Engines picks the capture engine and the query processor from the
-// configuration: a Kafka Connect URL selects Debezium; without one, jobs
-// fail with a reason that says what to configure.
-func Engines(cfg config.Config, logger *slog.Logger) (WorkerDeps, error) {
-	deps := WorkerDeps{Capture: handlers.UnconfiguredCapture{}, Processor: handlers.UnconfiguredProcessor{}}
+// configuration: a Kafka Connect URL selects Debezium, otherwise cdcq's
+// embedded capture runs in the workers.
+func Engines(cfg config.Config, inf *Infra, logger *slog.Logger) (WorkerDeps, error) {
+	deps := WorkerDeps{Processor: handlers.UnconfiguredProcessor{}}
 	if cfg.ConnectURL != "" {
 		capture, err := kafkaConnectCapture(cfg.ConnectURL)
 		if err != nil {
 			return WorkerDeps{}, err
 		}
 		deps.Capture = capture
+	} else {
+		engine, err := capture.New(capture.Config{
+			Pool: inf.Pool, Sealer: inf.Sealer, Brokers: inf.Brokers, Logger: logger,
+			Version: dbzjson.Version(Version),
+		})
+		if err != nil {
+			return WorkerDeps{}, err
+		}
+		sup, err := capture.NewSupervisor(capture.SupervisorConfig{Engine: engine, DatabaseURL: inf.DatabaseURL, Logger: logger})
+		if err != nil {
+			return WorkerDeps{}, err
+		}
+		deps.Capture = engine
+		deps.Background = append(deps.Background, sup.Run)
 	}
 	if cfg.FlinkGatewayURL != "" {
 		proc, err := flinkProcessor(cfg.FlinkGatewayURL, cfg.FlinkRESTURL, strings.Join(cfg.FlinkKafkaBrokers, ","))

@@ -50,7 +50,9 @@ func (b *syncBuffer) String() string {
 // system is a running API and worker(s) on an in-process broker and a
 // private Postgres database, as `cdcq api` and `cdcq worker` run them.
 type system struct {
-	t *testing.T
+	t      *testing.T
+	cfg    config.Config
+	logger *slog.Logger
 	// responses keeps every answer body, for the secrets test.
 	respMu    sync.Mutex
 	responses []string
@@ -63,6 +65,13 @@ type system struct {
 
 // startSystem starts the API and one worker per entry of workers.
 func startSystem(t *testing.T, workers ...WorkerDeps) *system {
+	t.Helper()
+	return startSystemWith(t, func(*Infra, config.Config, *slog.Logger) []WorkerDeps { return workers })
+}
+
+// startSystemWith starts the API and the workers that engines builds once
+// the infrastructure is ready.
+func startSystemWith(t *testing.T, engines func(inf *Infra, cfg config.Config, logger *slog.Logger) []WorkerDeps) *system {
 	t.Helper()
 	broker, err := kafkabus.StartEmbedded("", 0)
 	if err != nil {
@@ -109,6 +118,8 @@ func startSystem(t *testing.T, workers ...WorkerDeps) *system {
 	s.run(func(ctx context.Context) error {
 		return RunAPI(ctx, inf, APIOptions{Listener: ln}, logger)
 	})
+	s.cfg, s.logger = cfg, logger
+	workers := engines(inf, cfg, logger)
 	for _, deps := range workers {
 		s.run(func(ctx context.Context) error {
 			return RunWorker(ctx, inf, deps, cfg.StatusInterval, logger)

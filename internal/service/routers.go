@@ -10,6 +10,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/cdcq/cdcq/commands"
 	"github.com/cdcq/cdcq/handlers"
@@ -90,6 +91,9 @@ func runRouter(ctx context.Context, inf *Infra, logger *slog.Logger, consumers .
 type WorkerDeps struct {
 	Capture   handlers.Capture
 	Processor handlers.Processor
+	// Background runs in every worker beside the command handlers: the
+	// supervisors of the embedded capture and query engine.
+	Background []func(ctx context.Context) error
 }
 
 // RunWorker consumes the control topic, projects the events topic into
@@ -127,6 +131,16 @@ func RunWorker(ctx context.Context, inf *Infra, deps WorkerDeps, statusInterval 
 	}
 	go leader.Run(ctx, leader.Config{DatabaseURL: inf.DatabaseURL, LockID: statusPollerLock, Logger: logger}, poller.Run)
 
+	g, gctx := errgroup.WithContext(ctx)
+	for _, bg := range deps.Background {
+		g.Go(func() error { return bg(gctx) })
+	}
+	g.Go(func() error { return runWorkerRouter(gctx, inf, logger, worker, in, store) })
+	return g.Wait()
+}
+
+// runWorkerRouter consumes the control topic and the events topic.
+func runWorkerRouter(ctx context.Context, inf *Infra, logger *slog.Logger, worker *handlers.Worker, in *inbox.Inbox, store *projections.Store) error {
 	return runRouter(ctx, inf, logger,
 		consumer{
 			name: handlers.WorkerHandlerName, topic: commands.Topic, deadTopic: commands.DeadLetterTopic,

@@ -1,0 +1,427 @@
+package ivm
+
+import (
+	"encoding/base64"
+	"fmt"
+	"strconv"
+	"sync"
+	"unsafe"
+
+	"github.com/cdcq/cdcq/internal/sqlplan"
+)
+
+// Op is what a Change does to its source.
+type Op uint8
+
+// The operations. The zero Op (OpNone) changes nothing: it is what a
+// tombstone record decodes to.
+const (
+	OpNone Op = iota
+	// OpInsert inserts a row, or replaces the row with its primary key
+	// (Debezium "c" and the snapshot's "r"): replaying a change after a
+	// restart is harmless.
+	OpInsert
+	// OpUpdate replaces the row with the before image's primary key (or
+	// the after image's, when there is no before image) by After.
+	OpUpdate
+	// OpDelete deletes the row with the primary key of Before (or Key); a
+	// key the engine does not hold is ignored.
+	OpDelete
+	// OpTruncate deletes every row of the source.
+	OpTruncate
+)
+
+func (o Op) String() string {
+	switch o {
+	case OpNone:
+		return "none"
+	case OpInsert:
+		return "insert"
+	case OpUpdate:
+		return "update"
+	case OpDelete:
+		return "delete"
+	case OpTruncate:
+		return "truncate"
+	}
+	return "op(" + strconv.Itoa(int(o)) + ")"
+}
+
+// Change is one change to a source. Rows hold a value for each of the
+// source's Columns (Source.Columns order).
+//
+// The engine keeps every row it has seen by primary key, so it never
+// needs a before image's other columns: a delete or an update retracts the
+// row stored under the before image's key. That is what makes tables with
+// REPLICA IDENTITY DEFAULT work (Debezium sends no before image for their
+// updates and only the key for their deletes).
+type Change struct {
+	Op Op
+	// Before identifies the old row by its primary key columns (other
+	// columns are not read; DecodeChange fills only the key columns). Nil
+	// when the record has no before image.
+	Before Row
+	// After is the new row, for OpInsert and OpUpdate. Apply keeps it:
+	// do not modify it afterwards.
+	After Row
+	// Key holds the primary key values (Source.PrimaryKey order) from the
+	// record key; Apply uses it for a delete without a before image.
+	// DecodeChange sets it for deletes.
+	Key Row
+}
+
+// Decoder reads the Debezium records of one source of a plan. It is not
+// safe for concurrent use.
+type Decoder struct {
+	src     *sqlplan.Source
+	width   int
+	fields  map[string]int
+	codecs  []colCodec
+	pk      []int // column index of each primary key column
+	isKey   []bool
+	arena   []byte
+	strRefs []strRef
+}
+
+type colCodec struct {
+	k      kind
+	typ    sqlplan.Type
+	opaque bool // a type the engine only tests for NULL: the value is kept as its JSON text
+}
+
+type strRef struct{ col, start, end int }
+
+// NewDecoder returns a decoder for plan.Sources[source].
+func NewDecoder(plan *sqlplan.Plan, source int) (*Decoder, error) {
+	if source < 0 || source >= len(plan.Sources) {
+		return nil, fmt.Errorf("ivm: source %d does not exist (the plan has %d)", source, len(plan.Sources))
+	}
+	src := &plan.Sources[source]
+	d := &Decoder{
+		src:    src,
+		width:  len(src.Columns),
+		fields: make(map[string]int, len(src.Columns)),
+		codecs: make([]colCodec, len(src.Columns)),
+		isKey:  make([]bool, len(src.Columns)),
+	}
+	for i, c := range src.Columns {
+		d.fields[c.Name] = i
+		k, err := kindOf(c.Type)
+		d.codecs[i] = colCodec{k: k, typ: c.Type, opaque: err != nil}
+	}
+	for _, name := range src.PrimaryKey {
+		i, ok := d.fields[name]
+		if !ok {
+			return nil, fmt.Errorf("ivm: source %s: primary key column %s is not among its columns", src.Alias, name)
+		}
+		d.pk = append(d.pk, i)
+		d.isKey[i] = true
+	}
+	return d, nil
+}
+
+var decoderCache sync.Map // decoderKey -> *sync.Pool of *Decoder
+
+type decoderKey struct {
+	plan   *sqlplan.Plan
+	source int
+}
+
+// DecodeChange reads one Debezium record of plan.Sources[source]: key is
+// the record key (the primary key object), value the change event
+// envelope, both JSON as Debezium's JsonConverter (schemas.enable=false,
+// or true: a "payload" wrapper is read through) and internal/dbzjson write
+// them. A tombstone (nil value) gives a Change with OpNone. Only the
+// source's Columns are read; other fields are skipped. For many records
+// use a Decoder (or Query.Decode), which avoids the lookup.
+func DecodeChange(plan *sqlplan.Plan, source int, key, value []byte) (Change, error) {
+	k := decoderKey{plan, source}
+	p, ok := decoderCache.Load(k)
+	if !ok {
+		if _, err := NewDecoder(plan, source); err != nil {
+			return Change{}, err
+		}
+		p, _ = decoderCache.LoadOrStore(k, &sync.Pool{New: func() any {
+			d, _ := NewDecoder(plan, source)
+			return d
+		}})
+	}
+	pool := p.(*sync.Pool)
+	d := pool.Get().(*Decoder)
+	defer pool.Put(d)
+	return d.Decode(key, value)
+}
+
+// Decode reads one record; see DecodeChange.
+func (d *Decoder) Decode(key, value []byte) (Change, error) {
+	if value == nil {
+		return Change{}, nil
+	}
+	var ch Change
+	var op byte
+	sc := scanner{b: value}
+	if sc.literal("null") {
+		return Change{}, nil
+	}
+	if err := d.envelope(&sc, &ch, &op, 0); err != nil {
+		return Change{}, fmt.Errorf("decode %s record: %w", d.src.Topic, err)
+	}
+	switch op {
+	case 'c', 'r':
+		ch.Op = OpInsert
+	case 'u':
+		ch.Op = OpUpdate
+	case 'd':
+		ch.Op = OpDelete
+		if key != nil {
+			k, err := d.decodeKey(key)
+			if err != nil {
+				return Change{}, fmt.Errorf("decode %s record key: %w", d.src.Topic, err)
+			}
+			ch.Key = k
+		}
+		if ch.Before == nil && ch.Key == nil {
+			return Change{}, fmt.Errorf("decode %s record: a delete with neither a before image nor a key", d.src.Topic)
+		}
+	case 't':
+		ch = Change{Op: OpTruncate}
+	case 0:
+		return Change{}, fmt.Errorf("decode %s record: no op field", d.src.Topic)
+	default:
+		return Change{}, fmt.Errorf("decode %s record: unknown op %q", d.src.Topic, op)
+	}
+	if (ch.Op == OpInsert || ch.Op == OpUpdate) && ch.After == nil {
+		return Change{}, fmt.Errorf("decode %s record: op %q without an after image", d.src.Topic, op)
+	}
+	return ch, nil
+}
+
+func (d *Decoder) envelope(sc *scanner, ch *Change, op *byte, depth int) error {
+	return sc.objectFields(func(name []byte) error {
+		switch string(name) {
+		case "before":
+			row, err := d.row(sc, true)
+			ch.Before = row
+			return err
+		case "after":
+			row, err := d.row(sc, false)
+			ch.After = row
+			return err
+		case "op":
+			raw, _, err := sc.rawString()
+			if err != nil {
+				return err
+			}
+			if len(raw) != 1 {
+				return fmt.Errorf("unknown op %q", raw)
+			}
+			*op = raw[0]
+			return nil
+		case "payload":
+			if depth == 0 && sc.peek() == '{' {
+				return d.envelope(sc, ch, op, depth+1)
+			}
+		}
+		return sc.skip()
+	})
+}
+
+// row reads a row object (or null). keyOnly reads only the primary key
+// columns.
+func (d *Decoder) row(sc *scanner, keyOnly bool) (Row, error) {
+	if sc.literal("null") {
+		return nil, nil
+	}
+	row := make(Row, d.width)
+	d.arena = d.arena[:0]
+	d.strRefs = d.strRefs[:0]
+	err := sc.objectFields(func(name []byte) error {
+		i, ok := d.fields[string(name)]
+		if !ok || keyOnly && !d.isKey[i] {
+			return sc.skip()
+		}
+		v, err := d.value(sc, i)
+		if err != nil {
+			return fmt.Errorf("column %s: %w", d.src.Columns[i].Name, err)
+		}
+		row[i] = v
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(d.strRefs) > 0 {
+		all := string(d.arena)
+		for _, r := range d.strRefs {
+			row[r.col].s = all[r.start:r.end]
+		}
+	}
+	return row, nil
+}
+
+// decodeKey reads the record key into primary key order.
+func (d *Decoder) decodeKey(key []byte) (Row, error) {
+	sc := scanner{b: key}
+	if sc.literal("null") {
+		return nil, nil
+	}
+	if sc.peek() == '{' {
+		// A schemas.enable=true key wraps the object in "payload".
+		save := sc.i
+		var inner []byte
+		_ = sc.objectFields(func(name []byte) error {
+			if string(name) == "payload" && sc.peek() == '{' {
+				start := sc.i
+				if err := sc.skip(); err != nil {
+					return err
+				}
+				inner = key[start:sc.i]
+				return nil
+			}
+			return sc.skip()
+		})
+		if inner != nil {
+			sc = scanner{b: inner}
+		} else {
+			sc.i = save
+		}
+	}
+	full, err := d.row(&sc, true)
+	if err != nil || full == nil {
+		return nil, err
+	}
+	out := make(Row, len(d.pk))
+	for j, i := range d.pk {
+		out[j] = full[i]
+	}
+	return out, nil
+}
+
+// str is a transient string view of b, for parsers that do not keep it.
+func str(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
+}
+
+// value reads one column value.
+func (d *Decoder) value(sc *scanner, col int) (Value, error) {
+	c := &d.codecs[col]
+	switch sc.peek() {
+	case 'n':
+		if sc.literal("null") {
+			return Value{}, nil
+		}
+	case 0:
+		return Value{}, errJSONEnd
+	}
+	if c.opaque {
+		start := sc.i
+		if err := sc.skip(); err != nil {
+			return Value{}, err
+		}
+		d.strRefs = append(d.strRefs, strRef{col, len(d.arena), len(d.arena) + sc.i - start})
+		d.arena = append(d.arena, sc.b[start:sc.i]...)
+		return Value{k: kindText}, nil
+	}
+	switch c.k {
+	case kindInt:
+		raw, err := d.scalarText(sc)
+		if err != nil {
+			return Value{}, err
+		}
+		n, err := strconv.ParseInt(str(raw), 10, 64)
+		if err != nil {
+			return Value{}, fmt.Errorf("integer %q: %w", raw, err)
+		}
+		return IntValue(n), nil
+	case kindBool:
+		switch {
+		case sc.literal("true"):
+			return BoolValue(true), nil
+		case sc.literal("false"):
+			return BoolValue(false), nil
+		}
+		return Value{}, sc.errorf("expected a boolean")
+	case kindNumeric:
+		raw, err := d.scalarText(sc)
+		if err != nil {
+			return Value{}, err
+		}
+		v, err := parseDec(str(raw))
+		if err != nil {
+			return Value{}, fmt.Errorf("numeric %q: %w", raw, err)
+		}
+		return numericValue(v), nil
+	case kindFloat4, kindFloat8:
+		raw, err := d.scalarText(sc)
+		if err != nil {
+			return Value{}, err
+		}
+		bitSize := 64
+		if c.k == kindFloat4 {
+			bitSize = 32
+		}
+		f, err := strconv.ParseFloat(str(raw), bitSize)
+		if err != nil {
+			var ok bool
+			if f, ok = parseFloatText(str(raw)); !ok {
+				return Value{}, fmt.Errorf("float %q: %w", raw, err)
+			}
+		}
+		if c.k == kindFloat4 {
+			return float4Value(float32(f)), nil
+		}
+		return Float8Value(f), nil
+	}
+	// The remaining kinds are JSON strings.
+	raw, escaped, err := sc.rawString()
+	if err != nil {
+		return Value{}, err
+	}
+	if string(raw) == "__debezium_unavailable_value" {
+		return Value{k: kindUnavailable}, nil
+	}
+	switch c.k {
+	case kindText, kindChar:
+		start := len(d.arena)
+		if escaped {
+			if d.arena, err = appendUnescaped(d.arena, raw); err != nil {
+				return Value{}, err
+			}
+		} else {
+			d.arena = append(d.arena, raw...)
+		}
+		d.strRefs = append(d.strRefs, strRef{col, start, len(d.arena)})
+		return Value{k: c.k}, nil
+	case kindBytes:
+		start := len(d.arena)
+		n := base64.StdEncoding.DecodedLen(len(raw))
+		d.arena = append(d.arena, make([]byte, n)...)
+		m, err := base64.StdEncoding.Decode(d.arena[start:], raw)
+		if err != nil {
+			return Value{}, fmt.Errorf("bytea %q: %w", raw, err)
+		}
+		d.arena = d.arena[:start+m]
+		d.strRefs = append(d.strRefs, strRef{col, start, start + m})
+		return Value{k: kindBytes}, nil
+	case kindDate:
+		return parseDbzDate(string(raw))
+	case kindTime:
+		return parseDbzTime(str(raw))
+	case kindTimestamp, kindTimestamptz:
+		return parseDbzTimestamp(str(raw), c.k)
+	}
+	return Value{}, fmt.Errorf("unexpected JSON string for a %s column", c.typ)
+}
+
+// scalarText returns the text of a number, or of a string (the special
+// float and numeric values).
+func (d *Decoder) scalarText(sc *scanner) ([]byte, error) {
+	if sc.peek() == '"' {
+		raw, _, err := sc.rawString()
+		return raw, err
+	}
+	return sc.number()
+}

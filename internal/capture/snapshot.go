@@ -238,18 +238,10 @@ func (m *snapshotEmitter) emit(last bool) {
 		return
 	}
 	src := m.src
-	switch {
-	case m.emitted == 0:
-		src.Snapshot = "first"
-	case last:
-		src.Snapshot = "last"
-	case m.pendFirst:
-		src.Snapshot = "first_in_data_collection"
-	case m.pendLast:
-		src.Snapshot = "last_in_data_collection"
-	default:
-		src.Snapshot = "true"
-	}
+	// The first record emitted is the first table's first; Debezium lets
+	// "last" win over "first" for a snapshot of one row.
+	first := m.emitted == 0
+	src.Snapshot = dbzjson.SnapshotMarker(first, last, first || m.pendFirst, last || m.pendLast)
 	now := time.Now()
 	src.TsMs, src.TsUs = now.UnixMilli(), now.UnixMicro()
 	key, val, err := m.pendingEnc.record(m.pending, dbzjson.OpRead, nil, m.pending, src, now.UnixMilli())

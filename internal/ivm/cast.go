@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"strconv"
-	"unicode/utf8"
 
 	"github.com/cdcq/cdcq/internal/sqlplan"
 )
@@ -299,7 +298,6 @@ func truncateChars(s string, n int) string {
 		}
 		i++
 	}
-	_ = utf8.RuneError
 	return s
 }
 

@@ -31,7 +31,7 @@ type exprCompiler struct {
 	// columns maps, per source, a column's database name to its index in
 	// Source.Columns.
 	columns []map[string]int
-	// usedOpaque records columns of types only counted or tested for NULL.
+	// group is set when compiling group expressions (HAVING, outputs).
 	group bool
 }
 
@@ -667,9 +667,8 @@ func (c *exprCompiler) function(e *sqlplan.Func) (evalFn, error) {
 			args[i] = f
 			continue
 		}
-		if k, ok := a.(*sqlplan.Const); ok && i == 0 && (e.Name == "date_trunc" || e.Name == "extract" || e.Name == "date_part" || e.Name == "timezone") {
-			_ = k // constant unit, field or zone; read below
-			continue
+		if _, ok := a.(*sqlplan.Const); ok && i == 0 && (e.Name == "date_trunc" || e.Name == "extract" || e.Name == "date_part" || e.Name == "timezone") {
+			continue // a constant unit, field or zone, read below
 		}
 		f, err := c.compile(a)
 		if err != nil {
@@ -852,12 +851,11 @@ func (c *exprCompiler) function(e *sqlplan.Func) (evalFn, error) {
 			return numericValue(d), nil
 		}), nil
 	case "timezone":
-		zone, err := constArg()
-		if err != nil {
+		if _, err := constArg(); err != nil {
 			return nil, err
 		}
-		k := e.Args[0].(*sqlplan.Const).Text()
-		loc, err := loadZone(k)
+		zone := e.Args[0].(*sqlplan.Const).Text()
+		loc, err := loadZone(zone)
 		if err != nil {
 			return nil, unsupported(e, "time zone %q: %v", zone, err)
 		}

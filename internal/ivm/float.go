@@ -147,10 +147,10 @@ func appendPlainDigits(dst, digits []byte, exp int, withFraction bool) []byte {
 // lowest bit any added value had, so the integer stays as small as the
 // values need. Non-finite values are counted apart.
 type exactSum struct {
-	acc               big.Int
-	base              int // valid when hasBase
-	hasBase           bool
-	nan, pinf, ninf   int64
+	acc             big.Int
+	base            int // valid when hasBase
+	hasBase         bool
+	nan, pinf, ninf int64
 }
 
 // add adds sign × f to the sum.

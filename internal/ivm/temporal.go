@@ -506,7 +506,7 @@ func isoWeek(days int64) (year, week int64) {
 // dow returns 0 (Sunday) to 6 (Saturday).
 func dow(days int64) int64 {
 	// 1970-01-01 was a Thursday.
-	return ((days%7)+7+4)%7
+	return ((days % 7) + 7 + 4) % 7
 }
 
 // truncTimestamp is date_trunc(unit, timestamp) for the canonical units

@@ -151,13 +151,16 @@ func TestSnapshotThenStream(t *testing.T) {
 		}
 	}
 
-	st, err := e.Observe(ctx, sp)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if st.Snapshot == nil || !st.Snapshot.Done || st.Snapshot.RowsCopied != 6 || len(st.Snapshot.Tables) != 3 {
-		t.Errorf("snapshot progress %+v", st.Snapshot)
-	}
+	// The records arrive before the running capture records that the
+	// snapshot is done (it writes its progress about once a second).
+	eventually(t, 10*time.Second, "snapshot progress", func() (bool, string) {
+		st, err := e.Observe(ctx, sp)
+		if err != nil {
+			return false, err.Error()
+		}
+		ok := st.Snapshot != nil && st.Snapshot.Done && st.Snapshot.RowsCopied == 6 && len(st.Snapshot.Tables) == 3
+		return ok, mustJSON(st.Snapshot)
+	})
 	for _, table := range []string{"everything", "nopk"} {
 		if n := queryInt(t, src, `SELECT count(*) FROM pg_class WHERE relname = $1 AND relreplident = 'f'`, table); n != 1 {
 			t.Errorf("REPLICA IDENTITY of %s is not FULL", table)

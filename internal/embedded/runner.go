@@ -112,6 +112,12 @@ func (r *runner) run(ctx context.Context, q projections.ActiveQuery) error {
 	live := false
 	lastProgress := time.Now()
 	log.Info("cached query started", "topics", topics)
+	if caughtUp() { // empty sources: nothing to rebuild
+		if err := r.goLive(ctx, cl, q.QueryID, resultTopic, eng, previous, &p); err != nil {
+			return r.stopIfDeleted(err)
+		}
+		live = true
+	}
 	for {
 		fetches := cl.PollFetches(ctx)
 		if ctx.Err() != nil {
@@ -147,6 +153,13 @@ func (r *runner) run(ctx context.Context, q projections.ActiveQuery) error {
 		if applyErr != nil {
 			return r.fail(ctx, q.QueryID, applyErr)
 		}
+		// Applying per batch keeps memory bounded while catching up; the
+		// changes of a rebuild are not published one by one, the whole
+		// rebuilt result replaces the old one (goLive).
+		changes, err := eng.Changes()
+		if err != nil {
+			return r.fail(ctx, q.QueryID, err)
+		}
 		if !live {
 			if !caughtUp() {
 				if time.Since(lastProgress) > r.progressEvery {
@@ -164,10 +177,6 @@ func (r *runner) run(ctx context.Context, q projections.ActiveQuery) error {
 			lastProgress = time.Now()
 			log.Info("cached query caught up", "events", p.EventsApplied)
 			continue
-		}
-		changes, err := eng.Changes()
-		if err != nil {
-			return r.fail(ctx, q.QueryID, err)
 		}
 		if len(changes) == 0 && time.Since(lastProgress) < r.progressEvery {
 			continue
@@ -188,9 +197,6 @@ func (r *runner) run(ctx context.Context, q projections.ActiveQuery) error {
 func (r *runner) goLive(ctx context.Context, cl *kgo.Client, queryID, topic string, eng Engine, previous [][]byte, p *results.Progress) error {
 	rows, err := eng.Rows()
 	if err != nil {
-		return err
-	}
-	if _, err := eng.Changes(); err != nil { // already in rows
 		return err
 	}
 	p.State = results.StateLive

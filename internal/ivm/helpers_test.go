@@ -57,36 +57,24 @@ func newQuery(t testing.TB, sql string) *Query {
 // columns are NULL.
 type M map[string]string
 
-// mkRow builds a full row of a source from column texts.
+// mkRow builds a row of a source from column texts; columns the plan does
+// not read are dropped, as the decoder drops them.
 func mkRow(t testing.TB, q *Query, src int, vals M) Row {
 	t.Helper()
 	s := &q.plan.Sources[src]
 	row := make(Row, len(s.Columns))
-	seen := 0
 	for i, c := range s.Columns {
 		text, ok := vals[c.Name]
 		if !ok {
 			continue
 		}
-		seen++
 		v, err := ParseValue(c.Type, text)
 		if err != nil {
 			t.Fatalf("column %s: %v", c.Name, err)
 		}
 		row[i] = v
 	}
-	if seen != len(vals) {
-		t.Fatalf("values %v name columns source %s does not have (it has %v)", vals, s.Alias, columnNames(s))
-	}
 	return row
-}
-
-func columnNames(s *sqlplan.Source) []string {
-	var out []string
-	for _, c := range s.Columns {
-		out = append(out, c.Name)
-	}
-	return out
 }
 
 // keyOnly keeps the primary key values of a row, as a REPLICA IDENTITY

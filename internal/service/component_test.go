@@ -74,7 +74,7 @@ func (*refusingCapture) Ensure(context.Context, handlers.CaptureSpec) error {
 }
 
 func TestTerminalCaptureFailureFailsJobWithReason(t *testing.T) {
-	s := startSystem(t, WorkerDeps{Capture: &refusingCapture{newCountingCapture()}, Processor: handlers.UnconfiguredProcessor{}})
+	s := startSystem(t, WorkerDeps{Capture: &refusingCapture{newCountingCapture()}, Processor: noProcessor{}})
 	res := s.postForm("/createDatabaseConnection", map[string]string{"connectionString": sourceConn, "environmentId": "env1"})
 	if res.status != http.StatusCreated || res.header.Get("Location") != "/connections/env1" {
 		t.Fatalf("create: %d %v %s", res.status, res.header, res.body)
@@ -108,8 +108,8 @@ func TestTerminalCaptureFailureFailsJobWithReason(t *testing.T) {
 func TestTwoWorkersCarryOutEachCommandOnce(t *testing.T) {
 	a, b := newCountingCapture(), newCountingCapture()
 	s := startSystem(t,
-		WorkerDeps{Capture: a, Processor: handlers.UnconfiguredProcessor{}},
-		WorkerDeps{Capture: b, Processor: handlers.UnconfiguredProcessor{}},
+		WorkerDeps{Capture: a, Processor: noProcessor{}},
+		WorkerDeps{Capture: b, Processor: noProcessor{}},
 	)
 	const n = 40
 	for i := 0; i < n; i++ {
@@ -155,7 +155,7 @@ func TestTwoWorkersCarryOutEachCommandOnce(t *testing.T) {
 // its reason, shows up in checkJobStatus, and the worker carries on.
 func TestMalformedCommandIsDeadLettered(t *testing.T) {
 	capture := newCountingCapture()
-	s := startSystem(t, WorkerDeps{Capture: capture, Processor: handlers.UnconfiguredProcessor{}})
+	s := startSystem(t, WorkerDeps{Capture: capture, Processor: noProcessor{}})
 	cl, err := kgo.NewClient(kgo.SeedBrokers(s.inf.Brokers...))
 	if err != nil {
 		t.Fatal(err)
@@ -205,7 +205,7 @@ func TestMalformedCommandIsDeadLettered(t *testing.T) {
 // A cached query whose SQL does not resolve against its schema is answered
 // with 422 and the position, and nothing is published.
 func TestCreateCachedQueryRejectsUnknownColumn(t *testing.T) {
-	s := startSystem(t, WorkerDeps{Capture: newCountingCapture(), Processor: handlers.UnconfiguredProcessor{}})
+	s := startSystem(t, WorkerDeps{Capture: newCountingCapture(), Processor: noProcessor{}})
 	schema := "model Order {\n  id    Int @id\n  total Int\n  @@map(\"orders\")\n}\n"
 	res := s.postJSON("/createCachedQuery", map[string]string{"connectionString": sourceConn, "environmentId": "env1",
 		"schema": schema, "sqlQuery": "SELECT sum(totl)\nFROM orders"})

@@ -5,15 +5,17 @@ import (
 	"log/slog"
 	"strings"
 
-	"github.com/cdcq/cdcq/handlers"
 	"github.com/cdcq/cdcq/internal/capture"
 	"github.com/cdcq/cdcq/internal/config"
 	"github.com/cdcq/cdcq/internal/dbzjson"
 	"github.com/cdcq/cdcq/internal/debezium"
+	"github.com/cdcq/cdcq/internal/embedded"
 	"github.com/cdcq/cdcq/internal/flink"
 	"github.com/cdcq/cdcq/internal/flink/processor"
 	"github.com/cdcq/cdcq/internal/kafkaconnect"
 	"github.com/cdcq/cdcq/internal/pgsource"
+	"github.com/cdcq/cdcq/internal/results"
+	"github.com/cdcq/cdcq/projections"
 )
 
 // Version is cdcq's version, written into the source.version of the
@@ -24,7 +26,7 @@ const Version = "0.1.0"
 // configuration: a Kafka Connect URL selects Debezium, otherwise cdcq's
 // embedded capture runs in the workers.
 func Engines(cfg config.Config, inf *Infra, logger *slog.Logger) (WorkerDeps, error) {
-	deps := WorkerDeps{Processor: handlers.UnconfiguredProcessor{}}
+	var deps WorkerDeps
 	if cfg.ConnectURL != "" {
 		capture, err := kafkaConnectCapture(cfg.ConnectURL)
 		if err != nil {
@@ -52,8 +54,32 @@ func Engines(cfg config.Config, inf *Infra, logger *slog.Logger) (WorkerDeps, er
 			return WorkerDeps{}, err
 		}
 		deps.Processor = proc
+	} else {
+		proc, err := embeddedProcessor(inf, logger)
+		if err != nil {
+			return WorkerDeps{}, err
+		}
+		deps.Processor = proc
+		deps.Background = append(deps.Background, proc.Run)
 	}
 	return deps, nil
+}
+
+// embeddedProcessor runs cached queries in cdcq's incremental engine, in
+// the workers.
+func embeddedProcessor(inf *Infra, logger *slog.Logger) (*embedded.Processor, error) {
+	store, err := projections.NewStore(inf.Pool)
+	if err != nil {
+		return nil, err
+	}
+	res, err := results.New(inf.Pool)
+	if err != nil {
+		return nil, err
+	}
+	return embedded.New(embedded.Config{
+		Brokers: inf.Brokers, DatabaseURL: inf.DatabaseURL, Results: res, Queries: store,
+		NewEngine: embedded.NewIVMEngine, Logger: logger,
+	})
 }
 
 // flinkProcessor runs cached queries as Flink SQL jobs submitted through the

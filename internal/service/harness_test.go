@@ -22,6 +22,7 @@ import (
 
 	"github.com/cdcq/cdcq/handlers"
 	"github.com/cdcq/cdcq/internal/config"
+	"github.com/cdcq/cdcq/internal/jobs"
 	"github.com/cdcq/cdcq/internal/kafkabus"
 	"github.com/cdcq/cdcq/internal/pgtest"
 	"github.com/cdcq/cdcq/internal/secret"
@@ -125,8 +126,10 @@ func startSystemWith(t *testing.T, engines func(inf *Infra, cfg config.Config, l
 			return RunWorker(ctx, inf, deps, cfg.StatusInterval, logger)
 		})
 	}
-	s.waitForGroupMembers(handlers.WorkerHandlerName, len(workers))
-	s.waitForGroupMembers(ProjectorHandlerName, len(workers))
+	if len(workers) > 0 {
+		s.waitForGroupMembers(handlers.WorkerHandlerName, len(workers))
+		s.waitForGroupMembers(ProjectorHandlerName, len(workers))
+	}
 	return s
 }
 
@@ -295,3 +298,23 @@ func header(r *kgo.Record, key string) string {
 	}
 	return ""
 }
+
+// noProcessor stands in for a query processor in tests about captures: it
+// fails every query, as an engine does for a query it cannot run.
+type noProcessor struct{}
+
+const noProcessorReason = "no query processor in this test"
+
+func (noProcessor) Engine() string { return "none" }
+
+func (noProcessor) EnsureQuery(context.Context, handlers.QuerySpec) (jobs.QueryStatus, error) {
+	return jobs.QueryStatus{}, jobs.Terminalf(noProcessorReason)
+}
+
+func (noProcessor) ObserveQuery(context.Context, handlers.QuerySpec) (jobs.QueryStatus, error) {
+	return jobs.QueryStatus{Status: jobs.StatusFailed, Reason: noProcessorReason}, nil
+}
+
+func (noProcessor) DeleteQuery(context.Context, handlers.QuerySpec) error { return nil }
+
+func (noProcessor) DeleteEnvironment(context.Context, string) error { return nil }

@@ -11,7 +11,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/cdcq/cdcq/commands"
-	"github.com/cdcq/cdcq/handlers"
 	"github.com/cdcq/cdcq/internal/kafkaconnect/connectfake"
 	"github.com/cdcq/cdcq/internal/names"
 	"github.com/cdcq/cdcq/internal/pgtest"
@@ -71,7 +70,7 @@ func startWithConnect(t *testing.T) (*system, *connectfake.Server) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return startSystem(t, WorkerDeps{Capture: capture, Processor: handlers.UnconfiguredProcessor{}}), fake
+	return startSystem(t, WorkerDeps{Capture: capture, Processor: noProcessor{}}), fake
 }
 
 // The whole life of a connection through Kafka Connect: create (form),

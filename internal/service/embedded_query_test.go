@@ -1,0 +1,261 @@
+package service
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/cdcq/cdcq/handlers"
+	"github.com/cdcq/cdcq/internal/config"
+)
+
+const shopSchema = `datasource db {
+  provider = "postgresql"
+  url      = env("DATABASE_URL")
+}
+
+model Customer {
+  id     Int     @id
+  region String?
+  orders Order[]
+
+  @@map("customers")
+}
+
+model Order {
+  id         Int      @id
+  customerId Int      @map("customer_id")
+  total      Decimal? @db.Decimal(10, 2)
+  status     String?
+  customer   Customer @relation(fields: [customerId], references: [id])
+
+  @@map("orders")
+}
+`
+
+// The queries the differential test keeps, each run on Postgres too.
+var differentialQueries = []string{
+	`SELECT status, count(*) AS n, count(total) AS priced, sum(total) AS revenue, avg(total) AS mean,
+	        min(total) AS lo, max(total) AS hi, count(DISTINCT customer_id) AS buyers
+	   FROM orders GROUP BY status`,
+	`SELECT c.region, count(*) AS n, sum(o.total) AS revenue
+	   FROM orders o JOIN customers c ON c.id = o.customer_id
+	  GROUP BY c.region HAVING count(*) > 2`,
+	`SELECT count(*) AS n, sum(total) AS revenue, max(total) AS hi FROM orders WHERE status IS NOT NULL`,
+}
+
+// From createCachedQuery to GET /cachedQueries/{id}/result on the embedded
+// capture and engine: thousands of random changes in random transactions,
+// a worker restart in the middle, and the results compared row for row
+// with the same queries run on Postgres.
+func TestEmbeddedQueriesMatchPostgres(t *testing.T) {
+	var stopFirst func()
+	s := startSystemWith(t, func(inf *Infra, cfg config.Config, logger *slog.Logger) []WorkerDeps {
+		return nil
+	})
+	stopFirst = s.startEmbeddedWorker()
+	src, srcConn := sourceDatabase(t)
+	ctx := context.Background()
+	if _, err := srcConn.Exec(ctx, `
+		CREATE TABLE customers (id int PRIMARY KEY, region text);
+		CREATE TABLE orders (id int PRIMARY KEY, customer_id int NOT NULL, total numeric(10,2), status text)`); err != nil {
+		t.Fatal(err)
+	}
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 7))
+	w := &workload{rng: rng, conn: srcConn}
+	w.run(t, 30, 10) // some history before the queries exist
+
+	const env = "diff1"
+	var ids []string
+	for _, q := range differentialQueries {
+		res := s.postJSON("/createCachedQuery", map[string]string{"connectionString": src, "environmentId": env, "schema": shopSchema, "sqlQuery": q})
+		if res.status != http.StatusCreated {
+			t.Fatalf("create %s: %d %s", q, res.status, res.body)
+		}
+		ids = append(ids, res.json(t)["id"].(string))
+	}
+	w.run(t, 120, 10)
+	s.compareWithPostgres(t, srcConn, ids)
+
+	// A restart in the middle of the workload: the engine rebuilds from
+	// the topics and says so until it has caught up.
+	stopFirst()
+	w.run(t, 60, 10)
+	s.startEmbeddedWorker()
+	w.run(t, 60, 10)
+	s.compareWithPostgres(t, srcConn, ids)
+	t.Logf("%d changes in %d transactions", w.changes, w.txs)
+}
+
+// startEmbeddedWorker starts a worker with the embedded engines and returns
+// what stops it.
+func (s *system) startEmbeddedWorker() func() {
+	s.t.Helper()
+	deps, err := Engines(s.cfg, s.inf, s.logger)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := RunWorker(ctx, s.inf, deps, s.cfg.StatusInterval, s.logger); err != nil && ctx.Err() == nil {
+			s.t.Errorf("worker: %v", err)
+		}
+	}()
+	stop := func() {
+		cancel()
+		<-done
+	}
+	s.t.Cleanup(stop)
+	s.waitForGroupMembers(handlers.WorkerHandlerName, 1)
+	s.waitForGroupMembers(ProjectorHandlerName, 1)
+	return stop
+}
+
+// workload applies random inserts, updates and deletes in random
+// transactions.
+type workload struct {
+	rng          *rand.Rand
+	conn         *pgx.Conn
+	nextOrder    int
+	changes, txs int
+}
+
+func (w *workload) run(t *testing.T, txs, maxPerTx int) {
+	t.Helper()
+	ctx := context.Background()
+	regions := []any{"eu", "us", "ap", nil}
+	statuses := []any{"new", "paid", "shipped", nil}
+	for i := 0; i < txs; i++ {
+		tx, err := w.conn.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 1 + w.rng.IntN(maxPerTx)
+		for j := 0; j < n; j++ {
+			var sql string
+			var args []any
+			switch k := w.rng.IntN(10); {
+			case k < 2:
+				sql = `INSERT INTO customers VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET region = EXCLUDED.region`
+				args = []any{w.rng.IntN(40), regions[w.rng.IntN(len(regions))]}
+			case k < 6:
+				w.nextOrder++
+				var total any
+				if w.rng.IntN(8) > 0 {
+					total = fmt.Sprintf("%d.%02d", w.rng.IntN(500), w.rng.IntN(100))
+				}
+				sql = `INSERT INTO orders VALUES ($1, $2, $3::numeric, $4)`
+				args = []any{w.nextOrder, w.rng.IntN(40), total, statuses[w.rng.IntN(len(statuses))]}
+			case k < 8:
+				sql = `UPDATE orders SET total = total + 1.25, status = $2 WHERE id = $1`
+				args = []any{1 + w.rng.IntN(w.nextOrder+1), statuses[w.rng.IntN(len(statuses))]}
+			case k < 9:
+				sql = `DELETE FROM orders WHERE id = $1`
+				args = []any{1 + w.rng.IntN(w.nextOrder+1)}
+			default:
+				sql = `DELETE FROM customers WHERE id = $1`
+				args = []any{w.rng.IntN(40)}
+			}
+			if _, err := tx.Exec(ctx, sql, args...); err != nil {
+				t.Fatalf("%s %v: %v", sql, args, err)
+			}
+			w.changes++
+		}
+		if err := tx.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+		w.txs++
+	}
+}
+
+// compareWithPostgres waits until every query's result, read through the
+// API, equals the query's result on Postgres.
+func (s *system) compareWithPostgres(t *testing.T, src *pgx.Conn, ids []string) {
+	t.Helper()
+	for i, id := range ids {
+		want := postgresRows(t, src, differentialQueries[i])
+		var got []string
+		var last string
+		ok := poll(60*time.Second, func() bool {
+			req, _ := http.NewRequest(http.MethodGet, s.apiURL+"/cachedQueries/"+id+"/result", nil)
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				return false
+			}
+			defer res.Body.Close()
+			var body struct {
+				CaughtUp bool              `json:"caughtUp"`
+				Rows     []json.RawMessage `json:"rows"`
+			}
+			dec := json.NewDecoder(res.Body)
+			if err := dec.Decode(&body); err != nil || !body.CaughtUp {
+				last = fmt.Sprintf("status %d, caught up %v", res.StatusCode, body.CaughtUp)
+				return false
+			}
+			got = canonicalRows(t, body.Rows, true)
+			last = strings.Join(got, "\n")
+			return slices.Equal(got, want)
+		})
+		if !ok {
+			t.Fatalf("query %d (%s) did not reach Postgres's result within 60s\nwant:\n%s\nlast seen:\n%s", i, id, strings.Join(want, "\n"), last)
+		}
+		if len(want) == 0 {
+			t.Fatalf("query %d has no rows on Postgres; the comparison proves nothing", i)
+		}
+		t.Logf("query %d: %d rows equal, e.g. %s", i, len(want), want[0])
+	}
+}
+
+// postgresRows runs a query on Postgres and renders each row as canonical
+// JSON.
+func postgresRows(t *testing.T, src *pgx.Conn, query string) []string {
+	t.Helper()
+	rows, err := src.Query(context.Background(), "SELECT to_jsonb(q)::text FROM ("+query+") q")
+	if err != nil {
+		t.Fatal(err)
+	}
+	texts, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := make([]json.RawMessage, len(texts))
+	for i, s := range texts {
+		raw[i] = json.RawMessage(s)
+	}
+	return canonicalRows(t, raw, false)
+}
+
+// canonicalRows renders rows with sorted keys and numbers as written,
+// dropping the result records' query_id, and sorts them.
+func canonicalRows(t *testing.T, rows []json.RawMessage, dropQueryID bool) []string {
+	t.Helper()
+	out := make([]string, 0, len(rows))
+	for _, r := range rows {
+		dec := json.NewDecoder(strings.NewReader(string(r)))
+		dec.UseNumber()
+		var m map[string]any
+		if err := dec.Decode(&m); err != nil {
+			t.Fatalf("row %s: %v", r, err)
+		}
+		if dropQueryID {
+			delete(m, "query_id")
+		}
+		b, _ := json.Marshal(m)
+		out = append(out, string(b))
+	}
+	slices.Sort(out)
+	return out
+}

@@ -7,6 +7,7 @@ import (
 	"math/bits"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // dec is an exact decimal number with PostgreSQL numeric's semantics: the
@@ -326,14 +327,24 @@ func weightAndFirst(d dec) (int, int64) {
 	p := n - 1 - int(d.scale) // 10^p <= |v| < 10^(p+1)
 	w := floorDiv(p, 4)
 	shift := int(d.scale) + 4*w
-	abs := new(big.Int).Abs(d.coef())
-	var first *big.Int
-	if shift >= 0 {
-		first = new(big.Int).Quo(abs, bigPow10(shift))
-	} else {
-		first = new(big.Int).Mul(abs, bigPow10(-shift))
+	if d.b == nil {
+		u := uabs(d.c)
+		switch {
+		case shift >= len(pow10):
+			return w, 0 // cannot happen: the digit is < 10^4
+		case shift >= 0:
+			return w, int64(u / uint64(pow10[shift]))
+		default:
+			return w, int64(u) * pow10[-shift] // |coef| < 10^4 here
+		}
 	}
-	return w, first.Int64()
+	abs := new(big.Int).Abs(d.b)
+	if shift >= 0 {
+		abs.Quo(abs, bigPow10(shift))
+	} else {
+		abs.Mul(abs, bigPow10(-shift))
+	}
+	return w, abs.Int64()
 }
 
 func floorDiv(a, b int) int {
@@ -396,15 +407,51 @@ func decQuo(a, b dec, rscale int32) dec {
 			return dec{c: q, scale: rscale}
 		}
 	}
-	num := new(big.Int).Set(a.coef())
-	den := new(big.Int).Set(b.coef())
+	sc := bigScratchPool.Get().(*bigScratch)
+	defer bigScratchPool.Put(sc)
+	num, den := sc.setCoef(&sc.a, a), sc.setCoef(&sc.b, b)
 	if e >= 0 {
 		num.Mul(num, bigPow10(e))
 	} else {
 		den.Mul(den, bigPow10(-e))
 	}
-	return decFromBig(quoRoundHalfAway(num, den), rscale)
+	q := new(big.Int)
+	q.QuoRem(num, den, &sc.r)
+	roundHalfAway(q, &sc.r, (num.Sign() < 0) != (den.Sign() < 0), den)
+	return decFromBig(q, rscale)
 }
+
+// bigScratch holds big.Ints reused by divisions, so that only the result
+// is allocated.
+type bigScratch struct{ a, b, r big.Int }
+
+var bigScratchPool = sync.Pool{New: func() any { return new(bigScratch) }}
+
+func (*bigScratch) setCoef(z *big.Int, d dec) *big.Int {
+	if d.b != nil {
+		return z.Set(d.b)
+	}
+	return z.SetInt64(d.c)
+}
+
+// roundHalfAway adjusts a truncated quotient q with remainder r (r is
+// modified) away from zero when |r| >= |den|/2.
+func roundHalfAway(q, r *big.Int, negative bool, den *big.Int) {
+	if r.Sign() == 0 {
+		return
+	}
+	r.Abs(r).Lsh(r, 1)
+	if r.CmpAbs(den) < 0 {
+		return
+	}
+	if negative {
+		q.Sub(q, bigOne)
+	} else {
+		q.Add(q, bigOne)
+	}
+}
+
+var bigOne = big.NewInt(1)
 
 // quo128 computes round_half_away(x × m / y) in 128-bit arithmetic; m > 0,
 // y != 0. It reports false when the result does not fit an int64.
@@ -429,20 +476,10 @@ func quo128(x, m, y int64) (int64, bool) {
 	return int64(q), true
 }
 
-// quoRoundHalfAway returns num/den rounded half away from zero. It may
-// modify num.
+// quoRoundHalfAway returns num/den rounded half away from zero.
 func quoRoundHalfAway(num, den *big.Int) *big.Int {
 	q, r := new(big.Int).QuoRem(num, den, new(big.Int))
-	if r.Sign() != 0 {
-		r.Abs(r).Lsh(r, 1)
-		if r.CmpAbs(den) >= 0 {
-			if (num.Sign() < 0) != (den.Sign() < 0) {
-				q.Sub(q, big.NewInt(1))
-			} else {
-				q.Add(q, big.NewInt(1))
-			}
-		}
-	}
+	roundHalfAway(q, r, (num.Sign() < 0) != (den.Sign() < 0), den)
 	return q
 }
 

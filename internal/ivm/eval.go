@@ -836,19 +836,21 @@ func (c *exprCompiler) function(e *sqlplan.Func) (evalFn, error) {
 		if !extractFields[k][field] {
 			return nil, unsupported(e, "field %q of %s", field, argType(1))
 		}
-		asFloat := e.Name == "date_part"
+		if e.Name == "date_part" {
+			return unaryFn(args[1], func(v Value) (Value, error) {
+				f, err := datePart(field, v)
+				if errors.Is(err, errInfiniteField) {
+					return Value{}, nil
+				}
+				return Float8Value(f), err
+			}), nil
+		}
 		return unaryFn(args[1], func(v Value) (Value, error) {
 			d, err := extract(field, v)
 			if errors.Is(err, errInfiniteField) {
 				return Value{}, nil
 			}
-			if err != nil {
-				return Value{}, err
-			}
-			if asFloat {
-				return Float8Value(decToFloat(d)), nil
-			}
-			return numericValue(d), nil
+			return numericValue(d), err
 		}), nil
 	case "timezone":
 		if _, err := constArg(); err != nil {

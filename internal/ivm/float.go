@@ -31,7 +31,7 @@ func appendPGFloat(dst []byte, f float64, bitSize int) []byte {
 		return append(dst, '0')
 	}
 	var buf [32]byte
-	digits, exp, neg := shortestDigits(buf[:0], f, bitSize)
+	digits, exp, neg := strictShortestDigits(buf[:0], f, bitSize)
 	if neg {
 		dst = append(dst, '-')
 	}
@@ -113,6 +113,70 @@ func shortestDigits(dst []byte, f float64, bitSize int) ([]byte, int, bool) {
 		out = append(out, mant[2:]...)
 	}
 	return out, exp, neg
+}
+
+// strictShortestDigits is shortestDigits for PostgreSQL's Ryu, which only
+// takes a decimal that lies strictly between the float's rounding bounds:
+// where the shortest decimal is exactly halfway to a neighbouring float
+// (it reads back as f only by round-half-even), PostgreSQL prints more
+// digits.
+func strictShortestDigits(dst []byte, f float64, bitSize int) ([]byte, int, bool) {
+	digits, exp, neg := shortestDigits(dst, f, bitSize)
+	if !onRoundingBound(digits, exp, f, bitSize) {
+		return digits, exp, neg
+	}
+	maxDigits := 17
+	if bitSize == 32 {
+		maxDigits = 9
+	}
+	a := math.Abs(f)
+	for n := len(digits) + 1; n <= maxDigits; n++ {
+		s := strconv.AppendFloat(dst[:0], a, 'e', n-1, bitSize)
+		i := len(s) - 1
+		for s[i] != 'e' {
+			i--
+		}
+		e, _ := strconv.Atoi(string(s[i+1:]))
+		d := append(append([]byte(nil), s[0]), s[2:i]...)
+		for len(d) > 1 && d[len(d)-1] == '0' {
+			d = d[:len(d)-1]
+		}
+		if !onRoundingBound(d, e, f, bitSize) {
+			return d, e, neg
+		}
+	}
+	return digits, exp, neg
+}
+
+// onRoundingBound reports whether digits × 10^(exp-len+1) is exactly
+// halfway between |f| and one of its neighbours.
+func onRoundingBound(digits []byte, exp int, f float64, bitSize int) bool {
+	a := math.Abs(f)
+	var lo, hi float64
+	if bitSize == 32 {
+		lo = float64(math.Nextafter32(float32(a), 0))
+		hi = float64(math.Nextafter32(float32(a), math.MaxFloat32))
+	} else {
+		lo, hi = math.Nextafter(a, 0), math.Nextafter(a, math.MaxFloat64)
+	}
+	var r big.Rat
+	if _, ok := r.SetString(string(digits) + "e" + strconv.Itoa(exp-len(digits)+1)); !ok {
+		return false
+	}
+	var x, mid big.Rat
+	x.SetFloat64(a)
+	for _, n := range []float64{lo, hi} {
+		if math.IsInf(n, 0) || n == a {
+			continue
+		}
+		mid.SetFloat64(n)
+		mid.Add(&mid, &x)
+		mid.Quo(&mid, big.NewRat(2, 1))
+		if mid.Cmp(&r) == 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // appendPlainDigits writes digits × 10^(exp-len+1) in plain notation;

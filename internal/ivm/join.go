@@ -35,7 +35,7 @@ type sourceState struct {
 	// source not yet bound with values of the bound ones.
 	steps []joinStep
 	// key scratch
-	keyBuf []byte
+	keyBuf, keyBuf2 []byte
 }
 
 // joinIndex indexes the rows of a source by the values of some columns:
@@ -231,26 +231,64 @@ func (s *sourceState) insertRow(key string, r *srow) {
 func (s *sourceState) removeRow(key string, r *srow) {
 	delete(s.rows, key)
 	for _, ix := range s.indexes {
-		p := r.pos[ix.slot]
-		if p < 0 {
+		if r.pos[ix.slot] < 0 {
 			continue
 		}
 		s.keyBuf, _ = ix.indexKey(s.keyBuf[:0], r)
-		b := ix.buckets[string(s.keyBuf)]
-		last := len(b) - 1
-		if int(p) != last {
-			moved := b[last]
-			b[p] = moved
-			moved.pos[ix.slot] = p
-		}
-		b[last] = nil
-		if last == 0 {
-			delete(ix.buckets, string(s.keyBuf))
-		} else {
-			ix.buckets[string(s.keyBuf)] = b[:last]
-		}
-		r.pos[ix.slot] = -1
+		s.unindex(ix, r, s.keyBuf)
 	}
+}
+
+// replaceRow gives a stored row new values in place (an update that keeps
+// the primary key), moving it between join buckets only when its join key
+// or its filter result changed.
+func (s *sourceState) replaceRow(r *srow, vals Row, pass bool) {
+	for _, ix := range s.indexes {
+		p := r.pos[ix.slot]
+		var oldKey []byte
+		if p >= 0 {
+			oldKey, _ = ix.indexKey(s.keyBuf[:0], r)
+			s.keyBuf = oldKey
+		}
+		newOK := false
+		var newKey []byte
+		if pass {
+			tmp := srow{vals: vals}
+			newKey, newOK = ix.indexKey(s.keyBuf2[:0], &tmp)
+			s.keyBuf2 = newKey
+		}
+		if p >= 0 && newOK && string(oldKey) == string(newKey) {
+			continue // same bucket, same place
+		}
+		if p >= 0 {
+			s.unindex(ix, r, oldKey)
+		}
+		if newOK {
+			b := ix.buckets[string(newKey)]
+			r.pos[ix.slot] = int32(len(b))
+			ix.buckets[string(newKey)] = append(b, r)
+		}
+	}
+	r.vals, r.pass = vals, pass
+}
+
+// unindex removes r from its bucket of ix, whose key is key.
+func (s *sourceState) unindex(ix *joinIndex, r *srow, key []byte) {
+	p := r.pos[ix.slot]
+	b := ix.buckets[string(key)]
+	last := len(b) - 1
+	if int(p) != last {
+		moved := b[last]
+		b[p] = moved
+		moved.pos[ix.slot] = p
+	}
+	b[last] = nil
+	if last == 0 {
+		delete(ix.buckets, string(key))
+	} else {
+		ix.buckets[string(key)] = b[:last]
+	}
+	r.pos[ix.slot] = -1
 }
 
 // clear forgets every row.

@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"regexp"
 	"slices"
+	"strconv"
 
 	"github.com/cdcq/cdcq/internal/sqlplan"
 )
@@ -36,6 +38,8 @@ type Query struct {
 	// Scratch, reused across changes.
 	env         env
 	keyBuf      []byte
+	oldKeyBuf   []byte
+	newRow      srow
 	distinctBuf []byte
 	bigScratch  big.Int
 	probeBufs   [][]byte
@@ -106,6 +110,29 @@ func New(plan *sqlplan.Plan) (*Query, error) {
 	if plan == nil || len(plan.Sources) == 0 {
 		return nil, errors.New("ivm: the plan has no sources")
 	}
+	q, err := compileQuery(plan)
+	if err != nil {
+		return nil, withAliases(plan, err)
+	}
+	return q, nil
+}
+
+var sourceRefRE = regexp.MustCompile(`\bs(\d+)\.`)
+
+// withAliases rewrites the s0.column references of expression text in an
+// error into the sources' aliases (alias.column), as the query names them.
+func withAliases(plan *sqlplan.Plan, err error) error {
+	msg := sourceRefRE.ReplaceAllStringFunc(err.Error(), func(m string) string {
+		i, _ := strconv.Atoi(m[1 : len(m)-1])
+		if i < len(plan.Sources) {
+			return sqlplan.QuoteIdent(plan.Sources[i].Alias) + "."
+		}
+		return m
+	})
+	return errors.New(msg)
+}
+
+func compileQuery(plan *sqlplan.Plan) (*Query, error) {
 	q := &Query{plan: plan, groups: map[string]*group{}}
 	colIndex := make([]map[string]int, len(plan.Sources))
 	for i := range plan.Sources {
@@ -453,25 +480,24 @@ func (q *Query) upsert(s *sourceState, ch Change) error {
 	if len(row) != s.width {
 		return fmt.Errorf("%s: after image has %d values, the source has %d columns", s.src.Alias, len(row), s.width)
 	}
-	nk, err := s.rowKey(nil, row)
+	nk, err := s.rowKey(q.keyBuf[:0], row)
+	q.keyBuf = nk
 	if err != nil {
 		return err
 	}
-	newKey := string(nk)
-	oldKey := newKey
+	current := s.rows[string(nk)] // the row stored under the new key
+	var moved *srow               // the row stored under the old key, when the key changes
+	var movedKey string
 	if ch.Before != nil && len(ch.Before) == s.width {
-		if ok, err := s.rowKey(q.keyBuf[:0], ch.Before); err == nil {
-			q.keyBuf = ok
-			if string(ok) != newKey {
-				oldKey = string(ok)
+		if ok, err := s.rowKey(q.oldKeyBuf[:0], ch.Before); err == nil {
+			q.oldKeyBuf = ok
+			if string(ok) != string(nk) {
+				if moved = s.rows[string(ok)]; moved != nil {
+					movedKey = string(ok)
+				}
 			}
 		}
 	}
-	moved := s.rows[oldKey] // the row the change replaces (its key may change)
-	if oldKey == newKey {
-		moved = nil
-	}
-	current := s.rows[newKey] // a row already stored under the new key
 	prev := current
 	if prev == nil {
 		prev = moved
@@ -490,7 +516,10 @@ func (q *Query) upsert(s *sourceState, ch Change) error {
 		return nil // nothing the query reads changed (or a replay)
 	}
 
-	nr := &srow{vals: row, pass: true}
+	// Compute the new row's contributions first: this is where an
+	// expression can fail, and nothing has changed yet.
+	nr := &q.newRow
+	*nr = srow{vals: row, pass: true}
 	q.env.rows[s.index] = nr
 	if s.filter != nil {
 		v, err := s.filter(&q.env)
@@ -499,15 +528,15 @@ func (q *Query) upsert(s *sourceState, ch Change) error {
 		}
 		nr.pass = !v.IsNull() && v.bool()
 	}
-	// Compute the new row's contributions first: this is where an
-	// expression can fail, and nothing has changed yet.
 	q.resetPending()
 	if nr.pass {
 		if err := q.enumerate(s, nr, q.collect); err != nil {
 			return err
 		}
 	}
-	for _, old := range []*srow{moved, current} {
+	pass := nr.pass
+	*nr = srow{}
+	for _, old := range [2]*srow{moved, current} {
 		if old == nil {
 			continue
 		}
@@ -517,12 +546,13 @@ func (q *Query) upsert(s *sourceState, ch Change) error {
 	}
 	q.applyPending(1)
 	if moved != nil {
-		s.removeRow(oldKey, moved)
+		s.removeRow(movedKey, moved)
 	}
 	if current != nil {
-		s.removeRow(newKey, current)
+		s.replaceRow(current, row, pass)
+	} else {
+		s.insertRow(string(nk), &srow{vals: row, pass: pass})
 	}
-	s.insertRow(newKey, nr)
 	return nil
 }
 
@@ -686,7 +716,7 @@ func (q *Query) Flush() ([]ResultChange, error) {
 	if len(q.dirty) == 0 {
 		return nil, nil
 	}
-	var out []ResultChange
+	out := make([]ResultChange, 0, len(q.dirty))
 	var errs []error
 	for i, g := range q.dirty {
 		q.dirty[i] = nil
@@ -713,6 +743,9 @@ func (q *Query) Flush() ([]ResultChange, error) {
 		g.out = row
 	}
 	q.dirty = q.dirty[:0]
+	if len(out) == 0 {
+		out = nil
+	}
 	return out, errors.Join(errs...)
 }
 

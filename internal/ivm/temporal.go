@@ -682,6 +682,46 @@ func extract(field string, v Value) (dec, error) {
 
 var errInfiniteField = errors.New("field of an infinite value is NULL")
 
+// datePart returns date_part(field, v) computed as PostgreSQL does, in
+// double precision arithmetic (which can differ in the last digit from the
+// exact extract converted to double).
+func datePart(field string, v Value) (float64, error) {
+	if v.form != formFinite {
+		d, err := extract(field, v)
+		if err != nil {
+			return 0, err
+		}
+		return decToFloat(d), nil
+	}
+	tod := v.i
+	if v.k != kindTime {
+		_, tod = splitMicros(v.i)
+	}
+	sec := float64(tod / usPerSecond % 60)
+	fsec := float64(tod % usPerSecond)
+	switch field {
+	case "microseconds":
+		return sec*1000000.0 + fsec, nil
+	case "milliseconds":
+		return sec*1000.0 + fsec/1000.0, nil
+	case "second":
+		return sec + fsec/1000000.0, nil
+	case "epoch":
+		switch v.k {
+		case kindDate:
+			return float64(v.i * 86400), nil
+		case kindTime:
+			return float64(v.i) / 1000000.0, nil
+		}
+		return float64(v.i) / 1000000.0, nil
+	}
+	d, err := extract(field, v)
+	if err != nil {
+		return 0, err
+	}
+	return decToFloat(d), nil
+}
+
 // atTimeZone converts between timestamptz and a zone's wall-clock
 // timestamp: timezone(zone, timestamptz) gives the local time in zone;
 // timezone(zone, timestamp) reads the timestamp as local time in zone.

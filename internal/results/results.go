@@ -253,48 +253,33 @@ func (s *Store) Progress(ctx context.Context, queryID string) (Progress, error) 
 	return p, nil
 }
 
-// Result reads a query's rows and progress from one snapshot.
+// Result reads a query's rows and progress. One statement reads both, so
+// they come from one snapshot, in one round trip.
 func (s *Store) Result(ctx context.Context, queryID string) (Result, error) {
 	var r Result
-	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
-		var positions []byte
-		p := &r.Progress
-		err := tx.QueryRow(ctx, `SELECT state, positions, source_lsn, source_ts, events_applied, last_error, owner, updated_at
-			FROM query_progress WHERE query_id = $1`, queryID).
-			Scan(&p.State, &positions, &p.SourceLSN, &p.SourceTime, &p.EventsApplied, &p.LastError, &p.Owner, &p.UpdatedAt)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return ErrNotFound
-		}
-		if err != nil {
-			return err
-		}
-		if err := json.Unmarshal(positions, &p.Positions); err != nil {
-			return err
-		}
-		p.UpdatedAt = p.UpdatedAt.UTC()
-		if p.SourceTime != nil {
-			t := p.SourceTime.UTC()
-			p.SourceTime = &t
-		}
-		rows, err := tx.Query(ctx, `SELECT row FROM query_results WHERE query_id = $1 ORDER BY row_key`, queryID)
-		if err != nil {
-			return err
-		}
-		r.Rows, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (json.RawMessage, error) {
-			var b []byte
-			err := row.Scan(&b)
-			return json.RawMessage(b), err
-		})
-		return err
-	})
-	if errors.Is(err, ErrNotFound) {
+	var positions, rows []byte
+	p := &r.Progress
+	err := s.pool.QueryRow(ctx, `
+		SELECT p.state, p.positions, p.source_lsn, p.source_ts, p.events_applied, p.last_error, p.owner, p.updated_at,
+		       (SELECT coalesce(json_agg(r.row ORDER BY r.row_key), '[]') FROM query_results r WHERE r.query_id = p.query_id)
+		FROM query_progress p WHERE p.query_id = $1`, queryID).
+		Scan(&p.State, &positions, &p.SourceLSN, &p.SourceTime, &p.EventsApplied, &p.LastError, &p.Owner, &p.UpdatedAt, &rows)
+	if errors.Is(err, pgx.ErrNoRows) {
 		return Result{}, ErrNotFound
 	}
 	if err != nil {
 		return Result{}, fmt.Errorf("results: read %s: %w", queryID, err)
 	}
-	if r.Rows == nil {
-		r.Rows = []json.RawMessage{}
+	if err := json.Unmarshal(positions, &p.Positions); err != nil {
+		return Result{}, fmt.Errorf("results: positions of %s: %w", queryID, err)
+	}
+	if err := json.Unmarshal(rows, &r.Rows); err != nil {
+		return Result{}, fmt.Errorf("results: rows of %s: %w", queryID, err)
+	}
+	p.UpdatedAt = p.UpdatedAt.UTC()
+	if p.SourceTime != nil {
+		t := p.SourceTime.UTC()
+		p.SourceTime = &t
 	}
 	return r, nil
 }

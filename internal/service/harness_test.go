@@ -51,7 +51,7 @@ func (b *syncBuffer) String() string {
 // system is a running API and worker(s) on an in-process broker and a
 // private Postgres database, as `cdcq api` and `cdcq worker` run them.
 type system struct {
-	t      *testing.T
+	t      testing.TB
 	cfg    config.Config
 	logger *slog.Logger
 	// responses keeps every answer body, for the secrets test.
@@ -65,14 +65,14 @@ type system struct {
 }
 
 // startSystem starts the API and one worker per entry of workers.
-func startSystem(t *testing.T, workers ...WorkerDeps) *system {
+func startSystem(t testing.TB, workers ...WorkerDeps) *system {
 	t.Helper()
 	return startSystemWith(t, func(*Infra, config.Config, *slog.Logger) []WorkerDeps { return workers })
 }
 
 // startSystemWith starts the API and the workers that engines builds once
 // the infrastructure is ready.
-func startSystemWith(t *testing.T, engines func(inf *Infra, cfg config.Config, logger *slog.Logger) []WorkerDeps) *system {
+func startSystemWith(t testing.TB, engines func(inf *Infra, cfg config.Config, logger *slog.Logger) []WorkerDeps) *system {
 	t.Helper()
 	broker, err := kafkabus.StartEmbedded("", 0)
 	if err != nil {
@@ -181,7 +181,7 @@ type response struct {
 	body   string
 }
 
-func (r response) json(t *testing.T) map[string]any {
+func (r response) json(t testing.TB) map[string]any {
 	t.Helper()
 	var m map[string]any
 	if err := json.Unmarshal([]byte(r.body), &m); err != nil {
@@ -257,7 +257,7 @@ func poll(timeout time.Duration, cond func() bool) bool {
 	}
 }
 
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
 	if !poll(timeout, cond) {
 		t.Fatalf("timed out waiting for %s", what)

@@ -23,7 +23,7 @@ const knownPassword = "Zq8-unforgettable-Passw0rd"
 
 // sourceDatabase is a customer database on a wal_level=logical server, and
 // its connection string with knownPassword in it.
-func sourceDatabase(t *testing.T) (url string, conn *pgx.Conn) {
+func sourceDatabase(t testing.TB) (url string, conn *pgx.Conn) {
 	t.Helper()
 	plain := pgtest.NewDatabase(t)
 	url = strings.Replace(plain, "postgres://cdcq@", "postgres://cdcq:"+knownPassword+"@", 1)

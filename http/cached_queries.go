@@ -81,21 +81,35 @@ func queryProblem(err error) error {
 	return e
 }
 
+// CachedQueryDetail answers GET /cachedQueries/{id}: the query's
+// definition and job, and for a materialised result how far it has read
+// (its rows are at /result).
+type CachedQueryDetail struct {
+	projections.QueryView
+	Progress *QueryResult `json:"progress,omitempty"`
+}
+
 func (s *Server) getCachedQuery(c *fiber.Ctx) error {
-	id := strings.Clone(c.Params("queryId"))
-	ctx, cancel := s.backendContext(c)
-	defer cancel()
-	view, err := s.cfg.Status.CachedQuery(ctx, id)
-	switch {
-	case errors.Is(err, projections.ErrNotFound):
-		return newError(http.StatusNotFound, CodeNotFound, "id",
-			fmt.Sprintf("there is no cached query with id %q", id))
-	case err != nil:
-		return statusUnavailable(fmt.Errorf("read cached query %s: %w", id, err))
+	view, err := s.lookUpQuery(c)
+	if err != nil {
+		return err
 	}
-	c.Locals(keyQueryID, id)
-	c.Locals(keyEnvironmentID, view.EnvironmentID)
-	return c.JSON(view)
+	out := CachedQueryDetail{QueryView: view}
+	if s.cfg.Results != nil {
+		ctx, cancel := s.backendContext(c)
+		defer cancel()
+		res, err := s.cfg.Results.QueryResult(ctx, view.ID)
+		switch {
+		case errors.Is(err, ErrNoResult):
+		case err != nil:
+			return statusUnavailable(fmt.Errorf("read progress of %s: %w", view.ID, err))
+		default:
+			res.Rows = nil
+			res = withLag(res)
+			out.Progress = &res
+		}
+	}
+	return c.JSON(out)
 }
 
 // CachedQueryDeleting answers DELETE /cachedQueries/{id}.
@@ -153,11 +167,18 @@ func (s *Server) getCachedQueryResult(c *fiber.Ctx) error {
 	case err != nil:
 		return statusUnavailable(fmt.Errorf("read result of %s: %w", view.ID, err))
 	}
-	if res.CaughtUp && res.Position.SourceTime != nil {
-		lag := s.cfg.Now().Sub(*res.Position.SourceTime).Seconds()
+	return c.JSON(CachedQueryResult{ID: view.ID, Name: view.Name, Status: view.Status, QueryResult: withLag(res)})
+}
+
+// withLag fills in how long the newest change took from its commit in the
+// source to the result: the engine writes its progress when it applies a
+// batch, so an idle query keeps the lag of its last change.
+func withLag(res QueryResult) QueryResult {
+	if res.Position.SourceTime != nil && !res.UpdatedAt.IsZero() {
+		lag := max(res.UpdatedAt.Sub(*res.Position.SourceTime).Seconds(), 0)
 		res.Position.LagSeconds = &lag
 	}
-	return c.JSON(CachedQueryResult{ID: view.ID, Name: view.Name, Status: view.Status, QueryResult: res})
+	return res
 }
 
 // lookUpQuery finds the query named in the path, answering 404 when there

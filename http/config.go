@@ -65,7 +65,8 @@ type ResultPosition struct {
 	LSN int64 `json:"lsn"`
 	// SourceTime is that change's commit time.
 	SourceTime *time.Time `json:"sourceTime,omitempty"`
-	// LagSeconds is how long ago that was, when the rows are caught up.
+	// LagSeconds is how long that change took from its commit in the
+	// source to the result.
 	LagSeconds *float64 `json:"lagSeconds,omitempty"`
 	// Offsets are the next offsets to read per change topic and partition.
 	Offsets map[string]map[int32]int64 `json:"offsets,omitempty"`

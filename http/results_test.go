@@ -28,7 +28,7 @@ func TestGetCachedQueryResult(t *testing.T) {
 	src := testNow.Add(-1500 * time.Millisecond)
 	results := fakeResults{
 		"q_live": {State: "LIVE", CaughtUp: true, Rows: []json.RawMessage{json.RawMessage(`{"query_id":"q_live","country":"FR","count":2}`)},
-			Position: ResultPosition{LSN: 99, SourceTime: &src}, EventsApplied: 10},
+			Position: ResultPosition{LSN: 99, SourceTime: &src}, EventsApplied: 10, UpdatedAt: testNow},
 		"q_catching": {State: "CATCHING_UP", Rows: nil, Position: ResultPosition{LSN: 5}},
 	}
 	h := newHarness(t, func(c *Config) { c.Results = results })
@@ -49,7 +49,7 @@ func TestGetCachedQueryResult(t *testing.T) {
 			}
 		}},
 		{name: "catching_up_says_so_and_serves_no_rows", id: "q_catching", wantStatus: 200, check: func(t *testing.T, r CachedQueryResult, body string) {
-			if r.CaughtUp || r.State != "CATCHING_UP" || !strings.Contains(body, `"rows":null`) || r.Position.LagSeconds != nil {
+			if r.CaughtUp || r.State != "CATCHING_UP" || !strings.Contains(body, `"rows":null`) {
 				t.Errorf("result = %s", body)
 			}
 		}},
@@ -100,5 +100,23 @@ func TestDeleteCachedQuery(t *testing.T) {
 	}
 	if n := len(h.pub.published()); n != 1 {
 		t.Errorf("%d commands published after a 404", n)
+	}
+}
+
+func TestGetCachedQueryShowsProgress(t *testing.T) {
+	src := testNow.Add(-2 * time.Second)
+	h := newHarness(t, func(c *Config) {
+		c.Results = fakeResults{"q_1": {State: "LIVE", CaughtUp: true, Rows: []json.RawMessage{json.RawMessage(`{}`)},
+			Position: ResultPosition{LSN: 7, SourceTime: &src}, UpdatedAt: src.Add(250 * time.Millisecond)}}
+	})
+	h.status.queries["q_1"] = projections.QueryView{ID: "q_1", Status: jobs.StatusRunning, EnvironmentID: testEnv, Engine: "embedded", SQLQuery: testSQL}
+	res := h.do(t, rawRequest(http.MethodGet, "/cachedQueries/q_1", "", ""))
+	if res.status != http.StatusOK {
+		t.Fatalf("status = %d; body %s", res.status, res.body)
+	}
+	got := decodeAs[CachedQueryDetail](t, res.body)
+	if got.SQLQuery != testSQL || got.Progress == nil || got.Progress.State != "LIVE" || got.Progress.Rows != nil ||
+		got.Progress.Position.LagSeconds == nil || *got.Progress.Position.LagSeconds != 0.25 {
+		t.Errorf("detail = %s", res.body)
 	}
 }

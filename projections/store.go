@@ -192,7 +192,7 @@ func fold(ctx context.Context, tx pgx.Tx, ev events.Event, at time.Time) error {
 		err = cachedQueryRequested(ctx, tx, e, at)
 	case events.CachedQueryDeleted:
 		_, err = tx.Exec(ctx, `
-			UPDATE cached_queries SET status = 'DELETED', reason = '', updated_at = $2,
+			UPDATE cached_queries SET status = 'DELETED', reason = '', job_state = '', updated_at = $2,
 			       last_command_id = COALESCE(NULLIF($3, ''), last_command_id)
 			WHERE query_id = $1`, e.QueryID, at, e.CommandID)
 	case events.CachedQueryObserved:

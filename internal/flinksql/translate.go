@@ -16,7 +16,7 @@ import (
 const SinkTable = "cdcq_result"
 
 // QueryIDColumn is the first column of the result topic's key and value.
-const QueryIDColumn = "query_id"
+const QueryIDColumn = sqlplan.QueryIDColumn
 
 // PartitionDiscoveryInterval is how often a source looks for its topic
 // (and new partitions).
@@ -228,26 +228,18 @@ func (t *translator) result() (string, string, error) {
 	g := &renderer{plan: p, group: true}
 	keys := []sinkColumn{{name: QueryIDColumn, ftype: "STRING", expr: "CAST(" + quoteString(t.opts.QueryID) + " AS STRING)"}}
 	keyOutput := map[int]bool{}
-	taken := map[string]bool{QueryIDColumn: true}
-	for _, o := range p.Outputs {
-		taken[o.Name] = true
-	}
+	keyNames := p.GroupKeyNames()
 	for i, k := range p.GroupBy {
 		ft, err := flinkType(k.ResultType())
 		if err != nil {
 			return "", "", fmt.Errorf("GROUP BY %s: %w", k, err)
 		}
-		col := sinkColumn{ftype: ft, expr: quoteIdent(groupAlias(i))}
+		col := sinkColumn{ftype: ft, expr: quoteIdent(groupAlias(i)), name: keyNames[i]}
 		for j, o := range p.Outputs {
-			if ref, ok := o.Expr.(*sqlplan.GroupRef); ok && ref.Index == i && !keyOutput[j] {
+			if ref, ok := o.Expr.(*sqlplan.GroupRef); ok && ref.Index == i && o.Name == keyNames[i] && !keyOutput[j] {
 				keyOutput[j] = true
-				col.name = o.Name
 				break
 			}
-		}
-		if col.name == "" {
-			col.name = hiddenKeyName(i, taken)
-			taken[col.name] = true
 		}
 		keys = append(keys, col)
 	}
@@ -272,16 +264,16 @@ func (t *translator) result() (string, string, error) {
 
 	var ddl strings.Builder
 	fmt.Fprintf(&ddl, "CREATE TEMPORARY TABLE %s (\n", quoteIdent(SinkTable))
-	keyNames := make([]string, 0, len(keys))
+	primaryKey := make([]string, 0, len(keys))
 	for i, c := range cols {
 		notNull := ""
 		if i < len(keys) {
 			notNull = " NOT NULL"
-			keyNames = append(keyNames, c.name)
+			primaryKey = append(primaryKey, c.name)
 		}
 		fmt.Fprintf(&ddl, "  %s %s%s,\n", quoteIdent(c.name), c.ftype, notNull)
 	}
-	fmt.Fprintf(&ddl, "  PRIMARY KEY (%s) NOT ENFORCED\n) WITH (\n", identList(keyNames))
+	fmt.Fprintf(&ddl, "  PRIMARY KEY (%s) NOT ENFORCED\n) WITH (\n", identList(primaryKey))
 	opts := []option{
 		{"connector", "upsert-kafka"},
 		{"topic", names.ResultTopic(t.opts.EnvironmentID)},
@@ -338,14 +330,6 @@ func (t *translator) typeKept(e sqlplan.Expr) bool {
 		}
 	}
 	return false
-}
-
-func hiddenKeyName(i int, taken map[string]bool) string {
-	name := "_group_" + strconv.Itoa(i+1)
-	for taken[name] {
-		name = "_" + name
-	}
-	return name
 }
 
 // groupedRelation is the SELECT that computes one row per group: the group

@@ -177,7 +177,10 @@ type orderedState struct{ ms multiset }
 
 func (s *orderedState) add(v Value, sign int64, _ *Query) { s.ms.add(v, sign) }
 
-type distinctState struct{ counts map[string]int64 }
+type distinctState struct {
+	counts map[string]int64
+	peak   int
+}
 
 func (s *distinctState) add(v Value, sign int64, q *Query) {
 	q.distinctBuf = appendKey(q.distinctBuf[:0], v)
@@ -187,9 +190,11 @@ func (s *distinctState) add(v Value, sign int64, q *Query) {
 	n := s.counts[string(q.distinctBuf)] + sign
 	if n <= 0 {
 		delete(s.counts, string(q.distinctBuf))
+		s.counts = shrinkMap(s.counts, &s.peak)
 		return
 	}
 	s.counts[string(q.distinctBuf)] = n
+	s.peak = max(s.peak, len(s.counts))
 }
 
 // aggOutput computes one of the plan's aggregates from a group's states.

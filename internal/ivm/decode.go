@@ -4,7 +4,6 @@ import (
 	"encoding/base64"
 	"fmt"
 	"strconv"
-	"sync"
 	"unsafe"
 
 	"github.com/cdcq/cdcq/internal/sqlplan"
@@ -120,35 +119,18 @@ func NewDecoder(plan *sqlplan.Plan, source int) (*Decoder, error) {
 	return d, nil
 }
 
-var decoderCache sync.Map // decoderKey -> *sync.Pool of *Decoder
-
-type decoderKey struct {
-	plan   *sqlplan.Plan
-	source int
-}
-
 // DecodeChange reads one Debezium record of plan.Sources[source]: key is
 // the record key (the primary key object), value the change event
 // envelope, both JSON as Debezium's JsonConverter (schemas.enable=false,
 // or true: a "payload" wrapper is read through) and internal/dbzjson write
 // them. A tombstone (nil value) gives a Change with OpNone. Only the
 // source's Columns are read; other fields are skipped. For many records
-// use a Decoder (or Query.Decode), which avoids the lookup.
+// use a Decoder (or Query.Decode), built once.
 func DecodeChange(plan *sqlplan.Plan, source int, key, value []byte) (Change, error) {
-	k := decoderKey{plan, source}
-	p, ok := decoderCache.Load(k)
-	if !ok {
-		if _, err := NewDecoder(plan, source); err != nil {
-			return Change{}, err
-		}
-		p, _ = decoderCache.LoadOrStore(k, &sync.Pool{New: func() any {
-			d, _ := NewDecoder(plan, source)
-			return d
-		}})
+	d, err := NewDecoder(plan, source)
+	if err != nil {
+		return Change{}, err
 	}
-	pool := p.(*sync.Pool)
-	d := pool.Get().(*Decoder)
-	defer pool.Put(d)
 	return d.Decode(key, value)
 }
 

@@ -10,38 +10,7 @@ import (
 
 // QueryIDColumn is the result key column that holds the cached query's id
 // (the same name the Flink engine's sink uses).
-const QueryIDColumn = "query_id"
-
-// resultKeyNames names the key columns after query_id exactly as the Flink
-// translator (internal/flinksql) names its sink's primary key: the output
-// that is exactly the group key, under its name; otherwise _group_<n> (n
-// from 1), with more leading underscores while the name is taken.
-func resultKeyNames(p *sqlplan.Plan) []string {
-	taken := map[string]bool{QueryIDColumn: true}
-	for _, o := range p.Outputs {
-		taken[o.Name] = true
-	}
-	used := map[int]bool{}
-	names := make([]string, len(p.GroupBy))
-	for i := range p.GroupBy {
-		for j, o := range p.Outputs {
-			if ref, ok := o.Expr.(*sqlplan.GroupRef); ok && ref.Index == i && !used[j] {
-				used[j] = true
-				names[i] = o.Name
-				break
-			}
-		}
-		if names[i] == "" {
-			name := "_group_" + strconv.Itoa(i+1)
-			for taken[name] {
-				name = "_" + name
-			}
-			taken[name] = true
-			names[i] = name
-		}
-	}
-	return names
-}
+const QueryIDColumn = sqlplan.QueryIDColumn
 
 // ResultEncoder writes result changes as the records of the result topic,
 // byte for byte the way both engines write them:
@@ -86,7 +55,7 @@ func (q *Query) ResultEncoder(queryID string) *ResultEncoder {
 
 // NewResultEncoder returns the encoder of plan's result records.
 func NewResultEncoder(plan *sqlplan.Plan, queryID string) *ResultEncoder {
-	names := resultKeyNames(plan)
+	names := plan.GroupKeyNames()
 	e := &ResultEncoder{}
 	e.queryID = appendJSONString(append(appendJSONString(nil, QueryIDColumn), ':'), queryID)
 	keyOutput := map[int]bool{}

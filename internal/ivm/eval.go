@@ -571,8 +571,8 @@ func (c *exprCompiler) between(e *sqlplan.Between) (evalFn, error) {
 		default:
 			r = 1
 		}
-		if not {
-			r = -r
+		if not && r >= 0 {
+			r = 1 - r
 		}
 		return triValue(r), nil
 	}, nil
@@ -589,8 +589,7 @@ func tri(a, b Value, test func(int) bool) int8 {
 	return 0
 }
 
-// triValue converts the three-valued encoding of tri (with not applied to
-// known values only) back to a Value.
+// triValue converts the three-valued encoding of tri back to a Value.
 func triValue(r int8) Value {
 	switch r {
 	case 1:

@@ -92,9 +92,9 @@ type step struct {
 	op   Op
 	src  int
 	vals M // after image (insert, update) or key (delete)
-	// full sends the full before image for updates and deletes (REPLICA
-	// IDENTITY FULL); otherwise updates have none and deletes only the
-	// key.
+	// before is an update's before image (REPLICA IDENTITY FULL, or the
+	// old key of a key change); without it updates have none. Deletes
+	// always send only the key (REPLICA IDENTITY DEFAULT).
 	before M
 }
 

@@ -20,11 +20,12 @@ type srow struct {
 
 // sourceState is everything the engine keeps about one source.
 type sourceState struct {
-	index int
-	src   *sqlplan.Source
-	width int
-	pk    []int // column index of each primary key column
-	rows  map[string]*srow
+	index    int
+	src      *sqlplan.Source
+	width    int
+	pk       []int // column index of each primary key column
+	rows     map[string]*srow
+	rowsPeak int
 	// filter is the conjunction of the WHERE conjuncts that read only
 	// this source; nil when there are none.
 	filter evalFn
@@ -46,6 +47,7 @@ type joinIndex struct {
 	cols    []int
 	conv    []func(Value) Value // per column: conversion to the join's common type, or nil
 	buckets map[string][]*srow
+	peak    int
 }
 
 // joinStep binds source target by probing index with the values of
@@ -207,6 +209,7 @@ func (ix *joinIndex) indexKey(dst []byte, r *srow) ([]byte, bool) {
 // insertRow stores r under key and adds it to the join indexes.
 func (s *sourceState) insertRow(key string, r *srow) {
 	s.rows[key] = r
+	s.rowsPeak = max(s.rowsPeak, len(s.rows))
 	if len(s.indexes) == 0 {
 		return
 	}
@@ -221,15 +224,22 @@ func (s *sourceState) insertRow(key string, r *srow) {
 		if !ok {
 			continue
 		}
-		b := ix.buckets[string(s.keyBuf)]
-		r.pos[ix.slot] = int32(len(b))
-		ix.buckets[string(s.keyBuf)] = append(b, r)
+		ix.add(s.keyBuf, r)
 	}
+}
+
+// add appends r to the bucket of key.
+func (ix *joinIndex) add(key []byte, r *srow) {
+	b := ix.buckets[string(key)]
+	r.pos[ix.slot] = int32(len(b))
+	ix.buckets[string(key)] = append(b, r)
+	ix.peak = max(ix.peak, len(ix.buckets))
 }
 
 // removeRow deletes the row stored under key.
 func (s *sourceState) removeRow(key string, r *srow) {
 	delete(s.rows, key)
+	s.rows = shrinkMap(s.rows, &s.rowsPeak)
 	for _, ix := range s.indexes {
 		if r.pos[ix.slot] < 0 {
 			continue
@@ -264,9 +274,7 @@ func (s *sourceState) replaceRow(r *srow, vals Row, pass bool) {
 			s.unindex(ix, r, oldKey)
 		}
 		if newOK {
-			b := ix.buckets[string(newKey)]
-			r.pos[ix.slot] = int32(len(b))
-			ix.buckets[string(newKey)] = append(b, r)
+			ix.add(newKey, r)
 		}
 	}
 	r.vals, r.pass = vals, pass
@@ -285,16 +293,17 @@ func (s *sourceState) unindex(ix *joinIndex, r *srow, key []byte) {
 	b[last] = nil
 	if last == 0 {
 		delete(ix.buckets, string(key))
+		ix.buckets = shrinkMap(ix.buckets, &ix.peak)
 	} else {
-		ix.buckets[string(key)] = b[:last]
+		ix.buckets[string(key)] = shrinkSlice(b[:last])
 	}
 	r.pos[ix.slot] = -1
 }
 
 // clear forgets every row.
 func (s *sourceState) clear() {
-	s.rows = map[string]*srow{}
+	s.rows, s.rowsPeak = map[string]*srow{}, 0
 	for _, ix := range s.indexes {
-		ix.buckets = map[string][]*srow{}
+		ix.buckets, ix.peak = map[string][]*srow{}, 0
 	}
 }

@@ -1,6 +1,7 @@
 package ivm
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"unicode/utf16"
@@ -61,29 +62,33 @@ func (s *scanner) literal(word string) bool {
 }
 
 // rawString reads a string and returns its bytes between the quotes, and
-// whether it holds escapes (then unescape must be used).
+// whether it holds escapes (then appendUnescaped decodes it). Control
+// characters inside strings are not rejected.
 func (s *scanner) rawString() ([]byte, bool, error) {
 	if err := s.expect('"'); err != nil {
 		return nil, false, err
 	}
 	start := s.i
 	escaped := false
-	for s.i < len(s.b) {
-		switch c := s.b[s.i]; {
-		case c == '"':
-			raw := s.b[start:s.i]
-			s.i++
-			return raw, escaped, nil
-		case c == '\\':
-			escaped = true
-			s.i += 2
-		case c < 0x20:
-			return nil, false, s.errorf("control character in string")
-		default:
-			s.i++
+	for {
+		j := bytes.IndexByte(s.b[s.i:], '"')
+		if j < 0 {
+			return nil, false, errJSONEnd
+		}
+		k := bytes.IndexByte(s.b[s.i:s.i+j], '\\')
+		if k < 0 {
+			s.i += j
+			break
+		}
+		escaped = true
+		s.i += k + 2 // the backslash and the character it escapes
+		if s.i > len(s.b) {
+			return nil, false, errJSONEnd
 		}
 	}
-	return nil, false, errJSONEnd
+	raw := s.b[start:s.i]
+	s.i++
+	return raw, escaped, nil
 }
 
 // appendUnescaped appends the string content raw (with escapes) to dst,

@@ -58,7 +58,7 @@ func (m *multiset) add(v Value, delta int64) {
 		if len(c) == 0 {
 			copy(m.chunks[ci:], m.chunks[ci+1:])
 			m.chunks[len(m.chunks)-1] = nil
-			m.chunks = m.chunks[:len(m.chunks)-1]
+			m.chunks = shrinkSlice(m.chunks[:len(m.chunks)-1])
 			return
 		}
 		m.chunks[ci] = c
@@ -84,6 +84,34 @@ func (m *multiset) add(v Value, delta int64) {
 		m.chunks[ci+1] = right
 	}
 	m.chunks[ci] = c
+}
+
+// shrinkMap returns m, or a copy of it when it holds less than a quarter
+// of the most it held (Go maps keep their memory after deletes), so that
+// memory follows the data rather than its history. peak tracks the most.
+func shrinkMap[K comparable, V any](m map[K]V, peak *int) map[K]V {
+	n := len(m)
+	if n > *peak {
+		*peak = n
+	}
+	if *peak < 64 || n >= *peak/4 {
+		return m
+	}
+	out := make(map[K]V, n)
+	for k, v := range m {
+		out[k] = v
+	}
+	*peak = n
+	return out
+}
+
+// shrinkSlice returns s with less capacity when it uses less than a
+// quarter of it.
+func shrinkSlice[T any](s []T) []T {
+	if cap(s) <= 32 || len(s) >= cap(s)/4 {
+		return s
+	}
+	return append(make([]T, 0, 2*len(s)), s...)
 }
 
 func (m *multiset) min() Value {

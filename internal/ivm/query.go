@@ -26,14 +26,14 @@ type Query struct {
 	having   evalFn
 	outputs  []evalFn
 
-	groups map[string]*group
+	groups     map[string]*group
+	groupsPeak int
 	// global is the one group of a query without GROUP BY, which exists
 	// even when no row does.
 	global *group
 	dirty  []*group
 
 	decoders []*Decoder
-	keyNames []string // result key column names, after query_id
 
 	// Scratch, reused across changes.
 	env         env
@@ -221,7 +221,6 @@ func compileQuery(plan *sqlplan.Plan) (*Query, error) {
 		}
 		q.outputs = append(q.outputs, fn)
 	}
-	q.keyNames = resultKeyNames(plan)
 
 	q.env.rows = make([]*srow, len(plan.Sources))
 	q.env.keys = make(Row, len(plan.GroupBy))
@@ -377,6 +376,37 @@ func (q *Query) ApplyRecord(source int, key, value []byte) ([]ResultChange, erro
 		return nil, &ChangeError{Source: source, Err: err}
 	}
 	return q.Apply(source, ch)
+}
+
+// SourcesReading returns the indexes of the plan's sources that read
+// topic (a Source.Topic, "<schema>.<table>"): one, or more for a query
+// that joins a table with itself.
+func (q *Query) SourcesReading(topic string) []int {
+	var out []int
+	for i := range q.plan.Sources {
+		if q.plan.Sources[i].Topic == topic {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// ApplyTopicRecord decodes a Debezium record of a captured table (topic is
+// its Source.Topic, "<schema>.<table>") and applies it to every source
+// that reads the table, returning the net result changes. A record of a
+// table the query does not read changes nothing.
+func (q *Query) ApplyTopicRecord(topic string, key, value []byte) ([]ResultChange, error) {
+	for _, i := range q.SourcesReading(topic) {
+		ch, err := q.decoders[i].Decode(key, value)
+		if err == nil {
+			err = q.apply(i, ch)
+		}
+		if err != nil {
+			out, ferr := q.Flush()
+			return out, errors.Join(&ChangeError{Source: i, Err: err}, ferr)
+		}
+	}
+	return q.Flush()
 }
 
 // Apply applies one change of plan.Sources[source] and returns the result
@@ -693,6 +723,7 @@ func (q *Query) applyContribution(c contribution, sign int64) {
 		}
 		g = q.newGroup(string(key), keys)
 		q.groups[g.key] = g
+		q.groupsPeak = max(q.groupsPeak, len(q.groups))
 	}
 	g.rows += sign
 	args := vals[len(q.groupBy):]
@@ -743,6 +774,7 @@ func (q *Query) Flush() ([]ResultChange, error) {
 		g.out = row
 	}
 	q.dirty = q.dirty[:0]
+	q.groups = shrinkMap(q.groups, &q.groupsPeak)
 	if len(out) == 0 {
 		out = nil
 	}

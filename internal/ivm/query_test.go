@@ -3,8 +3,11 @@ package ivm
 import (
 	"errors"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/cdcq/cdcq/internal/dbzjson"
 )
 
 // TestAggregates runs short change sequences and compares the whole
@@ -180,6 +183,19 @@ func TestAggregates(t *testing.T) {
 				ins(0, M{"id": "6", "qty": "-1", "region": "us"}), // true
 			},
 			want: []string{"3"},
+		},
+		{
+			name: "between_and_not_between_three_valued",
+			sql: `SELECT sum(CASE WHEN qty BETWEEN 1 AND 5 THEN 1 ELSE 0 END) AS inside,
+				sum(CASE WHEN qty NOT BETWEEN 1 AND 5 THEN 1 ELSE 0 END) AS outside,
+				count(*) FROM sales`,
+			steps: []step{
+				ins(0, M{"id": "1", "qty": "3"}),
+				ins(0, M{"id": "2", "qty": "9"}),
+				ins(0, M{"id": "3", "qty": "-1"}),
+				ins(0, M{"id": "4"}),
+			},
+			want: []string{"1 | 2 | 4"},
 		},
 		{
 			name: "case_and_integer_division",
@@ -642,5 +658,82 @@ func TestNewRefusesWhatItCannotMaintain(t *testing.T) {
 				t.Errorf("New error = %v, want one mentioning %q", err, tt.want)
 			}
 		})
+	}
+}
+
+func TestSelfJoinThroughTopicRecords(t *testing.T) {
+	q := newQuery(t, `SELECT a.region, count(*) AS pairs, sum(b.qty) AS qty
+		FROM sales a JOIN sales b ON b.shop_id = a.shop_id GROUP BY a.region`)
+	if got := q.SourcesReading("public.sales"); !slices.Equal(got, []int{0, 1}) {
+		t.Fatalf("SourcesReading = %v", got)
+	}
+	record := func(op dbzjson.Op, id, region, shop, qty string) ([]byte, []byte) {
+		row := []dbzjson.Value{ptr(id), ptr(region), nil, ptr(shop), ptr(qty), nil, nil, nil}
+		var before, after []dbzjson.Value
+		if op == dbzjson.OpDelete {
+			before = []dbzjson.Value{ptr(id), nil, nil, nil, nil, nil, nil, nil}
+		} else {
+			after = row
+		}
+		key, err := dbzjson.Key(benchSales, row)
+		if err != nil {
+			t.Fatal(err)
+		}
+		value, err := dbzjson.Envelope(benchSales, op, before, after, dbzjson.Source{Name: "env"}, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return key, value
+	}
+	apply := func(op dbzjson.Op, id, region, shop, qty string) {
+		t.Helper()
+		key, value := record(op, id, region, shop, qty)
+		if _, err := q.ApplyTopicRecord("public.sales", key, value); err != nil {
+			t.Fatal(err)
+		}
+	}
+	apply(dbzjson.OpCreate, "1", "eu", "7", "1")
+	apply(dbzjson.OpCreate, "2", "us", "7", "10")
+	apply(dbzjson.OpCreate, "3", "eu", "8", "100")
+	apply(dbzjson.OpUpdate, "2", "eu", "7", "20")
+	apply(dbzjson.OpCreate, "4", "us", "8", "1000")
+	apply(dbzjson.OpDelete, "3", "", "", "")
+	// Pairs with equal shop: shop 7 {1 eu, 2 eu}: 4 pairs, qty 2*(1+20);
+	// shop 8 {4 us}: 1 pair, qty 1000.
+	if got := rowsText(q); !slices.Equal(got, []string{"eu | 4 | 42", "us | 1 | 1000"}) {
+		t.Errorf("result: %q", got)
+	}
+	if out, err := q.ApplyTopicRecord("public.shops", nil, []byte(`{"op":"t"}`)); err != nil || len(out) != 0 {
+		t.Errorf("a record of another table gave %q, %v", changesText(out), err)
+	}
+	assertConsistent(t, q)
+}
+
+func TestStateFollowsData(t *testing.T) {
+	q := newQuery(t, `SELECT s.region, count(*), count(DISTINCT s.qty) AS qtys, max(s.product) AS p
+		FROM sales s JOIN shops sh ON sh.id = s.shop_id GROUP BY s.region`)
+	for i := 0; i < 50; i++ {
+		run(t, q, ins(1, M{"id": strconv.Itoa(i), "region": "r"}))
+	}
+	const n = 4000
+	for i := 0; i < n; i++ {
+		id := strconv.Itoa(i)
+		run(t, q, ins(0, M{"id": id, "region": strconv.Itoa(i % 500), "shop_id": strconv.Itoa(i % 50), "qty": id, "product": id}))
+	}
+	for i := 0; i < n; i++ {
+		run(t, q, del(0, M{"id": strconv.Itoa(i)}))
+	}
+	if q.Groups() != 0 || q.Len(0) != 0 {
+		t.Fatalf("after deleting every row: %d groups, %d rows", q.Groups(), q.Len(0))
+	}
+	// The maps were rebuilt small (Go maps keep their memory otherwise).
+	s := q.sources[0]
+	if s.rowsPeak > 64 || q.groupsPeak > 64 {
+		t.Errorf("peaks after deleting everything: rows %d, groups %d", s.rowsPeak, q.groupsPeak)
+	}
+	for _, ix := range q.sources[1].indexes {
+		if len(ix.buckets) != 50 {
+			t.Errorf("shops index has %d buckets, want 50", len(ix.buckets))
+		}
 	}
 }

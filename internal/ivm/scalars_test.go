@@ -123,6 +123,43 @@ func TestScalarsAgainstPostgres(t *testing.T) {
 		}
 	})
 
+	t.Run("time_zones", func(t *testing.T) {
+		// Every 20 minutes across 2024's daylight saving changes, where a
+		// local time can be missing or ambiguous.
+		zones := []string{"America/New_York", "Europe/Paris", "Australia/Sydney", "Asia/Kolkata"}
+		days := []string{"2024-03-10", "2024-03-31", "2024-04-07", "2024-10-06", "2024-10-27", "2024-11-03"}
+		var vals []string
+		var tss []Value
+		for _, d := range days {
+			for m := 0; m < 24*60; m += 20 {
+				text := fmt.Sprintf("%s %02d:%02d:00", d, m/60, m%60)
+				v, _ := parseTimestampText(text, false)
+				tss = append(tss, v)
+				vals = append(vals, fmt.Sprintf("(%d, '%s'::timestamp)", len(vals), text))
+			}
+		}
+		var exprs []string
+		for _, z := range zones {
+			exprs = append(exprs, fmt.Sprintf("ts AT TIME ZONE '%s'", z), fmt.Sprintf("(ts AT TIME ZONE 'UTC') AT TIME ZONE '%s'", z))
+		}
+		rows := pgRows(t, conn, `SELECT `+strings.Join(exprs, ", ")+` FROM (VALUES `+strings.Join(vals, ", ")+`) v(i, ts) ORDER BY i`)
+		for i, ts := range tss {
+			var got []string
+			for _, z := range zones {
+				loc, err := loadZone(z)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got = append(got, atTimeZone(loc, ts).String(), atTimeZone(loc, atTimeZone(time.UTC, ts)).String())
+			}
+			for j := range got {
+				if got[j] != rows[i][j] {
+					t.Errorf("%s: %s gives %q, PostgreSQL %q", ts, exprs[j], got[j], rows[i][j])
+				}
+			}
+		}
+	})
+
 	t.Run("temporal", func(t *testing.T) {
 		units := []string{"microseconds", "milliseconds", "second", "minute", "hour", "day", "week", "month",
 			"quarter", "year", "decade", "century", "millennium"}

@@ -399,16 +399,22 @@ func parseTimestampText(s string, tz bool) (Value, error) {
 	if strings.EqualFold(s, "epoch") {
 		return Value{k: k}, nil
 	}
-	bad := fmt.Errorf("invalid input syntax for type %s: %q", map[bool]string{false: "timestamp", true: "timestamptz"}[tz], s)
+	bad := func() error {
+		name := "timestamp"
+		if tz {
+			name = "timestamptz"
+		}
+		return fmt.Errorf("invalid input syntax for type %s: %q", name, s)
+	}
 	days, i, ok := parseYMD(s, 0)
 	if !ok {
-		return Value{}, bad
+		return Value{}, bad()
 	}
 	var tod int64
 	if i < len(s) && (s[i] == ' ' || s[i] == 'T') {
 		tod, i, ok = parseClock(s, i+1)
 		if !ok {
-			return Value{}, bad
+			return Value{}, bad()
 		}
 	}
 	us := days*usPerDay + tod
@@ -416,11 +422,11 @@ func parseTimestampText(s string, tz bool) (Value, error) {
 	if tz {
 		off, ok := parseOffset(rest)
 		if !ok {
-			return Value{}, bad
+			return Value{}, bad()
 		}
 		us -= off * usPerSecond
 	} else if strings.TrimSpace(rest) != "" {
-		return Value{}, bad
+		return Value{}, bad()
 	}
 	return Value{k: k, i: us}, nil
 }
@@ -738,8 +744,29 @@ func atTimeZone(loc *time.Location, v Value) Value {
 		_, off := time.Unix(secs, 0).In(loc).Zone()
 		return Value{k: kindTimestamp, i: (secs+int64(off))*usPerSecond + frac}
 	}
-	days, tod := splitMicros(secs * usPerSecond)
-	y, m, d := civilFromDays(days)
-	t := time.Date(int(y), time.Month(m), int(d), int(tod/usPerHour), int(tod/usPerMinute%60), int(tod/usPerSecond%60), 0, loc)
-	return Value{k: kindTimestamptz, i: t.Unix()*usPerSecond + frac}
+	return Value{k: kindTimestamptz, i: localToUTC(loc, secs)*usPerSecond + frac}
+}
+
+// localToUTC returns the instant (Unix seconds) of the wall-clock time
+// local (seconds since 1970-01-01 00:00 local) in loc, resolving daylight
+// saving changes as PostgreSQL's DetermineTimeZoneOffset does: of the
+// offsets in force a day before and a day after, an offset that maps back
+// to the same wall-clock time wins (both do in an overlap); otherwise (a
+// gap) either may be taken; in both cases the later instant is chosen.
+func localToUTC(loc *time.Location, local int64) int64 {
+	offsetAt := func(u int64) int64 {
+		_, off := time.Unix(u, 0).In(loc).Zone()
+		return int64(off)
+	}
+	before := local - offsetAt(local-86400)
+	after := local - offsetAt(local+86400)
+	validBefore := before+offsetAt(before) == local
+	validAfter := after+offsetAt(after) == local
+	switch {
+	case validBefore && !validAfter:
+		return before
+	case validAfter && !validBefore:
+		return after
+	}
+	return max(before, after)
 }

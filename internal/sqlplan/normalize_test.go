@@ -119,8 +119,9 @@ func TestPlan_groupKeyNames(t *testing.T) {
 		want []string
 	}{
 		{`SELECT status, count(*) FROM "Order" GROUP BY status`, []string{"status"}},
-		{`SELECT count(*) AS group_0 FROM "Order" GROUP BY status, customer_id`, []string{"group_0_", "group_1"}},
-		{`SELECT customer_id AS c, count(*) FROM "Order" GROUP BY status, customer_id`, []string{"group_0", "c"}},
+		{`SELECT count(*) AS group_0 FROM "Order" GROUP BY status, customer_id`, []string{"_group_1", "_group_2"}},
+		{`SELECT count(*) AS _group_1 FROM "Order" GROUP BY status, customer_id`, []string{"__group_1", "_group_2"}},
+		{`SELECT customer_id AS c, count(*) FROM "Order" GROUP BY status, customer_id`, []string{"_group_1", "c"}},
 		{`SELECT count(*) FROM "Order"`, []string{}},
 	}
 	for _, tt := range tests {

@@ -63,31 +63,36 @@ type Plan struct {
 	OrderBy []SortKey
 }
 
-// GroupKeyNames names the grouping keys, for the key of result records,
-// which both engines build the same way: a key is named like the first
-// output that is exactly that key, else "group_<i>" (suffixed with "_" until
-// no output and no other key has the name).
+// QueryIDColumn is the first key column of result records: the cached
+// query's id.
+const QueryIDColumn = "query_id"
+
+// GroupKeyNames names the grouping keys in the key of result records, which
+// both engines build the same way, after QueryIDColumn: a key is named like
+// the first output that is exactly that key; otherwise "_group_<n>" (n
+// counting from 1), with more leading underscores while an output or
+// another key has the name.
 func (p *Plan) GroupKeyNames() []string {
-	names := make([]string, len(p.GroupBy))
-	taken := map[string]bool{}
+	taken := map[string]bool{QueryIDColumn: true}
 	for _, o := range p.Outputs {
 		taken[o.Name] = true
 	}
+	used := map[int]bool{}
+	names := make([]string, len(p.GroupBy))
 	for i := range p.GroupBy {
-		for _, o := range p.Outputs {
-			if g, ok := o.Expr.(*GroupRef); ok && g.Index == i {
+		for j, o := range p.Outputs {
+			if g, ok := o.Expr.(*GroupRef); ok && g.Index == i && !used[j] {
+				used[j] = true
 				names[i] = o.Name
 				break
 			}
 		}
-	}
-	for i := range p.GroupBy {
 		if names[i] != "" {
 			continue
 		}
-		name := "group_" + strconv.Itoa(i)
+		name := "_group_" + strconv.Itoa(i+1)
 		for taken[name] {
-			name += "_"
+			name = "_" + name
 		}
 		taken[name] = true
 		names[i] = name

@@ -129,9 +129,11 @@ func RunWorker(ctx context.Context, inf *Infra, deps WorkerDeps, statusInterval 
 	if err != nil {
 		return err
 	}
-	go leader.Run(ctx, leader.Config{DatabaseURL: inf.DatabaseURL, LockID: statusPollerLock, Logger: logger}, poller.Run)
-
 	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		leader.Run(gctx, leader.Config{DatabaseURL: inf.DatabaseURL, LockID: statusPollerLock, Logger: logger}, poller.Run)
+		return nil
+	})
 	for _, bg := range deps.Background {
 		g.Go(func() error { return bg(gctx) })
 	}

@@ -8,6 +8,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/cdcq/cdcq/internal/pgsource"
 )
 
 // The publication holds the tables of all non-system schemas. A superuser
@@ -49,7 +51,7 @@ func userTables(ctx context.Context, conn *pgx.Conn) ([]candidateTable, error) {
 		  AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\_%'
 		ORDER BY n.nspname, c.relname`)
 	if err != nil {
-		return nil, classify("list tables", err)
+		return nil, pgsource.Classify("list tables", err)
 	}
 	return pgx.CollectRows(rows, scanCandidate)
 }
@@ -76,7 +78,7 @@ func publishedTables(ctx context.Context, conn *pgx.Conn, publication string) ([
 		WHERE p.pubname = $1 AND c.relkind = 'r'
 		ORDER BY n.nspname, c.relname`, publication)
 	if err != nil {
-		return nil, classify("list tables of publication "+publication, err)
+		return nil, pgsource.Classify("list tables of publication "+publication, err)
 	}
 	return pgx.CollectRows(rows, scanCandidate)
 }
@@ -89,7 +91,7 @@ func ensurePublication(ctx context.Context, conn *pgx.Conn, publication string, 
 	err := conn.QueryRow(ctx, `SELECT puballtables FROM pg_publication WHERE pubname = $1`, publication).Scan(&allTables)
 	exists := err == nil
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-		return nil, classify("read publication "+publication, err)
+		return nil, pgsource.Classify("read publication "+publication, err)
 	}
 	pub := pgx.Identifier{publication}.Sanitize()
 	if !exists && superuser {
@@ -224,7 +226,7 @@ func isDuplicate(err error) bool {
 func publicationError(publication string, err error) error {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == "42501" {
-		return classify(fmt.Sprintf("create publication %s (the role needs CREATE on the database, and ownership of the tables or superuser)", publication), err)
+		return pgsource.Classify(fmt.Sprintf("create publication %s (the role needs CREATE on the database, and ownership of the tables or superuser)", publication), err)
 	}
-	return classify("create publication "+publication, err)
+	return pgsource.Classify("create publication "+publication, err)
 }

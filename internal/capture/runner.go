@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/cdcq/cdcq/internal/jobs"
+	"github.com/cdcq/cdcq/internal/pgsource"
 )
 
 // liveStatus is what a running capture knows about itself; the reporter
@@ -267,7 +268,7 @@ func (e *Engine) capture(ctx context.Context, cancel context.CancelCauseFunc, wg
 		if slot.exists {
 			// A snapshot that did not finish: start over from a new slot.
 			if _, err := side.Exec(ctx, `SELECT pg_drop_replication_slot($1)`, row.SlotName); err != nil {
-				return classify("drop unfinished replication slot "+row.SlotName, err)
+				return pgsource.Classify("drop unfinished replication slot "+row.SlotName, err)
 			}
 		}
 		live.setPhase(phaseSnapshot)
@@ -277,7 +278,7 @@ func (e *Engine) capture(ctx context.Context, cancel context.CancelCauseFunc, wg
 			created, err = pglogrepl.CreateReplicationSlot(ctx, repl, row.SlotName, "pgoutput",
 				pglogrepl.CreateReplicationSlotOptions{Mode: pglogrepl.LogicalReplication, SnapshotAction: "EXPORT_SNAPSHOT"})
 			if err != nil {
-				return classify("create replication slot "+row.SlotName+" in "+src.where, err)
+				return pgsource.Classify("create replication slot "+row.SlotName+" in "+src.where, err)
 			}
 			return nil
 		})
@@ -389,7 +390,7 @@ func readSlot(ctx context.Context, conn *pgx.Conn, slot string) (slotInfo, error
 		return s, nil
 	}
 	if err != nil {
-		return s, classify("read replication slot "+slot, err)
+		return s, pgsource.Classify("read replication slot "+slot, err)
 	}
 	s.exists, s.logical = true, slotType == "logical"
 	if plugin != nil {
@@ -447,7 +448,7 @@ func (e *Engine) takeOver(ctx context.Context, side *pgx.Conn, slot string, log 
 			}
 			log.Warn("embedded capture: terminating the previous holder of the slot", "slot", slot, "pid", s.pid)
 			if _, err := side.Exec(ctx, `SELECT pg_terminate_backend($1)`, s.pid); err != nil {
-				return classify(fmt.Sprintf("terminate pid %d holding replication slot %s", s.pid, slot), err)
+				return pgsource.Classify(fmt.Sprintf("terminate pid %d holding replication slot %s", s.pid, slot), err)
 			}
 			terminated = true
 			deadline = time.Now().Add(10 * time.Second)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/cdcq/cdcq/internal/dbzjson"
 	"github.com/cdcq/cdcq/internal/jobs"
+	"github.com/cdcq/cdcq/internal/pgsource"
 )
 
 // snapshot copies every published table as it was at the slot's consistent
@@ -30,11 +31,11 @@ func (e *Engine) snapshot(ctx context.Context, src source, snapshotName string, 
 	defer conn.Close(context.Background())
 	tx, err := conn.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
-		return nil, classify("begin snapshot transaction", err)
+		return nil, pgsource.Classify("begin snapshot transaction", err)
 	}
 	defer tx.Rollback(context.Background())
 	if _, err := tx.Exec(ctx, `SET TRANSACTION SNAPSHOT `+quoteLiteral(snapshotName)); err != nil {
-		return nil, classify("set snapshot "+snapshotName, err)
+		return nil, pgsource.Classify("set snapshot "+snapshotName, err)
 	}
 	// The table list is read in the snapshot too, so that it matches what
 	// the slot will stream from the consistent point on.
@@ -44,13 +45,13 @@ func (e *Engine) snapshot(ctx context.Context, src source, snapshotName string, 
 	}
 	var xmin int64
 	if err := tx.QueryRow(ctx, `SELECT txid_snapshot_xmin(txid_current_snapshot())`).Scan(&xmin); err != nil {
-		return nil, classify("read snapshot transaction id", err)
+		return nil, pgsource.Classify("read snapshot transaction id", err)
 	}
 	progress := jobs.SnapshotProgress{Tables: make([]jobs.TableProgress, len(tables))}
 	for i, t := range tables {
 		var estimate int64
 		if err := tx.QueryRow(ctx, `SELECT GREATEST(reltuples, 0)::bigint FROM pg_class WHERE oid = $1`, t.OID).Scan(&estimate); err != nil {
-			return nil, classify("estimate rows of "+t.String(), err)
+			return nil, pgsource.Classify("estimate rows of "+t.String(), err)
 		}
 		progress.Tables[i] = jobs.TableProgress{Schema: t.Schema, Table: t.Name, RowsEstimate: estimate}
 		progress.RowsEstimate += estimate
@@ -94,7 +95,7 @@ func (e *Engine) snapshot(ctx context.Context, src source, snapshotName string, 
 		return nil, err
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return nil, classify("end snapshot transaction", err)
+		return nil, pgsource.Classify("end snapshot transaction", err)
 	}
 	if err := prod.cl.Flush(ctx); err != nil {
 		return nil, fmt.Errorf("wait for kafka to acknowledge the snapshot: %w", err)
@@ -122,7 +123,7 @@ func (e *Engine) copyTable(ctx context.Context, conn *pgx.Conn, tx pgx.Tx, t can
 	}
 	// ONLY: rows of inheritance children are published as the child's.
 	if _, err := tx.Exec(ctx, `DECLARE cdcq_snapshot NO SCROLL CURSOR FOR SELECT `+strings.Join(cols, ", ")+` FROM ONLY `+t.ident()); err != nil {
-		return 0, classify("read table "+t.String(), err)
+		return 0, pgsource.Classify("read table "+t.String(), err)
 	}
 	em.startTable(rel, topic)
 	fetch := `FETCH ` + strconv.Itoa(e.cfg.SnapshotChunkRows) + ` FROM cdcq_snapshot`
@@ -138,11 +139,11 @@ func (e *Engine) copyTable(ctx context.Context, conn *pgx.Conn, tx pgx.Tx, t can
 			}
 			if _, err := rr.Close(); err != nil {
 				mrr.Close()
-				return copied, classify("read table "+t.String(), err)
+				return copied, pgsource.Classify("read table "+t.String(), err)
 			}
 		}
 		if err := mrr.Close(); err != nil {
-			return copied, classify("read table "+t.String(), err)
+			return copied, pgsource.Classify("read table "+t.String(), err)
 		}
 		if err := em.err; err != nil {
 			return copied, err
@@ -154,7 +155,7 @@ func (e *Engine) copyTable(ctx context.Context, conn *pgx.Conn, tx pgx.Tx, t can
 		}
 	}
 	if _, err := tx.Exec(ctx, `CLOSE cdcq_snapshot`); err != nil {
-		return copied, classify("read table "+t.String(), err)
+		return copied, pgsource.Classify("read table "+t.String(), err)
 	}
 	return copied, nil
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/cdcq/cdcq/internal/connstr"
 	"github.com/cdcq/cdcq/internal/jobs"
+	"github.com/cdcq/cdcq/internal/pgsource"
 )
 
 // sessionSettings make the server print values the way internal/dbzjson
@@ -113,33 +114,7 @@ func (s source) connectError(err error, strict bool) error {
 		}
 		return e
 	}
-	return classify("connect to source database "+s.where, err)
-}
-
-// classify wraps err with what failed and marks it terminal when retrying
-// cannot help.
-func classify(what string, err error) error {
-	wrapped := fmt.Errorf("%s: %w", what, err)
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && terminalCode(pgErr.Code) {
-		return jobs.Terminal(wrapped)
-	}
-	return wrapped
-}
-
-// terminalCode reports SQLSTATEs that the same request will meet again.
-func terminalCode(code string) bool {
-	switch {
-	case len(code) == 5 && code[:2] == "28": // invalid authorization: password, role, pg_hba
-		return true
-	case code == "3D000": // the database does not exist
-		return true
-	case code == "42501": // insufficient_privilege
-		return true
-	case code == "55000": // object_not_in_prerequisite_state (wal_level and the like)
-		return true
-	}
-	return false
+	return pgsource.Classify("connect to source database "+s.where, err)
 }
 
 // serverFacts is what preflight learns about the source server.
@@ -177,7 +152,7 @@ func checkServer(ctx context.Context, conn *pgx.Conn, where, slot string) (serve
 		&f.VersionNum, &f.Version, &f.WALLevel, &f.User, &f.Database, &f.Superuser, &f.Replication,
 		&f.MaxSlots, &f.UsedSlots, &f.SlotExists, &f.MaxSenders, &f.InRecovery)
 	if err != nil {
-		return f, classify("inspect source database "+where, err)
+		return f, pgsource.Classify("inspect source database "+where, err)
 	}
 	switch {
 	case f.VersionNum < 100000:
@@ -206,7 +181,7 @@ func checkReplicationConnection(ctx context.Context, src source, strict bool) er
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 	if _, err := pglogrepl.IdentifySystem(ctx, conn); err != nil {
-		return classify("identify system over a replication connection to "+src.where, err)
+		return pgsource.Classify("identify system over a replication connection to "+src.where, err)
 	}
 	return nil
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/cdcq/cdcq/internal/dbzjson"
+	"github.com/cdcq/cdcq/internal/pgsource"
 )
 
 // wakeInterval is how often the stream loop stops reading to confirm
@@ -79,7 +80,7 @@ func (s *streamer) run(ctx context.Context) error {
 	err = pglogrepl.StartReplication(ctx, s.repl, s.row.SlotName, 0,
 		pglogrepl.StartReplicationOptions{Mode: pglogrepl.LogicalReplication, PluginArgs: args})
 	if err != nil {
-		return classify("start replication from slot "+s.row.SlotName, err)
+		return pgsource.Classify("start replication from slot "+s.row.SlotName, err)
 	}
 	s.log.Info("embedded capture: streaming", "slot", s.row.SlotName, "from", slot.confirmed)
 	now := time.Now()
@@ -111,7 +112,7 @@ func (s *streamer) run(ctx context.Context) error {
 			if errors.As(err, &ne) && ne.Timeout() {
 				continue
 			}
-			return classify("receive from replication slot "+s.row.SlotName, err)
+			return pgsource.Classify("receive from replication slot "+s.row.SlotName, err)
 		}
 		switch m := msg.(type) {
 		case *pgproto3.CopyData:
@@ -119,7 +120,7 @@ func (s *streamer) run(ctx context.Context) error {
 				return err
 			}
 		case *pgproto3.ErrorResponse:
-			return classify("replication slot "+s.row.SlotName, pgconn.ErrorResponseToPgError(m))
+			return pgsource.Classify("replication slot "+s.row.SlotName, pgconn.ErrorResponseToPgError(m))
 		case *pgproto3.CopyDone:
 			return fmt.Errorf("the server ended replication from slot %s", s.row.SlotName)
 		}
@@ -199,7 +200,7 @@ func (s *streamer) periodic(ctx context.Context, now time.Time, reply bool) erro
 			WALWritePosition: confirmed, WALFlushPosition: confirmed, WALApplyPosition: confirmed, ClientTime: now,
 		})
 		if err != nil {
-			return classify("confirm position to replication slot "+s.row.SlotName, err)
+			return pgsource.Classify("confirm position to replication slot "+s.row.SlotName, err)
 		}
 		s.sentConfirmed, s.lastStatus = confirmed, now
 	}
@@ -243,7 +244,7 @@ func (s *streamer) message(ctx context.Context, lsn pglogrepl.LSN, msg pglogrepl
 	case *pglogrepl.RelationMessage:
 		rel, err := s.cat.streamRelation(ctx, s.side, m)
 		if err != nil {
-			return classify("describe table", err)
+			return pgsource.Classify("describe table", err)
 		}
 		rs := &relState{rel: rel, enc: newEncoder(rel), topic: dbzjson.Topic(s.row.TopicPrefix, rel)}
 		for i, c := range rel.Columns {

@@ -124,7 +124,7 @@ WHERE slot_name = $1`
 	case errors.Is(err, pgx.ErrNoRows):
 		return st, nil
 	case err != nil:
-		return st, classify(fmt.Sprintf("read replication slot %s in %s", slot, where), err)
+		return st, Classify(fmt.Sprintf("read replication slot %s in %s", slot, where), err)
 	}
 	st.Exists = true
 	return st, nil
@@ -151,7 +151,7 @@ func (c *Client) DropSlotAndPublication(ctx context.Context, connString, slot, p
 	if publication != "" {
 		sql := "DROP PUBLICATION IF EXISTS " + pgx.Identifier{publication}.Sanitize()
 		if _, err := conn.Exec(ctx, sql); err != nil {
-			return classify(fmt.Sprintf("drop publication %s in %s", publication, where), err)
+			return Classify(fmt.Sprintf("drop publication %s in %s", publication, where), err)
 		}
 	}
 	return nil
@@ -168,7 +168,7 @@ func (c *Client) dropSlot(ctx context.Context, conn *pgx.Conn, where, slot strin
 			return nil
 		}
 		if err != nil {
-			return classify(fmt.Sprintf("read replication slot %s in %s", slot, where), err)
+			return Classify(fmt.Sprintf("read replication slot %s in %s", slot, where), err)
 		}
 
 		if active {
@@ -178,7 +178,7 @@ func (c *Client) dropSlot(ctx context.Context, conn *pgx.Conn, where, slot strin
 			case terminatedAt.IsZero():
 				if pid != nil {
 					if _, err := conn.Exec(ctx, `SELECT pg_terminate_backend($1)`, *pid); err != nil {
-						return classify(fmt.Sprintf("terminate the consumer (pid %d) of replication slot %s in %s", *pid, slot, where), err)
+						return Classify(fmt.Sprintf("terminate the consumer (pid %d) of replication slot %s in %s", *pid, slot, where), err)
 					}
 				}
 				terminatedAt = time.Now()
@@ -204,7 +204,7 @@ func (c *Client) dropSlot(ctx context.Context, conn *pgx.Conn, where, slot strin
 			}
 			continue
 		default:
-			return classify(fmt.Sprintf("drop replication slot %s in %s", slot, where), err)
+			return Classify(fmt.Sprintf("drop replication slot %s in %s", slot, where), err)
 		}
 	}
 }
@@ -235,14 +235,16 @@ func (c *Client) connect(ctx context.Context, connString string) (*pgx.Conn, str
 		if errors.As(err, &ce) {
 			err = ce.Unwrap()
 		}
-		return nil, where, classify("connect to source database "+where, err)
+		return nil, where, Classify("connect to source database "+where, err)
 	}
 	return conn, where, nil
 }
 
-// classify wraps err with what failed and marks it terminal when retrying
-// cannot help.
-func classify(what string, err error) error {
+// Classify wraps err with what failed and marks it terminal
+// (jobs.TerminalError) when it is a PostgreSQL error that retrying cannot
+// fix: authentication, a missing database, a missing privilege, a server
+// setting such as wal_level.
+func Classify(what string, err error) error {
 	wrapped := fmt.Errorf("%s: %w", what, err)
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && terminalCode(pgErr.Code) {

@@ -154,7 +154,7 @@ func castFn(from, to sqlplan.Type) (func(Value) (Value, error), error) {
 			}
 			if fk == kindText || fk == kindChar {
 				return func(v Value) (Value, error) {
-					u, ok := canonicalUUID(v.trimmed())
+					u, ok := sqlplan.CanonicalUUID(v.trimmed())
 					if !ok {
 						return Value{}, fmt.Errorf("invalid input syntax for type uuid: %q", v.trimmed())
 					}
@@ -299,30 +299,4 @@ func truncateChars(s string, n int) string {
 		i++
 	}
 	return s
-}
-
-// canonicalUUID accepts PostgreSQL's uuid input forms and returns the
-// standard lower-case form.
-func canonicalUUID(s string) (string, bool) {
-	if len(s) >= 2 && s[0] == '{' && s[len(s)-1] == '}' {
-		s = s[1 : len(s)-1]
-	}
-	hex := make([]byte, 0, 32)
-	for i := 0; i < len(s); i++ {
-		ch := s[i]
-		switch {
-		case ch >= '0' && ch <= '9', ch >= 'a' && ch <= 'f':
-			hex = append(hex, ch)
-		case ch >= 'A' && ch <= 'F':
-			hex = append(hex, ch+'a'-'A')
-		case ch == '-' && len(hex)%4 == 0 && len(hex) > 0 && i+1 < len(s) && s[i+1] != '-':
-		default:
-			return "", false
-		}
-	}
-	if len(hex) != 32 {
-		return "", false
-	}
-	h := string(hex)
-	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:], true
 }

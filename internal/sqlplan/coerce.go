@@ -281,7 +281,7 @@ func (c *compiler) retype(k *Const, to Type) (Expr, error) {
 			out.Value = "TRUE"
 		}
 	case to.Kind == KindUUID:
-		u, ok := canonicalUUID(trimmed)
+		u, ok := CanonicalUUID(trimmed)
 		if !ok {
 			return nil, bad()
 		}
@@ -344,12 +344,14 @@ func parseBool(s string) (bool, bool) {
 	return false, false
 }
 
-// canonicalUUID accepts PostgreSQL's uuid input forms (hyphens anywhere
-// between groups of four digits, optional braces) and returns the standard
-// lower-case form.
-func canonicalUUID(s string) (string, bool) {
-	s = strings.TrimSuffix(strings.TrimPrefix(s, "{"), "}")
-	var hex []byte
+// CanonicalUUID reads a uuid literal as PostgreSQL accepts it (hex digits,
+// hyphens between groups of four digits, optional braces around it all)
+// and returns the standard lower-case form.
+func CanonicalUUID(s string) (string, bool) {
+	if len(s) >= 2 && s[0] == '{' && s[len(s)-1] == '}' {
+		s = s[1 : len(s)-1]
+	}
+	hex := make([]byte, 0, 32)
 	for i := 0; i < len(s); i++ {
 		ch := s[i]
 		switch {

@@ -383,7 +383,7 @@ func TestStatusPollerObservesQueries(t *testing.T) {
 	running := jobs.QueryStatus{Status: jobs.StatusRunning, JobID: "job-1"}
 	qs := []projections.ActiveQuery{
 		{QueryID: "q1", EnvironmentID: "env1", PipelineName: "cdcq-env1-q1", Engine: "fakeproc", Last: running},
-		{QueryID: "q2", EnvironmentID: "env1", PipelineName: "cdcq-env1-q2", Engine: "fakeproc", Last: jobs.QueryStatus{Status: jobs.StatusPending}},
+		{QueryID: "q2", EnvironmentID: "env1", PipelineName: "cdcq-env1-q2", Engine: "fakeproc", Last: jobs.QueryStatus{Status: jobs.StatusPending, JobState: "SCHEDULED"}},
 		{QueryID: "q3", EnvironmentID: "env1", PipelineName: "cdcq-env1-q3", Engine: "other"},
 	}
 	rec := &recorder{}
@@ -432,5 +432,28 @@ func TestDeleteCachedQuery(t *testing.T) {
 				t.Errorf("processor calls = %v", p.calls)
 			}
 		})
+	}
+}
+
+func TestStatusPollerLeavesQueriesBeingStartedAlone(t *testing.T) {
+	s := newSealer(t)
+	qs := []projections.ActiveQuery{
+		{QueryID: "q1", EnvironmentID: "env1", PipelineName: "cdcq-env1-q1", Engine: "fakeproc", Last: jobs.QueryStatus{Status: jobs.StatusPending}},
+		{QueryID: "q2", EnvironmentID: "env1", PipelineName: "cdcq-env1-q2", Engine: "fakeproc", Last: jobs.QueryStatus{Status: jobs.StatusPending, JobState: "SCHEDULED"}},
+	}
+	rec := &recorder{}
+	p, err := NewStatusPoller(StatusPollerConfig{
+		Connections: listFunc(func(context.Context) ([]projections.ActiveConnection, error) { return nil, nil }),
+		Queries:     queryListFunc(func(context.Context) ([]projections.ActiveQuery, error) { return qs, nil }),
+		Capture:     &fakeCapture{}, Processor: &fakeProcessor{}, Events: rec, Sealer: s,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Poll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.events) != 1 || rec.events[0].(events.CachedQueryObserved).QueryID != "q2" {
+		t.Fatalf("events = %v, want one for q2 only", rec.names())
 	}
 }

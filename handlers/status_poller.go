@@ -104,6 +104,11 @@ func (p *StatusPoller) pollQueries(ctx context.Context) error {
 		if q.Engine != p.cfg.Processor.Engine() {
 			continue
 		}
+		if q.Last.Status == jobs.StatusPending && q.Last.JobState == "" {
+			// A worker is still starting the job; it records the outcome
+			// itself, and an observation now would see no job at all.
+			continue
+		}
 		status, err := p.cfg.Processor.ObserveQuery(ctx, QuerySpec{
 			EnvironmentID: q.EnvironmentID, QueryID: q.QueryID, PipelineName: q.PipelineName,
 			Schema: q.Schema, SQLQuery: q.SQLQuery,

@@ -312,6 +312,7 @@ func cachedQueryRequested(ctx context.Context, tx pgx.Tx, e events.CachedQueryRe
 			schema_text    = EXCLUDED.schema_text,
 			status     = CASE WHEN `+redelivered+` THEN c.status ELSE 'PENDING' END,
 			reason     = CASE WHEN `+redelivered+` THEN c.reason ELSE '' END,
+			job_state  = CASE WHEN `+redelivered+` THEN c.job_state ELSE '' END,
 			job_id     = CASE WHEN c.status = 'DELETED' AND NOT `+redelivered+`
 			                  THEN '' ELSE c.job_id END,
 			created_at = CASE WHEN c.status = 'DELETED' AND NOT `+redelivered+`

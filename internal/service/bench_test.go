@@ -62,7 +62,7 @@ func BenchmarkReadVsDirect(b *testing.B) {
 			source.exec(b, fmt.Sprintf(`INSERT INTO orders SELECT g, 'r' || (g %% 50), (g %% 1000) / 10.0 FROM generate_series(1, %d) g`, rows))
 			source.exec(b, `ANALYZE orders`)
 			// Slot names are per server: each run captures its own environment.
-			id := createQuery(b, s, src, fmt.Sprintf("bench%d", rows), benchSchema, benchQuery)
+			id := createQuery(b, s, src, uniqueEnv("bench"), benchSchema, benchQuery)
 			waitCaughtUp(b, s, id, func(body resultBody) bool { return sumN(body) == rows })
 
 			api := sample(200, func() {
@@ -105,7 +105,7 @@ func BenchmarkFreshness(b *testing.B) {
 	s, src, source := startBenchSystem(b)
 	source.exec(b, `CREATE TABLE orders (id int PRIMARY KEY, region text NOT NULL, total numeric(10,2) NOT NULL)`)
 	source.exec(b, `SET synchronous_commit = on`)
-	id := createQuery(b, s, src, "fresh", benchSchema, `SELECT max(id) AS last, count(*) AS n FROM orders`)
+	id := createQuery(b, s, src, uniqueEnv("fresh"), benchSchema, `SELECT max(id) AS last, count(*) AS n FROM orders`)
 	waitCaughtUp(b, s, id, func(resultBody) bool { return true })
 
 	const rate, seconds = 2000, 5

@@ -32,7 +32,7 @@ func TestEmbeddedCaptureLifecycle(t *testing.T) {
 		INSERT INTO orders VALUES (1, 9.99), (2, 20.00)`); err != nil {
 		t.Fatal(err)
 	}
-	const env = "emb1"
+	env := uniqueEnv("emb")
 	body := map[string]string{"connectionString": src, "environmentId": env}
 	if res := s.postForm("/createDatabaseConnection", body); res.status != http.StatusCreated {
 		t.Fatalf("create: %d %s", res.status, res.body)

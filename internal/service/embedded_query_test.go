@@ -87,10 +87,7 @@ func runDifferential(t *testing.T, defaultIdentity bool) {
 	w := &workload{rng: rng, conn: srcConn}
 	w.run(t, 30, 10) // some history before the queries exist
 
-	env := "diff1"
-	if defaultIdentity {
-		env = "diff2"
-	}
+	env := uniqueEnv("diff")
 	var ids []string
 	for _, q := range differentialQueries {
 		res := s.postJSON("/createCachedQuery", map[string]string{"connectionString": src, "environmentId": env, "schema": shopSchema, "sqlQuery": q})
@@ -316,7 +313,7 @@ func TestEmbeddedQueryMovesWhenItsWorkerStops(t *testing.T) {
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
 	w := &workload{rng: rand.New(rand.NewPCG(seed, 9)), conn: srcConn}
-	res := s.postJSON("/createCachedQuery", map[string]string{"connectionString": src, "environmentId": "move1", "schema": shopSchema, "sqlQuery": differentialQueries[0]})
+	res := s.postJSON("/createCachedQuery", map[string]string{"connectionString": src, "environmentId": uniqueEnv("move"), "schema": shopSchema, "sqlQuery": differentialQueries[0]})
 	if res.status != http.StatusCreated {
 		t.Fatalf("create: %d %s", res.status, res.body)
 	}

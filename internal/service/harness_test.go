@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -318,3 +319,12 @@ func (noProcessor) ObserveQuery(context.Context, handlers.QuerySpec) (jobs.Query
 func (noProcessor) DeleteQuery(context.Context, handlers.QuerySpec) error { return nil }
 
 func (noProcessor) DeleteEnvironment(context.Context, string) error { return nil }
+
+var envSeq atomic.Int64
+
+// uniqueEnv names an environment no earlier run on the shared test server
+// used: replication slot names are per server, and captures a test leaves
+// running keep theirs until the server stops (go test -count=N).
+func uniqueEnv(prefix string) string {
+	return fmt.Sprintf("%s%d_%d", prefix, os.Getpid()%100000, envSeq.Add(1))
+}

@@ -22,7 +22,7 @@
 // Record formats come from internal/dbzjson; slot inspection and dropping
 // from internal/pgsource. Connection strings carry passwords: they are
 // stored sealed (internal/secret), and errors and logs name a database only
-// through connstr.Redact.
+// in its redacted form (connstr.Conn.Redacted).
 //
 // This package must not import http, projections or internal/service, and
 // uses nothing of handlers beyond the port types in handlers/ports.go.

@@ -158,10 +158,6 @@ func caughtUp(t testing.TB, cs []change, tr truth, env string) (bool, string) {
 // duplicates it saw.
 func verifyWorkload(t testing.TB, cs []change, tr truth, env string) int {
 	t.Helper()
-	type seenKey struct {
-		lsn int64
-		op  string
-	}
 	dups := 0
 	perKey := map[int64][]change{}
 	eventIDs := map[int64]int{}

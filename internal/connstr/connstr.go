@@ -138,13 +138,3 @@ func (c Conn) url(withPassword bool) string {
 	}
 	return s
 }
-
-// Redact returns a printable form of any string that may be a connection
-// string: the redacted URL when it parses, a fixed placeholder otherwise.
-func Redact(s string) string {
-	c, err := Parse(s)
-	if err != nil {
-		return "<unparsable connection string>"
-	}
-	return c.Redacted()
-}

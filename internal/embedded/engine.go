@@ -56,7 +56,7 @@ func (e *ivmEngine) Rows() ([]results.Change, error) {
 	rows := e.q.Snapshot()
 	out := make([]results.Change, len(rows))
 	for i, r := range rows {
-		rc := ivm.ResultChange{Key: r.Key, Row: r.Row}
+		rc := ivm.ResultChange(r)
 		out[i] = results.Change{Key: e.enc.EncodeKey(rc), Row: e.enc.EncodeValue(rc)}
 	}
 	return out, nil

@@ -34,9 +34,8 @@ const (
 const maxDisplayScale = 1000
 
 var (
-	errDivByZero       = errors.New("division by zero")
-	errNumericOverflow = errors.New("value overflows numeric format")
-	errBadNumeric      = errors.New("invalid input syntax for type numeric")
+	errDivByZero  = errors.New("division by zero")
+	errBadNumeric = errors.New("invalid input syntax for type numeric")
 )
 
 var pow10 = func() [19]int64 {

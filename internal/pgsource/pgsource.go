@@ -4,7 +4,8 @@
 // leaves behind.
 //
 // Connection strings carry a superuser's password: errors name the database
-// only through connstr.Redact. Failures that retrying cannot fix (wrong
+// only in the redacted form
+// (connstr.Conn.Redacted). Failures that retrying cannot fix (wrong
 // password, unknown role or database, missing privilege, an unusable
 // connection string) are jobs.TerminalError; the rest (host unreachable,
 // connection refused, timeouts, too many connections) are plain errors for

@@ -199,19 +199,6 @@ func queueProgress(b *pgx.Batch, queryID string, p Progress) {
 		queryID, p.State, positions, p.SourceLSN, p.SourceTime, p.EventsApplied, p.LastError, p.Owner)
 }
 
-// Delete removes a query's rows and progress entirely.
-func (s *Store) Delete(ctx context.Context, queryID string) error {
-	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `DELETE FROM query_results WHERE query_id = $1`, queryID); err != nil {
-			return fmt.Errorf("results: delete rows of %s: %w", queryID, err)
-		}
-		if _, err := tx.Exec(ctx, `DELETE FROM query_progress WHERE query_id = $1`, queryID); err != nil {
-			return fmt.Errorf("results: delete progress of %s: %w", queryID, err)
-		}
-		return nil
-	})
-}
-
 // Keys lists the keys of a query's result rows.
 func (s *Store) Keys(ctx context.Context, queryID string) ([][]byte, error) {
 	rows, err := s.pool.Query(ctx, `SELECT row_key FROM query_results WHERE query_id = $1`, queryID)

@@ -42,7 +42,7 @@ func rows(t *testing.T, r results.Result) string {
 	return string(b)
 }
 
-func TestApplyReplaceDelete(t *testing.T) {
+func TestApplyReplaceProgress(t *testing.T) {
 	s := newStore(t)
 	ctx := t.Context()
 	if _, err := s.Result(ctx, "q1"); !errors.Is(err, results.ErrNotFound) {
@@ -91,12 +91,6 @@ func TestApplyReplaceDelete(t *testing.T) {
 	}
 	if pr, _ := s.Progress(ctx, "q1"); pr.State != results.StateCatchingUp {
 		t.Errorf("state = %s", pr.State)
-	}
-	if err := s.Delete(ctx, "q1"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Result(ctx, "q1"); !errors.Is(err, results.ErrNotFound) {
-		t.Errorf("result after delete: %v", err)
 	}
 }
 

@@ -1,0 +1,176 @@
+package localcluster
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+)
+
+// log4jProperties is the one log4j2 configuration of every JVM: everything
+// to stdout, which the launcher sends to the component's log file.
+const log4jProperties = `status = warn
+appender.console.type = Console
+appender.console.name = out
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = %d{ISO8601} %-5p [%t] %c{1}: %m%n
+rootLogger.level = info
+rootLogger.appenderRef.out.ref = out
+`
+
+// flinkJava17Opts are the module options Flink 1.20 needs on Java 17 (its
+// env.java.opts.all default). No Flink script starts our JVMs, so they go on
+// each Flink command line as well as into config.yaml.
+var flinkJava17Opts = []string{
+	"--add-exports=java.base/sun.net.util=ALL-UNNAMED",
+	"--add-exports=java.rmi/sun.rmi.registry=ALL-UNNAMED",
+	"--add-exports=jdk.compiler/com.sun.tools.javac.api=ALL-UNNAMED",
+	"--add-exports=jdk.compiler/com.sun.tools.javac.file=ALL-UNNAMED",
+	"--add-exports=jdk.compiler/com.sun.tools.javac.parser=ALL-UNNAMED",
+	"--add-exports=jdk.compiler/com.sun.tools.javac.tree=ALL-UNNAMED",
+	"--add-exports=jdk.compiler/com.sun.tools.javac.util=ALL-UNNAMED",
+	"--add-exports=java.security.jgss/sun.security.krb5=ALL-UNNAMED",
+	"--add-opens=java.base/java.lang=ALL-UNNAMED",
+	"--add-opens=java.base/java.net=ALL-UNNAMED",
+	"--add-opens=java.base/java.io=ALL-UNNAMED",
+	"--add-opens=java.base/java.nio=ALL-UNNAMED",
+	"--add-opens=java.base/sun.nio.ch=ALL-UNNAMED",
+	"--add-opens=java.base/java.lang.reflect=ALL-UNNAMED",
+	"--add-opens=java.base/java.text=ALL-UNNAMED",
+	"--add-opens=java.base/java.time=ALL-UNNAMED",
+	"--add-opens=java.base/java.util=ALL-UNNAMED",
+	"--add-opens=java.base/java.util.concurrent=ALL-UNNAMED",
+	"--add-opens=java.base/java.util.concurrent.atomic=ALL-UNNAMED",
+	"--add-opens=java.base/java.util.concurrent.locks=ALL-UNNAMED",
+}
+
+// kafkaServerProperties configures one JVM as KRaft controller and broker.
+func kafkaServerProperties(l layout, p Ports) string {
+	return fmt.Sprintf(`process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:%[2]d
+listeners=PLAINTEXT://127.0.0.1:%[1]d,CONTROLLER://127.0.0.1:%[2]d
+advertised.listeners=PLAINTEXT://127.0.0.1:%[1]d
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+inter.broker.listener.name=PLAINTEXT
+log.dirs=%[3]s
+num.partitions=1
+auto.create.topics.enable=true
+offsets.topic.replication.factor=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+group.initial.rebalance.delay.ms=0
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+`, p.Kafka, p.KafkaController, l.kafkaData())
+}
+
+// connectWorkerProperties configures a distributed Connect worker with
+// schemaless JSON (what cdcq's consumers and Flink's debezium-json read) and
+// the file config provider, so that connector configs may name secrets in
+// files instead of carrying passwords.
+func connectWorkerProperties(l layout, p Ports) string {
+	return fmt.Sprintf(`bootstrap.servers=127.0.0.1:%d
+group.id=cdcq-connect
+key.converter=org.apache.kafka.connect.json.JsonConverter
+value.converter=org.apache.kafka.connect.json.JsonConverter
+key.converter.schemas.enable=false
+value.converter.schemas.enable=false
+offset.storage.topic=connect-offsets
+offset.storage.replication.factor=1
+offset.storage.partitions=1
+config.storage.topic=connect-configs
+config.storage.replication.factor=1
+status.storage.topic=connect-status
+status.storage.replication.factor=1
+status.storage.partitions=1
+offset.flush.interval.ms=1000
+listeners=http://127.0.0.1:%d
+rest.advertised.host.name=127.0.0.1
+plugin.path=%s
+plugin.discovery=%s
+config.providers=file
+config.providers.file.class=org.apache.kafka.common.config.provider.FileConfigProvider
+`, p.Kafka, p.Connect, l.plugins(), connectPluginDiscovery)
+}
+
+// connectPluginDiscovery: service_load finds plugins through their
+// ServiceLoader manifests instead of scanning every class (Debezium ships
+// the manifests).
+const connectPluginDiscovery = "service_load"
+
+// flinkConfigYAML is Flink 1.20's config.yaml for the JobManager,
+// TaskManager and SQL Gateway. Memory is sized for a developer's machine;
+// the many slots let every cached query of a test run at parallelism 1.
+func flinkConfigYAML(l layout, p Ports) string {
+	return fmt.Sprintf(`jobmanager:
+  rpc:
+    address: 127.0.0.1
+    port: %d
+  bind-host: 127.0.0.1
+  memory:
+    process:
+      size: 1024m
+taskmanager:
+  host: 127.0.0.1
+  bind-host: 127.0.0.1
+  numberOfTaskSlots: 32
+  memory:
+    process:
+      size: 2560m
+    managed:
+      fraction: 0.05
+  cpu:
+    cores: 2
+rest:
+  address: 127.0.0.1
+  bind-address: 127.0.0.1
+  port: %d
+blob:
+  server:
+    port: %d
+  storage:
+    directory: %s
+web:
+  tmpdir: %s
+parallelism:
+  default: 1
+io:
+  tmp:
+    dirs: %s
+execution:
+  target: remote
+sql-gateway:
+  endpoint:
+    rest:
+      address: 127.0.0.1
+      bind-address: 127.0.0.1
+      port: %d
+env:
+  java:
+    opts:
+      all: %s
+`, p.FlinkRPC, p.FlinkREST, p.FlinkBlob, yamlString(l.tmp()), yamlString(l.tmp()), yamlString(l.tmp()),
+		p.SQLGateway, strings.Join(flinkJava17Opts, " "))
+}
+
+// yamlString quotes a path for YAML (a JSON string is a YAML one).
+func yamlString(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
+// writeConfig writes every component's configuration under conf/.
+func writeConfig(l layout, p Ports) error {
+	for path, text := range map[string]string{
+		l.conf("log4j2.properties"):            log4jProperties,
+		l.conf("kafka", "server.properties"):   kafkaServerProperties(l, p),
+		l.conf("connect", "worker.properties"): connectWorkerProperties(l, p),
+		l.conf("flink", "config.yaml"):         flinkConfigYAML(l, p),
+	} {
+		if err := writeFileAtomic(path, []byte(text)); err != nil {
+			return fmt.Errorf("localcluster: write %s: %w", path, err)
+		}
+	}
+	return nil
+}

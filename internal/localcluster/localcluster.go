@@ -1,0 +1,541 @@
+// Package localcluster runs a real single-node cluster on this machine,
+// without Docker: Kafka (KRaft, broker and controller in one JVM), Kafka
+// Connect in distributed mode with the Debezium PostgreSQL connector as a
+// plugin, and a Flink session cluster (JobManager, TaskManager) with the
+// Flink SQL Gateway. Every JVM runs from jars that Maven resolves from pinned
+// Maven Central coordinates (jars.go).
+//
+// It owns the directory it is given:
+//
+//	lib/<kafka|connect|flink>/   resolved jars, re-resolved only when a pin changes
+//	plugins/debezium-postgres/   the Debezium connector (Connect's plugin.path is plugins/)
+//	conf/                        generated configuration, rewritten at every start
+//	data/kafka/                  Kafka's log directory, kept across restarts
+//	logs/<component>.log         each JVM's output (the previous run's in .log.1)
+//	run/<component>.pid          each running JVM's process id
+//	tmp/                         Flink's temporary files
+//	env                          the CDCQ_* variables that point cdcq at the cluster
+//
+// `make cluster-up` (cmd/localcluster) and the tests' harness
+// (internal/clustertest) use it. The JVMs run in sessions of their own, so a
+// cluster outlives the process that started it unless Config.DieWithParent
+// says otherwise.
+//
+// This package must not import other cdcq packages.
+package localcluster
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+)
+
+// Component names: the names of the log and pid files, and what errors call
+// the JVMs.
+const (
+	Kafka       = "kafka"
+	Connect     = "connect"
+	JobManager  = "jobmanager"
+	TaskManager = "taskmanager"
+	SQLGateway  = "sql-gateway"
+)
+
+// components in start order.
+var components = []string{Kafka, JobManager, TaskManager, Connect, SQLGateway}
+
+// Ports are the TCP ports the cluster listens on, all on 127.0.0.1.
+type Ports struct {
+	// Kafka is the broker's PLAINTEXT listener (CDCQ_KAFKA_BROKERS).
+	Kafka int `json:"kafka"`
+	// KafkaController is the KRaft controller's listener.
+	KafkaController int `json:"kafkaController"`
+	// Connect is Kafka Connect's REST API (CDCQ_CONNECT_URL).
+	Connect int `json:"connect"`
+	// FlinkREST is the JobManager's REST API and web UI (CDCQ_FLINK_REST_URL).
+	FlinkREST int `json:"flinkRest"`
+	// FlinkRPC is the JobManager's RPC port (jobmanager.rpc.port).
+	FlinkRPC int `json:"flinkRpc"`
+	// FlinkBlob is the JobManager's blob server.
+	FlinkBlob int `json:"flinkBlob"`
+	// SQLGateway is the Flink SQL Gateway's REST API
+	// (CDCQ_FLINK_SQL_GATEWAY_URL). Its own default, 8083, is Connect's.
+	SQLGateway int `json:"sqlGateway"`
+}
+
+// DefaultPorts are the ports `make cluster-up` uses: the components' usual
+// ones, and 8084 for the SQL Gateway (as in compose.yaml).
+func DefaultPorts() Ports {
+	return Ports{Kafka: 9092, KafkaController: 9093, Connect: 8083, FlinkREST: 8081, FlinkRPC: 6123, FlinkBlob: 6124, SQLGateway: 8084}
+}
+
+// named lists the ports with what uses them, in a fixed order.
+func (p *Ports) named() []struct {
+	name string
+	port *int
+} {
+	return []struct {
+		name string
+		port *int
+	}{
+		{"Kafka", &p.Kafka}, {"Kafka controller", &p.KafkaController}, {"Kafka Connect", &p.Connect},
+		{"Flink REST", &p.FlinkREST}, {"Flink RPC", &p.FlinkRPC}, {"Flink blob server", &p.FlinkBlob},
+		{"Flink SQL Gateway", &p.SQLGateway},
+	}
+}
+
+// Config says where and how to run the cluster.
+type Config struct {
+	// Dir holds the cluster (see the package comment). Required. Up on a Dir
+	// whose cluster runs and answers returns that cluster.
+	Dir string
+	// JarDir, when set, holds lib/ and plugins/ instead of Dir, so that
+	// several clusters share one copy of the jars (about 240 MB); the tests
+	// use SharedJarDir. Resolution holds a file lock there, so concurrent
+	// Ups may share it.
+	JarDir string
+	// Ports to listen on. A zero field takes its value from DefaultPorts, or
+	// a free port when FreePorts is set. A cluster that is already running
+	// keeps its ports.
+	Ports Ports
+	// FreePorts makes zero ports pick free ones (tests) instead of the
+	// defaults.
+	FreePorts bool
+	// Java is the java binary (17 or later: Kafka 4 needs it). Empty:
+	// $JAVA_HOME/bin/java when JAVA_HOME is set, else java on PATH.
+	Java string
+	// Maven is the mvn binary that resolves the jars. Empty: mvn on PATH.
+	Maven string
+	// Progress receives a line per step (jars resolved, component ready).
+	// Nil discards them.
+	Progress io.Writer
+	// StartTimeout bounds starting the JVMs and waiting until every one
+	// answers. Default 5 minutes. Jar resolution is bounded by the context
+	// only: a cold Maven cache downloads about 240 MB.
+	StartTimeout time.Duration
+	// DieWithParent has the kernel kill every JVM (SIGKILL) when the process
+	// that called Up exits, so a test binary that crashes leaves nothing
+	// running. (Linux delivers it when the thread that started the JVM ends;
+	// Go ends threads only when a goroutine exits while locked to one, so do
+	// not call Up from such a goroutine.) Leave it off for a cluster that
+	// must outlive its starter, as `make cluster-up`'s does.
+	DieWithParent bool
+}
+
+func (c *Config) setDefaults() error {
+	if c.StartTimeout == 0 {
+		c.StartTimeout = 5 * time.Minute
+	}
+	if c.Progress == nil {
+		c.Progress = io.Discard
+	}
+	if c.Java == "" {
+		if home := os.Getenv("JAVA_HOME"); home != "" {
+			c.Java = filepath.Join(home, "bin", "java")
+		} else {
+			c.Java = "java"
+		}
+	}
+	if c.Maven == "" {
+		c.Maven = "mvn"
+	}
+	var err error
+	if c.Dir, err = filepath.Abs(c.Dir); err != nil {
+		return fmt.Errorf("localcluster: directory %q: %w", c.Dir, err)
+	}
+	if c.JarDir == "" {
+		c.JarDir = c.Dir
+	}
+	if c.JarDir, err = filepath.Abs(c.JarDir); err != nil {
+		return fmt.Errorf("localcluster: jar directory %q: %w", c.JarDir, err)
+	}
+	return nil
+}
+
+// Validate reports a configuration that cannot work.
+func (c Config) Validate() error {
+	if c.Dir == "" {
+		return errors.New("localcluster: Dir is required")
+	}
+	seen := map[int]string{}
+	for _, p := range c.Ports.named() {
+		if *p.port < 0 || *p.port > 65535 {
+			return fmt.Errorf("localcluster: %s port %d is out of range", p.name, *p.port)
+		}
+		if *p.port == 0 {
+			continue
+		}
+		if other, ok := seen[*p.port]; ok {
+			return fmt.Errorf("localcluster: %s and %s both use port %d", other, p.name, *p.port)
+		}
+		seen[*p.port] = p.name
+	}
+	if c.StartTimeout < 0 {
+		return fmt.Errorf("localcluster: StartTimeout %s is negative", c.StartTimeout)
+	}
+	return nil
+}
+
+// Cluster is a running cluster: one that Up started or found running, or
+// one that an env file describes (FromEnvFile).
+type Cluster struct {
+	dir   string // empty for a cluster read from an env file
+	ports Ports
+	vars  envVars
+}
+
+// envVars are the values of the env file.
+type envVars struct {
+	KafkaBrokers  string
+	ConnectURL    string
+	SQLGatewayURL string
+	FlinkRESTURL  string
+}
+
+func newCluster(dir string, p Ports) *Cluster {
+	return &Cluster{dir: dir, ports: p, vars: envVars{
+		KafkaBrokers:  fmt.Sprintf("127.0.0.1:%d", p.Kafka),
+		ConnectURL:    fmt.Sprintf("http://127.0.0.1:%d", p.Connect),
+		SQLGatewayURL: fmt.Sprintf("http://127.0.0.1:%d", p.SQLGateway),
+		FlinkRESTURL:  fmt.Sprintf("http://127.0.0.1:%d", p.FlinkREST),
+	}}
+}
+
+// Dir is the cluster's directory; empty for a cluster read from an env file.
+func (c *Cluster) Dir() string { return c.dir }
+
+// Ports are the cluster's ports; zero for a cluster read from an env file.
+func (c *Cluster) Ports() Ports { return c.ports }
+
+// KafkaBrokers is the bootstrap list, host:port (CDCQ_KAFKA_BROKERS).
+func (c *Cluster) KafkaBrokers() string { return c.vars.KafkaBrokers }
+
+// ConnectURL is Kafka Connect's REST URL (CDCQ_CONNECT_URL).
+func (c *Cluster) ConnectURL() string { return c.vars.ConnectURL }
+
+// SQLGatewayURL is the Flink SQL Gateway's REST URL (CDCQ_FLINK_SQL_GATEWAY_URL).
+func (c *Cluster) SQLGatewayURL() string { return c.vars.SQLGatewayURL }
+
+// FlinkRESTURL is the JobManager's REST URL (CDCQ_FLINK_REST_URL).
+func (c *Cluster) FlinkRESTURL() string { return c.vars.FlinkRESTURL }
+
+// LogFile is the path of a component's log (Kafka, Connect, JobManager,
+// TaskManager, SQLGateway); empty for a cluster read from an env file.
+func (c *Cluster) LogFile(component string) string {
+	if c.dir == "" {
+		return ""
+	}
+	return layout{dir: c.dir}.log(component)
+}
+
+// Env is the cluster's address as shell lines, the content of <Dir>/env:
+//
+//	export CDCQ_KAFKA_BROKERS=127.0.0.1:9092
+//	export CDCQ_CONNECT_URL=http://127.0.0.1:8083
+//	export CDCQ_FLINK_SQL_GATEWAY_URL=http://127.0.0.1:8084
+//	export CDCQ_FLINK_REST_URL=http://127.0.0.1:8081
+func (c *Cluster) Env() string {
+	var b strings.Builder
+	for _, kv := range c.EnvVars() {
+		b.WriteString("export " + kv + "\n")
+	}
+	return b.String()
+}
+
+// EnvVars are the same variables as KEY=value pairs, as os/exec's Cmd.Env
+// takes them.
+func (c *Cluster) EnvVars() []string {
+	return []string{
+		"CDCQ_KAFKA_BROKERS=" + c.vars.KafkaBrokers,
+		"CDCQ_CONNECT_URL=" + c.vars.ConnectURL,
+		"CDCQ_FLINK_SQL_GATEWAY_URL=" + c.vars.SQLGatewayURL,
+		"CDCQ_FLINK_REST_URL=" + c.vars.FlinkRESTURL,
+	}
+}
+
+// FromEnvFile describes the cluster that an env file (as Up writes it, with
+// or without "export ") points at. It does not check that the cluster
+// answers: Check does.
+func FromEnvFile(path string) (*Cluster, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("localcluster: read env file: %w", err)
+	}
+	c := &Cluster{}
+	for _, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		k, v, ok := strings.Cut(strings.TrimPrefix(line, "export "), "=")
+		if !ok {
+			return nil, fmt.Errorf("localcluster: env file %s: line %q is not KEY=value", path, line)
+		}
+		v = strings.Trim(strings.TrimSpace(v), `"'`)
+		switch strings.TrimSpace(k) {
+		case "CDCQ_KAFKA_BROKERS":
+			c.vars.KafkaBrokers = v
+		case "CDCQ_CONNECT_URL":
+			c.vars.ConnectURL = v
+		case "CDCQ_FLINK_SQL_GATEWAY_URL":
+			c.vars.SQLGatewayURL = v
+		case "CDCQ_FLINK_REST_URL":
+			c.vars.FlinkRESTURL = v
+		}
+	}
+	for name, v := range map[string]string{
+		"CDCQ_KAFKA_BROKERS": c.vars.KafkaBrokers, "CDCQ_CONNECT_URL": c.vars.ConnectURL,
+		"CDCQ_FLINK_SQL_GATEWAY_URL": c.vars.SQLGatewayURL, "CDCQ_FLINK_REST_URL": c.vars.FlinkRESTURL,
+	} {
+		if v == "" {
+			return nil, fmt.Errorf("localcluster: env file %s does not set %s", path, name)
+		}
+	}
+	return c, nil
+}
+
+// Check asks every component once whether it is ready: Kafka answers a
+// metadata request with a controller, Connect lists the Debezium PostgreSQL
+// connector, the JobManager has a TaskManager, the SQL Gateway answers.
+func (c *Cluster) Check(ctx context.Context) error {
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return kafkaReady(ctx, c.vars.KafkaBrokers) })
+	g.Go(func() error { return connectReady(ctx, c.vars.ConnectURL) })
+	g.Go(func() error { return flinkReady(ctx, c.vars.FlinkRESTURL, false) })
+	g.Go(func() error { return gatewayReady(ctx, c.vars.SQLGatewayURL) })
+	return g.Wait()
+}
+
+// Down stops the cluster (see the package function Down).
+func (c *Cluster) Down() error {
+	if c.dir == "" {
+		return errors.New("localcluster: a cluster read from an env file is not stopped from here")
+	}
+	return Down(c.dir)
+}
+
+// Up starts the cluster in cfg.Dir and returns when every component answers:
+// Kafka and the Flink JVMs at once, Connect when Kafka answers, the SQL
+// Gateway when the JobManager answers. If the cluster already runs and
+// answers, Up returns it; components left over from a cluster that is only
+// partly running are stopped first. A JVM that exits during start-up fails Up
+// at once with the tail of its log; a failed Up stops what it started.
+// Up writes <Dir>/env (Cluster.Env).
+func Up(ctx context.Context, cfg Config) (*Cluster, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	l := layout{dir: cfg.Dir, jarDir: cfg.JarDir}
+	if err := l.mkdirs(); err != nil {
+		return nil, err
+	}
+	unlock, err := lockFile(ctx, filepath.Join(l.dir, "run", "lock"))
+	if err != nil {
+		return nil, fmt.Errorf("localcluster: lock %s: %w", l.dir, err)
+	}
+	defer unlock()
+
+	if c, err := running(ctx, l, cfg); c != nil || err != nil {
+		if c != nil {
+			fmt.Fprintf(cfg.Progress, "cluster in %s is already running\n", l.dir)
+		}
+		return c, err
+	}
+	ports, err := choosePorts(cfg.Ports, cfg.FreePorts)
+	if err != nil {
+		return nil, err
+	}
+	t0 := time.Now()
+	if err := resolveJars(ctx, l, cfg); err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(cfg.Progress, "jars ready in %s (%.1fs)\n", l.jarDir, time.Since(t0).Seconds())
+	if err := writeConfig(l, ports); err != nil {
+		return nil, err
+	}
+	s := &starter{cfg: cfg, l: l, ports: ports}
+	if err := s.start(ctx); err != nil {
+		return nil, err
+	}
+	c := newCluster(l.dir, ports)
+	if err := writeState(l, c); err != nil {
+		_ = Down(l.dir)
+		return nil, err
+	}
+	fmt.Fprintf(cfg.Progress, "cluster ready in %.1fs\n", time.Since(t0).Seconds())
+	return c, nil
+}
+
+// running returns the cluster in l if every component runs and answers. It
+// stops the survivors of a cluster that only partly runs, and removes pid
+// files of processes that are gone.
+func running(ctx context.Context, l layout, cfg Config) (*Cluster, error) {
+	alive := 0
+	for _, name := range components {
+		if pid, ok := l.runningPID(name); ok && pid > 0 {
+			alive++
+		}
+	}
+	if alive == 0 {
+		return nil, nil
+	}
+	var st state
+	b, err := os.ReadFile(l.state())
+	if err == nil {
+		err = json.Unmarshal(b, &st)
+	}
+	if alive == len(components) && err == nil {
+		c := newCluster(l.dir, st.Ports)
+		cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		err := c.Check(cctx)
+		cancel()
+		if err == nil {
+			if err := conflictingPorts(cfg.Ports, st.Ports); err != nil {
+				return nil, err
+			}
+			// Rewrite env in case someone removed it.
+			return c, writeState(l, c)
+		}
+		fmt.Fprintf(cfg.Progress, "cluster in %s runs but does not answer (%v); restarting it\n", l.dir, err)
+	} else {
+		fmt.Fprintf(cfg.Progress, "cluster in %s runs only partly; restarting it\n", l.dir)
+	}
+	if err := Down(l.dir); err != nil {
+		return nil, err
+	}
+	return nil, nil
+}
+
+// conflictingPorts reports ports asked for explicitly that the running
+// cluster does not use.
+func conflictingPorts(want, have Ports) error {
+	h := have.named()
+	for i, p := range want.named() {
+		if *p.port != 0 && *p.port != *h[i].port {
+			return fmt.Errorf("localcluster: the running cluster's %s port is %d, not %d; run Down first to change ports", p.name, *h[i].port, *p.port)
+		}
+	}
+	return nil
+}
+
+// state is what run/cluster.json records about a running cluster.
+type state struct {
+	Ports Ports `json:"ports"`
+}
+
+func writeState(l layout, c *Cluster) error {
+	b, err := json.MarshalIndent(state{Ports: c.ports}, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := writeFileAtomic(l.state(), b); err != nil {
+		return fmt.Errorf("localcluster: write cluster state: %w", err)
+	}
+	if err := writeFileAtomic(l.env(), []byte(c.Env())); err != nil {
+		return fmt.Errorf("localcluster: write env file: %w", err)
+	}
+	return nil
+}
+
+// choosePorts fills zero ports with defaults or free ports and checks that
+// every port is free, so that a port in use fails with its name rather than
+// as a JVM's BindException.
+func choosePorts(want Ports, free bool) (Ports, error) {
+	p := want
+	def := DefaultPorts()
+	d := def.named()
+	var held []net.Listener
+	defer func() {
+		for _, ln := range held {
+			_ = ln.Close()
+		}
+	}()
+	for i, np := range p.named() {
+		if *np.port != 0 {
+			continue
+		}
+		if !free {
+			*np.port = *d[i].port
+			continue
+		}
+		// Hold each port until all are chosen, so none is chosen twice.
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return Ports{}, fmt.Errorf("localcluster: find a free port: %w", err)
+		}
+		held = append(held, ln)
+		*np.port = ln.Addr().(*net.TCPAddr).Port
+	}
+	for _, ln := range held {
+		_ = ln.Close()
+	}
+	held = nil
+	for _, np := range p.named() {
+		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(*np.port)))
+		if err != nil {
+			return Ports{}, fmt.Errorf("localcluster: %s port %d is in use on 127.0.0.1 (another cluster, or `cdcq dev`'s broker?): %w", np.name, *np.port, err)
+		}
+		_ = ln.Close()
+	}
+	return p, nil
+}
+
+// layout names the paths of a cluster directory.
+type layout struct {
+	dir    string
+	jarDir string
+}
+
+func (l layout) lib(component string) string { return filepath.Join(l.jarDir, "lib", component) }
+func (l layout) plugins() string             { return filepath.Join(l.jarDir, "plugins") }
+func (l layout) conf(parts ...string) string {
+	return filepath.Join(append([]string{l.dir, "conf"}, parts...)...)
+}
+func (l layout) kafkaData() string           { return filepath.Join(l.dir, "data", "kafka") }
+func (l layout) tmp() string                 { return filepath.Join(l.dir, "tmp") }
+func (l layout) log(component string) string { return filepath.Join(l.dir, "logs", component+".log") }
+func (l layout) pid(component string) string { return filepath.Join(l.dir, "run", component+".pid") }
+func (l layout) state() string               { return filepath.Join(l.dir, "run", "cluster.json") }
+func (l layout) env() string                 { return filepath.Join(l.dir, "env") }
+
+func (l layout) mkdirs() error {
+	for _, d := range []string{
+		l.dir, filepath.Join(l.jarDir, "lib"), l.plugins(), l.conf("kafka"), l.conf("connect"), l.conf("flink"),
+		l.kafkaData(), filepath.Join(l.dir, "logs"), filepath.Join(l.dir, "run"), l.tmp(),
+	} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return fmt.Errorf("localcluster: create %s: %w", d, err)
+		}
+	}
+	return nil
+}
+
+func writeFileAtomic(path string, b []byte) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// lookPath resolves a binary for a clear error before anything starts.
+func lookPath(what, bin string) (string, error) {
+	p, err := exec.LookPath(bin)
+	if err != nil {
+		return "", fmt.Errorf("localcluster: %s binary %q not found (install openjdk-17-jdk-headless and maven, or run `make deps-system`): %w", what, bin, err)
+	}
+	return p, nil
+}

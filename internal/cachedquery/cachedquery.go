@@ -4,13 +4,22 @@
 // The API uses it to answer bad input with 422 before publishing; the
 // worker uses it again, since commands may be published directly.
 //
-// It imports prismaschema and sqlplan only.
+// A query is accepted only if both engines can maintain it with
+// PostgreSQL's answer (the embedded engine, internal/ivm, and the Flink
+// translation, internal/flinksql): which engine runs a query is a
+// deployment's choice, never the query's, so what one engine cannot run is
+// refused here rather than accepted and failed later.
+//
+// It imports prismaschema, sqlplan and the two engines' compilers only.
 package cachedquery
 
 import (
 	"errors"
 	"fmt"
+	"strings"
 
+	"github.com/cdcq/cdcq/internal/flinksql"
+	"github.com/cdcq/cdcq/internal/ivm"
 	"github.com/cdcq/cdcq/internal/prismaschema"
 	"github.com/cdcq/cdcq/internal/sqlplan"
 )
@@ -62,7 +71,32 @@ func Compile(schemaText, sql string) (*Compiled, error) {
 	if err != nil {
 		return nil, sqlProblem(err)
 	}
+	if err := checkEngines(plan); err != nil {
+		return nil, err
+	}
 	return &Compiled{Schema: schema, Plan: plan, Normalized: plan.Normalized}, nil
+}
+
+// checkEngines refuses a plan that one of the engines cannot run. The
+// engines' errors carry no position; the problem points at the query's
+// start.
+func checkEngines(plan *sqlplan.Plan) error {
+	if _, err := ivm.New(plan); err != nil {
+		return &Problem{Field: FieldSQLQuery, Line: 1, Column: 1,
+			Message: "the embedded engine cannot maintain this query: " + strings.TrimPrefix(err.Error(), "ivm: ")}
+	}
+	// The options only name things; any valid values do.
+	_, err := flinksql.Translate(plan, flinksql.Options{
+		EnvironmentID: "check", QueryID: "q_check", PipelineName: "check", BootstrapServers: "check:9092",
+	})
+	var ue *flinksql.UnsupportedError
+	if errors.As(err, &ue) {
+		return &Problem{Field: FieldSQLQuery, Line: 1, Column: 1, Message: ue.Error()}
+	}
+	if err != nil {
+		return &Problem{Field: FieldSQLQuery, Line: 1, Column: 1, Message: "the Flink engine cannot run this query: " + err.Error()}
+	}
+	return nil
 }
 
 func sqlProblem(err error) error {

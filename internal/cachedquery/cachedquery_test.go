@@ -15,6 +15,9 @@ model Order {
   id         Int     @id
   customerId Int     @map("customer_id")
   total      Decimal @db.Decimal(10, 2)
+  createdAt  DateTime @map("created_at")
+  tags       String[]
+  note       String?
 
   @@map("orders")
 }
@@ -33,6 +36,13 @@ func TestCompile(t *testing.T) {
 		{name: "schema_syntax_error", schema: "model A {\n  id Int @id\n  name\n}\n", sql: "SELECT count(*) FROM a", wantField: FieldSchema, wantLine: 3},
 		{name: "unknown_column_suggests", schema: schema, sql: "SELECT customer_id,\n  sum(totl) FROM orders GROUP BY customer_id", wantField: FieldSQLQuery, wantLine: 2, wantMsg: `did you mean "total"`},
 		{name: "not_an_aggregate", schema: schema, sql: "SELECT id FROM orders", wantField: FieldSQLQuery, wantLine: 1},
+		// Accepted only if both engines run it: Flink has no week truncation,
+		// the embedded engine no arrays.
+		{name: "flink_cannot_run", schema: schema, sql: "SELECT date_trunc('week', created_at) AS week, count(*) FROM orders GROUP BY 1",
+			wantField: FieldSQLQuery, wantLine: 1, wantMsg: "the Flink engine cannot run this query"},
+		{name: "embedded_cannot_run", schema: schema, sql: "SELECT tags, count(*) FROM orders GROUP BY tags",
+			wantField: FieldSQLQuery, wantLine: 1, wantMsg: "the embedded engine cannot maintain this query"},
+		{name: "nullable_group_key", schema: schema, sql: "SELECT note, count(*) FROM orders GROUP BY note"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -62,40 +62,54 @@
 //
 // Flink's debezium-json format needs the before-image of updates and
 // deletes: captured tables need REPLICA IDENTITY FULL, or an update fails
-// the job. A TRUNCATE event (Debezium's op "t") also fails the job: the
-// format knows only c, r, u and d.
+// the job (cdcq's Debezium configuration and its embedded capture set it).
+// A TRUNCATE event (Debezium's op "t") fails the job too: the format knows
+// only c, r, u and d. Options.StartOffsets lets a job start after a
+// table's last truncate instead, where the table's state begins anew.
 //
 // # Result topic
 //
 // The result goes to the topic named by the environmentId (names.
 // ResultTopic) through the upsert-kafka connector:
 //
-//	'key.format' = 'json', 'value.format' = 'json', 'value.fields-include' = 'ALL',
+//	'key.format' = 'json', 'key.fields-prefix' = 'key_', 'value.format' = 'json',
+//	'value.fields-include' = 'EXCEPT_KEY',
 //	'<key|value>.json.timestamp-format.standard' = 'ISO-8601',
 //	'<key|value>.json.encode.decimal-as-plain-number' = 'true'
 //
-// Columns, in order:
+// The record key identifies the query and the group:
 //
-//  1. query_id STRING NOT NULL: the cached query's id.
-//  2. One key column per GROUP BY key, in GROUP BY order: the output
-//     column that is exactly that key, under its output name; a key that is
-//     not an output is added as _group_<n> (n counting from 1, with more
-//     leading underscores if an output already has that name).
+//	{"query_id": "q_...", "group": {"<key 1>": <value>, "<key 2>": <value>, ...}}
+//
+// with one field per GROUP BY key, in GROUP BY order, named like the
+// output column that is exactly that key, or _group_<n> (n counting from 1,
+// with more leading underscores if an output already has that name) for a
+// key that is not an output. A query without GROUP BY, whose one result row
+// always exists (count 0 and NULL aggregates over no rows, as in
+// PostgreSQL), is keyed by {"query_id": "q_..."} alone.
+//
+// The record value is the result row, one field per column:
+//
+//  1. query_id: the cached query's id.
+//  2. The group keys, as in the key's group object.
 //  3. The other output columns, in SELECT order, under their output names.
 //
-// PRIMARY KEY (query_id, key columns) NOT ENFORCED. The record key is the
-// JSON object of the key columns: {"query_id":"q_..."} alone for a query
-// without GROUP BY, whose one result row always exists (count 0 and NULL
-// aggregates over no rows, as in PostgreSQL). The record value is the
-// JSON object of all columns, key columns included. When a group
-// disappears (its last row deleted, or HAVING no longer true) its key gets
-// a tombstone (a null value).
+// When a group disappears (its last row deleted, or HAVING no longer true)
+// its key gets a tombstone (a null value).
 //
-// Flink makes primary key columns NOT NULL, so a GROUP BY key that may be
-// NULL is refused with an error that says how to rule NULL out (WHERE ...
-// IS NOT NULL, or coalesce). A key is known not to be NULL when it reads
-// columns that are not optional, or that a join equality, an IS NOT NULL
-// or a comparison in the WHERE clause rules out.
+// The sink declares the key as two columns, key_query_id STRING and
+// key_group ROW<...> (the prefix keeps them apart from the value's
+// columns; it gains leading underscores if an output name starts with it),
+// with PRIMARY KEY (key_query_id, key_group) NOT ENFORCED. Flink makes
+// primary key columns NOT NULL; the group ROW never is, while its fields
+// may be: a NULL group key is a group of its own, as in PostgreSQL.
+//
+// The query groups by the query id and the group ROW, so that its upsert
+// key is exactly the sink's primary key: otherwise Flink writes every
+// update as a tombstone followed by the new row. For that the query id is
+// computed from a column of the first source (COALESCE(NULLIF(id, col),
+// id)), which Flink cannot fold into a constant and drop from the
+// grouping.
 //
 // Column types (PostgreSQL type as the plan gives it, Flink SQL type in the
 // sink, JSON value):

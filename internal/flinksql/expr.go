@@ -95,7 +95,11 @@ func (r *renderer) expr(e sqlplan.Expr) (string, error) {
 		if !r.group {
 			return "", fmt.Errorf("flinksql: group key %s in a row expression", e)
 		}
-		return quoteIdent(groupAlias(e.Index)), nil
+		names := r.plan.GroupKeyNames()
+		if e.Index < 0 || e.Index >= len(names) {
+			return "", fmt.Errorf("flinksql: group key %d out of range", e.Index)
+		}
+		return groupField(names[e.Index]), nil
 	}
 	return "", fmt.Errorf("flinksql: unknown expression %T", e)
 }
@@ -212,23 +216,8 @@ func (r *renderer) binary(e *sqlplan.Binary) (string, error) {
 			return "", err
 		}
 		return "(" + l + " || " + rr + ")", nil
-	case sqlplan.OpLike, sqlplan.OpNotLike:
-		l, rr, err := r.pair(e.L, e.R, r.expr)
-		if err != nil {
-			return "", err
-		}
-		// PostgreSQL's LIKE escapes with a backslash by default.
-		return "(" + l + " " + string(e.Op) + " " + rr + " ESCAPE '\\')", nil
-	case sqlplan.OpILike, sqlplan.OpNotILike:
-		l, rr, err := r.pair(e.L, e.R, r.expr)
-		if err != nil {
-			return "", err
-		}
-		op := "LIKE"
-		if e.Op == sqlplan.OpNotILike {
-			op = "NOT LIKE"
-		}
-		return "(LOWER(" + l + ") " + op + " LOWER(" + rr + ") ESCAPE '\\')", nil
+	case sqlplan.OpLike, sqlplan.OpNotLike, sqlplan.OpILike, sqlplan.OpNotILike:
+		return r.like(e)
 	}
 	return "", unsupportedf("operator %s", e.Op)
 }
@@ -722,10 +711,19 @@ func intervalLiteral(text string) (string, error) {
 		if us < 0 {
 			sign, us = "-", -us
 		}
+		if us%1000 != 0 {
+			return "", unsupportedf("interval constant '%s' has microseconds; Flink's intervals hold milliseconds", text)
+		}
 		days := us / 86400e6
 		us -= days * 86400e6
-		h, m, s, frac := us/3600e6, us/60e6%60, us/1e6%60, us%1e6
-		return fmt.Sprintf("INTERVAL '%s%d %02d:%02d:%02d.%06d' DAY(6) TO SECOND(6)", sign, days, h, m, s, frac), nil
+		h, m, s, ms := us/3600e6, us/60e6%60, us/1e6%60, us/1000%1000
+		// Flink's planner takes a day precision of at most 3 and a second
+		// precision of 3 (milliseconds); longer spans are a multiple of a day.
+		clock := fmt.Sprintf("%02d:%02d:%02d.%03d", h, m, s, ms)
+		if days <= 999 {
+			return fmt.Sprintf("INTERVAL '%s%d %s' DAY(3) TO SECOND(3)", sign, days, clock), nil
+		}
+		return fmt.Sprintf("(INTERVAL '%s1' DAY * %d + INTERVAL '%s0 %s' DAY(3) TO SECOND(3))", sign, days, sign, clock), nil
 	}
 }
 
@@ -756,101 +754,63 @@ func clockMicros(s string) (int64, bool) {
 	return us, true
 }
 
-// nullness decides whether a row expression may be NULL in the matched
-// rows: from the columns' optionality, and from what the joins and the
-// WHERE clause rule out.
-type nullness struct {
-	plan    *sqlplan.Plan
-	notNull map[string]bool // String() of expressions known not to be NULL
+// likeEscape is the escape character of the LIKE patterns cdcq writes.
+// PostgreSQL escapes with a backslash by default, but Flink's code
+// generator refuses ESCAPE '\' ("Invalid escape character"), so constant
+// patterns are rewritten to escape with '!' instead.
+const likeEscape = '!'
+
+// like renders [NOT] LIKE and [NOT] ILIKE (as LIKE over LOWER) with a
+// constant pattern.
+func (r *renderer) like(e *sqlplan.Binary) (string, error) {
+	c, ok := e.R.(*sqlplan.Const)
+	if !ok || c.Null {
+		return "", unsupportedf("%s with a pattern that is not a constant (%s)", e.Op, e.R)
+	}
+	pattern, err := likePattern(c.Text())
+	if err != nil {
+		return "", err
+	}
+	l, err := r.expr(e.L)
+	if err != nil {
+		return "", err
+	}
+	pat := quoteString(pattern)
+	op := "LIKE"
+	if e.Op == sqlplan.OpNotLike || e.Op == sqlplan.OpNotILike {
+		op = "NOT LIKE"
+	}
+	if e.Op == sqlplan.OpILike || e.Op == sqlplan.OpNotILike {
+		l, pat = "LOWER("+l+")", "LOWER("+pat+")"
+	}
+	return "(" + l + " " + op + " " + pat + " ESCAPE '" + string(likeEscape) + "')", nil
 }
 
-func newNullness(p *sqlplan.Plan) *nullness {
-	n := &nullness{plan: p, notNull: map[string]bool{}}
-	for _, j := range p.Joins {
-		n.notNull[j.Left.String()] = true
-		n.notNull[j.Right.String()] = true
-	}
-	for _, c := range sqlplan.Conjuncts(p.Filter) {
-		switch c := c.(type) {
-		case *sqlplan.IsNull:
-			if c.Not {
-				n.notNull[c.X.String()] = true
+// likePattern turns a PostgreSQL LIKE pattern (backslash escapes) into one
+// that escapes with likeEscape and means the same.
+func likePattern(p string) (string, error) {
+	var b strings.Builder
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		switch c {
+		case '\\':
+			if i+1 == len(p) {
+				return "", unsupportedf("LIKE pattern %q ends with the escape character", p)
 			}
-		case *sqlplan.Binary:
-			switch c.Op {
-			case sqlplan.OpEq, sqlplan.OpNe, sqlplan.OpLt, sqlplan.OpLe, sqlplan.OpGt, sqlplan.OpGe,
-				sqlplan.OpLike, sqlplan.OpNotLike, sqlplan.OpILike, sqlplan.OpNotILike:
-				// A NULL operand makes the condition NULL: the row is gone.
-				n.notNull[c.L.String()] = true
-				n.notNull[c.R.String()] = true
+			i++
+			switch n := p[i]; n {
+			case '%', '_', likeEscape:
+				b.WriteByte(likeEscape)
+				b.WriteByte(n)
+			default:
+				b.WriteByte(n)
 			}
-		case *sqlplan.In:
-			n.notNull[c.X.String()] = true
-		case *sqlplan.Between:
-			n.notNull[c.X.String()] = true
+		case likeEscape:
+			b.WriteByte(likeEscape)
+			b.WriteByte(c)
+		default:
+			b.WriteByte(c)
 		}
 	}
-	return n
-}
-
-func (n *nullness) mayBeNull(e sqlplan.Expr) bool {
-	if e == nil {
-		return true
-	}
-	if n.notNull[e.String()] {
-		return false
-	}
-	any := func(es ...sqlplan.Expr) bool {
-		for _, x := range es {
-			if n.mayBeNull(x) {
-				return true
-			}
-		}
-		return false
-	}
-	all := func(es ...sqlplan.Expr) bool {
-		for _, x := range es {
-			if !n.mayBeNull(x) {
-				return false
-			}
-		}
-		return true
-	}
-	switch e := e.(type) {
-	case *sqlplan.ColumnRef:
-		if e.Source < 0 || e.Source >= len(n.plan.Sources) {
-			return true
-		}
-		c := n.plan.Sources[e.Source].Column(e.Column)
-		return c == nil || c.Nullable
-	case *sqlplan.Const:
-		return e.Null
-	case *sqlplan.IsNull:
-		return false
-	case *sqlplan.Case:
-		if e.Else == nil {
-			return true
-		}
-		for _, w := range e.Whens {
-			if n.mayBeNull(w.Result) {
-				return true
-			}
-		}
-		return n.mayBeNull(e.Else)
-	case *sqlplan.Func:
-		switch e.Name {
-		case "coalesce", "greatest", "least":
-			return all(e.Args...)
-		case "nullif":
-			return true
-		}
-		return any(e.Args...)
-	case *sqlplan.Binary:
-		if e.Op == sqlplan.OpDiv || e.Op == sqlplan.OpMod {
-			// Flink's DECIMAL division by zero is NULL.
-			return true
-		}
-		return any(e.L, e.R)
-	}
-	return any(sqlplan.Children(e)...)
+	return b.String(), nil
 }

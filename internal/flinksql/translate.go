@@ -42,6 +42,13 @@ type Options struct {
 	// Settings are extra SET statements, after cdcq's own (which they may
 	// override, except pipeline.name).
 	Settings map[string]string
+	// StartOffsets, by the plan's source topic ("<schema>.<table>") and
+	// partition, are where a source starts reading instead of the earliest
+	// offset: after the table's last TRUNCATE, which Flink's debezium-json
+	// format cannot apply. A source with start offsets names its topic
+	// exactly (the topic exists: it holds the truncate); partitions not
+	// listed start at the earliest offset.
+	StartOffsets map[string]map[int32]int64
 }
 
 func (o Options) validate() error {
@@ -164,16 +171,32 @@ func (t *translator) sourceTables() ([]string, error) {
 			fmt.Fprintf(&b, "  %s %s,\n", quoteIdent(c.Name), st)
 		}
 		fmt.Fprintf(&b, "  PRIMARY KEY (%s) NOT ENFORCED\n) WITH (\n", identList(tb.pk))
-		opts := []option{
-			{"connector", "kafka"},
-			{"topic-pattern", regexQuote(names.TopicPrefix(t.opts.EnvironmentID) + "." + topic)},
-			{"scan.topic-partition-discovery.interval", PartitionDiscoveryInterval},
-			{"properties.bootstrap.servers", t.opts.BootstrapServers},
-			{"properties.group.id", t.opts.PipelineName},
+		fullName := names.TopicPrefix(t.opts.EnvironmentID) + "." + topic
+		starts := t.opts.StartOffsets[topic]
+		opts := []option{{"connector", "kafka"}}
+		if len(starts) > 0 {
+			opts = append(opts, option{"topic", fullName})
+		} else {
+			opts = append(opts, option{"topic-pattern", regexQuote(fullName)})
 		}
-		opts = append(opts, t.kafkaProperties()...)
 		opts = append(opts,
-			option{"scan.startup.mode", "earliest-offset"},
+			option{"scan.topic-partition-discovery.interval", PartitionDiscoveryInterval},
+			option{"properties.bootstrap.servers", t.opts.BootstrapServers},
+			option{"properties.group.id", t.opts.PipelineName},
+		)
+		opts = append(opts, t.kafkaProperties()...)
+		if len(starts) > 0 {
+			var parts []string
+			for _, p := range slices.Sorted(maps.Keys(starts)) {
+				parts = append(parts, fmt.Sprintf("partition:%d,offset:%d", p, starts[p]))
+			}
+			opts = append(opts,
+				option{"scan.startup.mode", "specific-offsets"},
+				option{"scan.startup.specific-offsets", strings.Join(parts, ";")})
+		} else {
+			opts = append(opts, option{"scan.startup.mode", "earliest-offset"})
+		}
+		opts = append(opts,
 			option{"format", "debezium-json"},
 			option{"debezium-json.schema-include", "false"},
 			option{"debezium-json.ignore-parse-errors", "false"},
@@ -214,7 +237,20 @@ type sinkColumn struct {
 	expr string
 }
 
+// Names inside the generated INSERT: the query id and the group key as
+// columns of the matched and grouped relations.
+const (
+	queryIDAlias = "q"
+	groupAlias   = "grp"
+	groupedAlias = "grouped"
+)
+
 // result builds the sink's DDL and the INSERT.
+//
+// The record key is {"query_id": ..., "group": {<key columns>}}: the group
+// key is one ROW column, which Flink allows as (part of) a primary key
+// although its fields may be NULL, so a NULL group is a group of its own,
+// as in PostgreSQL. The record value holds every output column, flat.
 func (t *translator) result() (string, string, error) {
 	p := t.plan
 	for _, o := range p.Outputs {
@@ -222,28 +258,31 @@ func (t *translator) result() (string, string, error) {
 			return "", "", unsupportedf("an output column is named %s, which the result topic uses for the query id: rename it with AS", QueryIDColumn)
 		}
 	}
-	if err := t.checkGroupKeys(); err != nil {
-		return "", "", err
-	}
+	prefix := t.keyPrefix()
 	g := &renderer{plan: p, group: true}
-	keys := []sinkColumn{{name: QueryIDColumn, ftype: "STRING", expr: "CAST(" + quoteString(t.opts.QueryID) + " AS STRING)"}}
-	keyOutput := map[int]bool{}
 	keyNames := p.GroupKeyNames()
+	keys := []sinkColumn{{name: prefix + QueryIDColumn, ftype: "STRING", expr: quoteIdent(queryIDAlias)}}
+	values := []sinkColumn{{name: QueryIDColumn, ftype: "STRING", expr: quoteIdent(queryIDAlias)}}
+	keyOutput := map[int]bool{}
+	var fields []string
 	for i, k := range p.GroupBy {
 		ft, err := flinkType(k.ResultType())
 		if err != nil {
 			return "", "", fmt.Errorf("GROUP BY %s: %w", k, err)
 		}
-		col := sinkColumn{ftype: ft, expr: quoteIdent(groupAlias(i)), name: keyNames[i]}
+		fields = append(fields, quoteIdent(keyNames[i])+" "+ft)
 		for j, o := range p.Outputs {
 			if ref, ok := o.Expr.(*sqlplan.GroupRef); ok && ref.Index == i && o.Name == keyNames[i] && !keyOutput[j] {
 				keyOutput[j] = true
 				break
 			}
 		}
-		keys = append(keys, col)
+		values = append(values, sinkColumn{name: keyNames[i], ftype: ft, expr: groupField(keyNames[i])})
 	}
-	cols := slices.Clone(keys)
+	if len(p.GroupBy) > 0 {
+		keys = append(keys, sinkColumn{name: prefix + GroupKeyField, ftype: groupRowType(fields),
+			expr: quoteIdent(groupedAlias) + "." + quoteIdent(groupAlias)})
+	}
 	for j, o := range p.Outputs {
 		if keyOutput[j] {
 			continue
@@ -259,19 +298,18 @@ func (t *translator) result() (string, string, error) {
 		if !t.typeKept(o.Expr) {
 			e = "CAST(" + e + " AS " + ft + ")"
 		}
-		cols = append(cols, sinkColumn{name: o.Name, ftype: ft, expr: e})
+		values = append(values, sinkColumn{name: o.Name, ftype: ft, expr: e})
 	}
 
 	var ddl strings.Builder
 	fmt.Fprintf(&ddl, "CREATE TEMPORARY TABLE %s (\n", quoteIdent(SinkTable))
 	primaryKey := make([]string, 0, len(keys))
-	for i, c := range cols {
-		notNull := ""
-		if i < len(keys) {
-			notNull = " NOT NULL"
-			primaryKey = append(primaryKey, c.name)
-		}
-		fmt.Fprintf(&ddl, "  %s %s%s,\n", quoteIdent(c.name), c.ftype, notNull)
+	for _, c := range keys {
+		fmt.Fprintf(&ddl, "  %s %s NOT NULL,\n", quoteIdent(c.name), c.ftype)
+		primaryKey = append(primaryKey, c.name)
+	}
+	for _, c := range values {
+		fmt.Fprintf(&ddl, "  %s %s,\n", quoteIdent(c.name), c.ftype)
 	}
 	fmt.Fprintf(&ddl, "  PRIMARY KEY (%s) NOT ENFORCED\n) WITH (\n", identList(primaryKey))
 	opts := []option{
@@ -282,12 +320,13 @@ func (t *translator) result() (string, string, error) {
 	opts = append(opts, t.kafkaProperties()...)
 	opts = append(opts,
 		option{"key.format", "json"},
+		option{"key.fields-prefix", prefix},
 		option{"key.json.timestamp-format.standard", "ISO-8601"},
 		option{"key.json.encode.decimal-as-plain-number", "true"},
 		option{"value.format", "json"},
 		option{"value.json.timestamp-format.standard", "ISO-8601"},
 		option{"value.json.encode.decimal-as-plain-number", "true"},
-		option{"value.fields-include", "ALL"},
+		option{"value.fields-include", "EXCEPT_KEY"},
 	)
 	writeOptions(&ddl, opts)
 
@@ -295,6 +334,7 @@ func (t *translator) result() (string, string, error) {
 	if err != nil {
 		return "", "", err
 	}
+	cols := append(slices.Clone(keys), values...)
 	var ins strings.Builder
 	fmt.Fprintf(&ins, "INSERT INTO %s\nSELECT\n", quoteIdent(SinkTable))
 	for i, c := range cols {
@@ -304,7 +344,7 @@ func (t *translator) result() (string, string, error) {
 		}
 		fmt.Fprintf(&ins, "  %s AS %s%s\n", c.expr, quoteIdent(c.name), sep)
 	}
-	fmt.Fprintf(&ins, "FROM (\n%s\n) AS %s", indent(grouped, "  "), quoteIdent("grouped"))
+	fmt.Fprintf(&ins, "FROM (\n%s\n) AS %s", indent(grouped, "  "), quoteIdent(groupedAlias))
 	if p.Having != nil {
 		h, err := g.expr(p.Having)
 		if err != nil {
@@ -313,6 +353,39 @@ func (t *translator) result() (string, string, error) {
 		fmt.Fprintf(&ins, "\nWHERE %s", h)
 	}
 	return ddl.String(), ins.String(), nil
+}
+
+// GroupKeyField names the group key's object in the result record's key.
+const GroupKeyField = "group"
+
+// keyPrefix is the upsert-kafka 'key.fields-prefix': the sink names its key
+// columns with it, so that they do not clash with the value's columns
+// (query_id is in both), and the key format drops it again. It is chosen
+// so that no output column starts with it.
+func (t *translator) keyPrefix() string {
+	prefix := "key_"
+	for {
+		clash := false
+		for _, o := range t.plan.Outputs {
+			if strings.HasPrefix(o.Name, prefix) {
+				clash = true
+				break
+			}
+		}
+		if !clash {
+			return prefix
+		}
+		prefix = "_" + prefix
+	}
+}
+
+func groupRowType(fields []string) string {
+	return "ROW<" + strings.Join(fields, ", ") + ">"
+}
+
+// groupField renders a field of the grouped relation's group key.
+func groupField(name string) string {
+	return quoteIdent(groupedAlias) + "." + quoteIdent(groupAlias) + "." + quoteIdent(name)
 }
 
 // typeKept reports outputs whose Flink type already is the sink column's:
@@ -332,22 +405,50 @@ func (t *translator) typeKept(e sqlplan.Expr) bool {
 	return false
 }
 
-// groupedRelation is the SELECT that computes one row per group: the group
-// keys as g1, g2, ... and the aggregates as a1, a2, ...
+// groupedRelation is the SELECT that computes one row per group: the query
+// id as q, the group key as the ROW grp, and the aggregates as a1, a2, ...
+//
+// The query id is a grouping key, and it is computed from a column of the
+// first source rather than written as a literal: Flink drops a constant
+// grouping key, and the aggregation's upsert key must equal the sink's
+// primary key (query_id, group) exactly. Otherwise Flink writes every
+// update as a tombstone followed by the new row, and a reader of the topic
+// sees the group vanish in between. COALESCE(NULLIF(id, <column>), id) is
+// the id whatever the column holds.
 func (t *translator) groupedRelation() (string, error) {
 	p := t.plan
 	r := &renderer{plan: p}
 	global := len(p.GroupBy) == 0
+	keyNames := p.GroupKeyNames()
 
-	// The matched rows: group keys and aggregate arguments.
+	// The matched rows: query id, group key and aggregate arguments.
 	type column struct{ expr, alias, ftype string }
-	var rowCols []column
-	for i, k := range p.GroupBy {
-		e, err := r.expr(k)
-		if err != nil {
-			return "", fmt.Errorf("GROUP BY %s: %w", k, err)
+	id := "CAST(" + quoteString(t.opts.QueryID) + " AS STRING)"
+	// Any column serves; the first key column of the first source is there
+	// in every row, in the type the source table declares.
+	anchor := quoteIdent(p.Sources[0].Alias) + "." + quoteIdent(p.Sources[0].PrimaryKey[0])
+	rowCols := []column{{
+		expr:  "COALESCE(NULLIF(" + id + ", CAST(" + anchor + " AS STRING)), " + id + ")",
+		alias: queryIDAlias, ftype: "STRING",
+	}}
+	if !global {
+		var exprs, fields []string
+		for i, k := range p.GroupBy {
+			e, err := r.expr(k)
+			if err != nil {
+				return "", fmt.Errorf("GROUP BY %s: %w", k, err)
+			}
+			ft, err := flinkType(k.ResultType())
+			if err != nil {
+				return "", fmt.Errorf("GROUP BY %s: %w", k, err)
+			}
+			exprs = append(exprs, e)
+			fields = append(fields, quoteIdent(keyNames[i])+" "+ft)
 		}
-		rowCols = append(rowCols, column{expr: e, alias: groupAlias(i)})
+		rowCols = append(rowCols, column{
+			expr:  "CAST(ROW(" + strings.Join(exprs, ", ") + ") AS " + groupRowType(fields) + ")",
+			alias: groupAlias,
+		})
 	}
 	var aggs []string
 	for i, a := range p.Aggregates {
@@ -372,7 +473,7 @@ func (t *translator) groupedRelation() (string, error) {
 		// A marker that is 1 for every matched row and NULL for the
 		// sentinel row below, which makes the one group exist when no row
 		// matches (count(*) counts markers).
-		rowCols = append([]column{{expr: "1", alias: "m", ftype: "INT"}}, rowCols...)
+		rowCols = append(rowCols[:1], append([]column{{expr: "1", alias: "m", ftype: "INT"}}, rowCols[1:]...)...)
 	}
 	for i, c := range rowCols {
 		sep := ","
@@ -389,22 +490,24 @@ func (t *translator) groupedRelation() (string, error) {
 			if i == len(rowCols)-1 {
 				sep = ""
 			}
-			fmt.Fprintf(&rows, "  CAST(NULL AS %s) AS %s%s\n", c.ftype, quoteIdent(c.alias), sep)
+			v := "CAST(NULL AS " + c.ftype + ")"
+			if c.alias == queryIDAlias {
+				v = id
+			}
+			fmt.Fprintf(&rows, "  %s AS %s%s\n", v, quoteIdent(c.alias), sep)
 		}
 		s := rows.String()
 		rows.Reset()
 		rows.WriteString(strings.TrimSuffix(s, "\n"))
 	}
 
+	keys := []string{quoteIdent(queryIDAlias)}
+	if !global {
+		keys = append(keys, quoteIdent(groupAlias))
+	}
+	items := append(slices.Clone(keys), aggs...)
 	var b strings.Builder
 	b.WriteString("SELECT\n")
-	var items []string
-	var keys []string
-	for i := range p.GroupBy {
-		keys = append(keys, quoteIdent(groupAlias(i)))
-	}
-	items = append(items, keys...)
-	items = append(items, aggs...)
 	for i, it := range items {
 		sep := ","
 		if i == len(items)-1 {
@@ -413,9 +516,7 @@ func (t *translator) groupedRelation() (string, error) {
 		fmt.Fprintf(&b, "  %s%s\n", it, sep)
 	}
 	fmt.Fprintf(&b, "FROM (\n%s\n) AS %s", indent(rows.String(), "  "), quoteIdent("matched"))
-	if !global {
-		fmt.Fprintf(&b, "\nGROUP BY %s", strings.Join(keys, ", "))
-	}
+	fmt.Fprintf(&b, "\nGROUP BY %s", strings.Join(keys, ", "))
 	return b.String(), nil
 }
 
@@ -555,28 +656,7 @@ func (t *translator) from(r *renderer) (string, error) {
 	return b.String(), nil
 }
 
-// checkGroupKeys refuses group keys that may be NULL (see the package doc).
-func (t *translator) checkGroupKeys() error {
-	n := newNullness(t.plan)
-	for _, k := range t.plan.GroupBy {
-		if n.mayBeNull(k) {
-			d := describe(t.plan, k)
-			return unsupportedf("GROUP BY %s: the key may be NULL, and Flink keeps results under a primary key that cannot be NULL; rule NULL out with WHERE %s IS NOT NULL, or group by coalesce(%s, <a value>)", d, d, d)
-		}
-	}
-	return nil
-}
-
-// describe names an expression for a person: a column as alias.column.
-func describe(p *sqlplan.Plan, e sqlplan.Expr) string {
-	if c, ok := e.(*sqlplan.ColumnRef); ok && c.Source >= 0 && c.Source < len(p.Sources) {
-		return p.Sources[c.Source].Alias + "." + c.Column
-	}
-	return e.String()
-}
-
-func groupAlias(i int) string { return "g" + strconv.Itoa(i+1) }
-func aggAlias(i int) string   { return "a" + strconv.Itoa(i+1) }
+func aggAlias(i int) string { return "a" + strconv.Itoa(i+1) }
 
 func indent(s, prefix string) string {
 	lines := strings.Split(s, "\n")

@@ -308,20 +308,25 @@ func expressions() *sqlplan.Plan {
 }
 
 func TestGolden(t *testing.T) {
+	// after_truncate starts the orders source after a truncate.
+	afterTruncate := options()
+	afterTruncate.StartOffsets = map[string]map[int32]int64{"public.orders": {0: 1234}}
 	tests := []struct {
 		name string
 		plan *sqlplan.Plan
+		opts flinksql.Options
 	}{
-		{"single_table", singleTable()},
-		{"join", join()},
-		{"having", having()},
-		{"count_distinct", countDistinct()},
-		{"column_types", columnTypes()},
-		{"expressions", expressions()},
+		{"single_table", singleTable(), options()},
+		{"join", join(), options()},
+		{"having", having(), options()},
+		{"count_distinct", countDistinct(), options()},
+		{"column_types", columnTypes(), options()},
+		{"expressions", expressions(), options()},
+		{"join_after_truncate", join(), afterTruncate},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			stmts, err := flinksql.Translate(tt.plan, options())
+			stmts, err := flinksql.Translate(tt.plan, tt.opts)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -389,13 +394,15 @@ func TestResultTopicContract(t *testing.T) {
 	}
 	sink := stmts[len(stmts)-2]
 	for _, want := range []string{
-		"`query_id` STRING NOT NULL,\n  `_group_1` INT NOT NULL,\n  `name` STRING NOT NULL,\n  `orders` BIGINT,\n  `average` DECIMAL(38, 16),\n",
-		"PRIMARY KEY (`query_id`, `_group_1`, `name`) NOT ENFORCED",
+		"`key_query_id` STRING NOT NULL,\n  `key_group` ROW<`_group_1` INT, `name` STRING> NOT NULL,\n" +
+			"  `query_id` STRING,\n  `_group_1` INT,\n  `name` STRING,\n  `orders` BIGINT,\n  `average` DECIMAL(38, 16),\n",
+		"PRIMARY KEY (`key_query_id`, `key_group`) NOT ENFORCED",
+		"'key.fields-prefix' = 'key_'",
 		"'connector' = 'upsert-kafka'",
 		"'topic' = '" + names.ResultTopic(env) + "'",
 		"'key.format' = 'json'",
 		"'value.format' = 'json'",
-		"'value.fields-include' = 'ALL'",
+		"'value.fields-include' = 'EXCEPT_KEY'",
 	} {
 		if !strings.Contains(sink, want) {
 			t.Fatalf("sink lacks %q:\n%s", want, sink)
@@ -406,7 +413,7 @@ func TestResultTopicContract(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sink := stmts[len(stmts)-2]; !strings.Contains(sink, "PRIMARY KEY (`query_id`) NOT ENFORCED") {
+	if sink := stmts[len(stmts)-2]; !strings.Contains(sink, "PRIMARY KEY (`key_query_id`) NOT ENFORCED") {
 		t.Fatalf("global query's sink:\n%s", sink)
 	}
 }
@@ -439,7 +446,8 @@ func TestRefusals(t *testing.T) {
 		plan    *sqlplan.Plan
 		wantErr string
 	}{
-		{name: "nullable_group_key", plan: nullableKey, wantErr: "GROUP BY orders.total: the key may be NULL"},
+		// A NULL group key is a group of its own inside the key's ROW.
+		{name: "nullable_group_key", plan: nullableKey},
 		{name: "not_null_by_filter", plan: notNullByFilter},
 		{name: "coalesced_key", plan: coalesced},
 		{name: "reserved_output_name", plan: reserved, wantErr: "named query_id"},

@@ -25,37 +25,42 @@ CREATE TEMPORARY TABLE `public.orders` (
 );
 
 CREATE TEMPORARY TABLE `cdcq_result` (
-  `query_id` STRING NOT NULL,
+  `key_query_id` STRING NOT NULL,
+  `query_id` STRING,
   `customers` BIGINT,
   `orders` BIGINT,
   `per_order` DECIMAL(38, 16),
-  PRIMARY KEY (`query_id`) NOT ENFORCED
+  PRIMARY KEY (`key_query_id`) NOT ENFORCED
 ) WITH (
   'connector' = 'upsert-kafka',
   'topic' = 'env1',
   'properties.bootstrap.servers' = 'kafka:19092',
   'key.format' = 'json',
+  'key.fields-prefix' = 'key_',
   'key.json.timestamp-format.standard' = 'ISO-8601',
   'key.json.encode.decimal-as-plain-number' = 'true',
   'value.format' = 'json',
   'value.json.timestamp-format.standard' = 'ISO-8601',
   'value.json.encode.decimal-as-plain-number' = 'true',
-  'value.fields-include' = 'ALL'
+  'value.fields-include' = 'EXCEPT_KEY'
 );
 
 INSERT INTO `cdcq_result`
 SELECT
-  CAST('q_0123456789abcdef0123' AS STRING) AS `query_id`,
+  `q` AS `key_query_id`,
+  `q` AS `query_id`,
   `a1` AS `customers`,
   `a2` AS `orders`,
   CAST((`a3` / CAST(`a2` AS DECIMAL(19, 0))) AS DECIMAL(38, 16)) AS `per_order`
 FROM (
   SELECT
+    `q`,
     COUNT(DISTINCT `x1`) AS `a1`,
     COUNT(`m`) AS `a2`,
     SUM(`x3`) AS `a3`
   FROM (
     SELECT
+      COALESCE(NULLIF(CAST('q_0123456789abcdef0123' AS STRING), CAST(`orders`.`id` AS STRING)), CAST('q_0123456789abcdef0123' AS STRING)) AS `q`,
       1 AS `m`,
       `orders`.`customer_id` AS `x1`,
       CAST(`orders`.`total` AS DECIMAL(38, 2)) AS `x3`
@@ -63,8 +68,10 @@ FROM (
     WHERE (`orders`.`status` IN ('paid', 'shipped'))
     UNION ALL
     SELECT
+      CAST('q_0123456789abcdef0123' AS STRING) AS `q`,
       CAST(NULL AS INT) AS `m`,
       CAST(NULL AS INT) AS `x1`,
       CAST(NULL AS DECIMAL(38, 2)) AS `x3`
   ) AS `matched`
+  GROUP BY `q`
 ) AS `grouped`;

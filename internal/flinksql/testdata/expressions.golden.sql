@@ -25,57 +25,62 @@ CREATE TEMPORARY TABLE `public.orders` (
 );
 
 CREATE TEMPORARY TABLE `cdcq_result` (
-  `query_id` STRING NOT NULL,
-  `size` STRING NOT NULL,
-  `month` TIMESTAMP(6) NOT NULL,
+  `key_query_id` STRING NOT NULL,
+  `key_group` ROW<`size` STRING, `month` TIMESTAMP(6)> NOT NULL,
+  `query_id` STRING,
+  `size` STRING,
+  `month` TIMESTAMP(6),
   `doubled` DECIMAL(38, 16),
   `greatest` DECIMAL(38, 16),
   `avg_id` DECIMAL(38, 16),
   `valid` BIGINT,
   `label` STRING,
-  PRIMARY KEY (`query_id`, `size`, `month`) NOT ENFORCED
+  PRIMARY KEY (`key_query_id`, `key_group`) NOT ENFORCED
 ) WITH (
   'connector' = 'upsert-kafka',
   'topic' = 'env1',
   'properties.bootstrap.servers' = 'kafka:19092',
   'key.format' = 'json',
+  'key.fields-prefix' = 'key_',
   'key.json.timestamp-format.standard' = 'ISO-8601',
   'key.json.encode.decimal-as-plain-number' = 'true',
   'value.format' = 'json',
   'value.json.timestamp-format.standard' = 'ISO-8601',
   'value.json.encode.decimal-as-plain-number' = 'true',
-  'value.fields-include' = 'ALL'
+  'value.fields-include' = 'EXCEPT_KEY'
 );
 
 INSERT INTO `cdcq_result`
 SELECT
-  CAST('q_0123456789abcdef0123' AS STRING) AS `query_id`,
-  `g1` AS `size`,
-  `g2` AS `month`,
+  `q` AS `key_query_id`,
+  `grouped`.`grp` AS `key_group`,
+  `q` AS `query_id`,
+  `grouped`.`grp`.`size` AS `size`,
+  `grouped`.`grp`.`month` AS `month`,
   CAST(`a1` AS DECIMAL(38, 16)) AS `doubled`,
   CAST(GREATEST(COALESCE(`a2`, CAST(0 AS DECIMAL(1, 0))), COALESCE(CAST(0 AS DECIMAL(1, 0)), `a2`)) AS DECIMAL(38, 16)) AS `greatest`,
   CAST(ROUND(`a3`, 2) AS DECIMAL(38, 16)) AS `avg_id`,
   `a4` AS `valid`,
-  CAST((`g1` || '-orders') AS STRING) AS `label`
+  CAST((`grouped`.`grp`.`size` || '-orders') AS STRING) AS `label`
 FROM (
   SELECT
-    `g1`,
-    `g2`,
+    `q`,
+    `grp`,
     SUM(`x1`) AS `a1`,
     MIN(`x2`) AS `a2`,
     AVG(`x3`) AS `a3`,
     COUNT(`x4`) AS `a4`
   FROM (
     SELECT
-      CASE WHEN (`o`.`total` >= CAST(100 AS DECIMAL(3, 0))) THEN CAST('big' AS STRING) ELSE CAST('small' AS STRING) END AS `g1`,
-      CAST(FLOOR(CAST(`o`.`created_at` AS TIMESTAMP(3)) TO MONTH) AS TIMESTAMP(6)) AS `g2`,
+      COALESCE(NULLIF(CAST('q_0123456789abcdef0123' AS STRING), CAST(`o`.`id` AS STRING)), CAST('q_0123456789abcdef0123' AS STRING)) AS `q`,
+      CAST(ROW(CASE WHEN (`o`.`total` >= CAST(100 AS DECIMAL(3, 0))) THEN CAST('big' AS STRING) ELSE CAST('small' AS STRING) END, CAST(FLOOR(CAST(`o`.`created_at` AS TIMESTAMP(3)) TO MONTH) AS TIMESTAMP(6))) AS ROW<`size` STRING, `month` TIMESTAMP(6)>) AS `grp`,
       CAST((`o`.`total` * CAST(2 AS DECIMAL(1, 0))) AS DECIMAL(38, 16)) AS `x1`,
       `o`.`total` AS `x2`,
       CAST(`p`.`id` AS DECIMAL(38, 16)) AS `x3`,
       NULLIF(`p`.`status`, CAST('void' AS STRING)) AS `x4`
     FROM `public.orders` AS `o`
     JOIN `public.orders` AS `p` ON `o`.`customer_id` = `p`.`customer_id`
-    WHERE (((LOWER(`o`.`status`) LIKE LOWER('pa%') ESCAPE '\') AND (CAST(CAST(`o`.`created_at` AS TIMESTAMP(3)) AS TIMESTAMP(6)) > (CAST(DATE '2024-01-01' AS TIMESTAMP(6)) + INTERVAL '1 00:00:00.000000' DAY(6) TO SECOND(6)))) AND ((NOT (`o`.`total` BETWEEN CAST(1 AS DECIMAL(1, 0)) AND CAST(5 AS DECIMAL(1, 0)))) AND (`o`.`total` IS NOT NULL)))
+    WHERE (((LOWER(`o`.`status`) LIKE LOWER('pa%') ESCAPE '!') AND (CAST(CAST(`o`.`created_at` AS TIMESTAMP(3)) AS TIMESTAMP(6)) > (CAST(DATE '2024-01-01' AS TIMESTAMP(6)) + INTERVAL '1 00:00:00.000' DAY(3) TO SECOND(3)))) AND ((NOT (`o`.`total` BETWEEN CAST(1 AS DECIMAL(1, 0)) AND CAST(5 AS DECIMAL(1, 0)))) AND (`o`.`total` IS NOT NULL)))
   ) AS `matched`
-  GROUP BY `g1`, `g2`
+  GROUP BY `q`, `grp`
 ) AS `grouped`;

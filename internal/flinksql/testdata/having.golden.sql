@@ -25,43 +25,50 @@ CREATE TEMPORARY TABLE `public.orders` (
 );
 
 CREATE TEMPORARY TABLE `cdcq_result` (
-  `query_id` STRING NOT NULL,
-  `customer_id` INT NOT NULL,
+  `key_query_id` STRING NOT NULL,
+  `key_group` ROW<`customer_id` INT> NOT NULL,
+  `query_id` STRING,
+  `customer_id` INT,
   `spent` DECIMAL(38, 16),
   `last_order` TIMESTAMP(6),
-  PRIMARY KEY (`query_id`, `customer_id`) NOT ENFORCED
+  PRIMARY KEY (`key_query_id`, `key_group`) NOT ENFORCED
 ) WITH (
   'connector' = 'upsert-kafka',
   'topic' = 'env1',
   'properties.bootstrap.servers' = 'kafka:19092',
   'key.format' = 'json',
+  'key.fields-prefix' = 'key_',
   'key.json.timestamp-format.standard' = 'ISO-8601',
   'key.json.encode.decimal-as-plain-number' = 'true',
   'value.format' = 'json',
   'value.json.timestamp-format.standard' = 'ISO-8601',
   'value.json.encode.decimal-as-plain-number' = 'true',
-  'value.fields-include' = 'ALL'
+  'value.fields-include' = 'EXCEPT_KEY'
 );
 
 INSERT INTO `cdcq_result`
 SELECT
-  CAST('q_0123456789abcdef0123' AS STRING) AS `query_id`,
-  `g1` AS `customer_id`,
+  `q` AS `key_query_id`,
+  `grouped`.`grp` AS `key_group`,
+  `q` AS `query_id`,
+  `grouped`.`grp`.`customer_id` AS `customer_id`,
   CAST(`a1` AS DECIMAL(38, 16)) AS `spent`,
   CAST(`a2` AS TIMESTAMP(6)) AS `last_order`
 FROM (
   SELECT
-    `g1`,
+    `q`,
+    `grp`,
     SUM(`x1`) AS `a1`,
     MAX(`x2`) AS `a2`,
     COUNT(*) AS `a3`
   FROM (
     SELECT
-      `orders`.`customer_id` AS `g1`,
+      COALESCE(NULLIF(CAST('q_0123456789abcdef0123' AS STRING), CAST(`orders`.`id` AS STRING)), CAST('q_0123456789abcdef0123' AS STRING)) AS `q`,
+      CAST(ROW(`orders`.`customer_id`) AS ROW<`customer_id` INT>) AS `grp`,
       CAST(`orders`.`total` AS DECIMAL(38, 2)) AS `x1`,
       CAST(`orders`.`created_at` AS TIMESTAMP(3)) AS `x2`
     FROM `public.orders` AS `orders`
   ) AS `matched`
-  GROUP BY `g1`
+  GROUP BY `q`, `grp`
 ) AS `grouped`
 WHERE ((`a1` > CAST(100 AS DECIMAL(3, 0))) AND (`a3` >= CAST(2 AS BIGINT)));

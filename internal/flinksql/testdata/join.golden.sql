@@ -43,46 +43,51 @@ CREATE TEMPORARY TABLE `public.orders` (
 );
 
 CREATE TEMPORARY TABLE `cdcq_result` (
-  `query_id` STRING NOT NULL,
-  `_group_1` INT NOT NULL,
-  `name` STRING NOT NULL,
+  `key_query_id` STRING NOT NULL,
+  `key_group` ROW<`_group_1` INT, `name` STRING> NOT NULL,
+  `query_id` STRING,
+  `_group_1` INT,
+  `name` STRING,
   `orders` BIGINT,
   `average` DECIMAL(38, 16),
-  PRIMARY KEY (`query_id`, `_group_1`, `name`) NOT ENFORCED
+  PRIMARY KEY (`key_query_id`, `key_group`) NOT ENFORCED
 ) WITH (
   'connector' = 'upsert-kafka',
   'topic' = 'env1',
   'properties.bootstrap.servers' = 'kafka:19092',
   'key.format' = 'json',
+  'key.fields-prefix' = 'key_',
   'key.json.timestamp-format.standard' = 'ISO-8601',
   'key.json.encode.decimal-as-plain-number' = 'true',
   'value.format' = 'json',
   'value.json.timestamp-format.standard' = 'ISO-8601',
   'value.json.encode.decimal-as-plain-number' = 'true',
-  'value.fields-include' = 'ALL'
+  'value.fields-include' = 'EXCEPT_KEY'
 );
 
 INSERT INTO `cdcq_result`
 SELECT
-  CAST('q_0123456789abcdef0123' AS STRING) AS `query_id`,
-  `g1` AS `_group_1`,
-  `g2` AS `name`,
+  `q` AS `key_query_id`,
+  `grouped`.`grp` AS `key_group`,
+  `q` AS `query_id`,
+  `grouped`.`grp`.`_group_1` AS `_group_1`,
+  `grouped`.`grp`.`name` AS `name`,
   `a1` AS `orders`,
   CAST(`a2` AS DECIMAL(38, 16)) AS `average`
 FROM (
   SELECT
-    `g1`,
-    `g2`,
+    `q`,
+    `grp`,
     COUNT(*) AS `a1`,
     AVG(`x2`) AS `a2`
   FROM (
     SELECT
-      `c`.`id` AS `g1`,
-      `c`.`name` AS `g2`,
+      COALESCE(NULLIF(CAST('q_0123456789abcdef0123' AS STRING), CAST(`o`.`id` AS STRING)), CAST('q_0123456789abcdef0123' AS STRING)) AS `q`,
+      CAST(ROW(`c`.`id`, `c`.`name`) AS ROW<`_group_1` INT, `name` STRING>) AS `grp`,
       CAST(`o`.`total` AS DECIMAL(38, 16)) AS `x2`
     FROM `public.orders` AS `o`
     JOIN `public.customers` AS `c` ON `o`.`customer_id` = `c`.`id`
     WHERE (`c`.`region` = 'EU')
   ) AS `matched`
-  GROUP BY `g1`, `g2`
+  GROUP BY `q`, `grp`
 ) AS `grouped`;

@@ -25,41 +25,48 @@ CREATE TEMPORARY TABLE `public.orders` (
 );
 
 CREATE TEMPORARY TABLE `cdcq_result` (
-  `query_id` STRING NOT NULL,
-  `status` STRING NOT NULL,
+  `key_query_id` STRING NOT NULL,
+  `key_group` ROW<`status` STRING> NOT NULL,
+  `query_id` STRING,
+  `status` STRING,
   `count` BIGINT,
   `revenue` DECIMAL(38, 16),
-  PRIMARY KEY (`query_id`, `status`) NOT ENFORCED
+  PRIMARY KEY (`key_query_id`, `key_group`) NOT ENFORCED
 ) WITH (
   'connector' = 'upsert-kafka',
   'topic' = 'env1',
   'properties.bootstrap.servers' = 'kafka:19092',
   'key.format' = 'json',
+  'key.fields-prefix' = 'key_',
   'key.json.timestamp-format.standard' = 'ISO-8601',
   'key.json.encode.decimal-as-plain-number' = 'true',
   'value.format' = 'json',
   'value.json.timestamp-format.standard' = 'ISO-8601',
   'value.json.encode.decimal-as-plain-number' = 'true',
-  'value.fields-include' = 'ALL'
+  'value.fields-include' = 'EXCEPT_KEY'
 );
 
 INSERT INTO `cdcq_result`
 SELECT
-  CAST('q_0123456789abcdef0123' AS STRING) AS `query_id`,
-  `g1` AS `status`,
+  `q` AS `key_query_id`,
+  `grouped`.`grp` AS `key_group`,
+  `q` AS `query_id`,
+  `grouped`.`grp`.`status` AS `status`,
   `a1` AS `count`,
   CAST(`a2` AS DECIMAL(38, 16)) AS `revenue`
 FROM (
   SELECT
-    `g1`,
+    `q`,
+    `grp`,
     COUNT(*) AS `a1`,
     SUM(`x2`) AS `a2`
   FROM (
     SELECT
-      `orders`.`status` AS `g1`,
+      COALESCE(NULLIF(CAST('q_0123456789abcdef0123' AS STRING), CAST(`orders`.`id` AS STRING)), CAST('q_0123456789abcdef0123' AS STRING)) AS `q`,
+      CAST(ROW(`orders`.`status`) AS ROW<`status` STRING>) AS `grp`,
       CAST(`orders`.`total` AS DECIMAL(38, 2)) AS `x2`
     FROM `public.orders` AS `orders`
     WHERE ((`orders`.`total` > CAST(10 AS DECIMAL(2, 0))) AND (CAST(`orders`.`created_at` AS TIMESTAMP(3)) >= CAST('2024-01-01 00:00:00' AS TIMESTAMP(3))))
   ) AS `matched`
-  GROUP BY `g1`
+  GROUP BY `q`, `grp`
 ) AS `grouped`;

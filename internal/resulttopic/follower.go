@@ -1,0 +1,368 @@
+package resulttopic
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/cdcq/cdcq/internal/jobs"
+	"github.com/cdcq/cdcq/internal/kafkabus"
+	"github.com/cdcq/cdcq/internal/leader"
+	"github.com/cdcq/cdcq/internal/names"
+	"github.com/cdcq/cdcq/internal/results"
+	"github.com/cdcq/cdcq/projections"
+)
+
+// QueryLister lists the cached queries of the job-state database.
+type QueryLister interface {
+	ActiveQueries(ctx context.Context) ([]projections.ActiveQuery, error)
+}
+
+// FollowerConfig configures a Follower.
+type FollowerConfig struct {
+	// Brokers are Kafka's bootstrap addresses. Required.
+	Brokers []string
+	// DatabaseURL is the job-state database, for the leases. Required.
+	DatabaseURL string
+	// Results is where the rows go. Required.
+	Results *results.Store
+	// Queries lists the queries whose results to follow. Required.
+	Queries QueryLister
+	// Engine selects the queries: those whose engine has this name.
+	// Required.
+	Engine string
+	// Interval is how often leases are reviewed, the query list is read
+	// again while records of unknown queries arrive, and progress is
+	// written while nothing changes. Default 2s.
+	Interval time.Duration
+	Logger   *slog.Logger
+}
+
+func (c *FollowerConfig) setDefaults() {
+	if c.Interval == 0 {
+		c.Interval = 2 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// Validate reports a configuration that cannot work.
+func (c FollowerConfig) Validate() error {
+	switch {
+	case len(c.Brokers) == 0:
+		return errors.New("resulttopic: FollowerConfig.Brokers is empty")
+	case c.DatabaseURL == "":
+		return errors.New("resulttopic: FollowerConfig.DatabaseURL is empty")
+	case c.Results == nil || c.Queries == nil:
+		return errors.New("resulttopic: FollowerConfig needs Results and Queries")
+	case c.Engine == "":
+		return errors.New("resulttopic: FollowerConfig.Engine is empty")
+	case c.Interval < 0:
+		return errors.New("resulttopic: FollowerConfig.Interval is negative")
+	}
+	return nil
+}
+
+// Follower materialises the result topic records of one engine's queries
+// into results.Store. Every worker runs one; each environment's topic is
+// followed by exactly one worker, the holder of its lease, and moves when
+// that worker dies.
+//
+// Following starts at the beginning of the topic: until it has read what
+// the topic held when it started, a query's progress says CATCHING_UP;
+// then LIVE. Each batch of records is applied per query in one
+// transaction, with the topic position it reached, so a reader never sees
+// a tombstone without the record that followed it in the same batch.
+type Follower struct {
+	cfg   FollowerConfig
+	owner string
+}
+
+// NewFollower refuses a configuration that cannot work.
+func NewFollower(cfg FollowerConfig) (*Follower, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	host, _ := os.Hostname()
+	return &Follower{cfg: cfg, owner: fmt.Sprintf("%s/%d", host, os.Getpid())}, nil
+}
+
+// Run follows the topics of the environments whose leases this process
+// holds, until ctx ends.
+func (f *Follower) Run(ctx context.Context) error {
+	wanted := func(ctx context.Context) ([]string, error) {
+		qs, err := f.cfg.Queries.ActiveQueries(ctx)
+		if err != nil {
+			return nil, err
+		}
+		seen := map[string]bool{}
+		var envs []string
+		for _, q := range qs {
+			if q.Engine == f.cfg.Engine && !seen[q.EnvironmentID] {
+				seen[q.EnvironmentID] = true
+				envs = append(envs, q.EnvironmentID)
+			}
+		}
+		return envs, nil
+	}
+	run := func(ctx context.Context, env string) {
+		for ctx.Err() == nil {
+			err := f.follow(ctx, env)
+			if ctx.Err() != nil {
+				return
+			}
+			f.cfg.Logger.Warn("following result topic; restarting", "environment_id", env, "error", err)
+			select {
+			case <-ctx.Done():
+			case <-time.After(f.cfg.Interval):
+			}
+		}
+	}
+	return leader.RunLeases(ctx, leader.LeasesConfig{
+		DatabaseURL: f.cfg.DatabaseURL, Namespace: "results", Wanted: wanted, Run: run,
+		Interval: f.cfg.Interval, Logger: f.cfg.Logger,
+	})
+}
+
+// unknownTTL is how long records of a query id that is not (yet) one of
+// the engine's active queries are kept: the projection of a new query may
+// lag behind its job's first results.
+const unknownTTL = time.Minute
+
+type heldRecords struct {
+	first   time.Time
+	changes map[string][]byte
+}
+
+// follow reads one environment's result topic until ctx ends or an error.
+func (f *Follower) follow(ctx context.Context, env string) error {
+	topic := names.ResultTopic(env)
+	if err := kafkabus.EnsureTopics(ctx, f.cfg.Brokers, kafkabus.Topic{Name: topic, Partitions: 1}); err != nil {
+		return err
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(f.cfg.Brokers...), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, topic)
+	if err != nil {
+		return fmt.Errorf("list end offsets of %s: %w", topic, err)
+	}
+	if err := ends.Error(); err != nil {
+		return fmt.Errorf("list end offsets of %s: %w", topic, err)
+	}
+	positions := map[int32]int64{}
+	caughtUp := func() bool {
+		done := true
+		ends.Each(func(o kadm.ListedOffset) {
+			if o.Offset > positions[o.Partition] {
+				done = false
+			}
+		})
+		return done
+	}
+
+	mine := map[string]bool{}   // queries of this engine
+	others := map[string]bool{} // queries of other engines
+	var listed time.Time
+	list := func() error {
+		qs, err := f.cfg.Queries.ActiveQueries(ctx)
+		if err != nil {
+			return err
+		}
+		clear(mine)
+		clear(others)
+		for _, q := range qs {
+			if q.EnvironmentID != env {
+				continue
+			}
+			if q.Engine == f.cfg.Engine {
+				mine[q.QueryID] = true
+			} else {
+				others[q.QueryID] = true
+			}
+		}
+		listed = time.Now()
+		return nil
+	}
+	if err := list(); err != nil {
+		return err
+	}
+	applied := map[string]int64{}
+	held := map[string]*heldRecords{}
+	rebuilt := map[string]map[string][]byte{}
+	replaced := false
+	var lastProgress time.Time
+	f.cfg.Logger.Info("following result topic", "environment_id", env, "topic", topic)
+	for {
+		pctx, cancel := context.WithTimeout(ctx, pollTimeout)
+		fetches := cl.PollFetches(pctx)
+		cancel()
+		if ctx.Err() != nil {
+			return nil
+		}
+		for _, fe := range fetches.Errors() {
+			if !errors.Is(fe.Err, context.DeadlineExceeded) && !errors.Is(fe.Err, context.Canceled) {
+				return fmt.Errorf("read %s: %w", topic, fe.Err)
+			}
+		}
+		pending := map[string]map[string][]byte{}
+		fetches.EachRecord(func(r *kgo.Record) {
+			positions[r.Partition] = r.Offset + 1
+			id, ok := QueryIDOf(r.Key)
+			if !ok || others[id] {
+				return
+			}
+			if !mine[id] {
+				h := held[id]
+				if h == nil {
+					h = &heldRecords{first: time.Now(), changes: map[string][]byte{}}
+					held[id] = h
+				}
+				h.changes[string(r.Key)] = r.Value
+				return
+			}
+			if pending[id] == nil {
+				pending[id] = map[string][]byte{}
+			}
+			pending[id][string(r.Key)] = r.Value
+			applied[id]++
+		})
+		if since := time.Since(listed); len(held) > 0 && since >= f.cfg.Interval || since >= 5*f.cfg.Interval {
+			if err := list(); err != nil {
+				return err
+			}
+			for id, h := range held {
+				switch {
+				case mine[id]:
+					if pending[id] == nil {
+						pending[id] = map[string][]byte{}
+					}
+					for k, v := range h.changes {
+						if _, newer := pending[id][k]; !newer {
+							pending[id][k] = v
+						}
+						applied[id]++
+					}
+					delete(held, id)
+				case others[id], time.Since(h.first) > unknownTTL:
+					delete(held, id)
+				}
+			}
+		}
+		live := caughtUp()
+		progress := func(id string) results.Progress {
+			pos := map[string]map[int32]int64{topic: {}}
+			for p, o := range positions {
+				pos[topic][p] = o
+			}
+			state := results.StateCatchingUp
+			if live {
+				state = results.StateLive
+			}
+			return results.Progress{State: state, Positions: pos, EventsApplied: applied[id], Owner: f.owner}
+		}
+		if !replaced {
+			// Catching up: the rows are gathered whole and replace the
+			// stored result once the topic is read, so that rows whose
+			// tombstones were compacted away do not linger.
+			for id, changes := range pending {
+				if rebuilt[id] == nil {
+					rebuilt[id] = map[string][]byte{}
+				}
+				for k, v := range changes {
+					if v == nil {
+						delete(rebuilt[id], k)
+					} else {
+						rebuilt[id][k] = v
+					}
+				}
+			}
+			if !live {
+				if time.Since(lastProgress) >= f.cfg.Interval {
+					lastProgress = time.Now()
+					for id := range mine {
+						if err := f.setProgress(ctx, id, progress(id)); err != nil {
+							return err
+						}
+					}
+				}
+				continue
+			}
+			for id := range mine {
+				rows := make([]results.Change, 0, len(rebuilt[id]))
+				for k, v := range rebuilt[id] {
+					rows = append(rows, results.Change{Key: []byte(k), Row: v})
+				}
+				if err := f.replace(ctx, id, rows, progress(id)); err != nil {
+					return err
+				}
+			}
+			rebuilt, replaced = nil, true
+			lastProgress = time.Now()
+			f.cfg.Logger.Info("result topic caught up", "environment_id", env, "topic", topic)
+			continue
+		}
+		quiet := time.Since(lastProgress) >= f.cfg.Interval
+		for id := range mine {
+			changes := pending[id]
+			if len(changes) == 0 && !quiet {
+				continue
+			}
+			batch := make([]results.Change, 0, len(changes))
+			for k, v := range changes {
+				batch = append(batch, results.Change{Key: []byte(k), Row: v})
+			}
+			if err := f.apply(ctx, id, batch, progress(id)); err != nil {
+				return err
+			}
+		}
+		if quiet {
+			lastProgress = time.Now()
+		}
+	}
+}
+
+// apply writes one query's changes. A query that was deleted and is
+// active again (created anew) has its deleted marker reset first.
+func (f *Follower) apply(ctx context.Context, queryID string, changes []results.Change, p results.Progress) error {
+	return f.write(ctx, queryID, func() error { return f.cfg.Results.Apply(ctx, queryID, changes, p) })
+}
+
+func (f *Follower) replace(ctx context.Context, queryID string, rows []results.Change, p results.Progress) error {
+	return f.write(ctx, queryID, func() error { return f.cfg.Results.Replace(ctx, queryID, rows, p) })
+}
+
+func (f *Follower) setProgress(ctx context.Context, queryID string, p results.Progress) error {
+	return f.write(ctx, queryID, func() error { return f.cfg.Results.SetProgress(ctx, queryID, p) })
+}
+
+func (f *Follower) write(ctx context.Context, queryID string, w func() error) error {
+	err := w()
+	if !errors.Is(err, results.ErrDeleted) {
+		return err
+	}
+	qs, err := f.cfg.Queries.ActiveQueries(ctx)
+	if err != nil {
+		return err
+	}
+	for _, q := range qs {
+		if q.QueryID == queryID && q.Engine == f.cfg.Engine && q.Last.Status != jobs.StatusDeleted {
+			if err := f.cfg.Results.Reset(ctx, queryID); err != nil {
+				return err
+			}
+			return w()
+		}
+	}
+	return nil
+}

@@ -102,6 +102,9 @@ const connectPluginDiscovery = "service_load"
 // flinkConfigYAML is Flink 1.20's config.yaml for the JobManager,
 // TaskManager and SQL Gateway. Memory is sized for a developer's machine;
 // the many slots let every cached query of a test run at parallelism 1.
+// The TaskManager starts with the JobManager and finds it not yet
+// listening: cluster.registration.error-delay has it retry after 0.5 s
+// instead of the default 10.
 func flinkConfigYAML(l layout, p Ports) string {
 	return fmt.Sprintf(`jobmanager:
   rpc:
@@ -133,6 +136,9 @@ blob:
     directory: %s
 web:
   tmpdir: %s
+cluster:
+  registration:
+    error-delay: 500ms
 parallelism:
   default: 1
 io:

@@ -539,3 +539,5 @@ func lookPath(what, bin string) (string, error) {
 	}
 	return p, nil
 }
+
+func (c *Cluster) dirLayout() layout { return layout{dir: c.dir} }

@@ -40,7 +40,8 @@ func kafkaReady(ctx context.Context, brokers string) error {
 	return nil
 }
 
-// connectReady: Connect's REST API lists the Debezium PostgreSQL connector.
+// connectReady: Connect's REST API lists the Debezium PostgreSQL connector,
+// and the worker has joined its group (GET /connectors answers only then).
 func connectReady(ctx context.Context, baseURL string) error {
 	var plugins []struct {
 		Class string `json:"class"`
@@ -48,12 +49,18 @@ func connectReady(ctx context.Context, baseURL string) error {
 	if err := getJSON(ctx, baseURL+"/connector-plugins", &plugins); err != nil {
 		return fmt.Errorf("kafka connect: %w", err)
 	}
+	found := false
 	for _, p := range plugins {
-		if p.Class == debeziumPostgresConnector {
-			return nil
-		}
+		found = found || p.Class == debeziumPostgresConnector
 	}
-	return fmt.Errorf("kafka connect at %s does not list %s among %d plugins", baseURL, debeziumPostgresConnector, len(plugins))
+	if !found {
+		return fmt.Errorf("kafka connect at %s does not list %s among %d plugins", baseURL, debeziumPostgresConnector, len(plugins))
+	}
+	var connectors []string
+	if err := getJSON(ctx, baseURL+"/connectors", &connectors); err != nil {
+		return fmt.Errorf("kafka connect: %w", err)
+	}
+	return nil
 }
 
 // flinkReady: the JobManager answers and has a TaskManager, and with

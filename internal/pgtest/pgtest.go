@@ -80,11 +80,18 @@ func NewCluster(t testing.TB) *pgcluster.Cluster {
 //	func TestMain(m *testing.M) { pgtest.Main(m) }
 func Main(m *testing.M) {
 	code := m.Run()
+	Stop()
+	os.Exit(code)
+}
+
+// Stop stops the shared server, if one was started, and removes its
+// directory. Main calls it; a harness that composes with pgtest
+// (clustertest.Main) calls it after m.Run.
+func Stop() {
 	if shared != nil {
 		_ = shared.Stop(context.Background())
 		_ = os.RemoveAll(strings.TrimSuffix(shared.DataDir(), "/data"))
 	}
-	os.Exit(code)
 }
 
 func sanitize(s string) string {

@@ -5,12 +5,26 @@ GO        ?= go
 BIN       := bin/cdcq
 PG_CTL    := $(firstword $(wildcard /usr/lib/postgresql/*/bin/pg_ctl))
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+CLUSTER_DIR ?= .cluster
 
-.PHONY: run test build deps deps-system deps-go vet bench clean
+.PHONY: run test build deps deps-system deps-go vet bench clean cluster-up cluster-down run-cluster
 
 ## run: build cdcq and start everything in one process (`cdcq dev`)
 run: deps build
 	./$(BIN) dev
+
+## cluster-up: start Kafka, Kafka Connect (Debezium) and Flink (SQL Gateway)
+## on this machine without Docker, from pinned Maven jars; writes .cluster/env
+cluster-up: deps
+	$(GO) run ./cmd/localcluster up -dir $(CLUSTER_DIR)
+
+## cluster-down: stop that cluster (data and logs stay in .cluster)
+cluster-down:
+	$(GO) run ./cmd/localcluster down -dir $(CLUSTER_DIR)
+
+## run-cluster: `cdcq dev` against that cluster (Debezium capture, Flink queries)
+run-cluster: cluster-up build
+	set -a; . ./$(CLUSTER_DIR)/env; set +a; ./$(BIN) dev
 
 ## test: formatting, vet, and all tests with the race detector
 test: deps vet
@@ -31,12 +45,18 @@ bench: deps
 deps: deps-system deps-go
 
 # PostgreSQL server binaries (job state in dev mode, private servers in
-# tests) and Node.js (Prisma's reference parser in tests) come from Debian.
+# tests) and Node.js (Prisma's reference parser in tests) come from Debian,
+# and so do Java 17 and Maven (the local cluster's JVMs and their jars).
 deps-system:
 	@if [ -z "$(PG_CTL)" ] || ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then \
 		echo "installing Debian packages: postgresql nodejs npm"; \
 		$(SUDO) apt-get update -q && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q postgresql $$(command -v node >/dev/null 2>&1 || echo nodejs) $$(command -v npm >/dev/null 2>&1 || echo npm); \
+	fi
+	@if ! command -v java >/dev/null 2>&1 || ! command -v mvn >/dev/null 2>&1; then \
+		echo "installing Debian packages: openjdk-17-jdk-headless maven"; \
+		$(SUDO) apt-get update -q && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q openjdk-17-jdk-headless maven; \
 	fi
 
 deps-go:

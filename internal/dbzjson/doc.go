@@ -13,8 +13,10 @@
 // to the caller (internal/capture); a tombstone is simply a record whose
 // value is nil.
 //
-// This package imports no other cdcq package (internal/pgtest is used by its
-// tests only).
+// Among cdcq packages it imports only the formatting rules it shares with
+// the incremental engine: internal/floattext (Java's float text) and
+// internal/civil (calendar, date and clock text). internal/pgtest is used
+// by its tests only.
 //
 // # Input
 //

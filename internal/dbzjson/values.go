@@ -5,6 +5,8 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+
+	"github.com/cdcq/cdcq/internal/floattext"
 )
 
 var errSyntax = errors.New("not in PostgreSQL's text output format")
@@ -45,7 +47,7 @@ func (c *codec) append(dst []byte, s string) ([]byte, error) {
 		if err != nil {
 			return dst, errSyntax
 		}
-		return appendJavaFloat(dst, f, bits), nil
+		return floattext.AppendJacksonJSON(dst, f, bits), nil
 	case kNumeric:
 		return appendNumeric(dst, s)
 	case kMoney:

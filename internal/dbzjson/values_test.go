@@ -98,6 +98,9 @@ func TestReal(t *testing.T) {
 		{"plain_lower_bound", "0.00100000005", "0.001"},
 		{"max", "3.40282347e+38", "3.4028235E38"},
 		{"min_subnormal", "1.40129846e-45", "1.4E-45"},
+		// 2^-12 lies halfway between the two closest 8-digit decimals;
+		// Java takes the even one.
+		{"tie_to_even", "0.000244140625", "2.4414062E-4"},
 		{"negative", "-2.5", "-2.5"},
 		{"negative_zero", "-0", "-0.0"},
 		{"nan", "NaN", `"NaN"`},

@@ -6,6 +6,7 @@ import (
 	"math"
 	"strconv"
 
+	"github.com/cdcq/cdcq/internal/civil"
 	"github.com/cdcq/cdcq/internal/sqlplan"
 )
 
@@ -195,7 +196,7 @@ func castFn(from, to sqlplan.Type) (func(Value) (Value, error), error) {
 				if v.form != formFinite {
 					return Value{k: kindDate, form: v.form}, nil
 				}
-				d, _ := splitMicros(v.i)
+				d, _ := civil.SplitMicros(v.i)
 				return dateValue(d), nil
 			}, nil
 		case kindText, kindChar:
@@ -229,7 +230,7 @@ func castFn(from, to sqlplan.Type) (func(Value) (Value, error), error) {
 				if v.form != formFinite {
 					return Value{}, errors.New("cannot convert an infinite timestamp to time")
 				}
-				_, tod := splitMicros(v.i)
+				_, tod := civil.SplitMicros(v.i)
 				return round(Value{k: kindTime, i: tod}), nil
 			}, nil
 		case kindText, kindChar:
@@ -262,8 +263,8 @@ func timeRounder(t sqlplan.Type) func(Value) Value {
 		} else {
 			v.i = -((-v.i + unit/2) / unit * unit)
 		}
-		if v.k == kindTime && v.i > usPerDay {
-			v.i = usPerDay
+		if v.k == kindTime && v.i > civil.MicrosPerDay {
+			v.i = civil.MicrosPerDay
 		}
 		return v
 	}

@@ -93,9 +93,11 @@ func TestDecodeValues(t *testing.T) {
 		{"uuid", "c_uuid", "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", ""},
 		{"date", "c_date", "2024-02-29", ""},
 		{"date_bc", "c_date", "0044-03-15 BC", ""},
+		{"date_bc_leap_day", "c_date", "0005-02-29 BC", ""}, // 5 BC is year -4
 		{"date_infinity", "c_date", "infinity", ""},
 		{"timestamp", "c_ts", "2019-07-09 02:28:57.1", ""},
 		{"timestamp_micros", "c_ts", "1999-12-31 23:59:59.999999", ""},
+		{"timestamp_bc_leap_day", "c_ts", "0005-02-29 12:00:00 BC", ""},
 		{"timestamp_minus_infinity", "c_ts", "-infinity", ""},
 		{"timestamptz_utc", "c_tstz", "2020-04-01 11:51:02.5+00", ""},
 		{"timestamptz_offset", "c_tstz", "2020-04-01 13:51:02+02", "2020-04-01 11:51:02+00"},

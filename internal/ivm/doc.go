@@ -9,9 +9,11 @@
 // reported), the reading of Debezium change records into typed values
 // (Decoder, DecodeChange) and the JSON of result records (ResultEncoder).
 // Kafka, Postgres, HTTP endpoints and restarts belong to the runtime around
-// it. Among cdcq packages it imports only internal/sqlplan; its tests also
-// use internal/dbzjson (to write records as the capture does),
-// internal/pgtest and internal/prismaschema.
+// it. Among cdcq packages it imports only internal/sqlplan and the
+// formatting rules it shares with the capture, internal/floattext (Java's
+// and PostgreSQL's float text) and internal/civil (calendar, date and clock
+// text); its tests also use internal/dbzjson (to write records as the
+// capture does), internal/pgtest and internal/prismaschema.
 //
 // # Use
 //

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"unicode/utf8"
 
+	"github.com/cdcq/cdcq/internal/floattext"
 	"github.com/cdcq/cdcq/internal/sqlplan"
 )
 
@@ -145,9 +146,9 @@ func appendJSONValue(dst []byte, v Value) []byte {
 		}
 		return v.dec().appendText(dst)
 	case kindFloat4:
-		return appendJavaFloat(dst, v.float(), 32)
+		return floattext.AppendJacksonJSON(dst, v.float(), 32)
 	case kindFloat8:
-		return appendJavaFloat(dst, v.float(), 64)
+		return floattext.AppendJacksonJSON(dst, v.float(), 64)
 	case kindText, kindChar:
 		return appendJSONString(dst, v.s)
 	case kindBytes:

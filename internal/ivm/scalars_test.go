@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cdcq/cdcq/internal/civil"
+	"github.com/cdcq/cdcq/internal/floattext"
 	"github.com/cdcq/cdcq/internal/pgtest"
 	"github.com/cdcq/cdcq/internal/sqlplan"
 )
@@ -62,7 +64,7 @@ func TestScalarsAgainstPostgres(t *testing.T) {
 			}
 			got = append(got, decRound(a, int32(p.n)).String(), decRound(a, 0).String(), decCeil(a).String(),
 				decFloor(a).String(), decTrunc(a, 2).withScale(2).String(),
-				string(appendPGFloat(nil, decToFloat(a), 64)),
+				string(floattext.AppendPostgres(nil, decToFloat(a), 64)),
 				mustDec(decFromFloat(decToFloat(a), 15)).String(),
 				mustDec(decFromFloat(float64(float32(decToFloat(a))), 6)).String(),
 				decAbs(a).String(), decNeg(a).String(),
@@ -111,7 +113,7 @@ func TestScalarsAgainstPostgres(t *testing.T) {
 		rows := pgRows(t, conn, `SELECT x, x::float4, x::float4::float8 FROM (VALUES `+strings.Join(vals, ", ")+`) v(i, x) ORDER BY i`)
 		for i, f := range fs {
 			f32 := float64(float32(f))
-			got := []string{string(appendPGFloat(nil, f, 64)), string(appendPGFloat(nil, f32, 32)), string(appendPGFloat(nil, f32, 64))}
+			got := []string{string(floattext.AppendPostgres(nil, f, 64)), string(floattext.AppendPostgres(nil, f32, 32)), string(floattext.AppendPostgres(nil, f32, 64))}
 			if math.Abs(f) > math.MaxFloat32 || f32 == 0 && f != 0 {
 				continue // real overflows or underflows: PostgreSQL fails
 			}
@@ -220,7 +222,7 @@ func TestScalarsAgainstPostgres(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				got = append(got, d.String(), string(appendPGFloat(nil, f, 64)))
+				got = append(got, d.String(), string(floattext.AppendPostgres(nil, f, 64)))
 			}
 			date, _ := toDate(ts)
 			for _, f := range dateFields {
@@ -234,7 +236,7 @@ func TestScalarsAgainstPostgres(t *testing.T) {
 			e1, _ := extract("epoch", tod)
 			e2, _ := extract("second", tod)
 			got = append(got, date.String(), tod.String(), e1.String(), e2.String(),
-				dateValue(date.i+40).String(), strconv.FormatInt(date.i-daysFromCivil(2000, 1, 1), 10))
+				dateValue(date.i+40).String(), strconv.FormatInt(date.i-civil.Days(2000, 1, 1), 10))
 			for j := range got {
 				if got[j] != rows[i][j] {
 					t.Errorf("%s: %s gives %q, PostgreSQL %q", ts, exprs[j], got[j], rows[i][j])

@@ -3,80 +3,20 @@ package ivm
 import (
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/cdcq/cdcq/internal/civil"
 )
 
 // Temporal values are integers: days since 1970-01-01 for date,
 // microseconds since 1970-01-01 00:00:00 for timestamp (and since the
 // Unix epoch, in UTC, for timestamptz), microseconds since midnight for
 // time. The calendar is the proleptic Gregorian one with astronomical
-// years (1 BC is year 0), as PostgreSQL's.
-
-const (
-	usPerSecond = int64(1_000_000)
-	usPerMinute = 60 * usPerSecond
-	usPerHour   = 60 * usPerMinute
-	usPerDay    = 24 * usPerHour
-)
+// years (1 BC is year 0), as PostgreSQL's; its arithmetic and the text of
+// dates and clocks are internal/civil's.
 
 var errBadTemporal = errors.New("invalid temporal value")
-
-// daysFromCivil returns the days since 1970-01-01 of a proleptic Gregorian
-// date (Howard Hinnant's algorithm).
-func daysFromCivil(y, m, d int64) int64 {
-	if m <= 2 {
-		y--
-	}
-	era := y
-	if era < 0 {
-		era -= 399
-	}
-	era /= 400
-	yoe := y - era*400
-	mp := (m + 9) % 12
-	doy := (153*mp+2)/5 + d - 1
-	doe := yoe*365 + yoe/4 - yoe/100 + doy
-	return era*146097 + doe - 719468
-}
-
-// civilFromDays is the inverse of daysFromCivil.
-func civilFromDays(z int64) (y, m, d int64) {
-	z += 719468
-	era := z
-	if era < 0 {
-		era -= 146096
-	}
-	era /= 146097
-	doe := z - era*146097
-	yoe := (doe - doe/1460 + doe/36524 - doe/146096) / 365
-	y = yoe + era*400
-	doy := doe - (365*yoe + yoe/4 - yoe/100)
-	mp := (5*doy + 2) / 153
-	d = doy - (153*mp+2)/5 + 1
-	m = mp + 3
-	if m > 12 {
-		m -= 12
-	}
-	if m <= 2 {
-		y++
-	}
-	return y, m, d
-}
-
-func floorDiv64(a, b int64) int64 {
-	q := a / b
-	if a%b != 0 && (a < 0) != (b < 0) {
-		q--
-	}
-	return q
-}
-
-func splitMicros(us int64) (days, tod int64) {
-	days = floorDiv64(us, usPerDay)
-	return days, us - days*usPerDay
-}
 
 func dateValue(days int64) Value { return Value{k: kindDate, i: days} }
 
@@ -84,58 +24,7 @@ func dateToTimestamp(v Value) Value {
 	if v.k != kindDate {
 		return v
 	}
-	return Value{k: kindTimestamp, form: v.form, i: v.i * usPerDay}
-}
-
-func appendYear(dst []byte, y int64) []byte {
-	if y <= 0 {
-		y = 1 - y // BC; the caller adds " BC"
-	}
-	s := strconv.FormatInt(y, 10)
-	for i := len(s); i < 4; i++ {
-		dst = append(dst, '0')
-	}
-	return append(dst, s...)
-}
-
-func append2(dst []byte, n int64) []byte {
-	return append(dst, byte('0'+n/10), byte('0'+n%10))
-}
-
-func appendYMD(dst []byte, y, m, d int64) []byte {
-	dst = appendYear(dst, y)
-	dst = append(dst, '-')
-	dst = append2(dst, m)
-	dst = append(dst, '-')
-	return append2(dst, d)
-}
-
-// appendClockText writes HH:MM:SS with the fraction of a second as
-// PostgreSQL prints it (no trailing zeros, none at all when zero).
-func appendClockText(dst []byte, tod int64) []byte {
-	dst = append2(dst, tod/usPerHour)
-	dst = append(dst, ':')
-	dst = append2(dst, tod/usPerMinute%60)
-	dst = append(dst, ':')
-	dst = append2(dst, tod/usPerSecond%60)
-	return appendFraction(dst, tod%usPerSecond)
-}
-
-func appendFraction(dst []byte, us int64) []byte {
-	if us == 0 {
-		return dst
-	}
-	var f [6]byte
-	for i := 5; i >= 0; i-- {
-		f[i] = byte('0' + us%10)
-		us /= 10
-	}
-	n := 6
-	for n > 0 && f[n-1] == '0' {
-		n--
-	}
-	dst = append(dst, '.')
-	return append(dst, f[:n]...)
+	return Value{k: kindTimestamp, form: v.form, i: v.i * civil.MicrosPerDay}
 }
 
 func appendInfinity(dst []byte, form uint8) []byte {
@@ -149,8 +38,8 @@ func appendDateText(dst []byte, v Value) []byte {
 	if v.form != formFinite {
 		return appendInfinity(dst, v.form)
 	}
-	y, m, d := civilFromDays(v.i)
-	dst = appendYMD(dst, y, m, d)
+	y, m, d := civil.Date(v.i)
+	dst = civil.AppendPostgresDate(dst, y, m, d)
 	if y <= 0 {
 		dst = append(dst, " BC"...)
 	}
@@ -161,11 +50,11 @@ func appendTimestampText(dst []byte, v Value, tz bool) []byte {
 	if v.form != formFinite {
 		return appendInfinity(dst, v.form)
 	}
-	days, tod := splitMicros(v.i)
-	y, m, d := civilFromDays(days)
-	dst = appendYMD(dst, y, m, d)
+	days, tod := civil.SplitMicros(v.i)
+	y, m, d := civil.Date(days)
+	dst = civil.AppendPostgresDate(dst, y, m, d)
 	dst = append(dst, ' ')
-	dst = appendClockText(dst, tod)
+	dst = civil.AppendClock(dst, tod, 0)
 	if tz {
 		dst = append(dst, "+00"...)
 	}
@@ -182,175 +71,26 @@ func appendTimestampText(dst []byte, v Value, tz bool) []byte {
 func appendISO(dst []byte, v Value) []byte {
 	switch v.k {
 	case kindTime:
-		return appendClockText(dst, v.i)
+		return civil.AppendClock(dst, v.i, 0)
 	case kindDate:
 		if v.form != formFinite {
 			return appendInfinity(dst, v.form)
 		}
-		y, m, d := civilFromDays(v.i)
-		return appendISOYMD(dst, y, m, d)
+		y, m, d := civil.Date(v.i)
+		return civil.AppendISODate(dst, y, m, d)
 	}
 	if v.form != formFinite {
 		return appendInfinity(dst, v.form)
 	}
-	days, tod := splitMicros(v.i)
-	y, m, d := civilFromDays(days)
-	dst = appendISOYMD(dst, y, m, d)
+	days, tod := civil.SplitMicros(v.i)
+	y, m, d := civil.Date(days)
+	dst = civil.AppendISODate(dst, y, m, d)
 	dst = append(dst, 'T')
-	dst = appendClockText(dst, tod)
+	dst = civil.AppendClock(dst, tod, 0)
 	if v.k == kindTimestamptz {
 		dst = append(dst, 'Z')
 	}
 	return dst
-}
-
-func appendISOYMD(dst []byte, y, m, d int64) []byte {
-	switch {
-	case y > 9999:
-		dst = append(dst, '+')
-		dst = strconv.AppendInt(dst, y, 10)
-	case y < 0:
-		dst = append(dst, '-')
-		s := strconv.FormatInt(-y, 10)
-		for i := len(s); i < 4; i++ {
-			dst = append(dst, '0')
-		}
-		dst = append(dst, s...)
-	default:
-		s := strconv.FormatInt(y, 10)
-		for i := len(s); i < 4; i++ {
-			dst = append(dst, '0')
-		}
-		dst = append(dst, s...)
-	}
-	dst = append(dst, '-')
-	dst = append2(dst, m)
-	dst = append(dst, '-')
-	return append2(dst, d)
-}
-
-// readDigits reads an unsigned decimal number of at least min digits.
-func readDigits(s string, i, minDigits int) (int64, int, bool) {
-	j := i
-	var n int64
-	for j < len(s) && s[j] >= '0' && s[j] <= '9' && j-i < 18 {
-		n = n*10 + int64(s[j]-'0')
-		j++
-	}
-	return n, j, j-i >= minDigits
-}
-
-// parseYMD reads [+-]Y-MM-DD from s at i.
-func parseYMD(s string, i int) (days int64, next int, ok bool) {
-	neg := false
-	if i < len(s) && (s[i] == '+' || s[i] == '-') {
-		neg = s[i] == '-'
-		i++
-	}
-	y, i, ok := readDigits(s, i, 1)
-	if !ok || i >= len(s) || s[i] != '-' {
-		return 0, i, false
-	}
-	m, i, ok := readDigits(s, i+1, 1)
-	if !ok || i >= len(s) || s[i] != '-' || m < 1 || m > 12 {
-		return 0, i, false
-	}
-	d, i, ok := readDigits(s, i+1, 1)
-	if !ok || d < 1 || d > 31 {
-		return 0, i, false
-	}
-	if neg {
-		y = -y
-	}
-	days = daysFromCivil(y, m, d)
-	if yy, mm, dd := civilFromDays(days); yy != y || mm != m || dd != d {
-		return 0, i, false
-	}
-	return days, i, true
-}
-
-// parseClock reads HH:MM[:SS[.ffffff]] from s at i (fractions beyond
-// microseconds are rounded half up, as PostgreSQL does).
-func parseClock(s string, i int) (us int64, next int, ok bool) {
-	h, i, ok := readDigits(s, i, 1)
-	if !ok || i >= len(s) || s[i] != ':' {
-		return 0, i, false
-	}
-	m, i, ok := readDigits(s, i+1, 1)
-	if !ok || m > 59 {
-		return 0, i, false
-	}
-	var sec, frac int64
-	if i < len(s) && s[i] == ':' {
-		sec, i, ok = readDigits(s, i+1, 1)
-		if !ok || sec > 60 {
-			return 0, i, false
-		}
-		if i < len(s) && s[i] == '.' {
-			i++
-			n := 0
-			for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-				if n < 6 {
-					frac = frac*10 + int64(s[i]-'0')
-				} else if n == 6 && s[i] >= '5' {
-					frac++
-				}
-				n++
-				i++
-			}
-			for ; n < 6; n++ {
-				frac *= 10
-			}
-		}
-	}
-	us = h*usPerHour + m*usPerMinute + sec*usPerSecond + frac
-	if us > usPerDay {
-		return 0, i, false
-	}
-	return us, i, true
-}
-
-// parseOffset reads a UTC offset (Z, +HH, +HH:MM, +HHMM, +HH:MM:SS) and
-// returns it in seconds east of UTC.
-func parseOffset(s string) (int64, bool) {
-	s = strings.TrimSpace(s)
-	switch strings.ToUpper(s) {
-	case "Z", "UTC", "GMT", "+00", "-00":
-		return 0, true
-	}
-	if len(s) < 2 || (s[0] != '+' && s[0] != '-') {
-		return 0, false
-	}
-	sign := int64(1)
-	if s[0] == '-' {
-		sign = -1
-	}
-	rest := strings.ReplaceAll(s[1:], ":", "")
-	var h, m, sec int64
-	var err error
-	switch len(rest) {
-	case 1, 2:
-		h, err = strconv.ParseInt(rest, 10, 64)
-	case 4:
-		h, err = strconv.ParseInt(rest[:2], 10, 64)
-		if err == nil {
-			m, err = strconv.ParseInt(rest[2:], 10, 64)
-		}
-	case 6:
-		h, err = strconv.ParseInt(rest[:2], 10, 64)
-		if err == nil {
-			m, err = strconv.ParseInt(rest[2:4], 10, 64)
-		}
-		if err == nil {
-			sec, err = strconv.ParseInt(rest[4:], 10, 64)
-		}
-	default:
-		return 0, false
-	}
-	if err != nil {
-		return 0, false
-	}
-	return sign * (h*3600 + m*60 + sec), true
 }
 
 func infinityForm(s string) (uint8, bool) {
@@ -374,15 +114,24 @@ func parseDateText(s string) (Value, error) {
 		return dateValue(0), nil
 	}
 	body, bc := strings.CutSuffix(s, " BC")
-	days, i, ok := parseYMD(body, 0)
-	if !ok || i != len(body) {
+	y, m, d, rest, ok := civil.ParseDate(body)
+	if bc {
+		y = 1 - y
+	}
+	if !ok || rest != "" || !civil.ValidDate(y, m, d) {
 		return Value{}, fmt.Errorf("invalid input syntax for type date: %q", s)
 	}
-	if bc {
-		y, m, d := civilFromDays(days)
-		days = daysFromCivil(1-y, m, d)
+	return dateValue(civil.Days(y, m, d)), nil
+}
+
+// parseDays reads a date that exists at the start of s (civil.ParseDate)
+// as a day number, and returns the text after it.
+func parseDays(s string) (int64, string, bool) {
+	y, m, d, rest, ok := civil.ParseDate(s)
+	if !ok || !civil.ValidDate(y, m, d) {
+		return 0, "", false
 	}
-	return dateValue(days), nil
+	return civil.Days(y, m, d), rest, true
 }
 
 // parseTimestampText reads ISO timestamp input: YYYY-MM-DD[( |T)HH:MM[:SS[.f]]]
@@ -406,25 +155,24 @@ func parseTimestampText(s string, tz bool) (Value, error) {
 		}
 		return fmt.Errorf("invalid input syntax for type %s: %q", name, s)
 	}
-	days, i, ok := parseYMD(s, 0)
+	days, rest, ok := parseDays(s)
 	if !ok {
 		return Value{}, bad()
 	}
 	var tod int64
-	if i < len(s) && (s[i] == ' ' || s[i] == 'T') {
-		tod, i, ok = parseClock(s, i+1)
+	if rest != "" && (rest[0] == ' ' || rest[0] == 'T') {
+		tod, rest, ok = civil.ParseClock(rest[1:])
 		if !ok {
 			return Value{}, bad()
 		}
 	}
-	us := days*usPerDay + tod
-	rest := s[i:]
+	us := days*civil.MicrosPerDay + tod
 	if tz {
-		off, ok := parseOffset(rest)
+		off, ok := civil.ParseOffset(rest)
 		if !ok {
 			return Value{}, bad()
 		}
-		us -= off * usPerSecond
+		us -= off * civil.MicrosPerSecond
 	} else if strings.TrimSpace(rest) != "" {
 		return Value{}, bad()
 	}
@@ -434,8 +182,8 @@ func parseTimestampText(s string, tz bool) (Value, error) {
 // parseTimeText reads HH:MM[:SS[.f]].
 func parseTimeText(s string) (Value, error) {
 	s = strings.TrimSpace(s)
-	us, i, ok := parseClock(s, 0)
-	if !ok || i != len(s) {
+	us, rest, ok := civil.ParseClock(s)
+	if !ok || rest != "" {
 		return Value{}, fmt.Errorf("invalid input syntax for type time: %q", s)
 	}
 	return Value{k: kindTime, i: us}, nil
@@ -458,8 +206,8 @@ func parseDbzDate(s string) (Value, error) {
 	case dbzDateNegInf:
 		return Value{k: kindDate, form: formNegInf}, nil
 	}
-	days, i, ok := parseYMD(s, 0)
-	if !ok || i != len(s)-1 || s[i] != 'Z' {
+	days, rest, ok := parseDays(s)
+	if !ok || rest != "Z" {
 		return Value{}, fmt.Errorf("date %q: %w", s, errBadTemporal)
 	}
 	return dateValue(days), nil
@@ -467,8 +215,8 @@ func parseDbzDate(s string) (Value, error) {
 
 // parseDbzTime reads "HH:MM:SS[.f]Z".
 func parseDbzTime(s string) (Value, error) {
-	us, i, ok := parseClock(s, 0)
-	if !ok || i != len(s)-1 || s[i] != 'Z' {
+	us, rest, ok := civil.ParseClock(s)
+	if !ok || rest != "Z" {
 		return Value{}, fmt.Errorf("time %q: %w", s, errBadTemporal)
 	}
 	return Value{k: kindTime, i: us}, nil
@@ -483,21 +231,21 @@ func parseDbzTimestamp(s string, k kind) (Value, error) {
 	case "-infinity", dbzTimestampNegInf:
 		return Value{k: k, form: formNegInf}, nil
 	}
-	days, i, ok := parseYMD(s, 0)
-	if !ok || i >= len(s) || s[i] != 'T' {
+	days, rest, ok := parseDays(s)
+	if !ok || rest == "" || rest[0] != 'T' {
 		return Value{}, fmt.Errorf("timestamp %q: %w", s, errBadTemporal)
 	}
-	tod, i, ok := parseClock(s, i+1)
-	if !ok || i >= len(s) {
+	tod, rest, ok := civil.ParseClock(rest[1:])
+	if !ok || rest == "" {
 		return Value{}, fmt.Errorf("timestamp %q: %w", s, errBadTemporal)
 	}
-	us := days*usPerDay + tod
-	if s[i:] != "Z" {
-		off, ok := parseOffset(s[i:])
+	us := days*civil.MicrosPerDay + tod
+	if rest != "Z" {
+		off, ok := civil.ParseOffset(rest)
 		if !ok {
 			return Value{}, fmt.Errorf("timestamp %q: %w", s, errBadTemporal)
 		}
-		us -= off * usPerSecond
+		us -= off * civil.MicrosPerSecond
 	}
 	return Value{k: k, i: us}, nil
 }
@@ -521,25 +269,25 @@ func truncTimestamp(unit string, v Value) (Value, error) {
 	if v.form != formFinite {
 		return v, nil
 	}
-	days, tod := splitMicros(v.i)
-	y, m, d := civilFromDays(days)
+	days, tod := civil.SplitMicros(v.i)
+	y, m, d := civil.Date(days)
 	switch unit {
 	case "microseconds":
 		return v, nil
 	case "milliseconds":
-		return Value{k: v.k, i: days*usPerDay + tod - tod%1000}, nil
+		return Value{k: v.k, i: days*civil.MicrosPerDay + tod - tod%1000}, nil
 	case "second":
-		return Value{k: v.k, i: days*usPerDay + tod - tod%usPerSecond}, nil
+		return Value{k: v.k, i: days*civil.MicrosPerDay + tod - tod%civil.MicrosPerSecond}, nil
 	case "minute":
-		return Value{k: v.k, i: days*usPerDay + tod - tod%usPerMinute}, nil
+		return Value{k: v.k, i: days*civil.MicrosPerDay + tod - tod%civil.MicrosPerMinute}, nil
 	case "hour":
-		return Value{k: v.k, i: days*usPerDay + tod - tod%usPerHour}, nil
+		return Value{k: v.k, i: days*civil.MicrosPerDay + tod - tod%civil.MicrosPerHour}, nil
 	case "day":
-		return Value{k: v.k, i: days * usPerDay}, nil
+		return Value{k: v.k, i: days * civil.MicrosPerDay}, nil
 	case "week":
 		// Weeks start on Monday.
 		back := (dow(days) + 6) % 7
-		return Value{k: v.k, i: (days - back) * usPerDay}, nil
+		return Value{k: v.k, i: (days - back) * civil.MicrosPerDay}, nil
 	case "month":
 		d = 1
 	case "quarter":
@@ -570,7 +318,7 @@ func truncTimestamp(unit string, v Value) (Value, error) {
 	default:
 		return Value{}, fmt.Errorf("unit %q not supported by date_trunc", unit)
 	}
-	return Value{k: v.k, i: daysFromCivil(y, m, d) * usPerDay}, nil
+	return Value{k: v.k, i: civil.Days(y, m, d) * civil.MicrosPerDay}, nil
 }
 
 // extractFields lists, per kind of argument, the fields extract supports
@@ -612,9 +360,9 @@ func extract(field string, v Value) (dec, error) {
 	case kindTime:
 		tod = v.i
 	default:
-		days, tod = splitMicros(v.i)
+		days, tod = civil.SplitMicros(v.i)
 	}
-	secUs := tod % usPerMinute
+	secUs := tod % civil.MicrosPerMinute
 	switch field {
 	case "microseconds":
 		return dec{c: secUs}, nil
@@ -623,9 +371,9 @@ func extract(field string, v Value) (dec, error) {
 	case "second":
 		return dec{c: secUs, scale: 6}, nil
 	case "minute":
-		return decInt(tod / usPerMinute % 60), nil
+		return decInt(tod / civil.MicrosPerMinute % 60), nil
 	case "hour":
-		return decInt(tod / usPerHour), nil
+		return decInt(tod / civil.MicrosPerHour), nil
 	case "epoch":
 		if v.k == kindDate {
 			return decInt(days * 86400), nil
@@ -635,14 +383,14 @@ func extract(field string, v Value) (dec, error) {
 		}
 		return dec{c: v.i, scale: 6}, nil
 	}
-	y, m, d := civilFromDays(days)
+	y, m, d := civil.Date(days)
 	switch field {
 	case "day":
-		return decInt(d), nil
+		return decInt(int64(d)), nil
 	case "month":
-		return decInt(m), nil
+		return decInt(int64(m)), nil
 	case "quarter":
-		return decInt((m-1)/3 + 1), nil
+		return decInt(int64((m-1)/3 + 1)), nil
 	case "year":
 		if y <= 0 {
 			return decInt(y - 1), nil
@@ -672,7 +420,7 @@ func extract(field string, v Value) (dec, error) {
 		}
 		return decInt(w), nil
 	case "doy":
-		return decInt(days - daysFromCivil(y, 1, 1) + 1), nil
+		return decInt(days - civil.Days(y, 1, 1) + 1), nil
 	case "week":
 		_, w := isoWeek(days)
 		return decInt(w), nil
@@ -701,10 +449,10 @@ func datePart(field string, v Value) (float64, error) {
 	}
 	tod := v.i
 	if v.k != kindTime {
-		_, tod = splitMicros(v.i)
+		_, tod = civil.SplitMicros(v.i)
 	}
-	sec := float64(tod / usPerSecond % 60)
-	fsec := float64(tod % usPerSecond)
+	sec := float64(tod / civil.MicrosPerSecond % 60)
+	fsec := float64(tod % civil.MicrosPerSecond)
 	switch field {
 	case "microseconds":
 		return sec*1000000.0 + fsec, nil
@@ -738,13 +486,13 @@ func atTimeZone(loc *time.Location, v Value) Value {
 		}
 		return Value{k: kindTimestamptz, form: v.form}
 	}
-	secs := floorDiv64(v.i, usPerSecond)
-	frac := v.i - secs*usPerSecond
+	secs := civil.FloorDiv(v.i, civil.MicrosPerSecond)
+	frac := v.i - secs*civil.MicrosPerSecond
 	if v.k == kindTimestamptz {
 		_, off := time.Unix(secs, 0).In(loc).Zone()
-		return Value{k: kindTimestamp, i: (secs+int64(off))*usPerSecond + frac}
+		return Value{k: kindTimestamp, i: (secs+int64(off))*civil.MicrosPerSecond + frac}
 	}
-	return Value{k: kindTimestamptz, i: localToUTC(loc, secs)*usPerSecond + frac}
+	return Value{k: kindTimestamptz, i: localToUTC(loc, secs)*civil.MicrosPerSecond + frac}
 }
 
 // localToUTC returns the instant (Unix seconds) of the wall-clock time

@@ -9,6 +9,9 @@ import (
 	"math/big"
 	"strconv"
 	"strings"
+
+	"github.com/cdcq/cdcq/internal/civil"
+	"github.com/cdcq/cdcq/internal/floattext"
 )
 
 // kind is how a Value is represented. Several PostgreSQL types share a
@@ -135,9 +138,9 @@ func (v Value) appendText(dst []byte) []byte {
 	case kindNumeric:
 		return v.dec().appendText(dst)
 	case kindFloat4:
-		return appendPGFloat(dst, v.float(), 32)
+		return floattext.AppendPostgres(dst, v.float(), 32)
 	case kindFloat8:
-		return appendPGFloat(dst, v.float(), 64)
+		return floattext.AppendPostgres(dst, v.float(), 64)
 	case kindText, kindChar:
 		return append(dst, v.s...)
 	case kindBytes:
@@ -150,7 +153,7 @@ func (v Value) appendText(dst []byte) []byte {
 	case kindTimestamptz:
 		return appendTimestampText(dst, v, true)
 	case kindTime:
-		return appendClockText(dst, v.i)
+		return civil.AppendClock(dst, v.i, 0)
 	case kindUnavailable:
 		return append(dst, "__debezium_unavailable_value"...)
 	}

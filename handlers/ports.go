@@ -59,6 +59,14 @@ type Processor interface {
 	DeleteEnvironment(ctx context.Context, environmentID string) error
 }
 
+// Restarter is implemented by a Processor whose jobs can stop for a reason
+// that starting them again fixes (Flink: a source TRUNCATE, which its
+// debezium-json format cannot apply). The status poller starts such a job
+// again with EnsureQuery.
+type Restarter interface {
+	NeedsRestart(status jobs.QueryStatus) bool
+}
+
 // EventPublisher publishes events on the events topic.
 type EventPublisher interface {
 	Publish(ctx context.Context, evs ...events.Event) error

@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/cdcq/cdcq/internal/cachedquery"
 	"github.com/cdcq/cdcq/internal/events"
 	"github.com/cdcq/cdcq/internal/jobs"
 	"github.com/cdcq/cdcq/internal/secret"
@@ -109,27 +110,61 @@ func (p *StatusPoller) pollQueries(ctx context.Context) error {
 			// itself, and an observation now would see no job at all.
 			continue
 		}
-		status, err := p.cfg.Processor.ObserveQuery(ctx, QuerySpec{
+		if q.Last.Status == jobs.StatusFailed && q.Last.JobID == "" {
+			// It failed before any job existed (the engine refused it, or its
+			// capture failed): there is nothing to observe, and "no job"
+			// would hide the reason.
+			continue
+		}
+		spec := QuerySpec{
 			EnvironmentID: q.EnvironmentID, QueryID: q.QueryID, PipelineName: q.PipelineName,
 			Schema: q.Schema, SQLQuery: q.SQLQuery,
-		})
+		}
+		status, err := p.cfg.Processor.ObserveQuery(ctx, spec)
 		if err != nil {
 			p.cfg.Logger.Warn("observe query", "environment_id", q.EnvironmentID, "query_id", q.QueryID, "error", err)
 			continue
 		}
-		if status == q.Last {
-			continue
+		if status != q.Last {
+			if err := p.publishQuery(ctx, q, status); err != nil {
+				return err
+			}
 		}
-		ev := events.CachedQueryObserved{
-			Meta:    events.Meta{EventID: uuid.NewString(), EnvironmentID: q.EnvironmentID, At: p.cfg.Now().UTC()},
-			QueryID: q.QueryID, Status: status.Status, Reason: status.Reason, JobID: status.JobID,
-			JobState: status.JobState, RootException: status.RootException,
-		}
-		if err := p.cfg.Events.Publish(ctx, ev); err != nil {
-			return err
+		if r, ok := p.cfg.Processor.(Restarter); ok && r.NeedsRestart(status) {
+			if err := p.restart(ctx, q, spec); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
+}
+
+// restart starts a query's job again, and records what came of it.
+func (p *StatusPoller) restart(ctx context.Context, q projections.ActiveQuery, spec QuerySpec) error {
+	log := p.cfg.Logger.With("environment_id", q.EnvironmentID, "query_id", q.QueryID)
+	compiled, err := cachedquery.Compile(q.Schema, q.SQLQuery)
+	if err != nil {
+		return p.publishQuery(ctx, q, jobs.QueryStatus{Status: jobs.StatusFailed, Reason: err.Error()})
+	}
+	spec.Plan = compiled.Plan
+	log.Info("starting the query's job again", "reason", "the engine asked for a restart")
+	status, err := p.cfg.Processor.EnsureQuery(ctx, spec)
+	if err != nil {
+		if !jobs.IsTerminal(err) {
+			log.Warn("restart query", "error", err)
+			return nil // the next round tries again
+		}
+		status = jobs.QueryStatus{Status: jobs.StatusFailed, Reason: err.Error()}
+	}
+	return p.publishQuery(ctx, q, status)
+}
+
+func (p *StatusPoller) publishQuery(ctx context.Context, q projections.ActiveQuery, status jobs.QueryStatus) error {
+	return p.cfg.Events.Publish(ctx, events.CachedQueryObserved{
+		Meta:    events.Meta{EventID: uuid.NewString(), EnvironmentID: q.EnvironmentID, At: p.cfg.Now().UTC()},
+		QueryID: q.QueryID, Status: status.Status, Reason: status.Reason, JobID: status.JobID,
+		JobState: status.JobState, RootException: status.RootException,
+	})
 }
 
 func (p *StatusPoller) pollConnections(ctx context.Context) error {

@@ -157,12 +157,8 @@ func (s *Server) getCachedQueryResult(c *fiber.Ctx) error {
 	res, err := s.cfg.Results.QueryResult(ctx, view.ID)
 	switch {
 	case errors.Is(err, ErrNoResult):
-		if view.Engine != "embedded" {
-			return newError(http.StatusNotFound, CodeNotFound, "id", fmt.Sprintf(
-				"query %s runs on the %s engine, which writes its results to the Kafka topic %q; only the embedded engine materialises them here",
-				view.ID, view.Engine, names.ResultTopic(view.EnvironmentID)))
-		}
-		// Not started yet: say so rather than answer with rows.
+		// Not started yet (or, on Flink, no result record read yet): say
+		// so rather than answer with rows.
 		res = QueryResult{State: "STARTING"}
 	case err != nil:
 		return statusUnavailable(fmt.Errorf("read result of %s: %w", view.ID, err))

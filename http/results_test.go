@@ -58,8 +58,10 @@ func TestGetCachedQueryResult(t *testing.T) {
 				t.Errorf("result = %s", body)
 			}
 		}},
-		{name: "flink_query_points_at_its_topic", id: "q_flink", wantStatus: 404, check: func(t *testing.T, r CachedQueryResult, body string) {
-			if !strings.Contains(body, "Kafka topic") {
+		// Flink's results are materialised from its result topic; until the
+		// first is read, the query is starting, as on the embedded engine.
+		{name: "flink_query_not_read_yet", id: "q_flink", wantStatus: 200, check: func(t *testing.T, r CachedQueryResult, body string) {
+			if r.State != "STARTING" || r.CaughtUp || len(r.Rows) != 0 {
 				t.Errorf("body = %s", body)
 			}
 		}},

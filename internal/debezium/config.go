@@ -65,6 +65,11 @@ func ConnectorConfig(spec handlers.CaptureSpec) (map[string]string, error) {
 		// default of skipped.operations); a truncate must reach consumers so
 		// that cached results drop the table's rows.
 		"skipped.operations": "none",
+		// Flink's debezium-json format (and any consumer that keeps no
+		// state of its own) needs the old row of every update and delete:
+		// the connector sets REPLICA IDENTITY FULL on each captured table
+		// when it starts (pgoutput only; the role must own the tables).
+		"replica.identity.autoset.values": ".*:FULL",
 		// The slot must outlive connector restarts; only Delete drops it.
 		"slot.drop.on.stop": "false",
 

@@ -1,20 +1,25 @@
 package service
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"strings"
 
+	"github.com/cdcq/cdcq/handlers"
 	"github.com/cdcq/cdcq/internal/capture"
 	"github.com/cdcq/cdcq/internal/config"
 	"github.com/cdcq/cdcq/internal/dbzjson"
 	"github.com/cdcq/cdcq/internal/debezium"
 	"github.com/cdcq/cdcq/internal/embedded"
 	"github.com/cdcq/cdcq/internal/flink"
+	"github.com/cdcq/cdcq/internal/flink/kafkatopics"
 	"github.com/cdcq/cdcq/internal/flink/processor"
+	"github.com/cdcq/cdcq/internal/jobs"
 	"github.com/cdcq/cdcq/internal/kafkaconnect"
 	"github.com/cdcq/cdcq/internal/pgsource"
 	"github.com/cdcq/cdcq/internal/results"
+	"github.com/cdcq/cdcq/internal/resulttopic"
 	"github.com/cdcq/cdcq/projections"
 )
 
@@ -49,11 +54,16 @@ func Engines(cfg config.Config, inf *Infra, logger *slog.Logger) (WorkerDeps, er
 		deps.Background = append(deps.Background, sup.Run)
 	}
 	if cfg.FlinkGatewayURL != "" {
-		proc, err := flinkProcessor(cfg.FlinkGatewayURL, cfg.FlinkRESTURL, strings.Join(cfg.FlinkKafkaBrokers, ","))
+		proc, err := flinkProcessor(cfg.FlinkGatewayURL, cfg.FlinkRESTURL, strings.Join(cfg.FlinkKafkaBrokers, ","), inf.Brokers)
 		if err != nil {
 			return WorkerDeps{}, err
 		}
-		deps.Processor = proc
+		withResults, follower, err := flinkResults(inf, proc, logger)
+		if err != nil {
+			return WorkerDeps{}, err
+		}
+		deps.Processor = withResults
+		deps.Background = append(deps.Background, follower.Run)
 	} else {
 		proc, err := embeddedProcessor(inf, logger)
 		if err != nil {
@@ -82,9 +92,79 @@ func embeddedProcessor(inf *Infra, logger *slog.Logger) (*embedded.Processor, er
 	})
 }
 
+// flinkResults materialises the results of the queries Flink runs, from
+// the result topics into the job-state database, so that the API serves
+// them as it serves the embedded engine's.
+func flinkResults(inf *Infra, proc handlers.Processor, logger *slog.Logger) (handlers.Processor, *resulttopic.Follower, error) {
+	store, err := projections.NewStore(inf.Pool)
+	if err != nil {
+		return nil, nil, err
+	}
+	res, err := results.New(inf.Pool)
+	if err != nil {
+		return nil, nil, err
+	}
+	follower, err := resulttopic.NewFollower(resulttopic.FollowerConfig{
+		Brokers: inf.Brokers, DatabaseURL: inf.DatabaseURL, Results: res, Queries: store,
+		Engine: processor.Engine, Logger: logger,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return materialised{Processor: proc, results: res, queries: store}, follower, nil
+}
+
+// materialised is a Processor whose results a follower materialises:
+// deleting a query also deletes its materialised rows, and creating it
+// again lets them be written.
+type materialised struct {
+	handlers.Processor
+	results *results.Store
+	queries *projections.Store
+}
+
+func (m materialised) EnsureQuery(ctx context.Context, spec handlers.QuerySpec) (jobs.QueryStatus, error) {
+	if err := m.results.Reset(ctx, spec.QueryID); err != nil {
+		return jobs.QueryStatus{}, err
+	}
+	return m.Processor.EnsureQuery(ctx, spec)
+}
+
+func (m materialised) DeleteQuery(ctx context.Context, spec handlers.QuerySpec) error {
+	if err := m.Processor.DeleteQuery(ctx, spec); err != nil {
+		return err
+	}
+	return m.results.MarkDeleted(ctx, spec.QueryID)
+}
+
+func (m materialised) DeleteEnvironment(ctx context.Context, environmentID string) error {
+	if err := m.Processor.DeleteEnvironment(ctx, environmentID); err != nil {
+		return err
+	}
+	qs, err := m.queries.ActiveQueries(ctx)
+	if err != nil {
+		return err
+	}
+	for _, q := range qs {
+		if q.EnvironmentID == environmentID && q.Engine == m.Engine() {
+			if err := m.results.MarkDeleted(ctx, q.QueryID); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// NeedsRestart passes the wrapped processor's answer on.
+func (m materialised) NeedsRestart(status jobs.QueryStatus) bool {
+	r, ok := m.Processor.(handlers.Restarter)
+	return ok && r.NeedsRestart(status)
+}
+
 // flinkProcessor runs cached queries as Flink SQL jobs submitted through the
 // SQL Gateway at gatewayURL and watched through the JobManager at restURL.
-func flinkProcessor(gatewayURL, restURL, kafkaBrokers string) (*processor.Processor, error) {
+// kafkaBrokers is Kafka as Flink reaches it, brokers as cdcq does.
+func flinkProcessor(gatewayURL, restURL, kafkaBrokers string, brokers []string) (*processor.Processor, error) {
 	gw, err := flink.NewGateway(flink.GatewayConfig{URL: gatewayURL})
 	if err != nil {
 		return nil, fmt.Errorf("CDCQ_FLINK_SQL_GATEWAY_URL: %w", err)
@@ -93,7 +173,11 @@ func flinkProcessor(gatewayURL, restURL, kafkaBrokers string) (*processor.Proces
 	if err != nil {
 		return nil, fmt.Errorf("CDCQ_FLINK_REST_URL: %w", err)
 	}
-	return processor.New(gw, jm, processor.Config{KafkaBootstrapServers: kafkaBrokers})
+	topics, err := kafkatopics.New(brokers)
+	if err != nil {
+		return nil, err
+	}
+	return processor.New(gw, jm, processor.Config{KafkaBootstrapServers: kafkaBrokers, Topics: topics})
 }
 
 // kafkaConnectCapture is Debezium's PostgreSQL connector driven through the

@@ -2,10 +2,12 @@ package service
 
 import (
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
 
+	"github.com/cdcq/cdcq/internal/config"
 	"github.com/cdcq/cdcq/internal/flink/flinkfake"
 	"github.com/cdcq/cdcq/internal/kafkaconnect/connectfake"
 	"github.com/cdcq/cdcq/internal/names"
@@ -163,9 +165,11 @@ func startWithConnectAndFlink(t *testing.T) (*system, *flinkfake.Server) {
 	}
 	fl := flinkfake.NewServer(t)
 	fl.Gateway.SetStatusPolls(0)
-	proc, err := flinkProcessor(fl.GatewayURL, fl.JobManagerURL, "kafka:9092")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return startSystem(t, WorkerDeps{Capture: capture, Processor: proc}), fl
+	return startSystemWith(t, func(inf *Infra, _ config.Config, _ *slog.Logger) []WorkerDeps {
+		proc, err := flinkProcessor(fl.GatewayURL, fl.JobManagerURL, "kafka:9092", inf.Brokers)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return []WorkerDeps{{Capture: capture, Processor: proc}}
+	}), fl
 }

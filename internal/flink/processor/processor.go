@@ -20,6 +20,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -51,8 +52,20 @@ type JobManager interface {
 	CancelJob(ctx context.Context, id string) error
 }
 
+// Topics is the Kafka work the processor needs (implemented by
+// internal/flink/kafkatopics).
+type Topics interface {
+	// TruncateStarts returns, per change topic (full name) and partition,
+	// the offset after the topic's last truncate event; topics without
+	// one are left out.
+	TruncateStarts(ctx context.Context, topics []string) (map[string]map[int32]int64, error)
+	// ClearQuery tombstones a query's rows in its result topic.
+	ClearQuery(ctx context.Context, environmentID, queryID string) error
+}
+
 var (
 	_ handlers.Processor = (*Processor)(nil)
+	_ handlers.Restarter = (*Processor)(nil)
 	_ Gateway            = (*flink.Gateway)(nil)
 	_ JobManager         = (*flink.JobManager)(nil)
 )
@@ -74,6 +87,10 @@ type Config struct {
 	// CloseTimeout bounds closing a session, which happens even when the
 	// caller's context is done. Default 10s.
 	CloseTimeout time.Duration
+	// Topics, when set, lets jobs start after a source's last TRUNCATE and
+	// clears a query's old rows from the result topic when its job starts
+	// again or it is deleted. Without it a truncate fails the job for good.
+	Topics Topics
 }
 
 func (c *Config) setDefaults() {
@@ -141,11 +158,24 @@ func (p *Processor) EnsureQuery(ctx context.Context, spec handlers.QuerySpec) (j
 	if err != nil {
 		return jobs.QueryStatus{}, p.classify("list Flink jobs", err)
 	}
-	if j, ok := latest(all, spec.PipelineName); ok && !flink.GloballyTerminal(j.State) {
-		return p.status(ctx, j.ID, j.State), nil
+	previous, existed := latest(all, spec.PipelineName)
+	if existed && !flink.GloballyTerminal(previous.State) {
+		return p.status(ctx, previous.ID, previous.State), nil
 	}
 	if spec.Plan == nil {
 		return jobs.QueryStatus{}, jobs.Terminalf("query %s carries no compiled plan", spec.QueryID)
+	}
+	starts, err := p.startOffsets(ctx, spec)
+	if err != nil {
+		return jobs.QueryStatus{}, err
+	}
+	if p.cfg.Topics != nil && (existed || len(starts) > 0) {
+		// The new job computes the result afresh; rows of the old one that
+		// it will not write again (groups that vanished while no job ran,
+		// or before a truncate it skips) must not stay behind.
+		if err := p.cfg.Topics.ClearQuery(ctx, spec.EnvironmentID, spec.QueryID); err != nil {
+			return jobs.QueryStatus{}, fmt.Errorf("clear the old results of %s: %w", spec.QueryID, err)
+		}
 	}
 	stmts, err := flinksql.Translate(spec.Plan, flinksql.Options{
 		EnvironmentID:    spec.EnvironmentID,
@@ -154,6 +184,7 @@ func (p *Processor) EnsureQuery(ctx context.Context, spec handlers.QuerySpec) (j
 		BootstrapServers: p.cfg.KafkaBootstrapServers,
 		KafkaProperties:  p.cfg.KafkaProperties,
 		Settings:         p.cfg.Settings,
+		StartOffsets:     starts,
 	})
 	if err != nil {
 		return jobs.QueryStatus{}, jobs.Terminal(fmt.Errorf("translate query %s: %w", spec.QueryID, err))
@@ -168,6 +199,32 @@ func (p *Processor) EnsureQuery(ctx context.Context, spec handlers.QuerySpec) (j
 			Reason: fmt.Sprintf("submitted as Flink job %s; its state could not be read yet: %v", jobID, err)}, nil
 	}
 	return p.status(ctx, jobID, d.State), nil
+}
+
+// startOffsets finds where the plan's sources start: after each change
+// topic's last truncate, keyed by the plan's source topic.
+func (p *Processor) startOffsets(ctx context.Context, spec handlers.QuerySpec) (map[string]map[int32]int64, error) {
+	if p.cfg.Topics == nil {
+		return nil, nil
+	}
+	full := map[string]string{}
+	var topics []string
+	for _, s := range spec.Plan.Sources {
+		name := names.TopicPrefix(spec.EnvironmentID) + "." + s.Topic
+		if _, ok := full[name]; !ok {
+			full[name] = s.Topic
+			topics = append(topics, name)
+		}
+	}
+	found, err := p.cfg.Topics.TruncateStarts(ctx, topics)
+	if err != nil {
+		return nil, err
+	}
+	starts := map[string]map[int32]int64{}
+	for name, offsets := range found {
+		starts[full[name]] = offsets
+	}
+	return starts, nil
 }
 
 // submit runs the statements in one session, which it always closes, and
@@ -258,8 +315,15 @@ func (p *Processor) status(ctx context.Context, id, state string) jobs.QueryStat
 		}
 		trace, why := p.latestException(ctx, id)
 		out.RootException = trace
-		switch state {
-		case flink.JobFailed:
+		switch {
+		case state == flink.JobFailed && truncated(trace) != "":
+			out.Reason = fmt.Sprintf("the source table %s was truncated, and Flink's debezium-json format cannot apply a TRUNCATE: "+
+				"Flink job %s stopped there. cdcq starts the job again after the table's last truncate", truncated(trace), id)
+			if p.cfg.Topics == nil {
+				out.Reason = fmt.Sprintf("the source table %s was truncated, and Flink's debezium-json format cannot apply a TRUNCATE: "+
+					"Flink job %s stopped there and the result is stale. Delete the cached query and create it again", truncated(trace), id)
+			}
+		case state == flink.JobFailed:
 			out.Reason = fmt.Sprintf("Flink job %s FAILED: %s", id, why)
 		default:
 			out.Reason = fmt.Sprintf("Flink job %s is %s after a failure: %s", id, state, why)
@@ -278,6 +342,30 @@ func (p *Processor) status(ctx context.Context, id, state string) jobs.QueryStat
 		out.Reason = fmt.Sprintf("Flink job %s is %s", id, state)
 	}
 	return out
+}
+
+// NeedsRestart reports a job that stopped at a source's TRUNCATE: starting
+// it again (EnsureQuery) starts its sources after the truncate.
+func (p *Processor) NeedsRestart(status jobs.QueryStatus) bool {
+	return p.cfg.Topics != nil && status.Status == jobs.StatusFailed && status.JobState == flink.JobFailed &&
+		truncated(status.RootException) != ""
+}
+
+// truncateRE matches the exception Flink's debezium-json format throws for
+// a truncate event, which quotes the event: its source names the table.
+var truncateRE = regexp.MustCompile(`Unknown "op" value "t"\. The Debezium JSON message is '.*?"schema":"([^"]*)".*?"table":"([^"]*)"`)
+
+// truncated returns the schema-qualified table whose truncate event failed
+// a job, or "" when the trace shows no such failure.
+func truncated(trace string) string {
+	m := truncateRE.FindStringSubmatch(trace)
+	if m == nil {
+		if strings.Contains(trace, `Unknown "op" value "t"`) {
+			return "(unknown)"
+		}
+		return ""
+	}
+	return m[1] + "." + m[2]
 }
 
 // latestException returns the latest failure's stack trace and its
@@ -315,7 +403,13 @@ func (p *Processor) DeleteQuery(ctx context.Context, spec handlers.QuerySpec) er
 	if spec.PipelineName == "" {
 		return jobs.Terminalf("DeleteQuery needs a pipeline name")
 	}
-	return p.cancelJobs(ctx, func(name string) bool { return name == spec.PipelineName })
+	if err := p.cancelJobs(ctx, func(name string) bool { return name == spec.PipelineName }); err != nil {
+		return err
+	}
+	if p.cfg.Topics != nil && spec.EnvironmentID != "" && spec.QueryID != "" {
+		return p.cfg.Topics.ClearQuery(ctx, spec.EnvironmentID, spec.QueryID)
+	}
+	return nil
 }
 
 // cancelJobs cancels the jobs whose names match and that are not in a

@@ -16,9 +16,9 @@ const QueryIDColumn = sqlplan.QueryIDColumn
 // ResultEncoder writes result changes as the records of the result topic,
 // byte for byte the way both engines write them:
 //
-//   - key: {"query_id":"<id>", <key column>: <value>, ...}, one key column
-//     per GROUP BY item (see resultKeyNames); just {"query_id":"<id>"}
-//     without GROUP BY.
+//   - key: {"query_id":"<id>","group":{<key column>: <value>, ...}}, one
+//     key column per GROUP BY item (named by sqlplan's GroupKeyNames), NULL
+//     included; just {"query_id":"<id>"} without GROUP BY.
 //   - value: {"query_id":"<id>", <key columns>..., <other outputs>...}: all
 //     columns, the key columns first, then the outputs that are not key
 //     columns in SELECT order; nil (a tombstone) when the group left the
@@ -86,13 +86,22 @@ func NewResultEncoder(plan *sqlplan.Plan, queryID string) *ResultEncoder {
 func (e *ResultEncoder) AppendKey(dst []byte, key Row) []byte {
 	dst = append(dst, '{')
 	dst = append(dst, e.queryID...)
+	if len(e.keyField) == 0 {
+		return append(dst, '}')
+	}
+	dst = append(dst, groupField...)
 	for i, f := range e.keyField {
-		dst = append(dst, ',')
+		if i > 0 {
+			dst = append(dst, ',')
+		}
 		dst = append(dst, f...)
 		dst = appendJSONValue(dst, key[i])
 	}
-	return append(dst, '}')
+	return append(dst, '}', '}')
 }
+
+// groupField opens the key's group object (flinksql.GroupKeyField).
+var groupField = []byte(`,"group":{`)
 
 // AppendValue appends the record value of a group's row (row must not be
 // nil: a tombstone has no value).

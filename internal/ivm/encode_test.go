@@ -75,7 +75,7 @@ func TestResultRecords(t *testing.T) {
 func TestResultKeyNames(t *testing.T) {
 	tests := []struct {
 		name, sql string
-		key       []string // after query_id
+		key       []string // of the key's group object
 		value     []string
 	}{
 		{"no_group_by", "SELECT count(*) FROM sales", nil, []string{"count"}},
@@ -91,8 +91,22 @@ func TestResultKeyNames(t *testing.T) {
 			enc := q.ResultEncoder("q1")
 			r := q.Rows()[0]
 			rc := ResultChange{Key: r.Key, Row: r.Row}
-			if got := fieldNames(t, enc.EncodeKey(rc)); strings.Join(got, ",") != strings.Join(append([]string{QueryIDColumn}, tt.key...), ",") {
-				t.Errorf("key fields %v, want query_id then %v", got, tt.key)
+			key := enc.EncodeKey(rc)
+			wantKey := []string{QueryIDColumn}
+			if tt.key != nil {
+				wantKey = append(wantKey, "group")
+			}
+			if got := fieldNames(t, key); strings.Join(got, ",") != strings.Join(wantKey, ",") {
+				t.Errorf("key fields %v, want %v", got, wantKey)
+			}
+			if tt.key != nil {
+				var k struct{ Group json.RawMessage }
+				if err := json.Unmarshal(key, &k); err != nil {
+					t.Fatal(err)
+				}
+				if got := fieldNames(t, k.Group); strings.Join(got, ",") != strings.Join(tt.key, ",") {
+					t.Errorf("key's group fields %v, want %v", got, tt.key)
+				}
 			}
 			if got := fieldNames(t, enc.EncodeValue(rc)); strings.Join(got, ",") != strings.Join(append([]string{QueryIDColumn}, tt.value...), ",") {
 				t.Errorf("value fields %v, want query_id then %v", got, tt.value)

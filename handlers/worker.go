@@ -1,7 +1,8 @@
 // Package handlers carries out the commands on the control topic. A worker
-// consumes cdcq.commands in the consumer group "cdcq-worker", dispatches each
-// command to the handler for its name, and publishes what happened as events
-// on cdcq.events. Handlers reconcile: they are idempotent and may see a
+// consumes the control topic (cdcq.commands, in the consumer group
+// cdcq-worker, by default: see names.ControlPlane), dispatches each command
+// to the handler for its name, and publishes what happened as events on the
+// events topic (cdcq.events). Handlers reconcile: they are idempotent and may see a
 // command more than once.
 //
 // The status poller also lives here: one leader among the workers observes
@@ -27,10 +28,6 @@ import (
 	"github.com/cdcq/cdcq/internal/names"
 	"github.com/cdcq/cdcq/internal/secret"
 )
-
-// WorkerHandlerName names the router handler and its consumer group. It never
-// changes: renaming it would make a new group re-consume the topic.
-const WorkerHandlerName = "cdcq-worker"
 
 // WorkerConfig holds a worker's dependencies.
 type WorkerConfig struct {

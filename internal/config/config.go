@@ -54,6 +54,11 @@ type Config struct {
 	DevKafkaPort    int
 	// LogLevel is debug, info, warn or error (CDCQ_LOG_LEVEL, default info).
 	LogLevel string
+	// KafkaNamespace prefixes cdcq's own topics and consumer groups
+	// (CDCQ_KAFKA_NAMESPACE; empty means cdcq: cdcq.commands, cdcq.events,
+	// cdcq-worker, ...), so that deployments can share a Kafka cluster.
+	// The API and every worker of a deployment must agree on it.
+	KafkaNamespace string
 }
 
 // FromEnv reads the configuration through getenv (os.Getenv in main).
@@ -71,6 +76,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		SecretKey:         strings.TrimSpace(getenv("CDCQ_SECRET_KEY")),
 		APITokens:         list(getenv("CDCQ_API_TOKENS")),
 		LogLevel:          or(getenv("CDCQ_LOG_LEVEL"), "info"),
+		KafkaNamespace:    strings.TrimSpace(getenv("CDCQ_KAFKA_NAMESPACE")),
 	}
 	var err error
 	if c.StatusInterval, err = duration(getenv, "CDCQ_STATUS_INTERVAL", 10*time.Second); err != nil {

@@ -14,15 +14,17 @@ import (
 // CommandPublisher publishes commands on the control topic in the format
 // commands/ documents: JSON body, name header, keyed by environmentId.
 type CommandPublisher struct {
-	pub message.Publisher
+	pub   message.Publisher
+	topic string
 }
 
-// NewCommandPublisher wraps a publisher from NewPublisher.
-func NewCommandPublisher(pub message.Publisher) (*CommandPublisher, error) {
-	if pub == nil {
-		return nil, fmt.Errorf("kafkabus: nil publisher")
+// NewCommandPublisher wraps a publisher from NewPublisher; commands go to
+// topic (names.ControlPlane's Commands).
+func NewCommandPublisher(pub message.Publisher, topic string) (*CommandPublisher, error) {
+	if pub == nil || topic == "" {
+		return nil, fmt.Errorf("kafkabus: NewCommandPublisher needs a publisher and a topic")
 	}
-	return &CommandPublisher{pub: pub}, nil
+	return &CommandPublisher{pub: pub, topic: topic}, nil
 }
 
 // Publish sends one command and waits for the broker's acknowledgement.
@@ -37,7 +39,7 @@ func (p *CommandPublisher) Publish(ctx context.Context, cmd commands.Command) er
 	msg.Metadata.Set(commands.CommandIDHeader, meta.CommandID)
 	msg.Metadata.Set(commands.EnvironmentHeader, meta.EnvironmentID)
 	msg.SetContext(ctx)
-	if err := p.pub.Publish(commands.Topic, msg); err != nil {
+	if err := p.pub.Publish(p.topic, msg); err != nil {
 		return fmt.Errorf("publish %s for %s: %w", cmd.CommandName(), meta.EnvironmentID, err)
 	}
 	return nil
@@ -46,15 +48,17 @@ func (p *CommandPublisher) Publish(ctx context.Context, cmd commands.Command) er
 // EventPublisher publishes events on the events topic, keyed by
 // environmentId.
 type EventPublisher struct {
-	pub message.Publisher
+	pub   message.Publisher
+	topic string
 }
 
-// NewEventPublisher wraps a publisher from NewPublisher.
-func NewEventPublisher(pub message.Publisher) (*EventPublisher, error) {
-	if pub == nil {
-		return nil, fmt.Errorf("kafkabus: nil publisher")
+// NewEventPublisher wraps a publisher from NewPublisher; events go to topic
+// (names.ControlPlane's Events).
+func NewEventPublisher(pub message.Publisher, topic string) (*EventPublisher, error) {
+	if pub == nil || topic == "" {
+		return nil, fmt.Errorf("kafkabus: NewEventPublisher needs a publisher and a topic")
 	}
-	return &EventPublisher{pub: pub}, nil
+	return &EventPublisher{pub: pub, topic: topic}, nil
 }
 
 // Publish sends events in order and waits for the broker's acknowledgement.
@@ -71,7 +75,7 @@ func (p *EventPublisher) Publish(ctx context.Context, evs ...events.Event) error
 		msg.SetContext(ctx)
 		msgs = append(msgs, msg)
 	}
-	if err := p.pub.Publish(events.Topic, msgs...); err != nil {
+	if err := p.pub.Publish(p.topic, msgs...); err != nil {
 		return fmt.Errorf("publish events: %w", err)
 	}
 	return nil

@@ -39,6 +39,50 @@ func ValidateEnvironmentID(id string) error {
 	return nil
 }
 
+// DefaultNamespace names cdcq's own Kafka topics and consumer groups unless
+// a deployment chooses another (CDCQ_KAFKA_NAMESPACE).
+const DefaultNamespace = "cdcq"
+
+// ControlPlane names the Kafka topics and consumer groups of cdcq's control
+// plane. Deployments that share a Kafka cluster keep apart by namespace.
+type ControlPlane struct {
+	// Commands is the control topic (<ns>.commands) and CommandsDead its
+	// dead-letter topic (<ns>.commands.dead).
+	Commands, CommandsDead string
+	// Events is the events topic (<ns>.events) and EventsDead its
+	// dead-letter topic (<ns>.events.dead).
+	Events, EventsDead string
+	// WorkerGroup (<ns>-worker) consumes Commands; ProjectorGroup
+	// (<ns>-projector) consumes Events.
+	WorkerGroup, ProjectorGroup string
+}
+
+// ControlPlaneNames returns the names in namespace ("" is the default).
+func ControlPlaneNames(namespace string) ControlPlane {
+	if namespace == "" {
+		namespace = DefaultNamespace
+	}
+	return ControlPlane{
+		Commands: namespace + ".commands", CommandsDead: namespace + ".commands.dead",
+		Events: namespace + ".events", EventsDead: namespace + ".events.dead",
+		WorkerGroup: namespace + "-worker", ProjectorGroup: namespace + "-projector",
+	}
+}
+
+// ValidateNamespace reports why ns cannot prefix topic and group names:
+// ASCII letters, digits, '_' and '-', at most 100 characters.
+func ValidateNamespace(ns string) error {
+	if ns == "" || len(ns) > 100 {
+		return fmt.Errorf("must have 1 to 100 characters")
+	}
+	for i, r := range ns {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-') {
+			return fmt.Errorf("has %q at position %d; use letters, digits, '_' and '-'", r, i+1)
+		}
+	}
+	return nil
+}
+
 // ConnectorName is the Kafka Connect connector of an environment.
 func ConnectorName(environmentID string) string { return "cdcq-" + environmentID }
 

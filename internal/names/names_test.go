@@ -60,3 +60,22 @@ func TestSlotNameIsValidAndDistinct(t *testing.T) {
 		t.Errorf("SlotName(env1) = %q, want cdcq_env1", got)
 	}
 }
+
+func TestControlPlaneNames(t *testing.T) {
+	def := ControlPlaneNames("")
+	if def.Commands != "cdcq.commands" || def.CommandsDead != "cdcq.commands.dead" || def.Events != "cdcq.events" ||
+		def.EventsDead != "cdcq.events.dead" || def.WorkerGroup != "cdcq-worker" || def.ProjectorGroup != "cdcq-projector" {
+		t.Fatalf("default names %+v", def)
+	}
+	if got := ControlPlaneNames("staging"); got.Commands != "staging.commands" || got.WorkerGroup != "staging-worker" {
+		t.Fatalf("staging names %+v", got)
+	}
+	for _, bad := range []string{"", "a.b", "a b", strings.Repeat("x", 101)} {
+		if ValidateNamespace(bad) == nil {
+			t.Errorf("ValidateNamespace(%q) accepted it", bad)
+		}
+	}
+	if err := ValidateNamespace("team_1-prod"); err != nil {
+		t.Errorf("ValidateNamespace refused a good namespace: %v", err)
+	}
+}

@@ -76,7 +76,7 @@ func RunAPI(ctx context.Context, inf *Infra, opts APIOptions, logger *slog.Logge
 		return err
 	}
 	defer pub.Close()
-	cmds, err := kafkabus.NewCommandPublisher(pub)
+	cmds, err := kafkabus.NewCommandPublisher(pub, inf.Names.Commands)
 	if err != nil {
 		return err
 	}

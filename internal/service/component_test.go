@@ -11,7 +11,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/cdcq/cdcq/commands"
 	"github.com/cdcq/cdcq/handlers"
 	"github.com/cdcq/cdcq/internal/jobs"
 )
@@ -162,9 +161,9 @@ func TestMalformedCommandIsDeadLettered(t *testing.T) {
 	}
 	defer cl.Close()
 	bad := []*kgo.Record{
-		{Topic: commands.Topic, Key: []byte("env7"), Value: []byte(`{"commandId": "c-bad-1", "environmentId": "env7"`),
+		{Topic: s.inf.Names.Commands, Key: []byte("env7"), Value: []byte(`{"commandId": "c-bad-1", "environmentId": "env7"`),
 			Headers: []kgo.RecordHeader{{Key: "name", Value: []byte("CreateDatabaseConnection")}, {Key: "environment_id", Value: []byte("env7")}, {Key: "command_id", Value: []byte("c-bad-1")}}},
-		{Topic: commands.Topic, Key: []byte("env7"), Value: []byte(`{}`),
+		{Topic: s.inf.Names.Commands, Key: []byte("env7"), Value: []byte(`{}`),
 			Headers: []kgo.RecordHeader{{Key: "name", Value: []byte("DropEverything")}, {Key: "environment_id", Value: []byte("env7")}}},
 	}
 	if err := cl.ProduceSync(context.Background(), bad...).FirstErr(); err != nil {
@@ -186,7 +185,7 @@ func TestMalformedCommandIsDeadLettered(t *testing.T) {
 	}
 	var dead []*kgo.Record
 	waitFor(t, 10*time.Second, "two dead letters", func() bool {
-		dead = s.records(commands.DeadLetterTopic)
+		dead = s.records(s.inf.Names.CommandsDead)
 		return len(dead) == 2
 	})
 	for _, r := range dead {
@@ -216,7 +215,7 @@ func TestCreateCachedQueryRejectsUnknownColumn(t *testing.T) {
 	if e["field"] != "sqlQuery" || e["line"] != float64(1) || e["column"] != float64(12) || !strings.Contains(e["message"].(string), `did you mean "total"`) {
 		t.Errorf("error = %v", e)
 	}
-	if recs := s.records(commands.Topic); len(recs) != 0 {
+	if recs := s.records(s.inf.Names.Commands); len(recs) != 0 {
 		t.Errorf("%d commands published", len(recs))
 	}
 }

@@ -14,7 +14,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/cdcq/cdcq/handlers"
 	"github.com/cdcq/cdcq/internal/config"
 )
 
@@ -155,8 +154,8 @@ func (s *system) startEmbeddedWorkers(members int) func() {
 		<-done
 	}
 	s.t.Cleanup(stop)
-	s.waitForGroupMembers(handlers.WorkerHandlerName, members)
-	s.waitForGroupMembers(ProjectorHandlerName, members)
+	s.waitForGroupMembers(s.inf.Names.WorkerGroup, members)
+	s.waitForGroupMembers(s.inf.Names.ProjectorGroup, members)
 	return stop
 }
 

@@ -22,6 +22,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/cdcq/cdcq/handlers"
+	"github.com/cdcq/cdcq/internal/clustertest"
 	"github.com/cdcq/cdcq/internal/config"
 	"github.com/cdcq/cdcq/internal/jobs"
 	"github.com/cdcq/cdcq/internal/kafkabus"
@@ -29,7 +30,9 @@ import (
 	"github.com/cdcq/cdcq/internal/secret"
 )
 
-func TestMain(m *testing.M) { pgtest.Main(m) }
+// TestMain stops the shared PostgreSQL server and, when a test started it,
+// the real local cluster (Kafka, Kafka Connect with Debezium, Flink).
+func TestMain(m *testing.M) { clustertest.Main(m) }
 
 // syncBuffer collects log output from several goroutines.
 type syncBuffer struct {
@@ -80,6 +83,53 @@ func startSystemWith(t testing.TB, engines func(inf *Infra, cfg config.Config, l
 		t.Fatal(err)
 	}
 	t.Cleanup(broker.Close)
+	return startSystemOn(t, config.Config{KafkaBrokers: broker.Brokers()}, engines)
+}
+
+// clusterEngines says which of the real cluster's engines a system uses;
+// the others are cdcq's embedded ones.
+type clusterEngines struct {
+	debezium, flink bool
+	// workers is how many workers to start (default 1).
+	workers int
+}
+
+// startClusterSystem starts the API and workers on the real local cluster
+// (clustertest.Shared): its Kafka, and Kafka Connect with Debezium and
+// Flink as asked, configured as `cdcq worker` configures them from the
+// environment.
+func startClusterSystem(t testing.TB, use clusterEngines) *system {
+	t.Helper()
+	c := clustertest.Shared(t)
+	// Systems share the cluster's Kafka; each has a namespace of its own, as
+	// separate deployments would.
+	cfg := config.Config{KafkaBrokers: strings.Split(c.KafkaBrokers(), ","), KafkaNamespace: uniqueEnv("sys")}
+	if use.debezium {
+		cfg.ConnectURL = c.ConnectURL()
+	}
+	if use.flink {
+		cfg.FlinkGatewayURL, cfg.FlinkRESTURL = c.SQLGatewayURL(), c.FlinkRESTURL()
+		cfg.FlinkKafkaBrokers = cfg.KafkaBrokers
+	}
+	n := max(use.workers, 1)
+	return startSystemOn(t, cfg, func(inf *Infra, cfg config.Config, logger *slog.Logger) []WorkerDeps {
+		var out []WorkerDeps
+		for range n {
+			deps, err := Engines(cfg, inf, logger)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, deps)
+		}
+		return out
+	})
+}
+
+// startSystemOn starts the API and the workers that engines builds on the
+// Kafka brokers of base, with a private job-state database; base's engine
+// URLs are kept.
+func startSystemOn(t testing.TB, base config.Config, engines func(inf *Infra, cfg config.Config, logger *slog.Logger) []WorkerDeps) *system {
+	t.Helper()
 	logs := &syncBuffer{}
 	var w io.Writer = logs
 	if dir := os.Getenv("CDCQ_TEST_LOG_DIR"); dir != "" {
@@ -91,13 +141,11 @@ func startSystemWith(t testing.TB, engines func(inf *Infra, cfg config.Config, l
 		w = io.MultiWriter(logs, f)
 	}
 	logger := slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	cfg := config.Config{
-		KafkaBrokers:   broker.Brokers(),
-		DatabaseURL:    pgtest.NewDatabase(t),
-		SecretKey:      secret.NewKey(),
-		Partitions:     6,
-		StatusInterval: 200 * time.Millisecond,
-	}
+	cfg := base
+	cfg.DatabaseURL = pgtest.NewDatabase(t)
+	cfg.SecretKey = secret.NewKey()
+	cfg.Partitions = 6
+	cfg.StatusInterval = 200 * time.Millisecond
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	inf, err := Prepare(ctx, cfg, false, logger)
@@ -128,8 +176,8 @@ func startSystemWith(t testing.TB, engines func(inf *Infra, cfg config.Config, l
 		})
 	}
 	if len(workers) > 0 {
-		s.waitForGroupMembers(handlers.WorkerHandlerName, len(workers))
-		s.waitForGroupMembers(ProjectorHandlerName, len(workers))
+		s.waitForGroupMembers(s.inf.Names.WorkerGroup, len(workers))
+		s.waitForGroupMembers(s.inf.Names.ProjectorGroup, len(workers))
 	}
 	return s
 }

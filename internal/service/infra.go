@@ -14,10 +14,9 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/cdcq/cdcq/commands"
 	"github.com/cdcq/cdcq/internal/config"
-	"github.com/cdcq/cdcq/internal/events"
 	"github.com/cdcq/cdcq/internal/kafkabus"
+	"github.com/cdcq/cdcq/internal/names"
 	"github.com/cdcq/cdcq/internal/pgcluster"
 	"github.com/cdcq/cdcq/internal/secret"
 	"github.com/cdcq/cdcq/migrations"
@@ -26,7 +25,9 @@ import (
 // Infra is what every part needs: where Kafka and the job-state database
 // are, and the key that seals connection strings.
 type Infra struct {
-	Brokers     []string
+	Brokers []string
+	// Names are the control plane's topics and consumer groups.
+	Names       names.ControlPlane
 	DatabaseURL string
 	Pool        *pgxpool.Pool
 	Sealer      *secret.Sealer
@@ -49,7 +50,12 @@ func (i *Infra) Close() {
 // in the data directory); otherwise they are required. It creates the
 // topics and applies the migrations.
 func Prepare(ctx context.Context, cfg config.Config, dev bool, logger *slog.Logger) (_ *Infra, err error) {
-	inf := &Infra{Brokers: cfg.KafkaBrokers, DatabaseURL: cfg.DatabaseURL}
+	if cfg.KafkaNamespace != "" {
+		if err := names.ValidateNamespace(cfg.KafkaNamespace); err != nil {
+			return nil, fmt.Errorf("CDCQ_KAFKA_NAMESPACE %w", err)
+		}
+	}
+	inf := &Infra{Brokers: cfg.KafkaBrokers, DatabaseURL: cfg.DatabaseURL, Names: names.ControlPlaneNames(cfg.KafkaNamespace)}
 	defer func() {
 		if err != nil {
 			inf.Close()
@@ -114,7 +120,7 @@ func Prepare(ctx context.Context, cfg config.Config, dev bool, logger *slog.Logg
 		inf.DatabaseURL = c.URL()
 		inf.EmbeddedPostgres = true
 	}
-	if err := kafkabus.EnsureTopics(ctx, inf.Brokers, Topics(cfg.Partitions)...); err != nil {
+	if err := kafkabus.EnsureTopics(ctx, inf.Brokers, Topics(inf.Names, cfg.Partitions)...); err != nil {
 		return nil, err
 	}
 	if err := migrations.Up(ctx, inf.DatabaseURL); err != nil {
@@ -130,14 +136,11 @@ func Prepare(ctx context.Context, cfg config.Config, dev bool, logger *slog.Logg
 }
 
 // Topics are the control-plane topics cdcq creates.
-func Topics(partitions int32) []kafkabus.Topic {
+func Topics(n names.ControlPlane, partitions int32) []kafkabus.Topic {
 	return []kafkabus.Topic{
-		{Name: commands.Topic, Partitions: partitions},
-		{Name: commands.DeadLetterTopic, Partitions: 1},
-		{Name: events.Topic, Partitions: partitions},
-		{Name: EventsDeadLetterTopic, Partitions: 1},
+		{Name: n.Commands, Partitions: partitions},
+		{Name: n.CommandsDead, Partitions: 1},
+		{Name: n.Events, Partitions: partitions},
+		{Name: n.EventsDead, Partitions: 1},
 	}
 }
-
-// EventsDeadLetterTopic receives events the projector cannot decode.
-const EventsDeadLetterTopic = "cdcq.events.dead"

@@ -10,7 +10,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/cdcq/cdcq/commands"
 	"github.com/cdcq/cdcq/internal/kafkaconnect/connectfake"
 	"github.com/cdcq/cdcq/internal/names"
 	"github.com/cdcq/cdcq/internal/pgtest"
@@ -209,7 +208,7 @@ func TestPasswordAppearsNowhere(t *testing.T) {
 	}
 	s.respMu.Unlock()
 	var recs []*kgo.Record
-	for _, topic := range []string{commands.Topic, commands.DeadLetterTopic, "cdcq.events", EventsDeadLetterTopic} {
+	for _, topic := range []string{s.inf.Names.Commands, s.inf.Names.CommandsDead, s.inf.Names.Events, s.inf.Names.EventsDead} {
 		recs = append(recs, s.records(topic)...)
 	}
 	if len(recs) < 8 {

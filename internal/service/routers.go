@@ -21,9 +21,10 @@ import (
 	"github.com/cdcq/cdcq/projections"
 )
 
-// ProjectorHandlerName names the projector's handler and consumer group.
-// It never changes: renaming it would re-consume the events topic.
-const ProjectorHandlerName = "cdcq-projector"
+// The router handlers and their consumer groups are named by the Kafka
+// namespace (names.ControlPlane: cdcq-worker and cdcq-projector by
+// default). The names never change for a deployment: renaming a group
+// would make it re-consume its topic.
 
 // statusPollerLock is the advisory lock id of the status poller's election.
 const statusPollerLock int64 = 0x63646371_0001 // "cdcq", 1
@@ -104,7 +105,7 @@ func RunWorker(ctx context.Context, inf *Infra, deps WorkerDeps, statusInterval 
 		return err
 	}
 	defer pub.Close()
-	evs, err := kafkabus.NewEventPublisher(pub)
+	evs, err := kafkabus.NewEventPublisher(pub, inf.Names.Events)
 	if err != nil {
 		return err
 	}
@@ -145,13 +146,13 @@ func RunWorker(ctx context.Context, inf *Infra, deps WorkerDeps, statusInterval 
 func runWorkerRouter(ctx context.Context, inf *Infra, logger *slog.Logger, worker *handlers.Worker, in *inbox.Inbox, store *projections.Store) error {
 	return runRouter(ctx, inf, logger,
 		consumer{
-			name: handlers.WorkerHandlerName, topic: commands.Topic, deadTopic: commands.DeadLetterTopic,
+			name: inf.Names.WorkerGroup, topic: inf.Names.Commands, deadTopic: inf.Names.CommandsDead,
 			handle:    func(msg *message.Message) error { return worker.HandleMessage(msg) },
 			permanent: commands.IsDecodeError,
 			extra:     []message.HandlerMiddleware{handlers.Deduplicate(in)},
 		},
 		consumer{
-			name: ProjectorHandlerName, topic: events.Topic, deadTopic: EventsDeadLetterTopic,
+			name: inf.Names.ProjectorGroup, topic: inf.Names.Events, deadTopic: inf.Names.EventsDead,
 			handle: func(msg *message.Message) error {
 				return store.Handle(msg.Context(), msg.Metadata.Get(events.NameHeader), msg.Payload)
 			},

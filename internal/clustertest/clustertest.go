@@ -79,6 +79,7 @@ func start() {
 		Dir:           dir,
 		JarDir:        jars,
 		FreePorts:     true,
+		FastStartup:   true,
 		DieWithParent: true,
 		Progress:      prefixWriter{},
 	})

@@ -35,7 +35,7 @@ func TestUpDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	progress := &syncBuffer{}
-	cfg := Config{Dir: t.TempDir(), JarDir: jars, FreePorts: true, DieWithParent: true, Progress: progress}
+	cfg := Config{Dir: t.TempDir(), JarDir: jars, FreePorts: true, FastStartup: true, DieWithParent: true, Progress: progress}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	t.Cleanup(func() { _ = Down(cfg.Dir) })

@@ -131,14 +131,24 @@ var stopOrder = [][]string{{SQLGateway, Connect, TaskManager}, {JobManager}, {Ka
 const stopGrace = 20 * time.Second
 
 // Down stops the cluster in dir: SIGTERM to each JVM's process group, then
-// SIGKILL to those still running after 20 seconds. Stopping a cluster that
-// does not run is not an error; data and logs stay.
+// SIGKILL to those still running after 20 seconds, and removes <dir>/env.
+// Stopping a cluster that does not run is not an error; data and logs stay.
 func Down(dir string) error {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return fmt.Errorf("localcluster: directory %q: %w", dir, err)
 	}
-	return stop(layout{dir: abs}, stopGrace)
+	l := layout{dir: abs}
+	if err := stop(l, stopGrace); err != nil {
+		return err
+	}
+	// The env file and state describe a running cluster only.
+	for _, path := range []string{l.env(), l.state()} {
+		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("localcluster: %w", err)
+		}
+	}
+	return nil
 }
 
 func stop(l layout, grace time.Duration) error {

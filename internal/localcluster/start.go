@@ -20,6 +20,11 @@ import (
 	"golang.org/x/sync/errgroup"
 )
 
+// quickJIT has a JVM compile with C1 only: it starts sooner and runs hot
+// code slower. The short-lived tools (storage format, Flink's memory
+// calculation) always use it, the cluster's JVMs with Config.FastStartup.
+const quickJIT = "-XX:TieredStopAtLevel=1"
+
 // starter starts the JVMs of one Up and watches them until all answer.
 type starter struct {
 	cfg   Config
@@ -88,7 +93,7 @@ func (s *starter) formatKafka(ctx context.Context) error {
 	if _, err := rand.Read(id); err != nil {
 		return fmt.Errorf("localcluster: kafka cluster id: %w", err)
 	}
-	out, err := exec.CommandContext(ctx, s.java,
+	out, err := exec.CommandContext(ctx, s.java, quickJIT,
 		"-Dlog4j2.configurationFile="+s.l.conf("log4j2.properties"),
 		"-cp", filepath.Join(s.l.lib("kafka"), "*"),
 		"kafka.tools.StorageTool", "format", "-t", base64.RawURLEncoding.EncodeToString(id),
@@ -191,7 +196,7 @@ func (s *starter) flinkResourceParams(ctx context.Context) (flinkParams, error) 
 // prefixed BASH_JAVA_UTILS_EXEC_RESULT: the JVM options, then the dynamic
 // configuration ("-D key=value …") for after --configDir.
 func (s *starter) bashJavaUtils(ctx context.Context, command string) (jvm, dynamic []string, err error) {
-	cmd := exec.CommandContext(ctx, s.java, "-cp", filepath.Join(s.l.lib("flink"), "*"),
+	cmd := exec.CommandContext(ctx, s.java, quickJIT, "-cp", filepath.Join(s.l.lib("flink"), "*"),
 		"org.apache.flink.runtime.util.bash.BashJavaUtils", command, "--configDir", s.l.conf("flink"))
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -221,6 +226,9 @@ func parseBashJavaUtils(out string) (jvm, dynamic []string, err error) {
 
 // launch starts a JVM and adds it to the processes that waitFor watches.
 func (s *starter) launch(name string, env []string, args ...string) (*process, error) {
+	if s.cfg.FastStartup {
+		args = append([]string{quickJIT}, args...)
+	}
 	p, err := startJVM(s.l, s.cfg, s.java, name, env, args...)
 	if err != nil {
 		return nil, err

@@ -36,6 +36,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -116,8 +117,8 @@ type Config struct {
 	Java string
 	// Maven is the mvn binary that resolves the jars. Empty: mvn on PATH.
 	Maven string
-	// Progress receives a line per step (jars resolved, component ready).
-	// Nil discards them.
+	// Progress receives a line per step (jars resolved, component ready),
+	// one Write at a time. Nil discards them.
 	Progress io.Writer
 	// StartTimeout bounds starting the JVMs and waiting until every one
 	// answers. Default 5 minutes. Jar resolution is bounded by the context
@@ -144,6 +145,7 @@ func (c *Config) setDefaults() error {
 	if c.Progress == nil {
 		c.Progress = io.Discard
 	}
+	c.Progress = &lockedWriter{w: c.Progress}
 	if c.Java == "" {
 		if home := os.Getenv("JAVA_HOME"); home != "" {
 			c.Java = filepath.Join(home, "bin", "java")
@@ -343,9 +345,14 @@ func Up(ctx context.Context, cfg Config) (*Cluster, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
+	var err error
 	l := layout{dir: cfg.Dir, jarDir: cfg.JarDir}
 	if err := l.mkdirs(); err != nil {
 		return nil, err
+	}
+	// Down must find the JVMs by the same path, however it is spelled.
+	if l.dir, err = filepath.EvalSymlinks(l.dir); err != nil {
+		return nil, fmt.Errorf("localcluster: directory %s: %w", cfg.Dir, err)
 	}
 	unlock, err := lockFile(ctx, filepath.Join(l.dir, "run", "lock"))
 	if err != nil {
@@ -526,6 +533,18 @@ func (l layout) mkdirs() error {
 		}
 	}
 	return nil
+}
+
+// lockedWriter serialises the progress lines of concurrent start-up steps.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (w *lockedWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.w.Write(p)
 }
 
 func writeFileAtomic(path string, b []byte) error {

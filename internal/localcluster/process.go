@@ -138,6 +138,9 @@ func Down(dir string) error {
 	if err != nil {
 		return fmt.Errorf("localcluster: directory %q: %w", dir, err)
 	}
+	if real, err := filepath.EvalSymlinks(abs); err == nil {
+		abs = real
+	}
 	l := layout{dir: abs}
 	if err := stop(l, stopGrace); err != nil {
 		return err

@@ -411,8 +411,13 @@ func running(ctx context.Context, l layout, cfg Config) (*Cluster, error) {
 	}
 	if alive == len(components) && err == nil {
 		c := newCluster(l.dir, st.Ports)
+		// A running cluster may be busy for a moment (Connect rebalancing).
 		cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 		err := c.Check(cctx)
+		for err != nil && cctx.Err() == nil {
+			time.Sleep(500 * time.Millisecond)
+			err = c.Check(cctx)
+		}
 		cancel()
 		if err == nil {
 			if err := conflictingPorts(cfg.Ports, st.Ports); err != nil {

@@ -15,6 +15,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -71,7 +72,8 @@ func start() {
 		sharedErr = err
 		return
 	}
-	if dir, err = os.MkdirTemp("", "cdcq-clustertest-"); err != nil {
+	removeAbandoned()
+	if dir, err = os.MkdirTemp("", dirPattern); err != nil {
 		sharedErr = fmt.Errorf("create cluster directory: %w", err)
 		return
 	}
@@ -85,6 +87,23 @@ func start() {
 	})
 	if sharedErr != nil {
 		sharedErr = fmt.Errorf("start local cluster in %s (logs under logs/): %w", dir, sharedErr)
+	}
+}
+
+const dirPattern = "cdcq-clustertest-"
+
+// removeAbandoned removes the directories of earlier test binaries' clusters
+// that no longer run (a binary killed by -timeout cannot stop its own; its
+// JVMs die with it). A directory younger than ten minutes may belong to a
+// binary that is starting its cluster, and is left alone.
+func removeAbandoned() {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), dirPattern+"*"))
+	for _, d := range dirs {
+		st, err := os.Stat(d)
+		if err != nil || time.Since(st.ModTime()) < 10*time.Minute || localcluster.Running(d) {
+			continue
+		}
+		_ = os.RemoveAll(d)
 	}
 }
 

@@ -154,6 +154,24 @@ func Down(dir string) error {
 	return nil
 }
 
+// Running reports whether any JVM of the cluster in dir runs.
+func Running(dir string) bool {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return false
+	}
+	if real, err := filepath.EvalSymlinks(abs); err == nil {
+		abs = real
+	}
+	l := layout{dir: abs}
+	for _, name := range components {
+		if _, ok := l.runningPID(name); ok {
+			return true
+		}
+	}
+	return false
+}
+
 func stop(l layout, grace time.Duration) error {
 	var errs []error
 	for _, stage := range stopOrder {

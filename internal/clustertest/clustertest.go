@@ -93,14 +93,14 @@ func start() {
 const dirPattern = "cdcq-clustertest-"
 
 // removeAbandoned removes the directories of earlier test binaries' clusters
-// that no longer run (a binary killed by -timeout cannot stop its own; its
-// JVMs die with it). A directory younger than ten minutes may belong to a
-// binary that is starting its cluster, and is left alone.
+// that neither run nor are starting (a binary killed by -timeout cannot stop
+// its own; its JVMs die with it). A directory younger than a minute may
+// belong to a binary that has not yet begun to start its cluster.
 func removeAbandoned() {
 	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), dirPattern+"*"))
 	for _, d := range dirs {
 		st, err := os.Stat(d)
-		if err != nil || time.Since(st.ModTime()) < 10*time.Minute || localcluster.Running(d) {
+		if err != nil || time.Since(st.ModTime()) < time.Minute || localcluster.Running(d) {
 			continue
 		}
 		_ = os.RemoveAll(d)

@@ -154,7 +154,8 @@ func Down(dir string) error {
 	return nil
 }
 
-// Running reports whether any JVM of the cluster in dir runs.
+// Running reports whether any JVM of the cluster in dir runs, or an Up is
+// starting it.
 func Running(dir string) bool {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
@@ -164,6 +165,12 @@ func Running(dir string) bool {
 		abs = real
 	}
 	l := layout{dir: abs}
+	if f, err := os.Open(filepath.Join(l.dir, "run", "lock")); err == nil {
+		defer f.Close()
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB); errors.Is(err, syscall.EWOULDBLOCK) {
+			return true // Up holds it
+		}
+	}
 	for _, name := range components {
 		if _, ok := l.runningPID(name); ok {
 			return true

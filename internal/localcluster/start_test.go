@@ -90,3 +90,24 @@ func TestStalePIDFilesAreRemoved(t *testing.T) {
 		t.Errorf("Down of a cluster that does not run: %v", err)
 	}
 }
+
+func TestRunningWhileUpHoldsTheLock(t *testing.T) {
+	l := layout{dir: t.TempDir()}
+	if err := os.MkdirAll(filepath.Join(l.dir, "run"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if Running(l.dir) {
+		t.Fatal("an empty directory runs")
+	}
+	unlock, err := lockFile(context.Background(), filepath.Join(l.dir, "run", "lock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !Running(l.dir) {
+		t.Error("a directory whose lock an Up holds does not run")
+	}
+	unlock()
+	if Running(l.dir) {
+		t.Error("the directory still runs after the lock is released")
+	}
+}

@@ -3,6 +3,7 @@ package localcluster
 import (
 	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"strings"
 )
 
@@ -102,6 +103,7 @@ const connectPluginDiscovery = "service_load"
 // flinkConfigYAML is Flink 1.20's config.yaml for the JobManager,
 // TaskManager and SQL Gateway. Memory is sized for a developer's machine;
 // the many slots let every cached query of a test run at parallelism 1.
+// Checkpoints (cdcq's jobs take one every 10 s) go to data/checkpoints.
 // The TaskManager starts with the JobManager and finds it not yet
 // listening: cluster.registration.error-delay has it retry after 0.5 s
 // instead of the default 10.
@@ -117,7 +119,7 @@ func flinkConfigYAML(l layout, p Ports) string {
 taskmanager:
   host: 127.0.0.1
   bind-host: 127.0.0.1
-  numberOfTaskSlots: 32
+  numberOfTaskSlots: 64
   memory:
     process:
       size: 2560m
@@ -146,6 +148,8 @@ io:
     dirs: %s
 execution:
   target: remote
+  checkpointing:
+    dir: %s
 sql-gateway:
   endpoint:
     rest:
@@ -157,7 +161,7 @@ env:
     opts:
       all: %s
 `, p.FlinkRPC, p.FlinkREST, p.FlinkBlob, yamlString(l.tmp()), yamlString(l.tmp()), yamlString(l.tmp()),
-		p.SQLGateway, strings.Join(flinkJava17Opts, " "))
+		yamlString("file://"+filepath.Join(l.dir, "data", "checkpoints")), p.SQLGateway, strings.Join(flinkJava17Opts, " "))
 }
 
 // yamlString quotes a path for YAML (a JSON string is a YAML one).

@@ -37,6 +37,11 @@ type FollowerConfig struct {
 	// Engine selects the queries: those whose engine has this name.
 	// Required.
 	Engine string
+	// CaughtUp, when set, tells whether the engine has caught up with a
+	// query's sources; until it has, the query's progress says CATCHING_UP
+	// even when the follower has read the whole result topic. Without it,
+	// reading the result topic to its end is enough.
+	CaughtUp func(ctx context.Context, q projections.ActiveQuery) (bool, error)
 	// Interval is how often leases are reviewed, the query list is read
 	// again while records of unknown queries arrive, and progress is
 	// written while nothing changes. Default 2s.
@@ -172,8 +177,9 @@ func (f *Follower) follow(ctx context.Context, env string) error {
 		return done
 	}
 
-	mine := map[string]bool{}   // queries of this engine
-	others := map[string]bool{} // queries of other engines
+	mine := map[string]projections.ActiveQuery{} // queries of this engine
+	others := map[string]bool{}                  // queries of other engines
+	engineCaughtUp := map[string]bool{}
 	var listed time.Time
 	list := func() error {
 		qs, err := f.cfg.Queries.ActiveQueries(ctx)
@@ -187,7 +193,7 @@ func (f *Follower) follow(ctx context.Context, env string) error {
 				continue
 			}
 			if q.Engine == f.cfg.Engine {
-				mine[q.QueryID] = true
+				mine[q.QueryID] = q
 			} else {
 				others[q.QueryID] = true
 			}
@@ -223,7 +229,7 @@ func (f *Follower) follow(ctx context.Context, env string) error {
 			if !ok || others[id] {
 				return
 			}
-			if !mine[id] {
+			if _, ok := mine[id]; !ok {
 				h := held[id]
 				if h == nil {
 					h = &heldRecords{first: time.Now(), changes: map[string][]byte{}}
@@ -243,8 +249,9 @@ func (f *Follower) follow(ctx context.Context, env string) error {
 				return err
 			}
 			for id, h := range held {
+				_, known := mine[id]
 				switch {
-				case mine[id]:
+				case known:
 					if pending[id] == nil {
 						pending[id] = map[string][]byte{}
 					}
@@ -261,13 +268,22 @@ func (f *Follower) follow(ctx context.Context, env string) error {
 			}
 		}
 		live := caughtUp()
+		if live && f.cfg.CaughtUp != nil && time.Since(lastProgress) >= f.cfg.Interval {
+			for id, q := range mine {
+				ok, err := f.cfg.CaughtUp(ctx, q)
+				if err != nil {
+					f.cfg.Logger.Warn("engine progress", "query_id", id, "error", err)
+				}
+				engineCaughtUp[id] = ok
+			}
+		}
 		progress := func(id string) results.Progress {
 			pos := map[string]map[int32]int64{topic: {}}
 			for p, o := range positions {
 				pos[topic][p] = o
 			}
 			state := results.StateCatchingUp
-			if live {
+			if live && (f.cfg.CaughtUp == nil || engineCaughtUp[id]) {
 				state = results.StateLive
 			}
 			return results.Progress{State: state, Positions: pos, EventsApplied: applied[id], Owner: f.owner}

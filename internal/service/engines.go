@@ -54,11 +54,15 @@ func Engines(cfg config.Config, inf *Infra, logger *slog.Logger) (WorkerDeps, er
 		deps.Background = append(deps.Background, sup.Run)
 	}
 	if cfg.FlinkGatewayURL != "" {
-		proc, err := flinkProcessor(cfg.FlinkGatewayURL, cfg.FlinkRESTURL, strings.Join(cfg.FlinkKafkaBrokers, ","), inf.Brokers)
+		topics, err := kafkatopics.New(inf.Brokers)
 		if err != nil {
 			return WorkerDeps{}, err
 		}
-		withResults, follower, err := flinkResults(inf, proc, logger)
+		proc, err := flinkProcessor(cfg.FlinkGatewayURL, cfg.FlinkRESTURL, strings.Join(cfg.FlinkKafkaBrokers, ","), topics)
+		if err != nil {
+			return WorkerDeps{}, err
+		}
+		withResults, follower, err := flinkResults(inf, proc, kafkatopics.NewProgress(topics), logger)
 		if err != nil {
 			return WorkerDeps{}, err
 		}
@@ -95,7 +99,7 @@ func embeddedProcessor(inf *Infra, logger *slog.Logger) (*embedded.Processor, er
 // flinkResults materialises the results of the queries Flink runs, from
 // the result topics into the job-state database, so that the API serves
 // them as it serves the embedded engine's.
-func flinkResults(inf *Infra, proc handlers.Processor, logger *slog.Logger) (handlers.Processor, *resulttopic.Follower, error) {
+func flinkResults(inf *Infra, proc handlers.Processor, progress *kafkatopics.Progress, logger *slog.Logger) (handlers.Processor, *resulttopic.Follower, error) {
 	store, err := projections.NewStore(inf.Pool)
 	if err != nil {
 		return nil, nil, err
@@ -107,6 +111,14 @@ func flinkResults(inf *Infra, proc handlers.Processor, logger *slog.Logger) (han
 	follower, err := resulttopic.NewFollower(resulttopic.FollowerConfig{
 		Brokers: inf.Brokers, DatabaseURL: inf.DatabaseURL, Results: res, Queries: store,
 		Engine: processor.Engine, Logger: logger,
+		// A result is current once the job has read its sources up to
+		// where they ended when it started.
+		CaughtUp: func(ctx context.Context, q projections.ActiveQuery) (bool, error) {
+			if q.Last.Status != jobs.StatusRunning {
+				return false, nil
+			}
+			return progress.CaughtUp(ctx, q.PipelineName, q.Last.JobID)
+		},
 	})
 	if err != nil {
 		return nil, nil, err
@@ -163,8 +175,8 @@ func (m materialised) NeedsRestart(status jobs.QueryStatus) bool {
 
 // flinkProcessor runs cached queries as Flink SQL jobs submitted through the
 // SQL Gateway at gatewayURL and watched through the JobManager at restURL.
-// kafkaBrokers is Kafka as Flink reaches it, brokers as cdcq does.
-func flinkProcessor(gatewayURL, restURL, kafkaBrokers string, brokers []string) (*processor.Processor, error) {
+// kafkaBrokers is Kafka as Flink reaches it; topics reaches it as cdcq does.
+func flinkProcessor(gatewayURL, restURL, kafkaBrokers string, topics *kafkatopics.Topics) (*processor.Processor, error) {
 	gw, err := flink.NewGateway(flink.GatewayConfig{URL: gatewayURL})
 	if err != nil {
 		return nil, fmt.Errorf("CDCQ_FLINK_SQL_GATEWAY_URL: %w", err)
@@ -172,10 +184,6 @@ func flinkProcessor(gatewayURL, restURL, kafkaBrokers string, brokers []string) 
 	jm, err := flink.NewJobManager(flink.JobManagerConfig{URL: restURL})
 	if err != nil {
 		return nil, fmt.Errorf("CDCQ_FLINK_REST_URL: %w", err)
-	}
-	topics, err := kafkatopics.New(brokers)
-	if err != nil {
-		return nil, err
 	}
 	return processor.New(gw, jm, processor.Config{KafkaBootstrapServers: kafkaBrokers, Topics: topics})
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/cdcq/cdcq/internal/config"
 	"github.com/cdcq/cdcq/internal/flink/flinkfake"
+	"github.com/cdcq/cdcq/internal/flink/kafkatopics"
 	"github.com/cdcq/cdcq/internal/kafkaconnect/connectfake"
 	"github.com/cdcq/cdcq/internal/names"
 )
@@ -166,7 +167,11 @@ func startWithConnectAndFlink(t *testing.T) (*system, *flinkfake.Server) {
 	fl := flinkfake.NewServer(t)
 	fl.Gateway.SetStatusPolls(0)
 	return startSystemWith(t, func(inf *Infra, _ config.Config, _ *slog.Logger) []WorkerDeps {
-		proc, err := flinkProcessor(fl.GatewayURL, fl.JobManagerURL, "kafka:9092", inf.Brokers)
+		topics, err := kafkatopics.New(inf.Brokers)
+		if err != nil {
+			t.Fatal(err)
+		}
+		proc, err := flinkProcessor(fl.GatewayURL, fl.JobManagerURL, "kafka:9092", topics)
 		if err != nil {
 			t.Fatal(err)
 		}

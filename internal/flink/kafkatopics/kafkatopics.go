@@ -1,7 +1,8 @@
 // Package kafkatopics does the Kafka work the Flink processor needs
 // (processor.Topics): finding where a job's sources start after a TRUNCATE,
-// which Flink's debezium-json format cannot apply, and clearing a query's
-// rows from its environment's result topic.
+// which Flink's debezium-json format cannot apply, clearing a query's rows
+// from its environment's result topic, and telling from a job's committed
+// offsets whether it has caught up with its sources (Progress).
 //
 // This package must not import handlers, http or any engine.
 package kafkatopics
@@ -12,7 +13,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/cdcq/cdcq/internal/jobs"
@@ -83,4 +87,116 @@ func isTruncate(r *kgo.Record) bool {
 		Op string `json:"op"`
 	}
 	return json.Unmarshal(r.Value, &env) == nil && env.Op == "t"
+}
+
+// ForgetGroup deletes a consumer group's committed offsets: a job started
+// again under the same name (its sources' group) must not look caught up
+// on the offsets its predecessor committed. Flink's sources start from
+// their configured offsets, never from the group's. A group that does not
+// exist is not an error.
+func (t *Topics) ForgetGroup(ctx context.Context, group string) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(t.brokers...))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	resp, err := kadm.NewClient(cl).DeleteGroups(ctx, group)
+	if err != nil {
+		return fmt.Errorf("delete consumer group %s: %w", group, err)
+	}
+	for _, r := range resp {
+		if r.Err != nil && !errors.Is(r.Err, kerr.GroupIDNotFound) {
+			return fmt.Errorf("delete consumer group %s: %w", group, r.Err)
+		}
+	}
+	return nil
+}
+
+// Progress tells whether Flink jobs have caught up with their sources:
+// read them up to where they ended when Progress first saw the job's
+// committed offsets. A job's Kafka sources commit what they have read to
+// their consumer group (the pipeline name) at each checkpoint. Once caught
+// up, a job stays so; a new job id starts over. Safe for concurrent use.
+type Progress struct {
+	topics *Topics
+	mu     sync.Mutex
+	jobs   map[string]*jobProgress // by group
+}
+
+type jobProgress struct {
+	jobID   string
+	targets map[string]map[int32]int64
+	reached bool
+}
+
+// NewProgress returns a Progress that reads Kafka through t.
+func NewProgress(t *Topics) *Progress {
+	return &Progress{topics: t, jobs: map[string]*jobProgress{}}
+}
+
+// CaughtUp reports whether the job jobID, whose sources commit to group,
+// has caught up.
+func (p *Progress) CaughtUp(ctx context.Context, group, jobID string) (bool, error) {
+	if jobID == "" {
+		return false, nil
+	}
+	p.mu.Lock()
+	jp := p.jobs[group]
+	if jp == nil || jp.jobID != jobID {
+		jp = &jobProgress{jobID: jobID}
+		p.jobs[group] = jp
+	}
+	reached, targets := jp.reached, jp.targets
+	p.mu.Unlock()
+	if reached {
+		return true, nil
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(p.topics.brokers...))
+	if err != nil {
+		return false, err
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	committed, err := adm.FetchOffsets(ctx, group)
+	if err != nil {
+		return false, fmt.Errorf("offsets of consumer group %s: %w", group, err)
+	}
+	if err := committed.Error(); err != nil {
+		return false, fmt.Errorf("offsets of consumer group %s: %w", group, err)
+	}
+	if len(committed) == 0 {
+		return false, nil // no checkpoint yet
+	}
+	if targets == nil {
+		var topics []string
+		for topic := range committed {
+			topics = append(topics, topic)
+		}
+		ends, err := adm.ListEndOffsets(ctx, topics...)
+		if err != nil {
+			return false, fmt.Errorf("end offsets of %v: %w", topics, err)
+		}
+		targets = map[string]map[int32]int64{}
+		ends.Each(func(o kadm.ListedOffset) {
+			if targets[o.Topic] == nil {
+				targets[o.Topic] = map[int32]int64{}
+			}
+			targets[o.Topic][o.Partition] = o.Offset
+		})
+	}
+	reached = true
+	for topic, parts := range targets {
+		for part, end := range parts {
+			o, ok := committed.Lookup(topic, part)
+			if end > 0 && (!ok || o.At < end) {
+				reached = false
+			}
+		}
+	}
+	p.mu.Lock()
+	if jp.jobID == jobID {
+		jp.targets, jp.reached = targets, reached
+	}
+	p.mu.Unlock()
+	return reached, nil
 }

@@ -20,6 +20,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
 	"sort"
 	"strings"
@@ -61,6 +62,8 @@ type Topics interface {
 	TruncateStarts(ctx context.Context, topics []string) (map[string]map[int32]int64, error)
 	// ClearQuery tombstones a query's rows in its result topic.
 	ClearQuery(ctx context.Context, environmentID, queryID string) error
+	// ForgetGroup deletes a consumer group's committed offsets.
+	ForgetGroup(ctx context.Context, group string) error
 }
 
 var (
@@ -97,7 +100,24 @@ func (c *Config) setDefaults() {
 	if c.CloseTimeout == 0 {
 		c.CloseTimeout = 10 * time.Second
 	}
+	if _, ok := c.Settings[CheckpointIntervalSetting]; !ok {
+		c.Settings = maps.Clone(c.Settings)
+		if c.Settings == nil {
+			c.Settings = map[string]string{}
+		}
+		c.Settings[CheckpointIntervalSetting] = DefaultCheckpointInterval
+	}
 }
+
+// CheckpointIntervalSetting is Flink's checkpoint interval. Jobs checkpoint
+// so that a failure restarts them from their last checkpoint rather than
+// from the beginning of their topics, and so that their Kafka sources
+// commit the offsets they have read to their consumer group (the pipeline
+// name), which is how cdcq tells that a job has caught up with its sources.
+const CheckpointIntervalSetting = "execution.checkpointing.interval"
+
+// DefaultCheckpointInterval applies unless Settings names another.
+const DefaultCheckpointInterval = "10 s"
 
 // Validate reports a configuration that cannot work.
 func (c Config) Validate() error {
@@ -160,7 +180,7 @@ func (p *Processor) EnsureQuery(ctx context.Context, spec handlers.QuerySpec) (j
 	}
 	previous, existed := latest(all, spec.PipelineName)
 	if existed && !flink.GloballyTerminal(previous.State) {
-		return p.status(ctx, previous.ID, previous.State), nil
+		return p.status(ctx, previous.ID, previous.State, previous.Tasks), nil
 	}
 	if spec.Plan == nil {
 		return jobs.QueryStatus{}, jobs.Terminalf("query %s carries no compiled plan", spec.QueryID)
@@ -175,6 +195,11 @@ func (p *Processor) EnsureQuery(ctx context.Context, spec handlers.QuerySpec) (j
 		// or before a truncate it skips) must not stay behind.
 		if err := p.cfg.Topics.ClearQuery(ctx, spec.EnvironmentID, spec.QueryID); err != nil {
 			return jobs.QueryStatus{}, fmt.Errorf("clear the old results of %s: %w", spec.QueryID, err)
+		}
+		// The old job's committed offsets would make the new one look
+		// caught up before it has read anything.
+		if err := p.cfg.Topics.ForgetGroup(ctx, spec.PipelineName); err != nil {
+			return jobs.QueryStatus{}, err
 		}
 	}
 	stmts, err := flinksql.Translate(spec.Plan, flinksql.Options{
@@ -198,7 +223,7 @@ func (p *Processor) EnsureQuery(ctx context.Context, spec handlers.QuerySpec) (j
 		return jobs.QueryStatus{Status: jobs.StatusPending, JobID: jobID,
 			Reason: fmt.Sprintf("submitted as Flink job %s; its state could not be read yet: %v", jobID, err)}, nil
 	}
-	return p.status(ctx, jobID, d.State), nil
+	return p.status(ctx, jobID, d.State, nil), nil
 }
 
 // startOffsets finds where the plan's sources start: after each change
@@ -297,16 +322,23 @@ func (p *Processor) ObserveQuery(ctx context.Context, spec handlers.QuerySpec) (
 	if !ok {
 		return jobs.QueryStatus{Status: jobs.StatusFailed, Reason: "no Flink job named " + spec.PipelineName}, nil
 	}
-	return p.status(ctx, j.ID, j.State), nil
+	return p.status(ctx, j.ID, j.State, j.Tasks), nil
 }
 
 // status maps a job's state onto a query status, reading the job's latest
-// exception when the state calls for one.
-func (p *Processor) status(ctx context.Context, id, state string) jobs.QueryStatus {
+// exception when the state calls for one. tasks are the job's task counts
+// by state, when known: a RUNNING job whose tasks do not all run yet (they
+// wait for a free task slot, or are being deployed) is still PENDING.
+func (p *Processor) status(ctx context.Context, id, state string, tasks map[string]int) jobs.QueryStatus {
 	out := jobs.QueryStatus{JobID: id, JobState: state}
 	switch state {
 	case flink.JobRunning:
 		out.Status = jobs.StatusRunning
+		if total, running := tasks["total"], tasks["running"]; total > 0 && running < total {
+			out.Status = jobs.StatusPending
+			out.Reason = fmt.Sprintf("Flink job %s is RUNNING but %d of its %d tasks are not yet: they are being deployed, or wait for a free task slot (scheduled: %d)",
+				id, total-running, total, tasks["scheduled"])
+		}
 	case flink.JobFailed, flink.JobFailing, flink.JobRestarting:
 		out.Status = jobs.StatusFailed
 		if state == flink.JobRestarting {

@@ -97,7 +97,8 @@ func TestEnsureQuerySubmitsTheStatementsInOrder(t *testing.T) {
 		t.Fatalf("sessions %+v", sessions)
 	}
 	want, err := flinksql.Translate(sp.Plan, flinksql.Options{EnvironmentID: env, QueryID: queryID,
-		PipelineName: sp.PipelineName, BootstrapServers: bootstrap, KafkaProperties: cfg().KafkaProperties})
+		PipelineName: sp.PipelineName, BootstrapServers: bootstrap, KafkaProperties: cfg().KafkaProperties,
+		Settings: map[string]string{processor.CheckpointIntervalSetting: processor.DefaultCheckpointInterval}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +177,7 @@ func TestSQLErrorFailsTheQueryWithFlinksMessage(t *testing.T) {
 	}
 	msg := err.Error()
 	for _, want := range []string{
-		"Flink rejected statement 5 of 6 (CREATE TEMPORARY TABLE `cdcq_result`)",
+		"Flink rejected statement 6 of 7 (CREATE TEMPORARY TABLE `cdcq_result`)",
 		"Could not find any factory for identifier 'upsert-kafka'",
 	} {
 		if !strings.Contains(msg, want) {

@@ -334,10 +334,12 @@ func (p *Processor) status(ctx context.Context, id, state string, tasks map[stri
 	switch state {
 	case flink.JobRunning:
 		out.Status = jobs.StatusRunning
-		if total, running := tasks["total"], tasks["running"]; total > 0 && running < total {
+		// A bounded part of the plan (the one-row source that makes a
+		// query without GROUP BY answer over no rows) finishes at once.
+		if total, up := tasks["total"], tasks["running"]+tasks["finished"]; total > 0 && up < total {
 			out.Status = jobs.StatusPending
 			out.Reason = fmt.Sprintf("Flink job %s is RUNNING but %d of its %d tasks are not yet: they are being deployed, or wait for a free task slot (scheduled: %d)",
-				id, total-running, total, tasks["scheduled"])
+				id, total-up, total, tasks["scheduled"])
 		}
 	case flink.JobFailed, flink.JobFailing, flink.JobRestarting:
 		out.Status = jobs.StatusFailed

@@ -222,9 +222,7 @@ func runClusterDifferential(t *testing.T, queries []clusterQuery, deployments []
 			}
 			d.ids = append(d.ids, res.json(t)["id"].(string))
 		}
-		t.Cleanup(func() {
-			d.s.postJSON("/deleteDatabaseConnection", map[string]string{"connectionString": src, "environmentId": d.env})
-		})
+		d.s.deleteOnCleanup(src, d.env)
 	}
 	compareDeployments(t, srcConn, queries, deployments, "after the snapshot")
 	w.run(t, 200, 10)

@@ -77,8 +77,11 @@ func TestClusterStatusFailureAndDelete(t *testing.T) {
 		return c["state"] == "RUNNING" && len(tasks) == 1 && tasks[0].(map[string]any)["state"] == "RUNNING" &&
 			slot["exists"] == true && slot["active"] == true && m["status"] == "RUNNING"
 	})
-	if pub, _ := m["publication"].(map[string]any); pub["exists"] != true {
-		t.Errorf("publication = %v", m["publication"])
+	if m["publicationName"] != names.PublicationName(env) {
+		t.Errorf("publicationName = %v", m["publicationName"])
+	}
+	if slots, pubs := slotAndPublicationCount(t, srcConn, env); slots != 1 || pubs != 1 {
+		t.Errorf("in the source database: %d slots, %d publications; want 1 and 1", slots, pubs)
 	}
 	if !connectorExists(t, names.ConnectorName(env)) {
 		t.Fatal("Kafka Connect does not know the connector")

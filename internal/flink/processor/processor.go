@@ -180,7 +180,15 @@ func (p *Processor) EnsureQuery(ctx context.Context, spec handlers.QuerySpec) (j
 	}
 	previous, existed := latest(all, spec.PipelineName)
 	if existed && !flink.GloballyTerminal(previous.State) {
-		return p.status(ctx, previous.ID, previous.State, previous.Tasks), nil
+		st := p.status(ctx, previous.ID, previous.State, previous.Tasks)
+		if !p.NeedsRestart(st) {
+			return st, nil
+		}
+		// Stuck at a truncate it cannot apply, restarting from a checkpoint
+		// before it again and again: cancel it and start anew after it.
+		if err := p.cancelAndWait(ctx, previous.ID); err != nil {
+			return jobs.QueryStatus{}, err
+		}
 	}
 	if spec.Plan == nil {
 		return jobs.QueryStatus{}, jobs.Terminalf("query %s carries no compiled plan", spec.QueryID)
@@ -350,7 +358,7 @@ func (p *Processor) status(ctx context.Context, id, state string, tasks map[stri
 		trace, why := p.latestException(ctx, id)
 		out.RootException = trace
 		switch {
-		case state == flink.JobFailed && truncated(trace) != "":
+		case truncated(trace) != "":
 			out.Reason = fmt.Sprintf("the source table %s was truncated, and Flink's debezium-json format cannot apply a TRUNCATE: "+
 				"Flink job %s stopped there. cdcq starts the job again after the table's last truncate", truncated(trace), id)
 			if p.cfg.Topics == nil {
@@ -378,11 +386,42 @@ func (p *Processor) status(ctx context.Context, id, state string, tasks map[stri
 	return out
 }
 
-// NeedsRestart reports a job that stopped at a source's TRUNCATE: starting
-// it again (EnsureQuery) starts its sources after the truncate.
+// NeedsRestart reports a job that stopped at a source's TRUNCATE, FAILED or
+// failing over and over (a restart from a checkpoint meets the truncate
+// again): starting it again (EnsureQuery) starts its sources after the
+// truncate.
 func (p *Processor) NeedsRestart(status jobs.QueryStatus) bool {
-	return p.cfg.Topics != nil && status.Status == jobs.StatusFailed && status.JobState == flink.JobFailed &&
-		truncated(status.RootException) != ""
+	switch status.JobState {
+	case flink.JobFailed, flink.JobFailing, flink.JobRestarting:
+		return p.cfg.Topics != nil && truncated(status.RootException) != ""
+	}
+	return false
+}
+
+// cancelAndWait cancels a job and waits until it has reached a terminal
+// state, so that a job started after it is the latest of its name.
+func (p *Processor) cancelAndWait(ctx context.Context, id string) error {
+	if err := p.jm.CancelJob(ctx, id); err != nil && !flink.IsNotFound(err) {
+		var ae *flink.APIError
+		if !errors.As(err, &ae) || ae.StatusCode != 409 {
+			return p.classify("cancel Flink job "+id, err)
+		}
+	}
+	for range 60 {
+		d, err := p.jm.Job(ctx, id)
+		if err != nil && !flink.IsNotFound(err) {
+			return p.classify("read Flink job "+id, err)
+		}
+		if err != nil || flink.GloballyTerminal(d.State) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("Flink job %s did not end within 30 s of its cancellation", id)
 }
 
 // truncateRE matches the exception Flink's debezium-json format throws for

@@ -70,6 +70,12 @@ func cfg() processor.Config {
 func newProcessor(t *testing.T) (*processor.Processor, *flinkfake.Server) {
 	t.Helper()
 	s := flinkfake.NewServer(t)
+	return processorOn(t, s, cfg()), s
+}
+
+// processorOn returns a processor with configuration c on the fake s.
+func processorOn(t *testing.T, s *flinkfake.Server, c processor.Config) *processor.Processor {
+	t.Helper()
 	gw, err := flink.NewGateway(flink.GatewayConfig{URL: s.GatewayURL, PollInterval: time.Millisecond, MaxPollInterval: 2 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -78,11 +84,11 @@ func newProcessor(t *testing.T) (*processor.Processor, *flinkfake.Server) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := processor.New(gw, jm, cfg())
+	p, err := processor.New(gw, jm, c)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return p, s
+	return p
 }
 
 func TestEnsureQuerySubmitsTheStatementsInOrder(t *testing.T) {

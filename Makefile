@@ -7,7 +7,7 @@ PG_CTL    := $(firstword $(wildcard /usr/lib/postgresql/*/bin/pg_ctl))
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 CLUSTER_DIR ?= .cluster
 
-.PHONY: run test build deps deps-system deps-go vet bench clean cluster-up cluster-down run-cluster
+.PHONY: run test build deps deps-system deps-go vet bench bench-cluster clean cluster-up cluster-down run-cluster
 
 ## run: build cdcq and start everything in one process (`cdcq dev`)
 run: deps build
@@ -41,6 +41,23 @@ vet:
 ## bench: benchmarks, printed side by side
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+## bench-cluster: the real cluster's engines (Debezium, Flink) against the
+## embedded ones, in one run on one source database and one Kafka, figures
+## side by side; asserts no timings. Starts $(CLUSTER_DIR) with the normal JIT
+## unless it is up, or uses the cluster whose env file CDCQ_TEST_CLUSTER_ENV
+## names. Sizes: CDCQ_BENCH_CLUSTER_ROWS (200000), CDCQ_BENCH_CLUSTER_SECONDS
+## (20), CDCQ_BENCH_CLUSTER_UPDATES (100000).
+bench-cluster: deps
+	@if [ -z "$$CDCQ_TEST_CLUSTER_ENV" ]; then $(GO) run ./cmd/localcluster up -dir $(CLUSTER_DIR) >/dev/null || exit 1; fi
+	@envfile=$$(realpath "$${CDCQ_TEST_CLUSTER_ENV:-$(CLUSTER_DIR)/env}") || exit 1; \
+	out=$$(mktemp); \
+	( CDCQ_TEST_CLUSTER_ENV=$$envfile $(GO) test -run '^$$' -bench '^BenchmarkCluster' -benchtime 1x -timeout 90m ./internal/service/; \
+	  echo $$? >$$out.rc ) | tee $$out; \
+	rc=$$(cat $$out.rc); \
+	echo; echo "cluster engine vs embedded engine, side by side (cluster at $$envfile):"; \
+	grep '^cluster-vs-embedded: ' $$out | sed 's/^cluster-vs-embedded: /  /'; \
+	rm -f $$out $$out.rc; exit $$rc
 
 deps: deps-system deps-go
 

@@ -28,7 +28,7 @@ run-cluster: cluster-up build
 
 ## test: formatting, vet, and all tests with the race detector
 test: deps vet
-	$(GO) test -race -count=1 -timeout 15m ./...
+	$(GO) test -race -count=1 -timeout 28m ./...
 
 build:
 	$(GO) build -o $(BIN) ./cmd/cdcq

@@ -457,3 +457,80 @@ func TestStatusPollerLeavesQueriesBeingStartedAlone(t *testing.T) {
 		t.Fatalf("events = %v, want one for q2 only", rec.names())
 	}
 }
+
+// observingProcessor answers ObserveQuery with a fixed status and asks for
+// a restart when told to.
+type observingProcessor struct {
+	fakeProcessor
+	observed jobs.QueryStatus
+	restart  bool
+}
+
+func (o *observingProcessor) ObserveQuery(context.Context, QuerySpec) (jobs.QueryStatus, error) {
+	return o.observed, nil
+}
+
+func (o *observingProcessor) NeedsRestart(s jobs.QueryStatus) bool { return o.restart && s == o.observed }
+
+func TestStatusPollerKeepsSpecificReasons(t *testing.T) {
+	noJob := jobs.QueryStatus{Status: jobs.StatusFailed, Reason: "no Flink job named cdcq-env1-q1"}
+	tests := []struct {
+		name string
+		last jobs.QueryStatus
+	}{
+		{"failed_before_any_job", jobs.QueryStatus{Status: jobs.StatusFailed, Reason: "the Flink engine cannot run this query: ..."}},
+		{"failed_job_gone", jobs.QueryStatus{Status: jobs.StatusFailed, JobID: "job-1", JobState: "FAILED", Reason: "Flink job job-1 FAILED: ArithmeticException"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			qs := []projections.ActiveQuery{{QueryID: "q1", EnvironmentID: "env1", PipelineName: "cdcq-env1-q1", Engine: "fakeproc", Last: tt.last}}
+			rec := &recorder{}
+			p, err := NewStatusPoller(StatusPollerConfig{
+				Connections: listFunc(func(context.Context) ([]projections.ActiveConnection, error) { return nil, nil }),
+				Queries:     queryListFunc(func(context.Context) ([]projections.ActiveQuery, error) { return qs, nil }),
+				Capture:     &fakeCapture{}, Processor: &observingProcessor{observed: noJob}, Events: rec, Sealer: newSealer(t),
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := p.Poll(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if len(rec.events) != 0 {
+				t.Fatalf("events = %v: the reason on record was replaced", rec.names())
+			}
+		})
+	}
+}
+
+func TestStatusPollerRestartsWhatTheProcessorAsks(t *testing.T) {
+	stuck := jobs.QueryStatus{Status: jobs.StatusPending, JobID: "job-1", JobState: "RESTARTING", Reason: "the source table public.orders was truncated"}
+	qs := []projections.ActiveQuery{{QueryID: "q1", EnvironmentID: "env1", PipelineName: "cdcq-env1-q1", Engine: "fakeproc",
+		Schema: testSchema, SQLQuery: "SELECT id, count(*) FROM a GROUP BY id",
+		Last: jobs.QueryStatus{Status: jobs.StatusRunning, JobID: "job-1", JobState: "RUNNING"}}}
+	rec := &recorder{}
+	proc := &observingProcessor{observed: stuck, restart: true}
+	p, err := NewStatusPoller(StatusPollerConfig{
+		Connections: listFunc(func(context.Context) ([]projections.ActiveConnection, error) { return nil, nil }),
+		Queries:     queryListFunc(func(context.Context) ([]projections.ActiveQuery, error) { return qs, nil }),
+		Capture:     &fakeCapture{}, Processor: proc, Events: rec, Sealer: newSealer(t),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Poll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if len(proc.queries) != 1 || proc.queries[0].Plan == nil {
+		t.Fatalf("EnsureQuery calls %v, want one with the compiled plan", proc.calls)
+	}
+	if len(rec.events) != 2 {
+		t.Fatalf("events = %v, want the stuck observation and the restart's", rec.names())
+	}
+	if o := rec.events[0].(events.CachedQueryObserved); o.Reason != stuck.Reason {
+		t.Errorf("first event %+v", o)
+	}
+	if o := rec.events[1].(events.CachedQueryObserved); o.Status != jobs.StatusRunning {
+		t.Errorf("second event %+v", o)
+	}
+}

@@ -125,6 +125,11 @@ func (p *StatusPoller) pollQueries(ctx context.Context) error {
 			p.cfg.Logger.Warn("observe query", "environment_id", q.EnvironmentID, "query_id", q.QueryID, "error", err)
 			continue
 		}
+		if q.Last.Status == jobs.StatusFailed && q.Last.Reason != "" && status.Status == jobs.StatusFailed && status.JobID == "" {
+			// The failed job is gone from the engine (its history was
+			// lost, say): "no job" says less than the reason on record.
+			continue
+		}
 		if status != q.Last {
 			if err := p.publishQuery(ctx, q, status); err != nil {
 				return err

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -44,25 +45,88 @@ type consumer struct {
 // retry is the backoff for transient failures (Kafka Connect rebalancing,
 // a 5xx, a timeout). After MaxRetries the message is nacked and handed
 // back after the subscriber's NackResendSleep, so retrying never stops
-// while the partition waits.
-func retry(logger watermill.LoggerAdapter, permanent func(error) bool) middleware.Retry {
+// while the partition waits. A stopping worker retries no more: the
+// partition's next owner will.
+func retry(logger watermill.LoggerAdapter, permanent func(error) bool, d *drain) middleware.Retry {
 	return middleware.Retry{
 		MaxRetries:      6,
 		InitialInterval: 250 * time.Millisecond,
 		MaxInterval:     10 * time.Second,
 		Multiplier:      2,
 		Logger:          logger,
-		ShouldRetry:     func(p middleware.RetryParams) bool { return !permanent(p.Err) },
+		ShouldRetry:     func(p middleware.RetryParams) bool { return !permanent(p.Err) && !d.stopping() },
 	}
 }
 
-// runRouter consumes each topic with its handler until ctx ends.
+// drainTimeout is how long a stopping worker lets the messages it is
+// handling finish before it abandons them.
+const drainTimeout = 20 * time.Second
+
+// errStopping nacks a message that reaches a stopping worker: it stays
+// uncommitted, and the partition's next owner handles it.
+var errStopping = errors.New("worker is stopping")
+
+// drain lets a stopping router finish the messages it is handling. Without
+// it, stopping cancels their contexts halfway: a command whose effects
+// were partly made (or made but not yet recorded in the inbox) would be
+// carried out again by the partition's next owner.
+type drain struct {
+	mu      sync.Mutex
+	stopped bool
+	running sync.WaitGroup
+}
+
+// middleware turns messages away once the drain began and counts the
+// others while they are handled.
+func (d *drain) middleware(h message.HandlerFunc) message.HandlerFunc {
+	return func(msg *message.Message) ([]*message.Message, error) {
+		d.mu.Lock()
+		if d.stopped {
+			d.mu.Unlock()
+			return nil, errStopping
+		}
+		d.running.Add(1)
+		d.mu.Unlock()
+		defer d.running.Done()
+		return h(msg)
+	}
+}
+
+func (d *drain) stopping() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.stopped
+}
+
+// wait turns new messages away and waits up to timeout for the running
+// ones; it reports whether they all finished.
+func (d *drain) wait(timeout time.Duration) bool {
+	d.mu.Lock()
+	d.stopped = true
+	d.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		d.running.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return true
+	case <-time.After(timeout):
+		return false
+	}
+}
+
+// runRouter consumes each topic with its handler until ctx ends, then
+// lets the messages in hand finish (up to drainTimeout) before it leaves
+// the consumer groups.
 func runRouter(ctx context.Context, inf *Infra, logger *slog.Logger, consumers ...consumer) error {
 	wl := watermill.NewSlogLogger(logger)
 	r, err := message.NewRouter(message.RouterConfig{CloseTimeout: 30 * time.Second}, wl)
 	if err != nil {
 		return err
 	}
+	d := &drain{}
 	pub, err := kafkabus.NewPublisher(kafkabus.Config{Brokers: inf.Brokers, Logger: logger})
 	if err != nil {
 		return err
@@ -78,11 +142,29 @@ func runRouter(ctx context.Context, inf *Infra, logger *slog.Logger, consumers .
 			return err
 		}
 		h := r.AddConsumerHandler(c.name, c.topic, sub, c.handle)
-		h.AddMiddleware(handlers.Logging(logger, c.name), poison)
+		h.AddMiddleware(d.middleware, handlers.Logging(logger, c.name), poison)
 		h.AddMiddleware(c.extra...)
-		h.AddMiddleware(retry(wl, c.permanent).Middleware, middleware.Recoverer)
+		h.AddMiddleware(retry(wl, c.permanent, d).Middleware, middleware.Recoverer)
 	}
-	if err := r.Run(ctx); err != nil {
+	// The router runs on a context that stopping does not cancel: the
+	// messages' contexts derive from it. It is closed after the drain.
+	runErr := make(chan error, 1)
+	go func() { runErr <- r.Run(context.WithoutCancel(ctx)) }()
+	select {
+	case err := <-runErr:
+		if err != nil {
+			return fmt.Errorf("router: %w", err)
+		}
+		return nil
+	case <-ctx.Done():
+	}
+	if !d.wait(drainTimeout) {
+		logger.Warn("stopping with messages still being handled", "timeout", drainTimeout.String())
+	}
+	if err := r.Close(); err != nil {
+		logger.Warn("close router", "error", err)
+	}
+	if err := <-runErr; err != nil {
 		return fmt.Errorf("router: %w", err)
 	}
 	return nil

@@ -14,8 +14,15 @@ type encoder struct {
 	hint int
 }
 
-func newEncoder(rel *dbzjson.Relation) *encoder {
-	return &encoder{rel: rel, enc: dbzjson.NewEncoder(rel), hint: 512}
+// newEncoder returns the encoder of streamed changes, or with snapshot of
+// snapshot rows: Debezium reads those through JDBC, which writes a few
+// values differently (dbzjson.NewSnapshotEncoder).
+func newEncoder(rel *dbzjson.Relation, snapshot bool) *encoder {
+	enc := dbzjson.NewEncoder
+	if snapshot {
+		enc = dbzjson.NewSnapshotEncoder
+	}
+	return &encoder{rel: rel, enc: enc(rel), hint: 512}
 }
 
 // record encodes the key of keyRow (nil for a table without a primary key)

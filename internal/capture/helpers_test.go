@@ -240,6 +240,8 @@ type change struct {
 		TxID      *int64  `json:"txId"`
 		LSN       *int64  `json:"lsn"`
 		Sequence  *string `json:"sequence"`
+		Origin    *string `json:"origin"`
+		OriginLSN *int64  `json:"origin_lsn"`
 	} `json:"source"`
 	Op        string `json:"op"`
 	TsMs      int64  `json:"ts_ms"`

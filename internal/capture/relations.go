@@ -13,7 +13,6 @@ import (
 // typeInfo is what the encoder needs to know about a pg_type.
 type typeInfo struct {
 	typtype     byte
-	category    byte
 	elem        uint32
 	base        uint32
 	typmod      int32
@@ -33,7 +32,7 @@ func newCatalog(serverVersion int) *catalog {
 }
 
 // loadTypes fetches the types in oids that are not cached yet, following
-// domains to their base types.
+// domains to their base types and arrays to their element types.
 func (c *catalog) loadTypes(ctx context.Context, conn *pgx.Conn, oids []uint32) error {
 	for len(oids) > 0 {
 		var missing []uint32
@@ -46,7 +45,7 @@ func (c *catalog) loadTypes(ctx context.Context, conn *pgx.Conn, oids []uint32) 
 			return nil
 		}
 		rows, err := conn.Query(ctx, `
-			SELECT oid, typtype::text, typcategory::text, typelem, typbasetype, typtypmod
+			SELECT oid, typtype::text, typelem, typbasetype, typtypmod, typinput = 'array_in'::regproc
 			FROM pg_type WHERE oid = ANY($1)`, missing)
 		if err != nil {
 			return fmt.Errorf("read column types: %w", err)
@@ -54,9 +53,10 @@ func (c *catalog) loadTypes(ctx context.Context, conn *pgx.Conn, oids []uint32) 
 		oids = oids[:0:0]
 		for rows.Next() {
 			var oid, elem, base uint32
-			var typtype, category string
+			var typtype string
 			var typmod int32
-			if err := rows.Scan(&oid, &typtype, &category, &elem, &base, &typmod); err != nil {
+			var arrayIn bool
+			if err := rows.Scan(&oid, &typtype, &elem, &base, &typmod, &arrayIn); err != nil {
 				rows.Close()
 				return fmt.Errorf("read column types: %w", err)
 			}
@@ -64,13 +64,16 @@ func (c *catalog) loadTypes(ctx context.Context, conn *pgx.Conn, oids []uint32) 
 			if typtype != "" {
 				ti.typtype = typtype[0]
 			}
-			if category != "" {
-				ti.category = category[0]
-			}
-			ti.isArrayType = ti.category == 'A' && elem != 0
+			// A true array reads its text with array_in. int2vector and
+			// oidvector have element types too, but text of their own
+			// ("1 2").
+			ti.isArrayType = arrayIn && elem != 0
 			c.types[oid] = ti
 			if ti.typtype == 'd' && base != 0 {
 				oids = append(oids, base)
+			}
+			if ti.isArrayType {
+				oids = append(oids, elem)
 			}
 		}
 		if err := rows.Err(); err != nil {
@@ -86,9 +89,10 @@ func (c *catalog) loadTypes(ctx context.Context, conn *pgx.Conn, oids []uint32) 
 	return nil
 }
 
-// column fills the type fields of a dbzjson.Column from the cache.
-func (c *catalog) column(name string, oid uint32, typmod int32, typeName string, key bool) dbzjson.Column {
-	col := dbzjson.Column{Name: name, TypeOID: oid, TypeName: typeName, TypeMod: typmod, Kind: 'b', Key: key}
+// column fills the type fields of a dbzjson.Column from the cache. keyPos
+// is the column's position in the primary key, 0 when it is not in it.
+func (c *catalog) column(name string, oid uint32, typmod int32, typeName string, keyPos int) dbzjson.Column {
+	col := dbzjson.Column{Name: name, TypeOID: oid, TypeName: typeName, TypeMod: typmod, Kind: 'b', Key: keyPos > 0, KeyPos: keyPos}
 	ti := c.types[oid]
 	switch {
 	case ti.typtype == 'e':
@@ -111,6 +115,10 @@ func (c *catalog) column(name string, oid uint32, typmod int32, typeName string,
 	case ti.isArrayType:
 		col.Kind = 'a'
 		col.ElemOID = ti.elem
+		col.ElemKind = 'b'
+		if et := c.types[ti.elem].typtype; et == 'e' || et == 'd' {
+			col.ElemKind = et
+		}
 	}
 	return col
 }
@@ -121,7 +129,7 @@ func (c *catalog) column(name string, oid uint32, typmod int32, typeName string,
 func (c *catalog) tableRelation(ctx context.Context, conn *pgx.Conn, t candidateTable) (*dbzjson.Relation, error) {
 	q := `
 		SELECT a.attname, a.atttypid, a.atttypmod, format_type(a.atttypid, a.atttypmod),
-		       COALESCE(a.attnum = ANY (pk.indkey), false)
+		       COALESCE((SELECT k.n FROM unnest(pk.indkey::int2[]) WITH ORDINALITY AS k(attnum, n) WHERE k.attnum = a.attnum), 0)
 		FROM pg_attribute a
 		LEFT JOIN pg_index pk ON pk.indrelid = a.attrelid AND pk.indisprimary
 		WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped`
@@ -134,7 +142,7 @@ func (c *catalog) tableRelation(ctx context.Context, conn *pgx.Conn, t candidate
 		oid      uint32
 		typmod   int32
 		typeName string
-		key      bool
+		keyPos   int32
 	}
 	rows, err := conn.Query(ctx, q, t.OID)
 	if err != nil {
@@ -142,7 +150,7 @@ func (c *catalog) tableRelation(ctx context.Context, conn *pgx.Conn, t candidate
 	}
 	cols, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (col, error) {
 		var x col
-		err := r.Scan(&x.name, &x.oid, &x.typmod, &x.typeName, &x.key)
+		err := r.Scan(&x.name, &x.oid, &x.typmod, &x.typeName, &x.keyPos)
 		return x, err
 	})
 	if err != nil {
@@ -157,7 +165,7 @@ func (c *catalog) tableRelation(ctx context.Context, conn *pgx.Conn, t candidate
 	}
 	rel := &dbzjson.Relation{Schema: t.Schema, Table: t.Name, Columns: make([]dbzjson.Column, len(cols))}
 	for i, x := range cols {
-		rel.Columns[i] = c.column(x.name, x.oid, x.typmod, x.typeName, x.key)
+		rel.Columns[i] = c.column(x.name, x.oid, x.typmod, x.typeName, int(x.keyPos))
 	}
 	return rel, nil
 }
@@ -189,7 +197,8 @@ func (c *catalog) streamRelation(ctx context.Context, conn *pgx.Conn, m *pglogre
 	rows, err = conn.Query(ctx, `
 		SELECT a.attname FROM pg_index i
 		JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
-		WHERE i.indrelid = $1 AND i.indisprimary`, m.RelationID)
+		WHERE i.indrelid = $1 AND i.indisprimary
+		ORDER BY (SELECT k.n FROM unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, n) WHERE k.attnum = a.attnum)`, m.RelationID)
 	if err != nil {
 		return nil, fmt.Errorf("read primary key of %s.%s: %w", m.Namespace, m.RelationName, err)
 	}
@@ -197,9 +206,9 @@ func (c *catalog) streamRelation(ctx context.Context, conn *pgx.Conn, m *pglogre
 	if err != nil {
 		return nil, fmt.Errorf("read primary key of %s.%s: %w", m.Namespace, m.RelationName, err)
 	}
-	isKey := make(map[string]bool, len(keyNames))
-	for _, k := range keyNames {
-		isKey[k] = true
+	keyPos := make(map[string]int, len(keyNames))
+	for i, k := range keyNames {
+		keyPos[k] = i + 1
 	}
 	rel := &dbzjson.Relation{Schema: m.Namespace, Table: m.RelationName, Columns: make([]dbzjson.Column, len(m.Columns))}
 	for i, col := range m.Columns {
@@ -207,7 +216,7 @@ func (c *catalog) streamRelation(ctx context.Context, conn *pgx.Conn, m *pglogre
 		if i < len(typeNames) {
 			name = typeNames[i]
 		}
-		rel.Columns[i] = c.column(col.Name, col.DataType, col.TypeModifier, name, isKey[col.Name])
+		rel.Columns[i] = c.column(col.Name, col.DataType, col.TypeModifier, name, keyPos[col.Name])
 	}
 	return rel, nil
 }

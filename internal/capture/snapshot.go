@@ -209,7 +209,7 @@ type snapshotEmitter struct {
 }
 
 func (m *snapshotEmitter) startTable(rel *dbzjson.Relation, topic string) {
-	m.enc, m.topic, m.tableRows = newEncoder(rel), topic, 0
+	m.enc, m.topic, m.tableRows = newEncoder(rel, true), topic, 0
 }
 
 func (m *snapshotEmitter) add(row []dbzjson.Value) {

@@ -56,9 +56,13 @@ type streamer struct {
 	cur        *batch
 	xid        uint32
 	commitTime time.Time
-	// lastCommit is the commit LSN of the previous transaction, for
+	// lastCommit is the end LSN of the previous transaction, for
 	// source.sequence (unknown, and written as null, after a restart).
 	lastCommit pglogrepl.LSN
+	// origin and originLSN are the open transaction's replication origin
+	// (pgoutput's Origin message), for source.origin and origin_lsn.
+	origin    string
+	originLSN pglogrepl.LSN
 
 	sentConfirmed pglogrepl.LSN
 	lastStatus    time.Time
@@ -233,6 +237,11 @@ func (s *streamer) message(ctx context.Context, lsn pglogrepl.LSN, msg pglogrepl
 	case *pglogrepl.BeginMessage:
 		s.cur = s.prod.newBatch(m.CommitTime)
 		s.xid, s.commitTime = m.Xid, m.CommitTime
+		s.origin, s.originLSN = "", 0
+	case *pglogrepl.OriginMessage:
+		// Sent after Begin for a transaction that another server
+		// replicated into the source with a replication origin.
+		s.origin, s.originLSN = m.Name, m.CommitLSN
 	case *pglogrepl.CommitMessage:
 		if s.cur == nil {
 			return fmt.Errorf("commit at %s without a transaction", lsn)
@@ -240,13 +249,15 @@ func (s *streamer) message(ctx context.Context, lsn pglogrepl.LSN, msg pglogrepl
 		s.cur.end = m.TransactionEndLSN
 		s.acks.push(s.cur)
 		s.cur = nil
-		s.lastCommit = m.CommitLSN
+		// Debezium's last committed LSN is the position of the Commit
+		// message, which is the transaction's end.
+		s.lastCommit = m.TransactionEndLSN
 	case *pglogrepl.RelationMessage:
 		rel, err := s.cat.streamRelation(ctx, s.side, m)
 		if err != nil {
 			return pgsource.Classify("describe table", err)
 		}
-		rs := &relState{rel: rel, enc: newEncoder(rel), topic: dbzjson.Topic(s.row.TopicPrefix, rel)}
+		rs := &relState{rel: rel, enc: newEncoder(rel, false), topic: dbzjson.Topic(s.row.TopicPrefix, rel)}
 		for i, c := range rel.Columns {
 			if c.Key {
 				rs.keys = append(rs.keys, i)
@@ -335,6 +346,7 @@ func (s *streamer) source(rs *relState, lsn pglogrepl.LSN) dbzjson.Source {
 		TsMs: s.commitTime.UnixMilli(), TsUs: s.commitTime.UnixMicro(),
 		Snapshot: "false", DB: s.db, Schema: rs.rel.Schema, Table: rs.rel.Table,
 		TxID: int64(s.xid), LSN: int64(lsn), Sequence: dbzjson.Sequence(uint64(s.lastCommit), uint64(lsn)),
+		Origin: s.origin, OriginLSN: int64(s.originLSN),
 	}
 }
 
@@ -352,9 +364,10 @@ func (s *streamer) emit(ctx context.Context, rs *relState, op dbzjson.Op, before
 		return err
 	}
 	s.prod.produce(ctx, &kgo.Record{Topic: rs.topic, Key: key, Value: val}, s.cur)
-	if op == dbzjson.OpDelete && key != nil {
-		// The tombstone lets a compacted topic forget the key. A table
-		// without a primary key has null keys, which compaction refuses.
+	if op == dbzjson.OpDelete {
+		// The tombstone lets a compacted topic forget the key. Debezium
+		// writes one for a table without a primary key too, with a null
+		// key (which a compacted topic would refuse).
 		s.prod.produce(ctx, &kgo.Record{Topic: rs.topic, Key: key}, s.cur)
 	}
 	return nil

@@ -242,7 +242,14 @@ func (sc *arrayScanner) release() {
 }
 
 // appendArray writes an array literal as a JSON array whose elements are
-// written by c.elem. Further dimensions become nested JSON arrays.
+// written by c.elem. Debezium's converters take one-dimensional arrays:
+// each element of a multi-dimensional one is itself an array, which the
+// element converter cannot convert, so Debezium writes null for it (for
+// numbers, booleans, dates and times) or a Java object's name (for text,
+// "[Ljava.lang.String;@1b6d3586"), which cdcq cannot reproduce; cdcq writes
+// null for every element of a multi-dimensional array. A numeric array
+// holding NaN or an infinity (c.nullOnSpecial) and an enum array holding
+// NULL (c.nullOnNull) are null as a whole, as Debezium writes them.
 func appendArray(dst []byte, s string, c *codec) ([]byte, error) {
 	sc := newArrayScanner(s, c.delim)
 	defer sc.release()
@@ -257,8 +264,8 @@ func appendArray(dst []byte, s string, c *codec) ([]byte, error) {
 		case tokEnd:
 			return dst, nil
 		case tokOpen:
-			if !first {
-				dst = append(dst, ',')
+			if sc.depth > 1 {
+				return appendOuterNulls(dst[:mark], s, c.delim)
 			}
 			dst = append(dst, '[')
 			first = true
@@ -266,11 +273,17 @@ func appendArray(dst []byte, s string, c *codec) ([]byte, error) {
 		case tokClose:
 			dst = append(dst, ']')
 		case tokNull:
+			if c.nullOnNull {
+				return append(dst[:mark], "null"...), sc.rest()
+			}
 			if !first {
 				dst = append(dst, ',')
 			}
 			dst = append(dst, "null"...)
 		case tokElem:
+			if c.nullOnSpecial && isNumericSpecial(text) {
+				return append(dst[:mark], "null"...), sc.rest()
+			}
 			if !first {
 				dst = append(dst, ',')
 			}
@@ -280,4 +293,42 @@ func appendArray(dst []byte, s string, c *codec) ([]byte, error) {
 		}
 		first = false
 	}
+}
+
+// rest checks that the rest of the literal is well formed.
+func (sc *arrayScanner) rest() error {
+	for {
+		tok, _, err := sc.next()
+		if err != nil || tok == tokEnd {
+			return err
+		}
+	}
+}
+
+// appendOuterNulls writes a multi-dimensional array as Debezium does: a
+// null for each element of its first dimension.
+func appendOuterNulls(dst []byte, s string, delim byte) ([]byte, error) {
+	sc := newArrayScanner(s, delim)
+	defer sc.release()
+	n := 0
+	for {
+		tok, _, err := sc.next()
+		if err != nil {
+			return dst, err
+		}
+		if tok == tokEnd {
+			break
+		}
+		if tok == tokOpen && sc.depth == 2 {
+			n++
+		}
+	}
+	dst = append(dst, '[')
+	for i := range n {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, "null"...)
+	}
+	return append(dst, ']'), nil
 }

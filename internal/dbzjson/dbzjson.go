@@ -21,11 +21,19 @@ type Column struct {
 	Kind byte
 	// ElemOID is the element type of an array column.
 	ElemOID uint32
+	// ElemKind classifies an array's element type as Kind does ('e' enum,
+	// 'd' domain, 'b' anything else; 0 is taken as 'b'). Debezium writes
+	// arrays of enums and leaves out arrays of domains.
+	ElemKind byte
 	// BaseOID is the type a domain is based on, with chains of domains
 	// already resolved to the first non-domain type (pg_type.typbasetype
 	// followed to its end).
 	BaseOID uint32
 	Key     bool // part of the primary key (or replica identity)
+	// KeyPos is the column's position in the primary key (1 for its first
+	// column). Debezium lists the key's fields in the primary key's order;
+	// key columns without one (0) follow in column order.
+	KeyPos int
 }
 
 // Relation is a captured table.
@@ -79,6 +87,12 @@ type Source struct {
 	TxID          int64  // 0 = null
 	LSN           int64  // 0 = null
 	Sequence      string // Debezium's ["<last committed lsn>","<current lsn>"] string, "" = null; see Sequence
+	// Origin and OriginLSN are the replication origin of a streamed
+	// transaction that another server replicated into the source (the
+	// origin's name and its commit LSN there, from pgoutput's Origin
+	// message); "" and 0 write null.
+	Origin    string
+	OriginLSN int64
 }
 
 // SnapshotMarker returns source.snapshot for a record read during the
@@ -171,7 +185,7 @@ func sanitizeTopic(name string) string {
 	return string(b)
 }
 
-// Key encodes the record key: a JSON object of the key columns (in column order) from the row (after for c/u/r, before or the old key for d). Returns nil for a table without key columns (Debezium then writes a null key).
+// Key encodes the record key: a JSON object of the key columns (in primary-key order, see Column.KeyPos) from the row (after for c/u/r, before or the old key for d). Returns nil for a table without key columns (Debezium then writes a null key).
 func Key(rel *Relation, row []Value) ([]byte, error) {
 	return cachedEncoder(rel).Key(row)
 }

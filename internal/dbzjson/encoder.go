@@ -2,6 +2,7 @@ package dbzjson
 
 import (
 	"fmt"
+	"slices"
 	"sync/atomic"
 )
 
@@ -22,9 +23,18 @@ type columnCodec struct {
 	codec *codec
 }
 
-// NewEncoder compiles rel's columns into codecs. Every type can be encoded;
-// types Debezium has no mapping for are written as strings (DEBEZIUM.md).
-func NewEncoder(rel *Relation) *Encoder {
+// NewEncoder compiles rel's columns into codecs for streamed changes, which
+// Debezium reads from pgoutput's text. Columns of types Debezium has no
+// schema for are left out of the records, as Debezium leaves them out
+// (DEBEZIUM.md).
+func NewEncoder(rel *Relation) *Encoder { return newEncoder(rel, false) }
+
+// NewSnapshotEncoder compiles rel's columns into codecs for rows of the
+// initial snapshot, which Debezium reads through JDBC: a few values (dates,
+// name columns) come out differently from the streamed ones (DEBEZIUM.md).
+func NewSnapshotEncoder(rel *Relation) *Encoder { return newEncoder(rel, true) }
+
+func newEncoder(rel *Relation, snapshot bool) *Encoder {
 	e := &Encoder{
 		schema:  rel.Schema,
 		table:   rel.Table,
@@ -32,11 +42,28 @@ func NewEncoder(rel *Relation) *Encoder {
 		cols:    make([]columnCodec, len(rel.Columns)),
 	}
 	for i, c := range rel.Columns {
-		e.cols[i] = columnCodec{field: append(appendString(nil, c.Name), ':'), codec: newColumnCodec(c)}
+		e.cols[i] = columnCodec{field: append(appendString(nil, c.Name), ':'), codec: newColumnCodec(c, snapshot)}
+		if e.cols[i].codec.kind == kOmit {
+			continue
+		}
 		if c.Key {
 			e.keyCols = append(e.keyCols, i)
 		}
 	}
+	// The primary key's order; columns without a position after, in
+	// column order (a stable sort keeps it).
+	slices.SortStableFunc(e.keyCols, func(a, b int) int {
+		pa, pb := rel.Columns[a].KeyPos, rel.Columns[b].KeyPos
+		switch {
+		case pa == pb:
+			return 0
+		case pa == 0:
+			return 1
+		case pb == 0:
+			return -1
+		}
+		return pa - pb
+	})
 	e.keyHint.Store(64)
 	e.envHint.Store(512)
 	return e
@@ -55,8 +82,8 @@ func (e *Encoder) matches(rel *Relation) bool {
 	return true
 }
 
-// Key encodes the record key: a JSON object of the key columns (in column
-// order) from the row. Returns nil for a table without key columns.
+// Key encodes the record key: a JSON object of the key columns (in the
+// primary key's order, Column.KeyPos) from the row. Returns nil for a table without key columns.
 func (e *Encoder) Key(row []Value) ([]byte, error) {
 	if len(e.keyCols) == 0 {
 		return nil, nil
@@ -150,10 +177,15 @@ func (e *Encoder) appendRow(dst []byte, row []Value) ([]byte, error) {
 		return dst, e.widthError(len(row))
 	}
 	dst = append(dst, '{')
+	first := true
 	for i := range e.cols {
-		if i > 0 {
+		if e.cols[i].codec.kind == kOmit {
+			continue
+		}
+		if !first {
 			dst = append(dst, ',')
 		}
+		first = false
 		dst = append(dst, e.cols[i].field...)
 		var err error
 		if dst, err = e.appendValue(dst, i, row[i]); err != nil {
@@ -195,19 +227,19 @@ func appendTruncate(dst []byte, src Source, tsMs int64) ([]byte, error) {
 	return appendTail(dst, OpTruncate, tsMs), nil
 }
 
-// appendTail writes op, the processing time in the three units Debezium 2.6+
-// writes and the transaction block (null: provide.transaction.metadata is
-// off), in the order of Debezium's envelope schema.
+// appendTail writes the transaction block (null:
+// provide.transaction.metadata is off), op and the processing time in the
+// three units Debezium 2.6+ writes, in the order of Debezium's envelope
+// schema (3.x puts transaction right after source).
 func appendTail(dst []byte, op Op, tsMs int64) []byte {
-	dst = append(dst, `,"op":"`...)
+	dst = append(dst, `,"transaction":null,"op":"`...)
 	dst = append(dst, byte(op))
 	dst = append(dst, `","ts_ms":`...)
 	dst = appendInt(dst, tsMs)
 	dst = append(dst, `,"ts_us":`...)
 	dst = appendInt(dst, tsMs*1000)
 	dst = append(dst, `,"ts_ns":`...)
-	dst = appendInt(dst, tsMs*1_000_000)
-	return append(dst, `,"transaction":null}`...)
+	return append(appendInt(dst, tsMs*1_000_000), '}')
 }
 
 var snapshotValues = map[string]bool{
@@ -217,7 +249,8 @@ var snapshotValues = map[string]bool{
 
 // appendSource writes io.debezium.connector.postgresql.Source: the common
 // fields (version, connector, name, ts_ms, snapshot, db, sequence, ts_us,
-// ts_ns) then PostgreSQL's (schema, table, txId, lsn, xmin).
+// ts_ns) then PostgreSQL's (schema, table, txId, lsn, xmin, origin,
+// origin_lsn).
 func appendSource(dst []byte, src *Source) ([]byte, error) {
 	snapshot := src.Snapshot
 	if snapshot == "" {
@@ -261,7 +294,14 @@ func appendSource(dst []byte, src *Source) ([]byte, error) {
 	dst = appendNullableInt(dst, src.TxID)
 	dst = append(dst, `,"lsn":`...)
 	dst = appendNullableInt(dst, src.LSN)
-	return append(dst, `,"xmin":null}`...), nil
+	dst = append(dst, `,"xmin":null,"origin":`...)
+	if src.Origin == "" {
+		dst = append(dst, "null"...)
+	} else {
+		dst = appendString(dst, src.Origin)
+	}
+	dst = append(dst, `,"origin_lsn":`...)
+	return append(appendNullableInt(dst, src.OriginLSN), '}'), nil
 }
 
 func appendNullableInt(dst []byte, v int64) []byte {

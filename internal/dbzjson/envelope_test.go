@@ -120,8 +120,11 @@ func TestGoldenEnvelopes(t *testing.T) {
 // documented envelope, independently of the golden bytes.
 func TestEnvelopeShape(t *testing.T) {
 	events := goldenEvents(t)
-	wantKeys := []string{"before", "after", "source", "op", "ts_ms", "ts_us", "ts_ns", "transaction"}
-	wantSource := []string{"version", "connector", "name", "ts_ms", "snapshot", "db", "sequence", "ts_us", "ts_ns", "schema", "table", "txId", "lsn", "xmin"}
+	// Debezium 3.x's envelope puts transaction after source, and its
+	// PostgreSQL source ends with origin and origin_lsn (the cluster test
+	// saw both).
+	wantKeys := []string{"before", "after", "source", "transaction", "op", "ts_ms", "ts_us", "ts_ns"}
+	wantSource := []string{"version", "connector", "name", "ts_ms", "snapshot", "db", "sequence", "ts_us", "ts_ns", "schema", "table", "txId", "lsn", "xmin", "origin", "origin_lsn"}
 	for _, name := range []string{"envelope_c", "envelope_u", "envelope_d", "envelope_r", "envelope_t"} {
 		b := events[name]
 		if got := topLevelKeys(t, b); strings.Join(got, ",") != strings.Join(wantKeys, ",") {
@@ -148,7 +151,8 @@ func TestEnvelopeShape(t *testing.T) {
 		var src map[string]any
 		_ = json.Unmarshal(env.Source, &src)
 		if src["connector"] != "postgresql" || src["name"] != "env42" || src["db"] != "shop" ||
-			src["schema"] != "public" || src["table"] != "customers" || src["xmin"] != nil {
+			src["schema"] != "public" || src["table"] != "customers" || src["xmin"] != nil ||
+			src["origin"] != nil || src["origin_lsn"] != nil {
 			t.Errorf("%s: source %v", name, src)
 		}
 		switch name {
@@ -226,6 +230,12 @@ func TestKey(t *testing.T) {
 		want string
 	}{
 		{"composite_in_column_order", rel, `{"k2":7,"k1":"a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"}`},
+		// Debezium lists the primary key's columns in its order (the
+		// cluster test's PRIMARY KEY (a, b) on columns b, a is {"a":…,"b":…}).
+		{"composite_in_primary_key_order", &Relation{Schema: "s", Table: "t", Columns: []Column{
+			rel.Columns[0], {Name: "k2", TypeOID: oidInt8, TypeMod: -1, Kind: 'b', Key: true, KeyPos: 2},
+			rel.Columns[2], {Name: "k1", TypeOID: oidUUID, TypeMod: -1, Kind: 'b', Key: true, KeyPos: 1},
+		}}, `{"k1":"a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11","k2":7}`},
 		{"no_key_columns", &Relation{Schema: "s", Table: "log", Columns: []Column{{Name: "a", TypeOID: oidText, TypeMod: -1}, {Name: "b", TypeOID: oidText, TypeMod: -1}, {Name: "c", TypeOID: oidText, TypeMod: -1}, {Name: "d", TypeOID: oidText, TypeMod: -1}}}, ""},
 	}
 	for _, tc := range tests {
@@ -244,6 +254,79 @@ func TestKey(t *testing.T) {
 				t.Fatalf("got %s, want %s", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestOrigin: a transaction another server replicated into the source
+// names its replication origin and the origin's commit LSN.
+func TestOrigin(t *testing.T) {
+	src := streamingSource()
+	src.Origin, src.OriginLSN = "pg_17", 12345
+	b, err := Envelope(customers(), OpCreate, nil, customerRow(), src, processedAt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := sourceOf(t, b); got["origin"] != "pg_17" || got["origin_lsn"] != 12345.0 {
+		t.Errorf("source %v", got)
+	}
+}
+
+// TestOmittedColumns: a column of a type Debezium has no schema for is
+// not in before, after or the key.
+func TestOmittedColumns(t *testing.T) {
+	rel := &Relation{Schema: "s", Table: "t", Columns: []Column{
+		{Name: "lsn", TypeOID: 3220, TypeName: "pg_lsn", TypeMod: -1, Kind: 'b', Key: true},
+		{Name: "id", TypeOID: oidInt4, TypeName: "integer", TypeMod: -1, Kind: 'b', Key: true},
+		{Name: "b", TypeOID: oidBox, TypeName: "box", TypeMod: -1, Kind: 'b'},
+		{Name: "n", TypeOID: oidText, TypeName: "text", TypeMod: -1, Kind: 'b'},
+		{Name: "m", TypeOID: 791, TypeName: "money[]", TypeMod: -1, Kind: 'a', ElemOID: oidMoney},
+	}}
+	row := []Value{v("0/16B3748"), v("1"), v("(1,1),(0,0)"), v("x"), v("{$1.00}")}
+	enc := NewEncoder(rel)
+	key, err := enc.Key(row)
+	if err != nil || string(key) != `{"id":1}` {
+		t.Errorf("key %s, %v", key, err)
+	}
+	b, err := enc.Envelope(OpUpdate, row, row, streamingSource(), processedAt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var env struct{ Before, After json.RawMessage }
+	if err := json.Unmarshal(b, &env); err != nil {
+		t.Fatalf("%v: %s", err, b)
+	}
+	if string(env.Before) != `{"id":1,"n":"x"}` || string(env.After) != `{"id":1,"n":"x"}` {
+		t.Errorf("before %s after %s", env.Before, env.After)
+	}
+}
+
+// TestSnapshotEncoder: snapshot rows encode dates and name columns as
+// Debezium's JDBC path does, streamed rows as its pgoutput path does.
+func TestSnapshotEncoder(t *testing.T) {
+	rel := &Relation{Schema: "s", Table: "t", Columns: []Column{
+		{Name: "id", TypeOID: oidInt4, TypeName: "integer", TypeMod: -1, Kind: 'b', Key: true},
+		{Name: "d", TypeOID: oidDate, TypeName: "date", TypeMod: -1, Kind: 'b'},
+		{Name: "n", TypeOID: oidName, TypeName: "name", TypeMod: -1, Kind: 'b'},
+	}}
+	row := []Value{v("1"), v("0044-03-15 BC"), v("pg_class")}
+	for _, tc := range []struct {
+		enc  *Encoder
+		want string
+	}{
+		{NewEncoder(rel), `{"id":1,"d":"-0043-03-15Z","n":null}`},
+		{NewSnapshotEncoder(rel), `{"id":1,"d":"0044-03-15Z","n":"pg_class"}`},
+	} {
+		b, err := tc.enc.Envelope(OpRead, nil, row, streamingSource(), processedAt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var env struct{ After json.RawMessage }
+		if err := json.Unmarshal(b, &env); err != nil {
+			t.Fatal(err)
+		}
+		if string(env.After) != tc.want {
+			t.Errorf("after %s, want %s", env.After, tc.want)
+		}
 	}
 }
 

@@ -22,27 +22,29 @@ import (
 // internal/civil writes and reads the dates, clocks and offsets.
 
 // What Debezium emits for PostgreSQL's infinite values (see DEBEZIUM.md):
-// timestamptz gives the strings PostgreSQL uses; date and timestamp go
-// through the stand-in values of PostgresValueConverter and the JDBC
-// driver (PGStatement.DATE_POSITIVE_INFINITY and DATE_NEGATIVE_INFINITY,
-// milliseconds since the epoch).
+// timestamptz gives the strings PostgreSQL uses. A streamed date goes
+// through DateTimeFormat, which maps infinity to
+// PostgresValueConverter.POSITIVE_INFINITY_LOCAL_DATE, parsed from
+// "-5877611-06-21" (the sign is Debezium's), and -infinity to
+// "-5877611-06-22"; dates of the snapshot and of arrays are pgjdbc's
+// stand-ins (jdbc.go). A timestamp is POSITIVE/NEGATIVE_INFINITY_LOCAL_DATE_TIME:
+// pgjdbc's stand-in milliseconds (PGStatement.DATE_POSITIVE_INFINITY and
+// DATE_NEGATIVE_INFINITY) read as microseconds since the epoch.
 const (
-	dateInfinityJSON       = `"+5877611-06-21Z"`
+	dateInfinityJSON       = `"-5877611-06-21Z"`
 	dateMinusInfinityJSON  = `"-5877611-06-22Z"`
 	pgDatePositiveInfinity = 9223372036825200000
 	pgDateNegativeInfinity = -9223372036832400000
 )
 
 var (
-	timestampInfinityJSON      = formatEpochMillis(pgDatePositiveInfinity)
-	timestampMinusInfinityJSON = formatEpochMillis(pgDateNegativeInfinity)
+	timestampInfinityJSON      = formatEpochMicros(pgDatePositiveInfinity)
+	timestampMinusInfinityJSON = formatEpochMicros(pgDateNegativeInfinity)
 )
 
-func formatEpochMillis(ms int64) []byte {
-	// In seconds first: the stand-ins overflow as microseconds.
-	secs := civil.FloorDiv(ms, 1000)
-	days := civil.FloorDiv(secs, 86400)
-	tod := (secs-days*86400)*civil.MicrosPerSecond + (ms-secs*1000)*1000
+// formatEpochMicros writes microseconds since the epoch as an IsoTimestamp.
+func formatEpochMicros(us int64) []byte {
+	days, tod := civil.SplitMicros(us)
 	y, m, d := civil.Date(days)
 	b := []byte{'"'}
 	b = civil.AppendISODate(b, y, m, d)
@@ -91,10 +93,7 @@ func appendTimetz(dst []byte, s string) ([]byte, error) {
 	if !ok {
 		return dst, errSyntax
 	}
-	if t == civil.MicrosPerDay && off == 0 {
-		// PostgresTimeBoundary keeps the end of day at UTC as is.
-		return append(dst, `"24:00:00Z"`...), nil
-	}
+	// OffsetTime.parse reads 24:00 as the next day's midnight.
 	u := (t - off*civil.MicrosPerSecond) % civil.MicrosPerDay
 	if u < 0 {
 		u += civil.MicrosPerDay

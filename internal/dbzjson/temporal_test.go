@@ -20,10 +20,79 @@ func TestDate(t *testing.T) {
 		{"bc_leap_day", "0005-02-29 BC", `"-0004-02-29Z"`},
 		{"five_digit_year", "10000-01-01", `"+10000-01-01Z"`},
 		{"max", "5874897-12-31", `"+5874897-12-31Z"`},
-		// Chosen from source (docs silent): DateTimeFormat maps infinity to
-		// PostgresValueConverter.POSITIVE/NEGATIVE_INFINITY_LOCAL_DATE.
-		{"infinity", "infinity", `"+5877611-06-21Z"`},
+		// source (docs silent): a streamed date goes through DateTimeFormat,
+		// which maps infinity to POSITIVE_INFINITY_LOCAL_DATE, parsed from
+		// "-5877611-06-21" (sic: the cluster test saw the minus sign), and
+		// -infinity to NEGATIVE_INFINITY_LOCAL_DATE.
+		{"infinity", "infinity", `"-5877611-06-21Z"`},
 		{"minus_infinity", "-infinity", `"-5877611-06-22Z"`},
+	})
+}
+
+// TestJDBCTemporal: the snapshot's dates and the elements of temporal
+// arrays, which Debezium takes from pgjdbc's java.sql objects (jdbc.go).
+// The expected values are what Java 17 prints for java.sql.Date and
+// Timestamp built from a lenient GregorianCalendar at UTC (as pgjdbc builds
+// them); the cluster test saw 0044-03-15 BC, 1582-10-10, 1000-01-01 and the
+// infinities come out so.
+func TestJDBCTemporal(t *testing.T) {
+	snapshotDate := newColumnCodec(col(oidDate, -1), true)
+	if snapshotDate.kind != kDateJDBC {
+		t.Fatalf("snapshot date codec kind %d", snapshotDate.kind)
+	}
+	run := func(name string, c *codec, cases []valueCase) {
+		t.Run(name, func(t *testing.T) {
+			for _, tc := range cases {
+				got, err := c.append(nil, tc.text)
+				if err != nil || string(got) != tc.want {
+					t.Errorf("%s: %q: got %s, %v; want %s", tc.name, tc.text, got, err, tc.want)
+				}
+			}
+		})
+	}
+	// Date.toLocalDate: the calendar's fields without the era; the
+	// Julian-Gregorian gap moves on ten days.
+	run("date", snapshotDate, []valueCase{
+		{"modern", "2020-02-29", `"2020-02-29Z"`},
+		{"bc_loses_era", "0044-03-15 BC", `"0044-03-15Z"`},
+		{"one_bc", "0001-01-01 BC", `"0001-01-01Z"`},
+		{"julian_fields_kept", "1000-01-01", `"1000-01-01Z"`},
+		{"before_gap", "1582-10-04", `"1582-10-04Z"`},
+		{"gap_start", "1582-10-05", `"1582-10-15Z"`},
+		{"gap", "1582-10-10", `"1582-10-20Z"`},
+		{"gap_end", "1582-10-14", `"1582-10-24Z"`},
+		{"cutover", "1582-10-15", `"1582-10-15Z"`},
+		{"far_bc", "4713-01-01 BC", `"4713-01-01Z"`},
+		{"infinity", "infinity", `"+292278994-08-16Z"`},
+		{"minus_infinity", "-infinity", `"+292269055-12-02Z"`},
+	})
+	// Timestamp.toInstant: Julian fields come out as their proleptic
+	// Gregorian date.
+	run("timestamp_element", newScalarCodec(oidTimestamp, -1, "timestamp", pathElement), []valueCase{
+		{"modern", "2020-04-01 10:00:00.5", `"2020-04-01T10:00:00.5Z"`},
+		{"bc", "0044-03-15 10:00:00 BC", `"-0043-03-13T10:00:00Z"`},
+		{"one_bc", "0001-01-01 10:00:00 BC", `"-0001-12-30T10:00:00Z"`},
+		{"one_ad", "0001-01-01 10:00:00", `"0000-12-30T10:00:00Z"`},
+		{"year_1000", "1000-01-01 10:00:00", `"1000-01-06T10:00:00Z"`},
+		{"before_gap", "1582-10-04 10:00:00", `"1582-10-14T10:00:00Z"`},
+		{"gap", "1582-10-10 10:00:00", `"1582-10-20T10:00:00Z"`},
+		{"julian_leap", "1500-02-28 10:00:00", `"1500-03-09T10:00:00Z"`},
+		{"far_bc", "4713-01-01 10:00:00 BC", `"-4713-11-24T10:00:00Z"`},
+		{"farther_bc", "5000-06-01 10:00:00 BC", `"-4999-04-23T10:00:00Z"`},
+		{"infinity", "infinity", `"+294247-01-10T04:00:25.2Z"`},
+		{"minus_infinity", "-infinity", `"-290308-12-21T19:59:27.6Z"`},
+	})
+	// Timestamp.toLocalDateTime: fields without the era, at UTC.
+	run("timestamptz_element", newScalarCodec(oidTimestamptz, -1, "timestamptz", pathElement), []valueCase{
+		{"offset", "2020-04-01 14:51:03+02", `"2020-04-01T12:51:03.000000Z"`},
+		{"bc", "0044-03-15 10:00:00+00 BC", `"0044-03-15T10:00:00.000000Z"`},
+		{"year_1000", "1000-01-01 10:00:00+00", `"1000-01-01T10:00:00.000000Z"`},
+		{"gap", "1582-10-10 10:00:00+00", `"1582-10-20T10:00:00.000000Z"`},
+		// The offset moves the instant across the cutover: read back in
+		// the Julian calendar.
+		{"offset_across_cutover", "1582-10-15 02:00:00+05", `"1582-10-04T21:00:00.000000Z"`},
+		{"infinity", "infinity", `"infinity"`},
+		{"minus_infinity", "-infinity", `"+292269055-12-02T23:00:00.000000Z"`},
 	})
 }
 
@@ -54,8 +123,10 @@ func TestTimetz(t *testing.T) {
 		{"wraps_back", "01:00:00+05:30", `"19:30:00Z"`},
 		{"utc", "10:15:30+00", `"10:15:30Z"`},
 		{"offset_seconds", "12:00:00+00:00:30", `"11:59:30Z"`},
-		// source: PostgresTimeBoundary keeps 24:00:00 at UTC.
-		{"end_of_day_utc", "24:00:00+00", `"24:00:00Z"`},
+		// OffsetTime.parse reads 24:00 as midnight (the cluster test saw
+		// "00:00:00Z" for 24:00:00+00 and "23:00:00Z" for 24:00:00+01).
+		{"end_of_day_utc", "24:00:00+00", `"00:00:00Z"`},
+		{"end_of_day_offset", "24:00:00+01", `"23:00:00Z"`},
 	})
 }
 
@@ -70,11 +141,11 @@ func TestTimestamp(t *testing.T) {
 		{"bc", "2000-01-01 12:00:00 BC", `"-1999-01-01T12:00:00Z"`},
 		{"bc_leap_day", "0005-02-29 12:00:00 BC", `"-0004-02-29T12:00:00Z"`},
 		{"large_year", "21016-11-04 13:51:30.123456", `"+21016-11-04T13:51:30.123456Z"`},
-		// Chosen from source (docs silent for isostring):
-		// PGStatement.DATE_POSITIVE_INFINITY / DATE_NEGATIVE_INFINITY
-		// milliseconds as a LocalDateTime at UTC; see TestInfinityInstants.
-		{"infinity", "infinity", `"+292278994-08-16T23:00:00Z"`},
-		{"minus_infinity", "-infinity", `"-292275055-05-16T23:00:00Z"`},
+		// source (docs silent for isostring): POSITIVE/NEGATIVE_INFINITY_LOCAL_DATE_TIME,
+		// PGStatement.DATE_POSITIVE/NEGATIVE_INFINITY read as microseconds
+		// (Conversions.toInstantFromMicros); the cluster test saw these.
+		{"infinity", "infinity", `"+294247-01-10T04:00:25.2Z"`},
+		{"minus_infinity", "-infinity", `"-290308-12-21T19:59:27.6Z"`},
 	})
 }
 
@@ -108,12 +179,12 @@ func TestTimestamptz(t *testing.T) {
 // TestInfinityInstants checks the stand-ins for infinite timestamps against
 // the standard library's calendar.
 func TestInfinityInstants(t *testing.T) {
-	for _, ms := range []int64{pgDatePositiveInfinity, pgDateNegativeInfinity, 0, -1, 1_000_000_000_123} {
-		tm := time.UnixMilli(ms).UTC()
+	for _, us := range []int64{pgDatePositiveInfinity, pgDateNegativeInfinity, 0, -1, 1_000_000_000_123} {
+		tm := time.UnixMicro(us).UTC()
 		y := tm.Year()
-		want := `"` + string(civil.AppendISODate(nil, int64(y), int(tm.Month()), tm.Day())) + tm.Format("T15:04:05.999Z") + `"`
-		if got := string(formatEpochMillis(ms)); got != want {
-			t.Errorf("formatEpochMillis(%d) = %s, want %s", ms, got, want)
+		want := `"` + string(civil.AppendISODate(nil, int64(y), int(tm.Month()), tm.Day())) + tm.Format("T15:04:05.999999Z") + `"`
+		if got := string(formatEpochMicros(us)); got != want {
+			t.Errorf("formatEpochMicros(%d) = %s, want %s", us, got, want)
 		}
 	}
 }

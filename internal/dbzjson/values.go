@@ -18,6 +18,10 @@ func (c *codec) append(dst []byte, s string) ([]byte, error) {
 	switch c.kind {
 	case kString:
 		return appendString(dst, s), nil
+	case kNull:
+		return append(dst, "null"...), nil
+	case kEmptyArray:
+		return append(dst, "[]"...), nil
 	case kBool:
 		switch s {
 		case "t", "true":
@@ -55,6 +59,11 @@ func (c *codec) append(dst []byte, s string) ([]byte, error) {
 	case kBytea:
 		return appendByteaBase64(dst, s)
 	case kBitBool:
+		if s == "" {
+			// A varbit(1) holding no bits: Integer.valueOf("", 2) fails
+			// and Debezium writes null.
+			return append(dst, "null"...), nil
+		}
 		for i := 0; i < len(s); i++ {
 			switch s[i] {
 			case '1':
@@ -69,6 +78,20 @@ func (c *codec) append(dst []byte, s string) ([]byte, error) {
 		return appendBits(dst, s)
 	case kDate:
 		return appendDate(dst, s)
+	case kDateJDBC:
+		return appendDateJDBC(dst, s)
+	case kTimeJDBC:
+		return appendTimeJDBC(dst, s)
+	case kTimetzJDBC:
+		return appendTimetzJDBC(dst, s)
+	case kTimestampJDBC:
+		return appendTimestampJDBC(dst, s)
+	case kTimestamptzJDBC:
+		return appendTimestamptzJDBC(dst, s, int(c.frac))
+	case kPoint:
+		return appendPoint(dst, s)
+	case kHstore:
+		return appendHstore(dst, s)
 	case kTime:
 		return appendTime(dst, s)
 	case kTimetz:
@@ -85,8 +108,10 @@ func (c *codec) append(dst []byte, s string) ([]byte, error) {
 	return appendString(dst, s), nil
 }
 
-// appendNumeric writes numeric text as Debezium's string mode does: Java's
-// BigDecimal.toString of the value, and the special values as the names of
+// appendNumeric writes numeric text as Debezium's string mode does:
+// SpecialValueDecimal's BigDecimal.toPlainString, which is PostgreSQL's
+// text itself (numeric_out never writes an exponent, and the text already
+// has the column's scale), and the special values as the names of
 // SpecialValueDecimal's constants.
 func appendNumeric(dst []byte, s string) ([]byte, error) {
 	switch s {
@@ -97,13 +122,37 @@ func appendNumeric(dst []byte, s string) ([]byte, error) {
 	case "-Infinity":
 		return append(dst, `"NEGATIVE_INFINITY"`...), nil
 	}
-	mark := len(dst)
-	dst = append(dst, '"')
-	dst, ok := appendJavaBigDecimal(dst, s)
-	if !ok {
-		return dst[:mark], errSyntax
+	if !isDecimal(s) {
+		return dst, errSyntax
 	}
+	dst = append(dst, '"')
+	dst = append(dst, s...)
 	return append(dst, '"'), nil
+}
+
+// isNumericSpecial reports whether numeric text is NaN or an infinity.
+func isNumericSpecial(s string) bool {
+	return s == "NaN" || s == "Infinity" || s == "-Infinity"
+}
+
+// isDecimal reports whether s is an optional '-', digits and an optional
+// fraction, with at least one digit.
+func isDecimal(s string) bool {
+	if s != "" && s[0] == '-' {
+		s = s[1:]
+	}
+	digits, point := 0, false
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= '0' && c <= '9':
+			digits++
+		case c == '.' && !point:
+			point = true
+		default:
+			return false
+		}
+	}
+	return digits > 0
 }
 
 // appendMoney writes money text ("$1,234.56", "-$0.50") the way Debezium's

@@ -28,7 +28,7 @@ func col(oid uint32, typmod int32) Column {
 
 func runValueCases(t *testing.T, c Column, cases []valueCase) {
 	t.Helper()
-	codec := newColumnCodec(c)
+	codec := newColumnCodec(c, false)
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := codec.append(nil, tc.text)
@@ -131,9 +131,10 @@ func TestDoublePrecision(t *testing.T) {
 func TestNumeric(t *testing.T) {
 	// docs (decimal types): with decimal.handling.mode=string NUMERIC and
 	// DECIMAL are STRING; NaN is "the string constant NAN". source:
-	// SpecialValueDecimal.fromLogical writes BigDecimal.toString, which
-	// switches to scientific notation below an adjusted exponent of -6, and
-	// the special values by name (POSITIVE_INFINITY, NEGATIVE_INFINITY).
+	// SpecialValueDecimal.fromLogical writes BigDecimal.toPlainString (never
+	// scientific notation; Debezium 3.6.1 on the cluster writes 0.0000001
+	// as "0.0000001"), and the special values by name (POSITIVE_INFINITY,
+	// NEGATIVE_INFINITY).
 	t.Run("numeric_10_2", func(t *testing.T) {
 		runValueCases(t, col(oidNumeric, 10<<16|2+4), []valueCase{
 			{"scale_kept", "12345678.90", `"12345678.90"`},
@@ -148,9 +149,10 @@ func TestNumeric(t *testing.T) {
 			{"long", "123456789012345678901234567890.123456789", `"123456789012345678901234567890.123456789"`},
 			{"small_plain", "0.000001", `"0.000001"`},
 			{"small_plain_two_digits", "0.0000012", `"0.0000012"`},
-			{"small_scientific", "0.0000001", `"1E-7"`},
-			{"small_scientific_two_digits", "-0.00000012", `"-1.2E-7"`},
-			{"zero_with_big_scale", "0.00000000", `"0E-8"`},
+			{"small_stays_plain", "0.0000001", `"0.0000001"`},
+			{"small_negative_stays_plain", "-0.00000012", `"-0.00000012"`},
+			{"zero_with_big_scale", "0.00000000", `"0.00000000"`},
+			{"big", "100000000000000000000", `"100000000000000000000"`},
 			{"nan", "NaN", `"NAN"`},
 			{"infinity", "Infinity", `"POSITIVE_INFINITY"`},
 			{"minus_infinity", "-Infinity", `"NEGATIVE_INFINITY"`},
@@ -180,7 +182,11 @@ func TestStrings(t *testing.T) {
 			{"quote_and_backslash", `a"b\c`, `"a\"b\\c"`},
 			{"short_escapes", "\b\t\n\f\r", `"\b\t\n\f\r"`},
 			{"control", "\x01\x1f", `"\u0001\u001F"`},
-			{"unicode", "zürich ✓ 😀", `"zürich ✓ 😀"`},
+			// Jackson's UTF8JsonGenerator escapes a character outside the
+			// BMP as its surrogate pair (the cluster test saw "\uD83D\uDE00").
+			{"unicode", "zürich ✓ 😀", `"zürich ✓ \uD83D\uDE00"`},
+			{"line_separator_raw", "\u2028", "\"\u2028\""},
+			{"supplementary_only", "𝄞", `"\uD834\uDD1E"`},
 			{"slash_and_html", "</a>&", `"</a>&"`},
 			{"empty", "", `""`},
 		})
@@ -194,9 +200,19 @@ func TestStrings(t *testing.T) {
 	t.Run("varchar", func(t *testing.T) {
 		runValueCases(t, col(oidVarchar, 24), []valueCase{{"plain", "abc", `"abc"`}})
 	})
-	t.Run("name", func(t *testing.T) {
-		runValueCases(t, col(oidName, -1), []valueCase{{"plain", "pg_class", `"pg_class"`}})
-	})
+}
+
+// TestName: the snapshot reads a name column through JDBC (VARCHAR, a
+// string); the streamed value goes through pgoutput's value resolver,
+// which has no case for name and yields null (the cluster test saw both).
+func TestName(t *testing.T) {
+	runValueCases(t, col(oidName, -1), []valueCase{{"streamed", "pg_class", "null"}})
+	got, err := newColumnCodec(col(oidName, -1), true).append(nil, "pg_class")
+	if err != nil || string(got) != `"pg_class"` {
+		t.Errorf("snapshot name = %s, %v", got, err)
+	}
+	dom := Column{Name: "v", TypeOID: 90005, TypeName: "name_d", TypeMod: -1, Kind: 'd', BaseOID: oidName}
+	runValueCases(t, dom, []valueCase{{"domain_streamed", "x", "null"}})
 }
 
 func TestStringLikeTypes(t *testing.T) {
@@ -218,8 +234,10 @@ func TestStringLikeTypes(t *testing.T) {
 		{"cidr", oidCIDR, "10.0.0.0/8", `"10.0.0.0/8"`},
 		{"macaddr", oidMacaddr, "08:00:2b:01:02:03", `"08:00:2b:01:02:03"`},
 		{"macaddr8", oidMacaddr8, "08:00:2b:01:02:03:04:05", `"08:00:2b:01:02:03:04:05"`},
-		// Chosen (DEBEZIUM.md): a type without a mapping is its text.
-		{"unknown_type", 3614 /* tsvector */, "'a' 'b'", `"'a' 'b'"`},
+		// docs: TSVECTOR and the range types are STRING.
+		{"tsvector", oidTSVector, "'a' 'b'", `"'a' 'b'"`},
+		{"int4range", oidInt4Range, "[1,5)", `"[1,5)"`},
+		{"tstzrange", oidTSTZRange, `["2020-01-01 00:00:00+00",)`, `"[\"2020-01-01 00:00:00+00\",)"`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -241,6 +259,106 @@ func TestEnumAndDomain(t *testing.T) {
 		[]valueCase{{"domain_over_integer_array", "{1,2}", `[1,2]`}})
 }
 
+// TestOmittedTypes: Debezium leaves out a column whose type it has no
+// schema for (include.unknown.datatypes=false): built-in types outside
+// PostgresValueConverter's and JDBC's lists, and types of extensions it
+// does not know by name. The cluster test saw each of these missing.
+func TestOmittedTypes(t *testing.T) {
+	for name, c := range map[string]Column{
+		"box":         col(oidBox, -1),
+		"circle":      col(718, -1),
+		"line":        col(628, -1),
+		"lseg":        col(601, -1),
+		"path":        col(602, -1),
+		"polygon":     col(604, -1),
+		"pg_lsn":      col(3220, -1),
+		"tsquery":     col(3615, -1),
+		"xid":         col(28, -1),
+		"xid8":        col(5069, -1),
+		"cid":         col(29, -1),
+		"tid":         col(27, -1),
+		"regclass":    col(2205, -1),
+		"regtype":     col(2206, -1),
+		"jsonpath":    col(4072, -1),
+		"aclitem":     col(1033, -1),
+		"pg_snapshot": col(5038, -1),
+		"txid_snap":   col(2970, -1),
+		"isbn13":      {Name: "v", TypeOID: 91000, TypeName: "isbn13", TypeMod: -1, Kind: 'b'},
+		"composite":   {Name: "v", TypeOID: 91001, TypeName: "my_row", TypeMod: -1, Kind: 'b'},
+	} {
+		if k := newColumnCodec(c, false).kind; k != kOmit {
+			t.Errorf("%s: codec kind %d, want omitted", name, k)
+		}
+	}
+}
+
+// TestVectorTypes: int2vector and oidvector have element types, so
+// Debezium takes them for arrays, and pgjdbc's PgArray finds no elements in
+// their text (the cluster test saw "1 2" as []).
+func TestVectorTypes(t *testing.T) {
+	runValueCases(t, col(oidInt2Vector, -1), []valueCase{{"int2vector", "1 2", "[]"}})
+	runValueCases(t, col(oidOIDVector, -1), []valueCase{{"oidvector", "1 2", "[]"}})
+}
+
+// TestExtensionTypes: the extension types Debezium knows by name.
+func TestExtensionTypes(t *testing.T) {
+	ext := func(name string) Column {
+		return Column{Name: "v", TypeOID: 92000, TypeName: name, TypeMod: -1, Kind: 'b'}
+	}
+	runValueCases(t, ext("citext"), []valueCase{{"citext", "AbC", `"AbC"`}})
+	runValueCases(t, ext("public.citext"), []valueCase{{"qualified", "AbC", `"AbC"`}})
+	runValueCases(t, ext("ltree"), []valueCase{{"ltree", "a.b.c", `"a.b.c"`}})
+	runValueCases(t, ext("isbn"), []valueCase{{"isbn", "978-0-393-04002-9", `"978-0-393-04002-9"`}})
+}
+
+func TestPoint(t *testing.T) {
+	// source: POINT is io.debezium.data.geometry.Point, the struct {x, y,
+	// wkb, srid}; Point.createValue builds the little-endian WKB point.
+	// The cluster test saw (1,2), (1.5,-0.1) and (1e300,-1e-300).
+	runValueCases(t, col(oidPoint, -1), []valueCase{
+		{"integers", "(1,2)", `{"x":1.0,"y":2.0,"wkb":"AQEAAAAAAAAAAADwPwAAAAAAAABA","srid":null}`},
+		{"fractions", "(1.5,-0.1)", `{"x":1.5,"y":-0.1,"wkb":"AQEAAAAAAAAAAAD4P5qZmZmZmbm/","srid":null}`},
+		{"exponents", "(1e+300,-1e-300)", `{"x":1.0E300,"y":-1.0E-300,"wkb":"AQEAAACcdQCIPOQ3flnz+MIfbqWB","srid":null}`},
+	})
+}
+
+func TestHstore(t *testing.T) {
+	// source: hstore.handling.mode=json writes the JSON text of pgjdbc's
+	// HStoreConverter map (a HashMap) as Jackson's generator writes it;
+	// the cluster test saw "a"=>"1", "b"=>NULL as {"a":"1","b":null}.
+	c := Column{Name: "v", TypeOID: 93000, TypeName: "hstore", TypeMod: -1, Kind: 'b'}
+	runValueCases(t, c, []valueCase{
+		{"null_value", `"a"=>"1", "b"=>NULL`, `"{\"a\":\"1\",\"b\":null}"`},
+		{"empty", ``, `"{}"`},
+		{"escapes", `"q\"uote"=>"back\\slash", "nl"=>"x
+y"`, `"{\"q\\\"uote\":\"back\\\\slash\",\"nl\":\"x\\ny\"}"`},
+		// Supplementary characters are raw in the inner JSON and escaped
+		// in the outer string.
+		{"emoji", `"k"=>"😀"`, `"{\"k\":\"\uD83D\uDE00\"}"`},
+	})
+	// HashMap iteration orders, as Java 17 prints them for maps filled in
+	// this order.
+	for _, tc := range []struct{ keys, want string }{
+		{"b a", "a b"},
+		{"k1 k2 k3 k10 k11 k12 k13 k14 k15 k16 k17 k18 k19", "k1 k2 k3 k11 k10 k13 k12 k15 k14 k17 k16 k19 k18"},
+		{"Aa BB z 😀 é key x", "Aa BB 😀 x é z key"},
+		{"0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25",
+			"22 23 24 25 10 11 12 13 14 15 16 17 18 19 0 1 2 3 4 5 6 7 8 9 20 21"},
+	} {
+		var pairs []hstorePair
+		for _, k := range strings.Fields(tc.keys) {
+			pairs = append(pairs, hstorePair{key: k})
+		}
+		var got []string
+		for _, p := range javaHashMapOrder(pairs) {
+			got = append(got, p.key)
+		}
+		if strings.Join(got, " ") != tc.want {
+			t.Errorf("HashMap order of %s: got %s, want %s", tc.keys, strings.Join(got, " "), tc.want)
+		}
+	}
+}
+
 func TestBytea(t *testing.T) {
 	// docs: BYTEA with binary.handling.mode=base64 is a base64 STRING;
 	// Debezium supports bytea_output=hex only.
@@ -254,7 +372,7 @@ func TestBytea(t *testing.T) {
 	// 2000 bytes cross the encoder's 768-byte chunks; the standard library
 	// is the oracle.
 	long := `\x` + strings.Repeat("00ff", 1000)
-	got, err := newScalarCodec(oidBytea, -1).append(nil, long)
+	got, err := newScalarCodec(oidBytea, -1, "bytea", pathStream).append(nil, long)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -273,7 +391,11 @@ func TestBits(t *testing.T) {
 		{"bit1_one", "1", "true"},
 		{"bit1_zero", "0", "false"},
 	})
-	runValueCases(t, col(oidVarbit, 1), []valueCase{{"varbit1_one", "1", "true"}})
+	runValueCases(t, col(oidVarbit, 1), []valueCase{
+		{"varbit1_one", "1", "true"},
+		// Integer.valueOf("", 2) fails: null (the cluster test saw it).
+		{"varbit1_empty", "", "null"},
+	})
 	runValueCases(t, col(oidBit, 2), []valueCase{{"bit2", "11", `"Aw=="`}})                               // {3}
 	runValueCases(t, col(oidBit, 7), []valueCase{{"bit7", "1000000", `"QA=="`}})                          // {64}
 	runValueCases(t, col(oidVarbit, 2), []valueCase{{"varbit_zero", "00", `""`}})                         // {}

@@ -190,21 +190,31 @@ func parseTimeText(s string) (Value, error) {
 }
 
 // Debezium's stand-ins for PostgreSQL's infinite dates and timestamps in
-// isostring mode (see internal/dbzjson's DEBEZIUM.md).
-const (
-	dbzDatePosInf      = "+5877611-06-21Z"
-	dbzDateNegInf      = "-5877611-06-22Z"
-	dbzTimestampPosInf = "+292278994-08-16T23:00:00Z"
-	dbzTimestampNegInf = "-292275055-05-16T23:00:00Z"
+// isostring mode (see internal/dbzjson's DEBEZIUM.md): Debezium 3.6 writes
+// a streamed date's infinity as "-5877611-06-21Z" (sic) and the snapshot's
+// as pgjdbc's "+292278994-08-16Z"; the older forms are what cdcq's
+// embedded capture wrote before it was checked against Debezium 3.6, and
+// may still be on topics.
+var (
+	dbzDateInfinities = map[string]uint8{
+		"-5877611-06-21Z":   formPosInf,
+		"+292278994-08-16Z": formPosInf,
+		"+5877611-06-21Z":   formPosInf,
+		"-5877611-06-22Z":   formNegInf,
+		"+292269055-12-02Z": formNegInf,
+	}
+	dbzTimestampInfinities = map[string]uint8{
+		"+294247-01-10T04:00:25.2Z":  formPosInf,
+		"-290308-12-21T19:59:27.6Z":  formNegInf,
+		"+292278994-08-16T23:00:00Z": formPosInf,
+		"-292275055-05-16T23:00:00Z": formNegInf,
+	}
 )
 
 // parseDbzDate reads Debezium's isostring date "YYYY-MM-DDZ".
 func parseDbzDate(s string) (Value, error) {
-	switch s {
-	case dbzDatePosInf:
-		return Value{k: kindDate, form: formPosInf}, nil
-	case dbzDateNegInf:
-		return Value{k: kindDate, form: formNegInf}, nil
+	if f, ok := dbzDateInfinities[s]; ok {
+		return Value{k: kindDate, form: f}, nil
 	}
 	days, rest, ok := parseDays(s)
 	if !ok || rest != "Z" {
@@ -226,10 +236,13 @@ func parseDbzTime(s string) (Value, error) {
 // timestamptz alike) and the infinities.
 func parseDbzTimestamp(s string, k kind) (Value, error) {
 	switch s {
-	case "infinity", dbzTimestampPosInf:
+	case "infinity":
 		return Value{k: k, form: formPosInf}, nil
-	case "-infinity", dbzTimestampNegInf:
+	case "-infinity":
 		return Value{k: k, form: formNegInf}, nil
+	}
+	if f, ok := dbzTimestampInfinities[s]; ok {
+		return Value{k: k, form: f}, nil
 	}
 	days, rest, ok := parseDays(s)
 	if !ok || rest == "" || rest[0] != 'T' {

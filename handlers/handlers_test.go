@@ -470,7 +470,9 @@ func (o *observingProcessor) ObserveQuery(context.Context, QuerySpec) (jobs.Quer
 	return o.observed, nil
 }
 
-func (o *observingProcessor) NeedsRestart(s jobs.QueryStatus) bool { return o.restart && s == o.observed }
+func (o *observingProcessor) NeedsRestart(s jobs.QueryStatus) bool {
+	return o.restart && s == o.observed
+}
 
 func TestStatusPollerKeepsSpecificReasons(t *testing.T) {
 	noJob := jobs.QueryStatus{Status: jobs.StatusFailed, Reason: "no Flink job named cdcq-env1-q1"}

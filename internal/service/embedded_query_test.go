@@ -170,50 +170,56 @@ type workload struct {
 
 func (w *workload) run(t *testing.T, txs, maxPerTx int) {
 	t.Helper()
-	ctx := context.Background()
 	regions := []any{"eu", "us", "ap", nil}
 	statuses := []any{"new", "paid", "shipped", nil}
-	for i := 0; i < txs; i++ {
-		tx, err := w.conn.Begin(ctx)
+	w.changes += randomTransactions(t, w.conn, w.rng, txs, maxPerTx, func() (string, []any) {
+		switch k := w.rng.IntN(10); {
+		case k < 2:
+			return `INSERT INTO customers VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET region = EXCLUDED.region`,
+				[]any{w.rng.IntN(40), regions[w.rng.IntN(len(regions))]}
+		case k < 6:
+			w.nextOrder++
+			var total any
+			if w.rng.IntN(8) > 0 {
+				total = fmt.Sprintf("%d.%02d", w.rng.IntN(500), w.rng.IntN(100))
+			}
+			return `INSERT INTO orders VALUES ($1, $2, $3::numeric, $4)`,
+				[]any{w.nextOrder, w.rng.IntN(40), total, statuses[w.rng.IntN(len(statuses))]}
+		case k < 8:
+			return `UPDATE orders SET total = total + 1.25, status = $2 WHERE id = $1`,
+				[]any{1 + w.rng.IntN(w.nextOrder+1), statuses[w.rng.IntN(len(statuses))]}
+		case k < 9:
+			return `DELETE FROM orders WHERE id = $1`, []any{1 + w.rng.IntN(w.nextOrder+1)}
+		default:
+			return `DELETE FROM customers WHERE id = $1`, []any{w.rng.IntN(40)}
+		}
+	})
+	w.txs += txs
+}
+
+// randomTransactions runs txs transactions of one to maxPerTx statements
+// each, which next picks, and returns how many statements ran.
+func randomTransactions(t *testing.T, conn *pgx.Conn, rng *rand.Rand, txs, maxPerTx int, next func() (string, []any)) int {
+	t.Helper()
+	ctx := context.Background()
+	n := 0
+	for range txs {
+		tx, err := conn.Begin(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
-		n := 1 + w.rng.IntN(maxPerTx)
-		for j := 0; j < n; j++ {
-			var sql string
-			var args []any
-			switch k := w.rng.IntN(10); {
-			case k < 2:
-				sql = `INSERT INTO customers VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET region = EXCLUDED.region`
-				args = []any{w.rng.IntN(40), regions[w.rng.IntN(len(regions))]}
-			case k < 6:
-				w.nextOrder++
-				var total any
-				if w.rng.IntN(8) > 0 {
-					total = fmt.Sprintf("%d.%02d", w.rng.IntN(500), w.rng.IntN(100))
-				}
-				sql = `INSERT INTO orders VALUES ($1, $2, $3::numeric, $4)`
-				args = []any{w.nextOrder, w.rng.IntN(40), total, statuses[w.rng.IntN(len(statuses))]}
-			case k < 8:
-				sql = `UPDATE orders SET total = total + 1.25, status = $2 WHERE id = $1`
-				args = []any{1 + w.rng.IntN(w.nextOrder+1), statuses[w.rng.IntN(len(statuses))]}
-			case k < 9:
-				sql = `DELETE FROM orders WHERE id = $1`
-				args = []any{1 + w.rng.IntN(w.nextOrder+1)}
-			default:
-				sql = `DELETE FROM customers WHERE id = $1`
-				args = []any{w.rng.IntN(40)}
-			}
+		for range 1 + rng.IntN(maxPerTx) {
+			sql, args := next()
 			if _, err := tx.Exec(ctx, sql, args...); err != nil {
 				t.Fatalf("%s %v: %v", sql, args, err)
 			}
-			w.changes++
+			n++
 		}
 		if err := tx.Commit(ctx); err != nil {
 			t.Fatal(err)
 		}
-		w.txs++
 	}
+	return n
 }
 
 // compareWithPostgres waits until every query's result, read through the
@@ -221,7 +227,7 @@ func (w *workload) run(t *testing.T, txs, maxPerTx int) {
 func (s *system) compareWithPostgres(t *testing.T, src *pgx.Conn, ids []string) {
 	t.Helper()
 	for i, id := range ids {
-		want := postgresRows(t, src, differentialQueries[i])
+		want := postgresRows(t, src, differentialQueries[i], numbersAsWritten)
 		var got []string
 		var last string
 		ok := poll(60*time.Second, func() bool {
@@ -240,7 +246,7 @@ func (s *system) compareWithPostgres(t *testing.T, src *pgx.Conn, ids []string) 
 				last = fmt.Sprintf("status %d, caught up %v", res.StatusCode, body.CaughtUp)
 				return false
 			}
-			got = canonicalRows(t, body.Rows, true)
+			got = canonicalRows(t, body.Rows, dropQueryID|numbersAsWritten)
 			last = strings.Join(got, "\n")
 			return slices.Equal(got, want)
 		})
@@ -252,47 +258,6 @@ func (s *system) compareWithPostgres(t *testing.T, src *pgx.Conn, ids []string) 
 		}
 		t.Logf("query %d: %d rows equal, e.g. %s", i, len(want), want[0])
 	}
-}
-
-// postgresRows runs a query on Postgres and renders each row as canonical
-// JSON.
-func postgresRows(t *testing.T, src *pgx.Conn, query string) []string {
-	t.Helper()
-	rows, err := src.Query(context.Background(), "SELECT to_jsonb(q)::text FROM ("+query+") q")
-	if err != nil {
-		t.Fatal(err)
-	}
-	texts, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw := make([]json.RawMessage, len(texts))
-	for i, s := range texts {
-		raw[i] = json.RawMessage(s)
-	}
-	return canonicalRows(t, raw, false)
-}
-
-// canonicalRows renders rows with sorted keys and numbers as written,
-// dropping the result records' query_id, and sorts them.
-func canonicalRows(t *testing.T, rows []json.RawMessage, dropQueryID bool) []string {
-	t.Helper()
-	out := make([]string, 0, len(rows))
-	for _, r := range rows {
-		dec := json.NewDecoder(strings.NewReader(string(r)))
-		dec.UseNumber()
-		var m map[string]any
-		if err := dec.Decode(&m); err != nil {
-			t.Fatalf("row %s: %v", r, err)
-		}
-		if dropQueryID {
-			delete(m, "query_id")
-		}
-		b, _ := json.Marshal(m)
-		out = append(out, string(b))
-	}
-	slices.Sort(out)
-	return out
 }
 
 // With several workers, a query runs in one of them and moves to another

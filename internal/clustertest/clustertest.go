@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -29,6 +30,9 @@ import (
 const EnvFileVariable = "CDCQ_TEST_CLUSTER_ENV"
 
 var (
+	// fullJIT starts the cluster with the JVMs' normal JIT (see
+	// ForBenchmarks) instead of the start-up-friendly C1-only one.
+	fullJIT   atomic.Bool
 	once      sync.Once
 	shared    *localcluster.Cluster
 	sharedErr error
@@ -36,6 +40,16 @@ var (
 	// empty when it uses one from an env file.
 	dir string
 )
+
+// ForBenchmarks returns Shared's cluster, started with the JVMs' normal JIT
+// when this call starts it: the C1-only JIT that tests use starts faster
+// but runs slower, which a benchmark must not measure. A cluster from
+// CDCQ_TEST_CLUSTER_ENV is used as it is.
+func ForBenchmarks(b *testing.B) *localcluster.Cluster {
+	b.Helper()
+	fullJIT.Store(true)
+	return Shared(b)
+}
 
 // Shared returns the test binary's cluster, starting it on first use (the
 // first call waits about 15 s, longer when the jars are not resolved yet).
@@ -81,7 +95,7 @@ func start() {
 		Dir:           dir,
 		JarDir:        jars,
 		FreePorts:     true,
-		FastStartup:   true,
+		FastStartup:   !fullJIT.Load(),
 		DieWithParent: true,
 		Progress:      prefixWriter{},
 	})

@@ -27,7 +27,8 @@ import (
 // same run, on the same source database and the same Kafka broker (the
 // cluster's). The engines take turns: each runs in a system of its own, and
 // its connection is deleted, and seen DELETED, before the other starts, so
-// the two never compete for the cores (other processes on the machine may). Each benchmark runs its workload once,
+// the two never compete for the cores (other processes on the machine may).
+// Each benchmark runs its workload once,
 // whatever b.N, reports with b.ReportMetric, and prints one line per
 // comparison, starting with "cluster-vs-embedded:", with both figures and
 // their ratio. Nothing asserts a timing.
@@ -37,8 +38,9 @@ import (
 //
 //	CDCQ_TEST_CLUSTER_ENV=$PWD/.cluster/env go test -run '^$' -bench '^BenchmarkCluster' -benchtime 1x -timeout 90m ./internal/service/
 //
-// Without CDCQ_TEST_CLUSTER_ENV they skip: clustertest would start a
-// cluster with a C1-only JIT, whose figures would mislead.
+// Without CDCQ_TEST_CLUSTER_ENV (`make bench`, a plain go test -bench) they
+// start a cluster of their own through clustertest.ForBenchmarks, with the
+// normal JIT too (the tests' C1-only JIT would mislead the figures).
 //
 // Sizes, from the environment:
 //
@@ -63,13 +65,12 @@ func clusterBenchSize(name string, def int) int {
 	return def
 }
 
-// needBenchCluster skips unless the benchmark runs on a cluster named by
-// CDCQ_TEST_CLUSTER_ENV (as `make bench-cluster` starts it).
+// needBenchCluster makes sure the benchmark's cluster runs the normal JIT:
+// the one named by CDCQ_TEST_CLUSTER_ENV (as `make bench-cluster` starts
+// it), or one it starts itself.
 func needBenchCluster(b *testing.B) {
 	b.Helper()
-	if os.Getenv(clustertest.EnvFileVariable) == "" {
-		b.Skipf("needs a cluster with the normal JIT named by %s (clustertest's own has a C1-only JIT): run `make bench-cluster`", clustertest.EnvFileVariable)
-	}
+	clustertest.ForBenchmarks(b)
 }
 
 // benchEngine is one side of a comparison.

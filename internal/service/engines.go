@@ -67,7 +67,11 @@ func Engines(cfg config.Config, inf *Infra, logger *slog.Logger) (WorkerDeps, er
 			return WorkerDeps{}, err
 		}
 		deps.Processor = withResults
-		deps.Background = append(deps.Background, follower.Run)
+		deps.Background = append(deps.Background, follower.Run, func(ctx context.Context) error {
+			<-ctx.Done() // the worker stops: so does its Kafka admin client
+			topics.Close()
+			return nil
+		})
 	} else {
 		proc, err := embeddedProcessor(inf, logger)
 		if err != nil {

@@ -171,6 +171,7 @@ func startWithConnectAndFlink(t *testing.T) (*system, *flinkfake.Server) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		t.Cleanup(topics.Close)
 		proc, err := flinkProcessor(fl.GatewayURL, fl.JobManagerURL, "kafka:9092", topics)
 		if err != nil {
 			t.Fatal(err)

@@ -27,6 +27,10 @@ import (
 // Topics reaches Kafka with franz-go.
 type Topics struct {
 	brokers []string
+	// adm serves the small admin requests (group offsets, end offsets,
+	// group deletion) that Progress makes every few seconds: one client
+	// for the process, not one per request.
+	adm *kadm.Client
 }
 
 // New refuses an empty broker list.
@@ -34,8 +38,15 @@ func New(brokers []string) (*Topics, error) {
 	if len(brokers) == 0 {
 		return nil, errors.New("kafkatopics: no brokers")
 	}
-	return &Topics{brokers: brokers}, nil
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		return nil, fmt.Errorf("kafkatopics: %w", err)
+	}
+	return &Topics{brokers: brokers, adm: kadm.NewClient(cl)}, nil
 }
+
+// Close releases the admin client.
+func (t *Topics) Close() { t.adm.Close() }
 
 // TruncateStarts returns, for each change topic that holds a truncate
 // event (Debezium's op "t"), the offset after its last one: a table's
@@ -95,12 +106,7 @@ func isTruncate(r *kgo.Record) bool {
 // their configured offsets, never from the group's. A group that does not
 // exist is not an error.
 func (t *Topics) ForgetGroup(ctx context.Context, group string) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(t.brokers...))
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	resp, err := kadm.NewClient(cl).DeleteGroups(ctx, group)
+	resp, err := t.adm.DeleteGroups(ctx, group)
 	if err != nil {
 		return fmt.Errorf("delete consumer group %s: %w", group, err)
 	}
@@ -151,12 +157,7 @@ func (p *Progress) CaughtUp(ctx context.Context, group, jobID string) (bool, err
 	if reached {
 		return true, nil
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(p.topics.brokers...))
-	if err != nil {
-		return false, err
-	}
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
+	adm := p.topics.adm
 	committed, err := adm.FetchOffsets(ctx, group)
 	if err != nil {
 		return false, fmt.Errorf("offsets of consumer group %s: %w", group, err)

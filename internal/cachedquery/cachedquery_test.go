@@ -43,6 +43,10 @@ func TestCompile(t *testing.T) {
 		{name: "embedded_cannot_run", schema: schema, sql: "SELECT tags, count(*) FROM orders GROUP BY tags",
 			wantField: FieldSQLQuery, wantLine: 1, wantMsg: "the embedded engine cannot maintain this query"},
 		{name: "nullable_group_key", schema: schema, sql: "SELECT note, count(*) FROM orders GROUP BY note"},
+		// The message names the column as the query does, not as the plan
+		// numbers its sources.
+		{name: "engine_refusal_names_columns", schema: schema, sql: "SELECT note, count(*) FROM orders o WHERE note LIKE note GROUP BY note",
+			wantField: FieldSQLQuery, wantLine: 1, wantMsg: "pattern that is not a constant (o.note)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

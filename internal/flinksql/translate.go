@@ -86,7 +86,18 @@ func Translate(plan *sqlplan.Plan, opts Options) ([]string, error) {
 	if plan == nil || len(plan.Sources) == 0 || len(plan.Outputs) == 0 {
 		return nil, errors.New("flinksql: the plan has no sources or no outputs")
 	}
-	t := &translator{plan: plan, opts: opts}
+	stmts, err := (&translator{plan: plan, opts: opts}).translate()
+	var ue *UnsupportedError
+	if errors.As(err, &ue) {
+		// One UnsupportedError, whatever wrapped it, naming columns as the
+		// query does.
+		msg := strings.Replace(err.Error(), (&UnsupportedError{}).Error(), "", 1)
+		return nil, &UnsupportedError{Message: plan.WithAliases(msg)}
+	}
+	return stmts, err
+}
+
+func (t *translator) translate() ([]string, error) {
 	stmts := t.settings()
 	sources, err := t.sourceTables()
 	if err != nil {

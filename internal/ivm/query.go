@@ -4,9 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
-	"regexp"
 	"slices"
-	"strconv"
 
 	"github.com/cdcq/cdcq/internal/sqlplan"
 )
@@ -112,24 +110,9 @@ func New(plan *sqlplan.Plan) (*Query, error) {
 	}
 	q, err := compileQuery(plan)
 	if err != nil {
-		return nil, withAliases(plan, err)
+		return nil, errors.New(plan.WithAliases(err.Error()))
 	}
 	return q, nil
-}
-
-var sourceRefRE = regexp.MustCompile(`\bs(\d+)\.`)
-
-// withAliases rewrites the s0.column references of expression text in an
-// error into the sources' aliases (alias.column), as the query names them.
-func withAliases(plan *sqlplan.Plan, err error) error {
-	msg := sourceRefRE.ReplaceAllStringFunc(err.Error(), func(m string) string {
-		i, _ := strconv.Atoi(m[1 : len(m)-1])
-		if i < len(plan.Sources) {
-			return sqlplan.QuoteIdent(plan.Sources[i].Alias) + "."
-		}
-		return m
-	})
-	return errors.New(msg)
 }
 
 func compileQuery(plan *sqlplan.Plan) (*Query, error) {

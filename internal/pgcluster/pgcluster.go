@@ -111,6 +111,14 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 		}
 		fresh = true
 	}
+	if !fresh {
+		// A server of this data directory left running by a process that
+		// died (SIGKILL, say) holds the directory: stop it in an orderly way
+		// and start it as this process's own.
+		if err := c.Stop(ctx); err != nil {
+			return nil, err
+		}
+	}
 	if err := c.start(ctx); err != nil {
 		return nil, err
 	}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/cdcq/cdcq/internal/pgcluster"
 	"github.com/cdcq/cdcq/internal/pgtest"
 )
 
@@ -33,4 +34,31 @@ func TestStartServesLogicalReplication(t *testing.T) {
 		t.Fatalf("connect after restart: %v", err)
 	}
 	conn2.Close(ctx)
+}
+
+// A process that dies without stopping its server (cdcq dev killed with
+// SIGKILL) leaves the server holding the data directory: the next Start on
+// that directory takes it over, with the data kept.
+func TestStartTakesOverAServerLeftRunning(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	first, err := pgcluster.Start(ctx, pgcluster.Config{DataDir: dir + "/data", Durable: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = first.Stop(context.Background()) })
+	if err := first.CreateDatabase(ctx, "kept"); err != nil {
+		t.Fatal(err)
+	}
+	// first is forgotten, as by a process that died.
+	second, err := pgcluster.Start(ctx, pgcluster.Config{DataDir: dir + "/data", Durable: true})
+	if err != nil {
+		t.Fatalf("start over a server left running: %v", err)
+	}
+	t.Cleanup(func() { _ = second.Stop(context.Background()) })
+	conn, err := pgx.Connect(ctx, second.URLFor("kept"))
+	if err != nil {
+		t.Fatalf("the database made before is gone: %v", err)
+	}
+	conn.Close(ctx)
 }

@@ -1,6 +1,7 @@
 package sqlplan
 
 import (
+	"regexp"
 	"strconv"
 
 	"github.com/cdcq/cdcq/internal/prismaschema"
@@ -219,4 +220,19 @@ type SortKey struct {
 	// NullsFirst is explicit: PostgreSQL's default puts NULLs last in
 	// ascending and first in descending order.
 	NullsFirst bool
+}
+
+var sourceRefRE = regexp.MustCompile(`\bs(\d+)\.`)
+
+// WithAliases rewrites the s0.column references that expressions' String
+// gives into the sources' aliases (alias.column), as the query names them,
+// for messages to people.
+func (p *Plan) WithAliases(text string) string {
+	return sourceRefRE.ReplaceAllStringFunc(text, func(m string) string {
+		i, _ := strconv.Atoi(m[1 : len(m)-1])
+		if i < len(p.Sources) {
+			return QuoteIdent(p.Sources[i].Alias) + "."
+		}
+		return m
+	})
 }

@@ -206,8 +206,9 @@ func appendTimestamptzJDBC(dst []byte, s string, frac int) ([]byte, error) {
 // point's little-endian Well-Known Binary (base64, as JsonConverter writes
 // BYTES), srid null.
 func appendPoint(dst []byte, s string) ([]byte, error) {
-	inner, ok := strings.CutPrefix(s, "(")
-	if inner, ok = strings.CutSuffix(inner, ")"); !ok {
+	inner, open := strings.CutPrefix(s, "(")
+	inner, closed := strings.CutSuffix(inner, ")")
+	if !open || !closed {
 		return dst, errSyntax
 	}
 	xs, ys, ok := strings.Cut(inner, ",")

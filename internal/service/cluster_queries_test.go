@@ -110,10 +110,10 @@ func (q clusterQuery) postgresSQL() string {
 // storeWorkload applies random inserts, updates and deletes to the three
 // tables in random transactions.
 type storeWorkload struct {
-	rng                 *rand.Rand
-	conn                *pgx.Conn
-	nextOrder, products int
-	changes, txs        int
+	rng          *rand.Rand
+	conn         *pgx.Conn
+	nextOrder    int
+	changes, txs int
 }
 
 func (w *storeWorkload) run(t *testing.T, txs, maxPerTx int) {

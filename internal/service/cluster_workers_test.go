@@ -550,18 +550,6 @@ func (a assignment) memberIDs() []string {
 	return ids
 }
 
-// othersThan are the partitions held by members other than id.
-func (a assignment) othersThan(id string) []int32 {
-	var out []int32
-	for m, ps := range a.members {
-		if m != id {
-			out = append(out, ps...)
-		}
-	}
-	slices.Sort(out)
-	return out
-}
-
 func (a assignment) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s", a.state)

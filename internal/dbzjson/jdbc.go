@@ -151,22 +151,9 @@ func appendTimetzJDBC(dst []byte, s string) ([]byte, error) {
 // its proleptic Gregorian equivalent (1000-01-01 is 1000-01-06); the
 // infinities are the stand-ins of scalar timestamps.
 func appendTimestampJDBC(dst []byte, s string) ([]byte, error) {
-	switch s {
-	case "infinity":
-		return append(dst, timestampInfinityJSON...), nil
-	case "-infinity":
-		return append(dst, timestampMinusInfinityJSON...), nil
-	}
-	y, m, d, t, rest, ok := parseTimestamp(s)
-	if !ok || rest != "" {
-		return dst, errSyntax
-	}
-	y, m, d = civil.Date(calendarDays(y, m, d))
-	dst = append(dst, '"')
-	dst = civil.AppendISODate(dst, y, m, d)
-	dst = append(dst, 'T')
-	dst = civil.AppendClock(dst, t, 0)
-	return append(dst, 'Z', '"'), nil
+	return appendTimestampIn(dst, s, func(y int64, m, d int) (int64, int, int) {
+		return civil.Date(calendarDays(y, m, d))
+	})
 }
 
 // appendTimestamptzJDBC writes a timestamptz[] element: Debezium reads

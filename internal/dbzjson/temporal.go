@@ -104,6 +104,12 @@ func appendTimetz(dst []byte, s string) ([]byte, error) {
 }
 
 func appendTimestamp(dst []byte, s string) ([]byte, error) {
+	return appendTimestampIn(dst, s, nil)
+}
+
+// appendTimestampIn writes a timestamp's isostring, its date first passed
+// through date when that is not nil (pgjdbc's calendar for array elements).
+func appendTimestampIn(dst []byte, s string, date func(y int64, m, d int) (int64, int, int)) ([]byte, error) {
 	switch s {
 	case "infinity":
 		return append(dst, timestampInfinityJSON...), nil
@@ -113,6 +119,9 @@ func appendTimestamp(dst []byte, s string) ([]byte, error) {
 	y, m, d, t, rest, ok := parseTimestamp(s)
 	if !ok || rest != "" {
 		return dst, errSyntax
+	}
+	if date != nil {
+		y, m, d = date(y, m, d)
 	}
 	dst = append(dst, '"')
 	dst = civil.AppendISODate(dst, y, m, d)

@@ -96,6 +96,20 @@ type Config struct {
 	// crashOnStop makes a stopping capture leave at once, as a crashed
 	// worker would, instead of confirming what is in flight (tests).
 	crashOnStop bool
+	// at is a test hook called at named points of a capture's life
+	// ("snapshot-start", "snapshot-chunk", "snapshot-copied"); it may
+	// block until ctx ends, to crash the capture there.
+	at func(ctx context.Context, point string)
+	// keepReplicaIdentity leaves the tables' REPLICA IDENTITY as it is
+	// (tests of tables at DEFAULT that a superuser captures).
+	keepReplicaIdentity bool
+}
+
+// hook calls the test hook at point.
+func (e *Engine) hook(ctx context.Context, point string) {
+	if e.cfg.at != nil {
+		e.cfg.at(ctx, point)
+	}
 }
 
 func (c *Config) setDefaults() {

@@ -290,8 +290,13 @@ func (e *Engine) capture(ctx context.Context, cancel context.CancelCauseFunc, wg
 			return fmt.Errorf("replication slot %s: consistent point %q: %w", row.SlotName, created.ConsistentPoint, err)
 		}
 		log.Info("embedded capture: slot created; taking the initial snapshot", "slot", row.SlotName, "lsn", at)
+		e.hook(ctx, "snapshot-start")
 		progress, err := e.snapshot(ctx, src, created.SnapshotName, at, row, facts, prod, live)
 		if err != nil {
+			return err
+		}
+		e.hook(ctx, "snapshot-copied")
+		if err := ctx.Err(); err != nil {
 			return err
 		}
 		lsn := int64(at)
@@ -326,6 +331,9 @@ func (e *Engine) preparePublication(ctx context.Context, side *pgx.Conn, row cap
 	tables, err := publishedTables(ctx, side, row.PublicationName)
 	if err != nil {
 		return nil, err
+	}
+	if e.cfg.keepReplicaIdentity {
+		return warnings, nil
 	}
 	return append(warnings, ensureReplicaIdentity(ctx, side, tables)...), nil
 }

@@ -64,15 +64,24 @@ func (e *Engine) snapshot(ctx context.Context, src source, snapshotName string, 
 		src: dbzjson.Source{Version: e.cfg.Version, Name: row.TopicPrefix, DB: facts.Database, TxID: xmin,
 			LSN: int64(at), Sequence: dbzjson.Sequence(0, uint64(at))},
 	}
+	rels := make([]*dbzjson.Relation, len(tables))
+	priors := make([]*priorRows, len(tables))
 	for i, t := range tables {
 		rel, err := cat.tableRelation(ctx, conn, t)
 		if err != nil {
 			return nil, err
 		}
+		rels[i] = rel
 		topic := dbzjson.Topic(row.TopicPrefix, rel)
 		if err := prod.ensureTopic(ctx, topic); err != nil {
 			return nil, err
 		}
+		// What the topic holds from before: read before this snapshot
+		// writes to it.
+		if priors[i], err = readPriorRows(ctx, e.cfg.Brokers, prod.adm, topic); err != nil {
+			return nil, err
+		}
+		em.prior = priors[i]
 		n, err := e.copyTable(ctx, conn, tx, t, rel, topic, em, func(copied int64) {
 			live.updateSnapshot(func(p *jobs.SnapshotProgress) {
 				p.RowsCopied += copied - p.Tables[i].RowsCopied
@@ -93,6 +102,18 @@ func (e *Engine) snapshot(ctx context.Context, src source, snapshotName string, 
 	}
 	if err := em.finish(); err != nil {
 		return nil, err
+	}
+	for i, prior := range priors {
+		n, err := prior.retract(ctx, e.cfg.Brokers, prod, em.batch, em.src, rels[i].Schema, rels[i].Table)
+		if err != nil {
+			return nil, err
+		}
+		if n > 0 {
+			live.updateSnapshot(func(p *jobs.SnapshotProgress) {
+				p.Tables[i].RowsRetracted = n
+				p.RowsRetracted += n
+			})
+		}
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return nil, pgsource.Classify("end snapshot transaction", err)
@@ -150,6 +171,10 @@ func (e *Engine) copyTable(ctx context.Context, conn *pgx.Conn, tx pgx.Tx, t can
 		}
 		copied += int64(n)
 		progress(copied)
+		e.hook(ctx, "snapshot-chunk")
+		if err := ctx.Err(); err != nil {
+			return copied, err
+		}
 		if n < e.cfg.SnapshotChunkRows {
 			break
 		}
@@ -200,10 +225,12 @@ type snapshotEmitter struct {
 
 	enc        *encoder
 	topic      string
+	prior      *priorRows
 	tableRows  int64
 	pending    []dbzjson.Value
 	pendingEnc *encoder
 	pendingTop string
+	pendingPri *priorRows
 	pendFirst  bool
 	pendLast   bool
 }
@@ -216,7 +243,7 @@ func (m *snapshotEmitter) add(row []dbzjson.Value) {
 	if m.pending != nil {
 		m.emit(false)
 	}
-	m.pending, m.pendingEnc, m.pendingTop = row, m.enc, m.topic
+	m.pending, m.pendingEnc, m.pendingTop, m.pendingPri = row, m.enc, m.topic, m.prior
 	m.pendFirst, m.pendLast = m.tableRows == 0, false
 	m.tableRows++
 }
@@ -249,6 +276,12 @@ func (m *snapshotEmitter) emit(last bool) {
 	if err != nil {
 		m.err = err
 		return
+	}
+	if m.pendingPri != nil {
+		if err := m.pendingPri.forget(key); err != nil {
+			m.err = err
+			return
+		}
 	}
 	m.prod.produce(m.ctx, &kgo.Record{Topic: m.pendingTop, Key: key, Value: val}, m.batch)
 	m.emitted++

@@ -1,6 +1,7 @@
 package dbzjson
 
 import (
+	"fmt"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -200,6 +201,29 @@ func Envelope(rel *Relation, op Op, before, after []Value, src Source, tsMs int6
 func TruncateEnvelope(src Source, tsMs int64) ([]byte, error) {
 	b := make([]byte, 0, 384)
 	return appendTruncate(b, src, tsMs)
+}
+
+// DeleteEnvelopeRaw encodes a delete (op "d") whose before image is
+// already encoded: the after image of an earlier record of the same row, as
+// a JSON object. The capture writes such deletes for rows that a topic
+// still holds but that a new snapshot no longer found. src must name the
+// schema and table.
+func DeleteEnvelopeRaw(before []byte, src Source, tsMs int64) ([]byte, error) {
+	if src.Schema == "" || src.Table == "" {
+		return nil, fmt.Errorf("dbzjson: a delete event needs the schema and table in its source")
+	}
+	if len(before) == 0 || before[0] != '{' {
+		return nil, fmt.Errorf("dbzjson: the before image of a delete of %s.%s is not a JSON object", src.Schema, src.Table)
+	}
+	dst := make([]byte, 0, len(before)+448)
+	dst = append(dst, `{"before":`...)
+	dst = append(dst, before...)
+	dst = append(dst, `,"after":null,"source":`...)
+	var err error
+	if dst, err = appendSource(dst, &src); err != nil {
+		return nil, err
+	}
+	return appendTail(dst, OpDelete, tsMs), nil
 }
 
 // The free functions keep compiled encoders per *Relation. An entry is

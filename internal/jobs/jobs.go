@@ -66,16 +66,22 @@ type TableProgress struct {
 	// the table is copied, then the number of rows copied.
 	RowsEstimate int64 `json:"rowsEstimate"`
 	Done         bool  `json:"done"`
+	// RowsRetracted counts the rows the change topic held from before this
+	// snapshot (an abandoned snapshot, earlier streaming) that the snapshot
+	// did not find: each got a delete.
+	RowsRetracted int64 `json:"rowsRetracted,omitempty"`
 }
 
 // SnapshotProgress is how far the initial snapshot of a capture got.
 type SnapshotProgress struct {
 	// Done is true once every row of the snapshot was acknowledged by
 	// Kafka and streaming took over.
-	Done         bool            `json:"done"`
-	RowsCopied   int64           `json:"rowsCopied"`
-	RowsEstimate int64           `json:"rowsEstimate"`
-	Tables       []TableProgress `json:"tables,omitempty"`
+	Done         bool  `json:"done"`
+	RowsCopied   int64 `json:"rowsCopied"`
+	RowsEstimate int64 `json:"rowsEstimate"`
+	// RowsRetracted is the sum of the tables' RowsRetracted.
+	RowsRetracted int64           `json:"rowsRetracted,omitempty"`
+	Tables        []TableProgress `json:"tables,omitempty"`
 }
 
 // StreamLag is how far a streaming capture is behind its source.

@@ -33,6 +33,16 @@ type Capture interface {
 	Delete(ctx context.Context, spec CaptureSpec) error
 }
 
+// SnapshotReporter is implemented by a Capture that can tell how far an
+// environment's initial snapshot got. Done means that every record of the
+// snapshot is in Kafka, so that a reader that then reads the change topics
+// to their ends has read all of it; Tables, when known, are per table. A
+// snapshot that starts over (after a crash, or a lost slot) is not Done
+// again until it completes.
+type SnapshotReporter interface {
+	SnapshotProgress(ctx context.Context, environmentID string) (jobs.SnapshotProgress, error)
+}
+
 // QuerySpec says which cached query to run.
 type QuerySpec struct {
 	EnvironmentID string

@@ -181,7 +181,10 @@ type Engine struct {
 	store *store
 }
 
-var _ handlers.Capture = (*Engine)(nil)
+var (
+	_ handlers.Capture          = (*Engine)(nil)
+	_ handlers.SnapshotReporter = (*Engine)(nil)
+)
 
 // New returns the engine.
 func New(cfg Config) (*Engine, error) {
@@ -292,6 +295,23 @@ func (e *Engine) Observe(ctx context.Context, spec handlers.CaptureSpec) (jobs.C
 		slot.Name = spec.SlotName
 		out.Slot = &slot
 	}
+	return out, nil
+}
+
+// SnapshotProgress reports the environment's initial snapshot. It is Done
+// once the runner recorded the snapshot's position, which it does after
+// Kafka acknowledged every record of the snapshot (and the deletes of
+// rows a snapshot that started over no longer found).
+func (e *Engine) SnapshotProgress(ctx context.Context, environmentID string) (jobs.SnapshotProgress, error) {
+	row, ok, err := e.store.load(ctx, environmentID)
+	if err != nil || !ok || row.Deleted {
+		return jobs.SnapshotProgress{}, err
+	}
+	var out jobs.SnapshotProgress
+	if row.Snapshot != nil {
+		out = *row.Snapshot
+	}
+	out.Done = row.SnapshotLSN != nil
 	return out, nil
 }
 

@@ -22,6 +22,7 @@ import (
 	"github.com/cdcq/cdcq/handlers"
 	"github.com/cdcq/cdcq/internal/jobs"
 	"github.com/cdcq/cdcq/internal/kafkaconnect"
+	"github.com/cdcq/cdcq/internal/names"
 	"github.com/cdcq/cdcq/internal/pgsource"
 )
 
@@ -36,6 +37,7 @@ type Connect interface {
 	ConnectorConfig(ctx context.Context, name string) (map[string]string, error)
 	ConnectorStatus(ctx context.Context, name string) (kafkaconnect.ConnectorStatus, error)
 	DeleteConnector(ctx context.Context, name string) (existed bool, err error)
+	ConnectorOffsets(ctx context.Context, name string) ([]kafkaconnect.SourceOffset, error)
 }
 
 // Source is what the capture does in the source database. Errors that
@@ -46,9 +48,10 @@ type Source interface {
 }
 
 var (
-	_ handlers.Capture = (*Capture)(nil)
-	_ Connect          = (*kafkaconnect.Client)(nil)
-	_ Source           = (*pgsource.Client)(nil)
+	_ handlers.Capture          = (*Capture)(nil)
+	_ handlers.SnapshotReporter = (*Capture)(nil)
+	_ Connect                   = (*kafkaconnect.Client)(nil)
+	_ Source                    = (*pgsource.Client)(nil)
 )
 
 // Config tunes a Capture. The zero value is usable.
@@ -161,6 +164,44 @@ func (c *Capture) Observe(ctx context.Context, spec handlers.CaptureSpec) (jobs.
 	slot.Name = spec.SlotName
 	out.Slot = &slot
 	return out, nil
+}
+
+// SnapshotProgress reports whether the connector's initial snapshot is
+// complete, from the offsets Kafka Connect committed for it: Debezium's
+// PostgreSQL connector commits {"snapshot": "INITIAL", "snapshot_completed":
+// false, ...} while it snapshots and an offset without them once it
+// streams. No offset yet means the snapshot has not started or committed
+// nothing. Connect commits only offsets of records Kafka acknowledged, so
+// Done implies that the snapshot's records are all in Kafka. Debezium
+// reports no row counts here.
+func (c *Capture) SnapshotProgress(ctx context.Context, environmentID string) (jobs.SnapshotProgress, error) {
+	name := names.ConnectorName(environmentID)
+	offsets, err := c.connect.ConnectorOffsets(ctx, name)
+	if kafkaconnect.IsNotFound(err) {
+		return jobs.SnapshotProgress{}, nil
+	}
+	if err != nil {
+		return jobs.SnapshotProgress{}, classify(fmt.Sprintf("read offsets of connector %s", name), err)
+	}
+	server := names.TopicPrefix(environmentID)
+	for _, o := range offsets {
+		if o.Partition["server"] != server {
+			continue
+		}
+		return jobs.SnapshotProgress{Done: snapshotCompleted(o.Offset)}, nil
+	}
+	return jobs.SnapshotProgress{}, nil
+}
+
+// snapshotCompleted reads Debezium's offset: snapshot_completed when
+// present, otherwise the absence of the snapshot marker.
+func snapshotCompleted(offset map[string]any) bool {
+	if done, ok := offset["snapshot_completed"].(bool); ok {
+		return done
+	}
+	_, snapshotting := offset["snapshot"]
+	_, last := offset["last_snapshot_record"]
+	return !snapshotting && !last
 }
 
 // captureStatus maps a Connect status onto a job status. Failure wins over

@@ -42,6 +42,13 @@ type Config struct {
 	// ProgressEvery bounds how often progress is written while nothing
 	// else changes. Default 1s.
 	ProgressEvery time.Duration
+	// Snapshots tells whether the capture's initial snapshot of an
+	// environment is complete: a query is LIVE only once it is and the
+	// query has read the change topics to where they ended then. Nil
+	// treats every snapshot as complete (tests without a capture).
+	Snapshots handlers.SnapshotReporter
+	// SnapshotEvery is how often the capture is asked. Default 500ms.
+	SnapshotEvery time.Duration
 	Logger        *slog.Logger
 }
 
@@ -68,6 +75,9 @@ func New(cfg Config) (*Processor, error) {
 	if cfg.ProgressEvery == 0 {
 		cfg.ProgressEvery = time.Second
 	}
+	if cfg.SnapshotEvery == 0 {
+		cfg.SnapshotEvery = 500 * time.Millisecond
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -75,6 +85,7 @@ func New(cfg Config) (*Processor, error) {
 	return &Processor{cfg: cfg, runner: &runner{
 		brokers: cfg.Brokers, results: cfg.Results, newEngine: cfg.NewEngine,
 		owner: fmt.Sprintf("%s/%d", host, os.Getpid()), logger: cfg.Logger, progressEvery: cfg.ProgressEvery,
+		snapshots: cfg.Snapshots, snapshotEvery: cfg.SnapshotEvery,
 	}}, nil
 }
 

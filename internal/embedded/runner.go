@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/cdcq/cdcq/handlers"
 	"github.com/cdcq/cdcq/internal/cachedquery"
 	"github.com/cdcq/cdcq/internal/kafkabus"
 	"github.com/cdcq/cdcq/internal/names"
@@ -44,6 +45,10 @@ type runner struct {
 	// progressEvery bounds how often progress is written when a batch
 	// changed no row.
 	progressEvery time.Duration
+	// snapshots, when set, tells whether the capture's initial snapshot
+	// is complete; snapshotEvery is how often it is asked.
+	snapshots     handlers.SnapshotReporter
+	snapshotEvery time.Duration
 }
 
 // errStopped ends a run that must not be retried by this worker.
@@ -85,53 +90,57 @@ func (r *runner) run(ctx context.Context, q projections.ActiveQuery) error {
 		return err
 	}
 	defer cl.Close()
-	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, topics...)
-	if err != nil {
-		return fmt.Errorf("list end offsets: %w", err)
-	}
-	if err := ends.Error(); err != nil {
-		return fmt.Errorf("list end offsets: %w", err)
-	}
 	previous, err := r.results.Keys(ctx, q.QueryID)
 	if err != nil {
 		return err
 	}
 	p := results.Progress{State: results.StateCatchingUp, Positions: map[string]map[int32]int64{}, Owner: r.owner}
+	h := &hydration{r: r, env: q.EnvironmentID, adm: kadm.NewClient(cl), topics: topics, tables: map[string]bool{}}
+	for _, src := range compiled.Plan.Sources {
+		h.tables[src.Schema+"."+src.Name] = true
+	}
+	if err := h.check(ctx); err != nil {
+		return err
+	}
+	p.Hydration = h.progress()
 	if err := r.results.SetProgress(ctx, q.QueryID, p); err != nil {
 		return r.stopIfDeleted(err)
-	}
-	caughtUp := func() bool {
-		done := true
-		ends.Each(func(o kadm.ListedOffset) {
-			if o.Offset > p.Positions[o.Topic][o.Partition] {
-				done = false
-			}
-		})
-		return done
 	}
 	live := false
 	lastProgress := time.Now()
 	log.Info("cached query started", "topics", topics)
-	if caughtUp() { // empty sources: nothing to rebuild
+	if h.reached(p.Positions) { // empty sources: nothing to rebuild
 		if err := r.goLive(ctx, cl, q.QueryID, resultTopic, eng, previous, &p); err != nil {
 			return r.stopIfDeleted(err)
 		}
 		live = true
 	}
 	for {
-		fetches := cl.PollFetches(ctx)
+		// Polls end at least every second, so that the capture's snapshot
+		// is looked at although no record arrives.
+		pollCtx, cancelPoll := context.WithTimeout(ctx, r.pollWait(live))
+		fetches := cl.PollFetches(pollCtx)
+		cancelPoll()
 		if ctx.Err() != nil {
 			return nil
 		}
-		if errs := fetches.Errors(); len(errs) > 0 {
-			p.LastError = fmt.Sprintf("read %s: %v", errs[0].Topic, errs[0].Err)
+		var fetchErr error
+		fetches.EachError(func(topic string, _ int32, err error) {
+			if fetchErr == nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+				fetchErr = fmt.Errorf("read %s: %w", topic, err)
+			}
+		})
+		if fetchErr != nil {
+			p.LastError = fetchErr.Error()
 			log.Warn("read source topic", "error", p.LastError)
 		}
 		var applyErr error
+		read := false
 		fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
 			if applyErr != nil || len(fp.Records) == 0 {
 				return
 			}
+			read = true
 			for _, rec := range fp.Records {
 				if rec.Value != nil {
 					for _, src := range sourcesOf[rec.Topic] {
@@ -160,10 +169,41 @@ func (r *runner) run(ctx context.Context, q projections.ActiveQuery) error {
 		if err != nil {
 			return r.fail(ctx, q.QueryID, err)
 		}
+		if live && h.due(live) {
+			// A snapshot that starts over (the capture crashed in it, or
+			// lost its slot) makes the result partial again.
+			if err := h.check(ctx); err != nil {
+				return err
+			}
+			if !h.done {
+				live = false
+				log.Info("the capture is taking its snapshot again; the result waits for it")
+				if previous, err = r.results.Keys(ctx, q.QueryID); err != nil {
+					return err
+				}
+				if len(changes) > 0 {
+					if err := produce(ctx, cl, resultTopic, changes); err != nil {
+						return err
+					}
+				}
+				p.State, p.Hydration = results.StateCatchingUp, h.progress()
+				lastProgress = time.Now()
+				if err := r.results.SetProgress(ctx, q.QueryID, p); err != nil {
+					return r.stopIfDeleted(err)
+				}
+				continue
+			}
+		}
 		if !live {
-			if !caughtUp() {
+			if !h.done && h.due(live) {
+				if err := h.check(ctx); err != nil {
+					return err
+				}
+			}
+			if !h.reached(p.Positions) {
 				if time.Since(lastProgress) > r.progressEvery {
 					lastProgress = time.Now()
+					p.Hydration = h.progress()
 					if err := r.results.SetProgress(ctx, q.QueryID, p); err != nil {
 						return r.stopIfDeleted(err)
 					}
@@ -178,7 +218,7 @@ func (r *runner) run(ctx context.Context, q projections.ActiveQuery) error {
 			log.Info("cached query caught up", "events", p.EventsApplied)
 			continue
 		}
-		if len(changes) == 0 && time.Since(lastProgress) < r.progressEvery {
+		if len(changes) == 0 && (!read || time.Since(lastProgress) < r.progressEvery) {
 			continue
 		}
 		lastProgress = time.Now()
@@ -191,6 +231,109 @@ func (r *runner) run(ctx context.Context, q projections.ActiveQuery) error {
 	}
 }
 
+// pollWait bounds one poll: short while catching up, so that the end of
+// the capture's snapshot is noticed soon.
+func (r *runner) pollWait(live bool) time.Duration {
+	if live {
+		return time.Second
+	}
+	return 250 * time.Millisecond
+}
+
+// hydration tracks what a query needs before its result reflects one
+// source position: the capture's initial snapshot of the tables it reads
+// complete (every record in Kafka), and the change topics read to where
+// they ended once it was.
+type hydration struct {
+	r      *runner
+	env    string
+	adm    *kadm.Client
+	topics []string
+	tables map[string]bool // "<schema>.<table>" the query reads
+
+	done      bool
+	snapshot  results.Hydration
+	ends      kadm.ListedOffsets // listed after done was seen; nil before
+	lastCheck time.Time
+}
+
+// due says whether the capture is to be asked again: every snapshotEvery
+// while the query waits for the snapshot, ten times less often once it is
+// live (only a snapshot that starts over makes it partial again).
+func (h *hydration) due(live bool) bool {
+	every := h.r.snapshotEvery
+	if live {
+		every *= 10
+	}
+	return time.Since(h.lastCheck) >= every
+}
+
+// check asks the capture about its snapshot; when it is complete and the
+// ends are not known yet, it lists them. A capture that cannot be asked is
+// asked again later.
+func (h *hydration) check(ctx context.Context) error {
+	h.lastCheck = time.Now()
+	done := true
+	if h.r.snapshots != nil {
+		sp, err := h.r.snapshots.SnapshotProgress(ctx, h.env)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			h.r.logger.Warn("cached query: ask the capture about its snapshot", "environment_id", h.env, "error", err)
+			return nil
+		}
+		done = sp.Done
+		hy := results.Hydration{SnapshotDone: sp.Done}
+		for _, t := range sp.Tables {
+			if h.tables[t.Schema+"."+t.Table] {
+				hy.RowsCaptured += t.RowsCopied
+				hy.RowsEstimate += t.RowsEstimate
+			}
+		}
+		h.snapshot = hy
+	}
+	if !done {
+		h.done, h.ends = false, nil
+		return nil
+	}
+	if h.done && h.ends != nil {
+		return nil
+	}
+	ends, err := h.adm.ListEndOffsets(ctx, h.topics...)
+	if err == nil {
+		err = ends.Error()
+	}
+	if err != nil {
+		return fmt.Errorf("list end offsets: %w", err)
+	}
+	h.done, h.ends = true, ends
+	h.snapshot.SnapshotDone = true
+	return nil
+}
+
+// reached says whether positions are at the ends listed after the
+// snapshot was complete.
+func (h *hydration) reached(positions map[string]map[int32]int64) bool {
+	if !h.done || h.ends == nil {
+		return false
+	}
+	ok := true
+	h.ends.Each(func(o kadm.ListedOffset) {
+		if o.Offset > positions[o.Topic][o.Partition] {
+			ok = false
+		}
+	})
+	return ok
+}
+
+// progress is what the result says while it is not live.
+func (h *hydration) progress() *results.Hydration {
+	c := h.snapshot
+	c.SnapshotDone = h.done
+	return &c
+}
+
 // goLive replaces the materialised result with the rebuilt one and brings
 // the result topic to it: every row, and a tombstone for each row of the
 // previous result that is gone.
@@ -199,7 +342,7 @@ func (r *runner) goLive(ctx context.Context, cl *kgo.Client, queryID, topic stri
 	if err != nil {
 		return err
 	}
-	p.State = results.StateLive
+	p.State, p.Hydration = results.StateLive, nil
 	if err := r.results.Replace(ctx, queryID, rows, *p); err != nil {
 		return err
 	}

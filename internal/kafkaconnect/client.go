@@ -207,6 +207,31 @@ func (c *Client) ConnectorStatus(ctx context.Context, name string) (ConnectorSta
 	return st, nil
 }
 
+// SourceOffset is one partition's committed offset of a source connector:
+// both maps are the connector's own (Debezium's PostgreSQL connector uses
+// partition {"server": <topic.prefix>}).
+type SourceOffset struct {
+	Partition map[string]any `json:"partition"`
+	Offset    map[string]any `json:"offset"`
+}
+
+// ConnectorOffsets returns the offsets a source connector committed (GET
+// /connectors/{name}/offsets, Kafka 3.6 and later). They are as recent as
+// the worker's last offset flush (offset.flush.interval.ms), and cover
+// only records Kafka acknowledged.
+func (c *Client) ConnectorOffsets(ctx context.Context, name string) ([]SourceOffset, error) {
+	if err := checkName(name); err != nil {
+		return nil, err
+	}
+	var out struct {
+		Offsets []SourceOffset `json:"offsets"`
+	}
+	if _, err := c.do(ctx, http.MethodGet, connectorPath(name, "offsets"), nil, &out); err != nil {
+		return nil, err
+	}
+	return out.Offsets, nil
+}
+
 // DeleteConnector deletes a connector (DELETE /connectors/{name}). Deleting
 // a connector that does not exist succeeds, as an idempotent delete must;
 // existed says which case it was. Connect answers before the connector's

@@ -52,6 +52,24 @@ type Progress struct {
 	LastError     string     `json:"lastError,omitempty"`
 	Owner         string     `json:"owner,omitempty"`
 	UpdatedAt     time.Time  `json:"updatedAt"`
+	// Hydration says how far the first complete state is while the
+	// result is not LIVE because of the capture's initial snapshot; nil
+	// otherwise.
+	Hydration *Hydration `json:"hydration,omitempty"`
+}
+
+// Hydration is the progress of a query towards its first complete state:
+// the capture's initial snapshot of the tables the query reads must be
+// complete and applied before the result reflects one source position.
+type Hydration struct {
+	// SnapshotDone says the capture's snapshot is complete (every record
+	// of it is in Kafka); the engine then reads to the topics' ends.
+	SnapshotDone bool `json:"snapshotDone"`
+	// RowsCaptured and RowsEstimate are the snapshot's rows copied so far
+	// and its estimate of all rows, for the tables the query reads (0 when
+	// the capture engine does not report them).
+	RowsCaptured int64 `json:"rowsCaptured"`
+	RowsEstimate int64 `json:"rowsEstimate"`
 }
 
 // Change is one change of a result row: Row nil deletes the row.
@@ -190,13 +208,17 @@ func queueProgress(b *pgx.Batch, queryID string, p Progress) {
 	if p.Positions == nil {
 		positions = []byte("{}")
 	}
-	b.Queue(`INSERT INTO query_progress (query_id, state, positions, source_lsn, source_ts, events_applied, last_error, owner, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now())
+	var hydration []byte
+	if p.Hydration != nil {
+		hydration, _ = json.Marshal(p.Hydration)
+	}
+	b.Queue(`INSERT INTO query_progress (query_id, state, positions, source_lsn, source_ts, events_applied, last_error, owner, hydration, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now())
 		ON CONFLICT (query_id) DO UPDATE SET state = EXCLUDED.state, positions = EXCLUDED.positions,
 			source_lsn = EXCLUDED.source_lsn, source_ts = EXCLUDED.source_ts,
 			events_applied = EXCLUDED.events_applied, last_error = EXCLUDED.last_error,
-			owner = EXCLUDED.owner, updated_at = now()`,
-		queryID, p.State, positions, p.SourceLSN, p.SourceTime, p.EventsApplied, p.LastError, p.Owner)
+			owner = EXCLUDED.owner, hydration = EXCLUDED.hydration, updated_at = now()`,
+		queryID, p.State, positions, p.SourceLSN, p.SourceTime, p.EventsApplied, p.LastError, p.Owner, hydration)
 }
 
 // Keys lists the keys of a query's result rows.
@@ -219,10 +241,10 @@ func (s *Store) Keys(ctx context.Context, queryID string) ([][]byte, error) {
 // Progress reads a query's progress.
 func (s *Store) Progress(ctx context.Context, queryID string) (Progress, error) {
 	var p Progress
-	var positions []byte
-	err := s.pool.QueryRow(ctx, `SELECT state, positions, source_lsn, source_ts, events_applied, last_error, owner, updated_at
+	var positions, hydration []byte
+	err := s.pool.QueryRow(ctx, `SELECT state, positions, source_lsn, source_ts, events_applied, last_error, owner, updated_at, hydration
 		FROM query_progress WHERE query_id = $1`, queryID).
-		Scan(&p.State, &positions, &p.SourceLSN, &p.SourceTime, &p.EventsApplied, &p.LastError, &p.Owner, &p.UpdatedAt)
+		Scan(&p.State, &positions, &p.SourceLSN, &p.SourceTime, &p.EventsApplied, &p.LastError, &p.Owner, &p.UpdatedAt, &hydration)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Progress{}, ErrNotFound
 	}
@@ -231,6 +253,9 @@ func (s *Store) Progress(ctx context.Context, queryID string) (Progress, error) 
 	}
 	if err := json.Unmarshal(positions, &p.Positions); err != nil {
 		return Progress{}, fmt.Errorf("results: positions of %s: %w", queryID, err)
+	}
+	if err := unmarshalHydration(hydration, &p); err != nil {
+		return Progress{}, fmt.Errorf("results: hydration of %s: %w", queryID, err)
 	}
 	p.UpdatedAt = p.UpdatedAt.UTC()
 	if p.SourceTime != nil {
@@ -244,13 +269,13 @@ func (s *Store) Progress(ctx context.Context, queryID string) (Progress, error) 
 // they come from one snapshot, in one round trip.
 func (s *Store) Result(ctx context.Context, queryID string) (Result, error) {
 	var r Result
-	var positions, rows []byte
+	var positions, rows, hydration []byte
 	p := &r.Progress
 	err := s.pool.QueryRow(ctx, `
-		SELECT p.state, p.positions, p.source_lsn, p.source_ts, p.events_applied, p.last_error, p.owner, p.updated_at,
+		SELECT p.state, p.positions, p.source_lsn, p.source_ts, p.events_applied, p.last_error, p.owner, p.updated_at, p.hydration,
 		       (SELECT coalesce(json_agg(r.row ORDER BY r.row_key), '[]') FROM query_results r WHERE r.query_id = p.query_id)
 		FROM query_progress p WHERE p.query_id = $1`, queryID).
-		Scan(&p.State, &positions, &p.SourceLSN, &p.SourceTime, &p.EventsApplied, &p.LastError, &p.Owner, &p.UpdatedAt, &rows)
+		Scan(&p.State, &positions, &p.SourceLSN, &p.SourceTime, &p.EventsApplied, &p.LastError, &p.Owner, &p.UpdatedAt, &hydration, &rows)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Result{}, ErrNotFound
 	}
@@ -259,6 +284,9 @@ func (s *Store) Result(ctx context.Context, queryID string) (Result, error) {
 	}
 	if err := json.Unmarshal(positions, &p.Positions); err != nil {
 		return Result{}, fmt.Errorf("results: positions of %s: %w", queryID, err)
+	}
+	if err := unmarshalHydration(hydration, p); err != nil {
+		return Result{}, fmt.Errorf("results: hydration of %s: %w", queryID, err)
 	}
 	if err := json.Unmarshal(rows, &r.Rows); err != nil {
 		return Result{}, fmt.Errorf("results: rows of %s: %w", queryID, err)
@@ -269,4 +297,12 @@ func (s *Store) Result(ctx context.Context, queryID string) (Result, error) {
 		p.SourceTime = &t
 	}
 	return r, nil
+}
+
+func unmarshalHydration(b []byte, p *Progress) error {
+	if len(b) == 0 {
+		return nil
+	}
+	p.Hydration = new(Hydration)
+	return json.Unmarshal(b, p.Hydration)
 }

@@ -62,7 +62,7 @@ func Engines(cfg config.Config, inf *Infra, logger *slog.Logger) (WorkerDeps, er
 		if err != nil {
 			return WorkerDeps{}, err
 		}
-		withResults, follower, err := flinkResults(inf, proc, kafkatopics.NewProgress(topics), logger)
+		withResults, follower, err := flinkResults(inf, proc, kafkatopics.NewProgress(topics), snapshots(deps.Capture), logger)
 		if err != nil {
 			return WorkerDeps{}, err
 		}
@@ -73,7 +73,7 @@ func Engines(cfg config.Config, inf *Infra, logger *slog.Logger) (WorkerDeps, er
 			return nil
 		})
 	} else {
-		proc, err := embeddedProcessor(inf, logger)
+		proc, err := embeddedProcessor(inf, snapshots(deps.Capture), logger)
 		if err != nil {
 			return WorkerDeps{}, err
 		}
@@ -83,9 +83,17 @@ func Engines(cfg config.Config, inf *Infra, logger *slog.Logger) (WorkerDeps, er
 	return deps, nil
 }
 
+// snapshots is the capture's report of its initial snapshots, nil when it
+// gives none.
+func snapshots(c handlers.Capture) handlers.SnapshotReporter {
+	r, _ := c.(handlers.SnapshotReporter)
+	return r
+}
+
 // embeddedProcessor runs cached queries in cdcq's incremental engine, in
-// the workers.
-func embeddedProcessor(inf *Infra, logger *slog.Logger) (*embedded.Processor, error) {
+// the workers; a query is LIVE once the capture's snapshot is complete and
+// read.
+func embeddedProcessor(inf *Infra, snaps handlers.SnapshotReporter, logger *slog.Logger) (*embedded.Processor, error) {
 	store, err := projections.NewStore(inf.Pool)
 	if err != nil {
 		return nil, err
@@ -96,14 +104,14 @@ func embeddedProcessor(inf *Infra, logger *slog.Logger) (*embedded.Processor, er
 	}
 	return embedded.New(embedded.Config{
 		Brokers: inf.Brokers, DatabaseURL: inf.DatabaseURL, Results: res, Queries: store,
-		NewEngine: embedded.NewIVMEngine, Logger: logger,
+		NewEngine: embedded.NewIVMEngine, Snapshots: snaps, Logger: logger,
 	})
 }
 
 // flinkResults materialises the results of the queries Flink runs, from
 // the result topics into the job-state database, so that the API serves
 // them as it serves the embedded engine's.
-func flinkResults(inf *Infra, proc handlers.Processor, progress *kafkatopics.Progress, logger *slog.Logger) (handlers.Processor, *resulttopic.Follower, error) {
+func flinkResults(inf *Infra, proc handlers.Processor, progress *kafkatopics.Progress, snaps handlers.SnapshotReporter, logger *slog.Logger) (handlers.Processor, *resulttopic.Follower, error) {
 	store, err := projections.NewStore(inf.Pool)
 	if err != nil {
 		return nil, nil, err
@@ -115,11 +123,22 @@ func flinkResults(inf *Infra, proc handlers.Processor, progress *kafkatopics.Pro
 	follower, err := resulttopic.NewFollower(resulttopic.FollowerConfig{
 		Brokers: inf.Brokers, DatabaseURL: inf.DatabaseURL, Results: res, Queries: store,
 		Engine: processor.Engine, Logger: logger,
-		// A result is current once the job has read its sources up to
-		// where they ended when it started.
+		// A result is current once the capture's snapshot is complete and
+		// the job has read its sources up to where they ended then (or
+		// when the job started, if later).
 		CaughtUp: func(ctx context.Context, q projections.ActiveQuery) (bool, error) {
 			if q.Last.Status != jobs.StatusRunning {
 				return false, nil
+			}
+			if snaps != nil {
+				sp, err := snaps.SnapshotProgress(ctx, q.EnvironmentID)
+				if err != nil {
+					return false, err
+				}
+				if !sp.Done {
+					progress.Forget(q.PipelineName)
+					return false, nil
+				}
 			}
 			return progress.CaughtUp(ctx, q.PipelineName, q.Last.JobID)
 		},

@@ -140,6 +140,14 @@ func NewProgress(t *Topics) *Progress {
 	return &Progress{topics: t, jobs: map[string]*jobProgress{}}
 }
 
+// Forget drops what is known of group's job: its next CaughtUp measures
+// the sources' ends again (after the capture's snapshot started over).
+func (p *Progress) Forget(group string) {
+	p.mu.Lock()
+	delete(p.jobs, group)
+	p.mu.Unlock()
+}
+
 // CaughtUp reports whether the job jobID, whose sources commit to group,
 // has caught up.
 func (p *Progress) CaughtUp(ctx context.Context, group, jobID string) (bool, error) {

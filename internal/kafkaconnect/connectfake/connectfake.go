@@ -12,6 +12,7 @@
 //	GET    /connectors/{name}/config
 //	PUT    /connectors/{name}/config   201 created, 200 updated
 //	GET    /connectors/{name}/status
+//	GET    /connectors/{name}/offsets
 //	PUT    /connectors/{name}/pause    202
 //	PUT    /connectors/{name}/resume   202
 //	DELETE /connectors/{name}          204
@@ -20,7 +21,9 @@
 //
 // A fresh connector is RUNNING on worker WorkerID with tasks.max RUNNING
 // tasks; tests change that with SetConnectorState, SetTaskState and
-// SetTasks.
+// SetTasks. Its offsets are those of a Debezium PostgreSQL connector whose
+// snapshot is complete (partition {"server": topic.prefix}, offset with
+// lsn, txId and ts_usec); SetOffsets changes them.
 //
 // This package must not import other cdcq packages: it models the wire
 // protocol, not cdcq's client of it.
@@ -94,8 +97,10 @@ type Request struct {
 
 // Connector is a stored connector as tests see it.
 type Connector struct {
-	Name      string
-	Config    map[string]string
+	Name   string
+	Config map[string]string
+	// Offsets answer GET .../offsets; nil answers a completed snapshot.
+	Offsets   []Offset
 	State     string
 	WorkerID  string
 	Trace     string
@@ -389,12 +394,14 @@ func (f *Fake) routeLocked(w http.ResponseWriter, r *http.Request, body []byte) 
 			f.putConfig(w, name, body)
 		case "status GET":
 			f.getStatus(w, name)
+		case "offsets GET":
+			f.getOffsets(w, name)
 		case "pause PUT":
 			f.setTarget(w, name, "PAUSED")
 		case "resume PUT":
 			f.setTarget(w, name, "RUNNING")
 		default:
-			if slices.Contains([]string{"config", "status", "pause", "resume"}, parts[2]) {
+			if slices.Contains([]string{"config", "status", "offsets", "pause", "resume"}, parts[2]) {
 				methodNotAllowed(w)
 				return
 			}
@@ -524,6 +531,40 @@ func invalidConfigMessage(msgs []string) string {
 	}
 	b.WriteString("\nYou can also find the above list of errors at the endpoint `/connector-plugins/{connectorType}/config/validate`")
 	return b.String()
+}
+
+// Offset is one entry of GET /connectors/{name}/offsets.
+type Offset struct {
+	Partition map[string]any `json:"partition"`
+	Offset    map[string]any `json:"offset"`
+}
+
+// SetOffsets sets what GET /connectors/{name}/offsets answers.
+func (f *Fake) SetOffsets(name string, offsets ...Offset) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c, ok := f.connectors[name]
+	if !ok {
+		return fmt.Errorf("connectfake: no connector %q", name)
+	}
+	c.Offsets = append([]Offset{}, offsets...)
+	return nil
+}
+
+func (f *Fake) getOffsets(w http.ResponseWriter, name string) {
+	c, ok := f.connectors[name]
+	if !ok {
+		writeError(w, http.StatusNotFound, "Connector "+name+" not found")
+		return
+	}
+	offsets := c.Offsets
+	if offsets == nil {
+		offsets = []Offset{{
+			Partition: map[string]any{"server": c.Config["topic.prefix"]},
+			Offset:    map[string]any{"lsn": 1, "txId": 1, "ts_usec": 1},
+		}}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"offsets": offsets})
 }
 
 func (f *Fake) getStatus(w http.ResponseWriter, name string) {

@@ -263,8 +263,9 @@ func (e *Engine) capture(ctx context.Context, cancel context.CancelCauseFunc, wg
 			if err := e.store.setSnapshotLSN(ctx, row.EnvironmentID, row.Version, nil, nil); err != nil {
 				return err
 			}
-			live.updateSnapshot(func(p *jobs.SnapshotProgress) { *p = jobs.SnapshotProgress{} })
 		}
+		// The progress of an abandoned snapshot is not this one's.
+		live.updateSnapshot(func(p *jobs.SnapshotProgress) { *p = jobs.SnapshotProgress{} })
 		if slot.exists {
 			// A snapshot that did not finish: start over from a new slot.
 			if _, err := side.Exec(ctx, `SELECT pg_drop_replication_slot($1)`, row.SlotName); err != nil {

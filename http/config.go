@@ -57,6 +57,25 @@ type QueryResult struct {
 	// LastError is the engine's last error for this query, if any.
 	LastError string    `json:"lastError,omitempty"`
 	UpdatedAt time.Time `json:"updatedAt"`
+	// Hydration, while the result is not LIVE because the capture's
+	// initial snapshot of the query's tables is incomplete or not yet
+	// read, says how far it is.
+	Hydration *Hydration `json:"hydration,omitempty"`
+}
+
+// Hydration is how far a cached query is from its first complete result:
+// the capture's snapshot of the tables it reads must be complete and
+// applied before the result reflects one source position.
+type Hydration struct {
+	// SnapshotDone: every record of the capture's snapshot is in Kafka;
+	// the engine is reading up to where the topics ended then.
+	SnapshotDone bool `json:"snapshotDone"`
+	// RowsCaptured of RowsEstimate rows of the query's tables are copied
+	// by the capture (both 0 when the capture engine does not say, as
+	// Debezium does not); RowsApplied change events are applied.
+	RowsCaptured int64 `json:"rowsCaptured"`
+	RowsEstimate int64 `json:"rowsEstimate"`
+	RowsApplied  int64 `json:"rowsApplied"`
 }
 
 // ResultPosition identifies a point in the source's change stream.

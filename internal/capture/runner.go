@@ -25,6 +25,9 @@ type liveStatus struct {
 	snapshot *jobs.SnapshotProgress
 	warnings []string
 
+	// changed nudges the reporter to publish at once (a new phase).
+	changed chan struct{}
+
 	// acked is the position Kafka acknowledged everything up to.
 	acked atomic.Uint64
 	// oldestUnacked is the commit time (unix ns) of the oldest change not
@@ -36,6 +39,10 @@ func (l *liveStatus) setPhase(p string) {
 	l.mu.Lock()
 	l.phase = p
 	l.mu.Unlock()
+	select {
+	case l.changed <- struct{}{}:
+	default:
+	}
 }
 
 func (l *liveStatus) setWarnings(w []string) {
@@ -134,7 +141,7 @@ func (e *Engine) session(ctx context.Context, row captureRow, log *slog.Logger) 
 		return err
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
-	live := &liveStatus{phase: phaseStarting, snapshot: row.Snapshot}
+	live := &liveStatus{phase: phaseStarting, snapshot: row.Snapshot, changed: make(chan struct{}, 1)}
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -179,6 +186,7 @@ func (e *Engine) report(ctx context.Context, cancel context.CancelCauseFunc, row
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-live.changed:
 		}
 	}
 }

@@ -65,6 +65,10 @@ func (r resultReader) QueryResult(ctx context.Context, queryID string) (httpapi.
 	if out.CaughtUp {
 		out.Rows = res.Rows
 	}
+	if h := p.Hydration; h != nil && !out.CaughtUp {
+		out.Hydration = &httpapi.Hydration{SnapshotDone: h.SnapshotDone, RowsCaptured: h.RowsCaptured,
+			RowsEstimate: h.RowsEstimate, RowsApplied: p.EventsApplied}
+	}
 	return out, nil
 }
 

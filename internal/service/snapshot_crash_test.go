@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"io"
+	"net"
 	"net/http"
+	neturl "net/url"
 	"os"
 	"sort"
 	"strings"
@@ -59,6 +62,11 @@ func TestClusterKilledDuringSnapshotConverges(t *testing.T) {
 		ANALYZE sales`, rows)); err != nil {
 		t.Fatal(err)
 	}
+	// The workers reach the source through a proxy that passes 4 MB/s, so
+	// that a snapshot lasts seconds (as a bigger table over a network
+	// would) and the kills land in it.
+	proxy := startThrottledProxy(t, srcConn.PgConn().Conn().RemoteAddr().String(), 4<<20)
+	src = proxy.url(t, src)
 	env := uniqueEnv("kill")
 	t.Cleanup(func() { deleteNamespaceTopics(t, s.inf.Brokers, env) })
 	res := s.postJSON("/createCachedQuery", map[string]string{
@@ -107,7 +115,7 @@ func TestClusterKilledDuringSnapshotConverges(t *testing.T) {
 		name  string
 		ready func(phase string, copied, estimate int64, done bool) bool
 	}{
-		{"as the snapshot starts", func(p string, c, _ int64, d bool) bool { return p == "snapshot" || p == "streaming" }},
+		{"as soon as the snapshot shows", func(p string, c, _ int64, d bool) bool { return p == "snapshot" || p == "streaming" }},
 		{"once rows were copied", func(p string, c, _ int64, d bool) bool { return (p == "snapshot" && c > 0) || p == "streaming" }},
 		{"late in the copy", func(p string, c, e int64, d bool) bool {
 			return (p == "snapshot" && e > 0 && c*10 >= e*6) || p == "streaming"
@@ -149,9 +157,12 @@ func TestClusterKilledDuringSnapshotConverges(t *testing.T) {
 	if got, ok := s.awaitResult(queryID, want, 2*time.Minute); !ok {
 		t.Fatalf("the result is not PostgreSQL's:\nwant %d groups\ngot %s", len(want), got)
 	}
-	served, early := watch.stop()
+	served, withProgress, early := watch.stop()
 	if early != "" {
 		t.Fatalf("served as caught up before the snapshot was complete: %s", early)
+	}
+	if withProgress == 0 {
+		t.Fatalf("no answer of %d during the snapshots showed its progress", served)
 	}
 	topic := names.TopicPrefix(env) + ".public.sales"
 	source := salesRows(t, srcConn)
@@ -164,19 +175,21 @@ func TestClusterKilledDuringSnapshotConverges(t *testing.T) {
 	if err := srcConn.QueryRow(ctx, `SELECT count(*) FROM pg_replication_slots WHERE slot_name = $1`, names.SlotName(env)).Scan(&slots); err != nil || slots != 1 {
 		t.Fatalf("%d slots (%v)", slots, err)
 	}
-	t.Logf("%d source rows, topic equal; %d result answers watched", len(source), served)
+	t.Logf("%d source rows, topic equal; %d result answers watched, %d with the snapshot's progress", len(source), served, withProgress)
 }
 
 // resultWatch polls a query's result and remembers an answer that said
 // caughtUp while the capture's snapshot was incomplete (before and after
 // the request).
 type resultWatch struct {
-	stop func() (answers int, early string)
+	// stop returns how many answers were read, how many of them showed
+	// the snapshot's progress, and the first early one.
+	stop func() (answers, withProgress int, early string)
 }
 
 func watchResult(t *testing.T, s *system, queryID string, snapshotDone func() bool) *resultWatch {
 	ctx, cancel := context.WithCancel(context.Background())
-	var answers atomic.Int64
+	var answers, progress atomic.Int64
 	var early atomic.Value
 	early.Store("")
 	var wg sync.WaitGroup
@@ -188,15 +201,24 @@ func watchResult(t *testing.T, s *system, queryID string, snapshotDone func() bo
 			res, err := http.Get(s.apiURL + "/cachedQueries/" + queryID + "/result")
 			if err == nil {
 				var body struct {
-					CaughtUp bool              `json:"caughtUp"`
-					State    string            `json:"state"`
-					Rows     []json.RawMessage `json:"rows"`
+					CaughtUp  bool              `json:"caughtUp"`
+					State     string            `json:"state"`
+					Rows      []json.RawMessage `json:"rows"`
+					Hydration *struct {
+						SnapshotDone bool  `json:"snapshotDone"`
+						RowsCaptured int64 `json:"rowsCaptured"`
+						RowsEstimate int64 `json:"rowsEstimate"`
+					} `json:"hydration"`
 				}
 				_ = json.NewDecoder(res.Body).Decode(&body)
 				res.Body.Close()
 				answers.Add(1)
-				if body.CaughtUp && !before && !snapshotDone() && early.Load() == "" {
+				after := snapshotDone()
+				if body.CaughtUp && !before && !after && early.Load() == "" {
 					early.Store(fmt.Sprintf("state %s with %d rows", body.State, len(body.Rows)))
+				}
+				if h := body.Hydration; h != nil && !before && !after && !h.SnapshotDone && h.RowsCaptured > 0 && h.RowsEstimate > 0 {
+					progress.Add(1)
 				}
 			}
 			select {
@@ -207,9 +229,9 @@ func watchResult(t *testing.T, s *system, queryID string, snapshotDone func() bo
 	}()
 	w := &resultWatch{}
 	var once sync.Once
-	w.stop = func() (int, string) {
+	w.stop = func() (int, int, string) {
 		once.Do(func() { cancel(); wg.Wait() })
-		return int(answers.Load()), early.Load().(string)
+		return int(answers.Load()), int(progress.Load()), early.Load().(string)
 	}
 	t.Cleanup(func() { w.stop() })
 	return w
@@ -393,4 +415,89 @@ func diffSalesRows(want, got map[string]string) string {
 	first := func(s []string) string { return strings.Join(s[:min(len(s), 5)], ", ") }
 	return fmt.Sprintf("%d missing (%s), %d ghost (%s), %d wrong (%s)", len(missing), first(missing),
 		len(ghost), first(ghost), len(wrong), first(wrong))
+}
+
+// throttledProxy forwards TCP connections to a server, passing at most
+// rate bytes per second from the server to each client.
+type throttledProxy struct {
+	ln net.Listener
+}
+
+func startThrottledProxy(t *testing.T, target string, rate int) *throttledProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &throttledProxy{ln: ln}
+	var mu sync.Mutex
+	open := map[net.Conn]bool{}
+	track := func(c net.Conn, add bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		if add {
+			open[c] = true
+		} else {
+			delete(open, c)
+		}
+	}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			track(c, true)
+			go func() {
+				defer track(c, false)
+				defer c.Close()
+				u, err := net.Dial("tcp", target)
+				if err != nil {
+					return
+				}
+				defer u.Close()
+				go func() {
+					_, _ = io.Copy(u, c)
+					_ = u.(*net.TCPConn).CloseWrite()
+				}()
+				buf := make([]byte, 16<<10)
+				start, sent := time.Now(), 0
+				for {
+					n, err := u.Read(buf)
+					if n > 0 {
+						if _, werr := c.Write(buf[:n]); werr != nil {
+							return
+						}
+						sent += n
+						if ahead := time.Duration(float64(sent)/float64(rate)*float64(time.Second)) - time.Since(start); ahead > 0 {
+							time.Sleep(ahead)
+						}
+					}
+					if err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for c := range open {
+			c.Close()
+		}
+	})
+	return p
+}
+
+// url is connection string dsn with its host and port replaced by the
+// proxy's.
+func (p *throttledProxy) url(t *testing.T, dsn string) string {
+	u, err := neturl.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Host = p.ln.Addr().String()
+	return u.String()
 }

@@ -127,3 +127,51 @@ func TestKeyChanged(t *testing.T) {
 }
 
 func ptr(s string) *string { return &s }
+
+func TestCanonicalKey(t *testing.T) {
+	same := [][2]string{
+		{`{"id":1}`, `{"id":1}`},
+		{`{"a":1,"b":"x"}`, `{"b":"x","a":1}`},
+		{`{"a":1, "b":"x"}`, `{"a":1,"b":"x"}`},
+		{`{"s":"a,b"}`, `{"s":"a,b"}`},
+		{`{"s": "<a>"}`, `{"s":"<a>"}`},
+		{`{"s":"\u00e9"}`, `{"s":"é"}`},
+	}
+	for _, c := range same {
+		x, err := canonicalKey([]byte(c[0]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		y, err := canonicalKey([]byte(c[1]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if x != y {
+			t.Errorf("%s and %s differ", c[0], c[1])
+		}
+	}
+	differ := [][2]string{{`{"id":1}`, `{"id":2}`}, {`{"a":1,"b":2}`, `{"a":2,"b":1}`}, {`{"id":"1"}`, `{"id":1}`}}
+	for _, c := range differ {
+		x, _ := canonicalKey([]byte(c[0]))
+		y, _ := canonicalKey([]byte(c[1]))
+		if x == y {
+			t.Errorf("%s and %s are the same", c[0], c[1])
+		}
+	}
+	if _, err := canonicalKey([]byte(`{"a":1,`)); err == nil {
+		t.Error("a broken key was accepted")
+	}
+}
+
+func TestRecordOp(t *testing.T) {
+	for value, want := range map[string]string{
+		`{"before":null,"after":{"op":"x"},"source":{},"transaction":null,"op":"c","ts_ms":1}`: "c",
+		`{"before":{"id":1},"after":null,"source":{},"transaction":null,"op":"d","ts_ms":1}`:  "d",
+		`{"op":"t"}`: "t",
+		`{}`:         "",
+	} {
+		if got := recordOp([]byte(value)); got != want {
+			t.Errorf("recordOp(%s) = %q, want %q", value, got, want)
+		}
+	}
+}

@@ -166,7 +166,7 @@ func TestCanonicalKey(t *testing.T) {
 func TestRecordOp(t *testing.T) {
 	for value, want := range map[string]string{
 		`{"before":null,"after":{"op":"x"},"source":{},"transaction":null,"op":"c","ts_ms":1}`: "c",
-		`{"before":{"id":1},"after":null,"source":{},"transaction":null,"op":"d","ts_ms":1}`:  "d",
+		`{"before":{"id":1},"after":null,"source":{},"transaction":null,"op":"d","ts_ms":1}`:   "d",
 		`{"op":"t"}`: "t",
 		`{}`:         "",
 	} {

@@ -40,8 +40,10 @@ type FollowerConfig struct {
 	// CaughtUp, when set, tells whether the engine has caught up with a
 	// query's sources; until it has, the query's progress says CATCHING_UP
 	// even when the follower has read the whole result topic. Without it,
-	// reading the result topic to its end is enough.
-	CaughtUp func(ctx context.Context, q projections.ActiveQuery) (bool, error)
+	// reading the result topic to its end is enough. The Hydration it
+	// returns, when not nil, is shown while the query is not caught up
+	// (how far the capture's snapshot of its tables is).
+	CaughtUp func(ctx context.Context, q projections.ActiveQuery) (bool, *results.Hydration, error)
 	// Interval is how often leases are reviewed, the query list is read
 	// again while records of unknown queries arrive, and progress is
 	// written while nothing changes. Default 2s.
@@ -180,6 +182,7 @@ func (f *Follower) follow(ctx context.Context, env string) error {
 	mine := map[string]projections.ActiveQuery{} // queries of this engine
 	others := map[string]bool{}                  // queries of other engines
 	engineCaughtUp := map[string]bool{}
+	hydration := map[string]*results.Hydration{}
 	var listed time.Time
 	list := func() error {
 		qs, err := f.cfg.Queries.ActiveQueries(ctx)
@@ -270,11 +273,11 @@ func (f *Follower) follow(ctx context.Context, env string) error {
 		live := caughtUp()
 		if live && f.cfg.CaughtUp != nil && time.Since(lastProgress) >= f.cfg.Interval {
 			for id, q := range mine {
-				ok, err := f.cfg.CaughtUp(ctx, q)
+				ok, h, err := f.cfg.CaughtUp(ctx, q)
 				if err != nil {
 					f.cfg.Logger.Warn("engine progress", "query_id", id, "error", err)
 				}
-				engineCaughtUp[id] = ok
+				engineCaughtUp[id], hydration[id] = ok, h
 			}
 		}
 		progress := func(id string) results.Progress {
@@ -282,11 +285,11 @@ func (f *Follower) follow(ctx context.Context, env string) error {
 			for p, o := range positions {
 				pos[topic][p] = o
 			}
-			state := results.StateCatchingUp
+			state, hy := results.StateCatchingUp, hydration[id]
 			if live && (f.cfg.CaughtUp == nil || engineCaughtUp[id]) {
-				state = results.StateLive
+				state, hy = results.StateLive, nil
 			}
-			return results.Progress{State: state, Positions: pos, EventsApplied: applied[id], Owner: f.owner}
+			return results.Progress{State: state, Positions: pos, EventsApplied: applied[id], Owner: f.owner, Hydration: hy}
 		}
 		if !replaced {
 			// Catching up: the rows are gathered whole and replace the

@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 
 	"github.com/cdcq/cdcq/handlers"
+	"github.com/cdcq/cdcq/internal/cachedquery"
 	"github.com/cdcq/cdcq/internal/capture"
 	"github.com/cdcq/cdcq/internal/config"
 	"github.com/cdcq/cdcq/internal/dbzjson"
@@ -120,27 +122,40 @@ func flinkResults(inf *Infra, proc handlers.Processor, progress *kafkatopics.Pro
 	if err != nil {
 		return nil, nil, err
 	}
+	tables := &queryTables{byQuery: map[string]map[string]bool{}}
 	follower, err := resulttopic.NewFollower(resulttopic.FollowerConfig{
 		Brokers: inf.Brokers, DatabaseURL: inf.DatabaseURL, Results: res, Queries: store,
 		Engine: processor.Engine, Logger: logger,
 		// A result is current once the capture's snapshot is complete and
 		// the job has read its sources up to where they ended then (or
 		// when the job started, if later).
-		CaughtUp: func(ctx context.Context, q projections.ActiveQuery) (bool, error) {
-			if q.Last.Status != jobs.StatusRunning {
-				return false, nil
-			}
+		CaughtUp: func(ctx context.Context, q projections.ActiveQuery) (bool, *results.Hydration, error) {
+			var h *results.Hydration
 			if snaps != nil {
 				sp, err := snaps.SnapshotProgress(ctx, q.EnvironmentID)
 				if err != nil {
-					return false, err
+					return false, nil, err
+				}
+				h = &results.Hydration{SnapshotDone: sp.Done}
+				if len(sp.Tables) > 0 {
+					reads := tables.of(q)
+					for _, t := range sp.Tables {
+						if reads[t.Schema+"."+t.Table] {
+							h.RowsCaptured += t.RowsCopied
+							h.RowsEstimate += t.RowsEstimate
+						}
+					}
 				}
 				if !sp.Done {
 					progress.Forget(q.PipelineName)
-					return false, nil
+					return false, h, nil
 				}
 			}
-			return progress.CaughtUp(ctx, q.PipelineName, q.Last.JobID)
+			if q.Last.Status != jobs.StatusRunning {
+				return false, h, nil
+			}
+			ok, err := progress.CaughtUp(ctx, q.PipelineName, q.Last.JobID)
+			return ok, h, err
 		},
 	})
 	if err != nil {
@@ -223,4 +238,26 @@ func kafkaConnectCapture(url string) (*debezium.Capture, error) {
 		return nil, err
 	}
 	return debezium.New(connect, source, debezium.Config{})
+}
+
+// queryTables remembers which tables ("<schema>.<table>") each query reads.
+type queryTables struct {
+	mu      sync.Mutex
+	byQuery map[string]map[string]bool
+}
+
+func (t *queryTables) of(q projections.ActiveQuery) map[string]bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if m, ok := t.byQuery[q.QueryID]; ok {
+		return m
+	}
+	m := map[string]bool{}
+	if c, err := cachedquery.Compile(q.Schema, q.SQLQuery); err == nil {
+		for _, src := range c.Plan.Sources {
+			m[src.Schema+"."+src.Name] = true
+		}
+	}
+	t.byQuery[q.QueryID] = m
+	return m
 }

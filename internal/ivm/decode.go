@@ -67,6 +67,43 @@ type Change struct {
 	// record key; Apply uses it for a delete without a before image.
 	// DecodeChange sets it for deletes.
 	Key Row
+	// Snapshot says whether the change is a snapshot read and where in
+	// its snapshot (source.snapshot of an "r" record); LSN and TxID are
+	// the record's source.lsn and source.txId (0 when absent), which name
+	// the snapshot. DecodeChange sets them for snapshot reads only; Apply
+	// uses them to notice a new snapshot of a table (see the package
+	// documentation, "Snapshots").
+	Snapshot SnapshotPos
+	LSN      int64
+	TxID     int64
+}
+
+// SnapshotPos is a record's place in a snapshot of its table, from
+// Debezium's source.snapshot.
+type SnapshotPos uint8
+
+const (
+	// NotSnapshot: a streamed change ("false", or no marker), or a read
+	// of an incremental snapshot ("incremental"), which Debezium
+	// interleaves with streamed changes.
+	NotSnapshot SnapshotPos = iota
+	// InSnapshot: a record of a snapshot other than its table's last
+	// ("true", "first", "first_in_data_collection").
+	InSnapshot
+	// SnapshotEnd: the table's last record in the snapshot
+	// ("last_in_data_collection", "last").
+	SnapshotEnd
+)
+
+// snapshotPos reads a source.snapshot value.
+func snapshotPos(marker []byte) SnapshotPos {
+	switch string(marker) {
+	case "true", "first", "first_in_data_collection":
+		return InSnapshot
+	case "last", "last_in_data_collection":
+		return SnapshotEnd
+	}
+	return NotSnapshot
 }
 
 // Decoder reads the Debezium records of one source of a plan. It is not
@@ -145,11 +182,21 @@ func (d *Decoder) Decode(key, value []byte) (Change, error) {
 	if sc.literal("null") {
 		return Change{}, nil
 	}
-	if err := d.envelope(&sc, &ch, &op, 0); err != nil {
+	var source []byte
+	if err := d.envelope(&sc, &ch, &op, &source, 0); err != nil {
 		return Change{}, fmt.Errorf("decode %s record: %w", d.src.Topic, err)
 	}
 	switch op {
-	case 'c', 'r':
+	case 'r':
+		ch.Op = OpInsert
+		// Only snapshot reads need the source block: streamed changes
+		// skip it.
+		if source != nil {
+			if err := readSnapshotSource(source, &ch); err != nil {
+				return Change{}, fmt.Errorf("decode %s record: source: %w", d.src.Topic, err)
+			}
+		}
+	case 'c':
 		ch.Op = OpInsert
 	case 'u':
 		ch.Op = OpUpdate
@@ -178,9 +225,21 @@ func (d *Decoder) Decode(key, value []byte) (Change, error) {
 	return ch, nil
 }
 
-func (d *Decoder) envelope(sc *scanner, ch *Change, op *byte, depth int) error {
+// envelope reads the envelope's images and op, and leaves in source the
+// source block's JSON (nil when there is none).
+func (d *Decoder) envelope(sc *scanner, ch *Change, op *byte, source *[]byte, depth int) error {
 	return sc.objectFields(func(name []byte) error {
 		switch string(name) {
+		case "source":
+			if sc.peek() != '{' {
+				return sc.skip()
+			}
+			start := sc.i
+			if err := sc.skip(); err != nil {
+				return err
+			}
+			*source = sc.b[start:sc.i]
+			return nil
 		case "before":
 			row, err := d.row(sc, true)
 			ch.Before = row
@@ -201,11 +260,55 @@ func (d *Decoder) envelope(sc *scanner, ch *Change, op *byte, depth int) error {
 			return nil
 		case "payload":
 			if depth == 0 && sc.peek() == '{' {
-				return d.envelope(sc, ch, op, depth+1)
+				return d.envelope(sc, ch, op, source, depth+1)
 			}
 		}
 		return sc.skip()
 	})
+}
+
+// readSnapshotSource reads source.snapshot, source.lsn and source.txId of
+// a snapshot read into ch. A boolean snapshot (Debezium before 2.0 wrote
+// true) counts as a snapshot record.
+func readSnapshotSource(source []byte, ch *Change) error {
+	sc := scanner{b: source}
+	return sc.objectFields(func(name []byte) error {
+		switch string(name) {
+		case "snapshot":
+			switch {
+			case sc.literal("true"):
+				ch.Snapshot = InSnapshot
+				return nil
+			case sc.peek() == '"':
+				raw, _, err := sc.rawString()
+				ch.Snapshot = snapshotPos(raw)
+				return err
+			}
+		case "lsn":
+			return readSourceInt(&sc, "lsn", &ch.LSN)
+		case "txId":
+			return readSourceInt(&sc, "txId", &ch.TxID)
+		}
+		return sc.skip()
+	})
+}
+
+// readSourceInt reads an integer field of the source block; null and
+// other values leave dst as it is.
+func readSourceInt(sc *scanner, field string, dst *int64) error {
+	if c := sc.peek(); c != '-' && (c < '0' || c > '9') {
+		return sc.skip()
+	}
+	raw, err := sc.number()
+	if err != nil {
+		return err
+	}
+	n, err := strconv.ParseInt(str(raw), 10, 64)
+	if err != nil {
+		return fmt.Errorf("%s %q: %w", field, raw, err)
+	}
+	*dst = n
+	return nil
 }
 
 // row reads a row object (or null). keyOnly reads only the primary key

@@ -45,12 +45,45 @@
 // and their deletes only the key). Inserts and snapshot reads (op "r")
 // replace the row stored under their key, and a delete of a key the engine
 // does not hold does nothing, so replaying records after a crash
-// (duplicates, in order) leaves the result as it was. An update whose
+// (duplicates, in order, of the current snapshot or later; see
+// Snapshots) leaves the result as it was. An update whose
 // before image has another key moves the row. A truncate (op "t")
 // retracts every row of the source. Tombstones decode to OpNone and change
 // nothing. An update that changes nothing the query reads is dropped
 // early. Unchanged TOASTed values (Debezium's
 // "__debezium_unavailable_value") keep the value the stored row had.
+//
+// # Snapshots
+//
+// A capture killed in the middle of its initial snapshot snapshots again
+// when it restarts, from a later position, and streams from there: the
+// topic keeps the abandoned snapshot's records, and rows deleted between
+// the two positions get no delete record (what Debezium 3.6 does, as
+// internal/service's TestClusterDebeziumSnapshotKilledAndRestarted
+// records). The engine therefore reads a new snapshot of a table as the
+// whole table. The snapshot reads (op "r") of one snapshot share one
+// source.lsn and txId, the snapshot's position and transaction
+// (Change.LSN, Change.TxID; source.snapshot gives Change.Snapshot). A
+// snapshot read whose lsn is above the source's last snapshot's, or equal
+// with another transaction (Debezium takes the WAL write position, which
+// asynchronous commits can leave unmoved), begins a new snapshot; if the
+// source holds rows then, its generation advances, and every row a record
+// writes from then on is stamped with it. When the table's snapshot ends
+// (its record marked last_in_data_collection or last, or else the first
+// record of the table that is not a snapshot read), the rows of older
+// generations, which the new snapshot did not read, are retracted. The
+// first snapshot, on an
+// empty source, and streaming change nothing of this; a rebuild from the
+// start of the topic goes through the same steps and gets the same
+// result. Snapshot reads without an lsn, and of incremental snapshots
+// (source.snapshot "incremental"), only replace rows by key.
+//
+// Limits: a table that is empty when the new snapshot reads it has no
+// records in it, so its old rows stay until their keys are written again;
+// and a table whose snapshot has no end marker (a one-row table read first
+// is marked "first" only) keeps its old rows until its next streamed
+// change. A replay must not re-send an older snapshot's records after a
+// newer one began (no capture does: a restart snapshots anew).
 //
 // # Maintenance
 //

@@ -16,6 +16,9 @@ type srow struct {
 	// pass records whether the row satisfies the conjuncts of WHERE that
 	// read only its source. Rows that do not never join or count.
 	pass bool
+	// gen is the source's generation when a record last wrote the row
+	// (see sourceState.gen).
+	gen uint32
 }
 
 // sourceState is everything the engine keeps about one source.
@@ -37,6 +40,17 @@ type sourceState struct {
 	steps []joinStep
 	// key scratch
 	keyBuf, keyBuf2 []byte
+
+	// Snapshots of the source's table (see Query.applySnapshotAware).
+	// snapLSN and snapTx name the last snapshot its records showed (its
+	// source.lsn and txId; 0 for none). gen counts the snapshots that
+	// began while rows were stored; every row written is stamped with it.
+	// While resetting, a new snapshot is under way: when it ends, the rows
+	// it did not write (gen older than the source's) are gone from the
+	// table.
+	snapLSN, snapTx int64
+	gen             uint32
+	resetting       bool
 }
 
 // joinIndex indexes the rows of a source by the values of some columns:

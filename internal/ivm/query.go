@@ -424,9 +424,84 @@ func (q *Query) apply(source int, ch Change) error {
 		return fmt.Errorf("source %d does not exist", source)
 	}
 	s := q.sources[source]
-	switch ch.Op {
-	case OpNone:
+	if ch.Op == OpNone {
 		return nil
+	}
+	if ch.Snapshot != NotSnapshot || s.resetting {
+		return q.applySnapshotAware(s, ch)
+	}
+	return q.applyChange(s, ch)
+}
+
+// applySnapshotAware applies a snapshot read, or the first change after
+// a new snapshot, noting where snapshots of the source's table begin and
+// end (see the package documentation, "Snapshots").
+//
+// A snapshot is the run of snapshot reads with one source.lsn and txId
+// (its position and transaction). One whose lsn is above the last
+// snapshot's, or equal with another transaction (Debezium reads the WAL
+// write position, which asynchronous commits may leave where it was),
+// begins a new snapshot; when the
+// source holds rows then (the capture was restarted in the middle of its
+// snapshot, or snapshots again), the new snapshot is the whole table as of
+// its position, and rows it does not write were deleted meanwhile,
+// possibly with no delete on the topic. The source's generation advances,
+// and every row the snapshot (or a later change) writes gets it. When the
+// table's snapshot ends (its last record, marked last_in_data_collection
+// or last, or else the first change that is not a snapshot read), the
+// rows of older generations are retracted.
+func (q *Query) applySnapshotAware(s *sourceState, ch Change) error {
+	if ch.Snapshot == NotSnapshot {
+		// The first change after the new snapshot: it has ended. A
+		// truncate retracts every row anyway.
+		if ch.Op != OpTruncate {
+			if err := q.sweep(s); err != nil {
+				return err
+			}
+		}
+		s.resetting = false
+		return q.applyChange(s, ch)
+	}
+	if ch.LSN > s.snapLSN || ch.LSN != 0 && ch.LSN == s.snapLSN && ch.TxID != s.snapTx {
+		s.snapLSN, s.snapTx = ch.LSN, ch.TxID
+		s.resetting = len(s.rows) > 0
+		if s.resetting {
+			s.gen++
+		}
+	}
+	if err := q.applyChange(s, ch); err != nil {
+		return err
+	}
+	if ch.Snapshot == SnapshotEnd && s.resetting && ch.LSN == s.snapLSN && ch.TxID == s.snapTx {
+		if err := q.sweep(s); err != nil {
+			return err
+		}
+		s.resetting = false
+	}
+	return nil
+}
+
+// sweep retracts and forgets the rows of the source that no record wrote
+// since its generation last advanced.
+func (q *Query) sweep(s *sourceState) error {
+	var stale []string
+	for k, r := range s.rows {
+		if r.gen != s.gen {
+			stale = append(stale, k)
+		}
+	}
+	for _, k := range stale {
+		r := s.rows[k]
+		if err := q.retract(s, r); err != nil {
+			return err
+		}
+		s.removeRow(k, r)
+	}
+	return nil
+}
+
+func (q *Query) applyChange(s *sourceState, ch Change) error {
+	switch ch.Op {
 	case OpTruncate:
 		return q.truncate(s)
 	case OpDelete:
@@ -526,6 +601,7 @@ func (q *Query) upsert(s *sourceState, ch Change) error {
 		row[i] = prev.vals[i]
 	}
 	if moved == nil && current != nil && identicalRows(current.vals, row) {
+		current.gen = s.gen
 		return nil // nothing the query reads changed (or a replay)
 	}
 
@@ -563,8 +639,9 @@ func (q *Query) upsert(s *sourceState, ch Change) error {
 	}
 	if current != nil {
 		s.replaceRow(current, row, pass)
+		current.gen = s.gen
 	} else {
-		s.insertRow(string(nk), &srow{vals: row, pass: pass})
+		s.insertRow(string(nk), &srow{vals: row, pass: pass, gen: s.gen})
 	}
 	return nil
 }

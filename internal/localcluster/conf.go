@@ -71,28 +71,35 @@ share.coordinator.state.topic.min.isr=1
 // the file config provider, so that connector configs may name secrets in
 // files instead of carrying passwords.
 func connectWorkerProperties(l layout, p Ports) string {
-	return fmt.Sprintf(`bootstrap.servers=127.0.0.1:%d
-group.id=cdcq-connect
+	return workerProperties(fmt.Sprintf("127.0.0.1:%d", p.Kafka), p.Connect, "cdcq-connect", "connect", l.plugins())
+}
+
+// workerProperties configures a distributed Connect worker of group on
+// brokers, with its REST API on restPort and its config, offset and status
+// topics named <topics>-configs, <topics>-offsets and <topics>-status.
+func workerProperties(brokers string, restPort int, group, topics, plugins string) string {
+	return fmt.Sprintf(`bootstrap.servers=%[1]s
+group.id=%[2]s
 key.converter=org.apache.kafka.connect.json.JsonConverter
 value.converter=org.apache.kafka.connect.json.JsonConverter
 key.converter.schemas.enable=false
 value.converter.schemas.enable=false
-offset.storage.topic=connect-offsets
+offset.storage.topic=%[3]s-offsets
 offset.storage.replication.factor=1
 offset.storage.partitions=1
-config.storage.topic=connect-configs
+config.storage.topic=%[3]s-configs
 config.storage.replication.factor=1
-status.storage.topic=connect-status
+status.storage.topic=%[3]s-status
 status.storage.replication.factor=1
 status.storage.partitions=1
 offset.flush.interval.ms=1000
-listeners=http://127.0.0.1:%d
+listeners=http://127.0.0.1:%[4]d
 rest.advertised.host.name=127.0.0.1
-plugin.path=%s
-plugin.discovery=%s
+plugin.path=%[5]s
+plugin.discovery=%[6]s
 config.providers=file
 config.providers.file.class=org.apache.kafka.common.config.provider.FileConfigProvider
-`, p.Kafka, p.Connect, l.plugins(), connectPluginDiscovery)
+`, brokers, group, topics, restPort, plugins, connectPluginDiscovery)
 }
 
 // connectPluginDiscovery: service_load finds plugins through their

@@ -17,9 +17,10 @@
 //	env                          the CDCQ_* variables that point cdcq at the cluster
 //
 // `make cluster-up` (cmd/localcluster) and the tests' harness
-// (internal/clustertest) use it. The JVMs run in sessions of their own, so a
-// cluster outlives the process that started it unless Config.DieWithParent
-// says otherwise.
+// (internal/clustertest) use it. ConnectWorker runs one more Connect worker,
+// in a group of its own, for tests that kill it. The JVMs run in sessions of
+// their own, so a cluster outlives the process that started it unless
+// Config.DieWithParent says otherwise.
 //
 // This package must not import other cdcq packages.
 package localcluster

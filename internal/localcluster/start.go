@@ -72,16 +72,22 @@ func (s *starter) kafkaAndConnect(ctx context.Context) error {
 	if err := s.waitFor(ctx, Kafka, func(ctx context.Context) error { return kafkaReady(ctx, brokers) }); err != nil {
 		return err
 	}
-	if _, err := s.launch(Connect, nil,
-		"-Xms256m", "-Xmx768m", "-Djava.awt.headless=true",
-		"-Dlog4j2.configurationFile="+s.l.conf("log4j2.properties"),
-		"-cp", filepath.Join(s.l.lib("connect"), "*"),
-		"org.apache.kafka.connect.cli.ConnectDistributed", s.l.conf("connect", "worker.properties"),
-	); err != nil {
+	if _, err := s.launch(Connect, nil, connectArgs(s.l)...); err != nil {
 		return err
 	}
 	url := fmt.Sprintf("http://127.0.0.1:%d", s.ports.Connect)
 	return s.waitFor(ctx, Connect, func(ctx context.Context) error { return connectReady(ctx, url) })
+}
+
+// connectArgs are the Java arguments of a Connect worker configured by
+// conf/connect/worker.properties.
+func connectArgs(l layout) []string {
+	return []string{
+		"-Xms256m", "-Xmx768m", "-Djava.awt.headless=true",
+		"-Dlog4j2.configurationFile=" + l.conf("log4j2.properties"),
+		"-cp", filepath.Join(l.lib("connect"), "*"),
+		"org.apache.kafka.connect.cli.ConnectDistributed", l.conf("connect", "worker.properties"),
+	}
 }
 
 // formatKafka formats Kafka's log directory with a new cluster id, once.

@@ -20,13 +20,16 @@ type CreateCachedQueryHandler struct {
 	connections *CreateDatabaseConnectionHandler
 }
 
-// Handle carries out the command.
-func (h *CreateCachedQueryHandler) Handle(ctx context.Context, cmd commands.CreateCachedQuery) error {
+// Handle carries out the command, seq being its number among its
+// environment's commands (0 if not numbered). The capture's events carry
+// it too: the query's command is the connection's newest.
+func (h *CreateCachedQueryHandler) Handle(ctx context.Context, cmd commands.CreateCachedQuery, seq int64) error {
 	cfg := h.cfg
 	m := cmd.Meta
+	c := causeOf(m, seq)
 	pipeline := names.PipelineName(m.EnvironmentID, cmd.QueryID)
 	requested := events.CachedQueryRequested{
-		Meta:         meta(cfg, m.EnvironmentID, m.CommandID),
+		Meta:         meta(cfg, c),
 		QueryID:      cmd.QueryID,
 		PipelineName: pipeline,
 		SQLQuery:     cmd.SQLQuery,
@@ -40,12 +43,12 @@ func (h *CreateCachedQueryHandler) Handle(ctx context.Context, cmd commands.Crea
 	// directly may not have been.
 	compiled, err := cachedquery.Compile(cmd.Schema, cmd.SQLQuery)
 	if err != nil {
-		return h.observe(ctx, m, cmd.QueryID, jobs.QueryStatus{Status: jobs.StatusFailed, Reason: err.Error()})
+		return h.observe(ctx, c, cmd.QueryID, jobs.QueryStatus{Status: jobs.StatusFailed, Reason: err.Error()})
 	}
-	spec, err := h.connections.ensure(ctx, m, cmd.Connection)
+	spec, err := h.connections.ensure(ctx, c, cmd.Connection)
 	if err != nil {
 		if jobs.IsTerminal(err) {
-			return h.observe(ctx, m, cmd.QueryID, jobs.QueryStatus{Status: jobs.StatusFailed, Reason: "capture: " + err.Error()})
+			return h.observe(ctx, c, cmd.QueryID, jobs.QueryStatus{Status: jobs.StatusFailed, Reason: "capture: " + err.Error()})
 		}
 		return err
 	}
@@ -61,16 +64,16 @@ func (h *CreateCachedQueryHandler) Handle(ctx context.Context, cmd commands.Crea
 	status, err := cfg.Processor.EnsureQuery(ctx, q)
 	if err != nil {
 		if jobs.IsTerminal(err) {
-			return h.observe(ctx, m, cmd.QueryID, jobs.QueryStatus{Status: jobs.StatusFailed, Reason: err.Error()})
+			return h.observe(ctx, c, cmd.QueryID, jobs.QueryStatus{Status: jobs.StatusFailed, Reason: err.Error()})
 		}
 		return fmt.Errorf("ensure query %s: %w", cmd.QueryID, err)
 	}
-	return h.observe(ctx, m, cmd.QueryID, status)
+	return h.observe(ctx, c, cmd.QueryID, status)
 }
 
-func (h *CreateCachedQueryHandler) observe(ctx context.Context, m commands.Meta, queryID string, status jobs.QueryStatus) error {
+func (h *CreateCachedQueryHandler) observe(ctx context.Context, c cause, queryID string, status jobs.QueryStatus) error {
 	return h.cfg.Events.Publish(ctx, events.CachedQueryObserved{
-		Meta:          meta(h.cfg, m.EnvironmentID, m.CommandID),
+		Meta:          meta(h.cfg, c),
 		QueryID:       queryID,
 		Status:        status.Status,
 		Reason:        status.Reason,

@@ -17,10 +17,12 @@ type CreateDatabaseConnectionHandler struct {
 	cfg WorkerConfig
 }
 
-// Handle carries out the command. It returns an error only when a retry
-// can help; a terminal failure is recorded on the job and acknowledged.
-func (h *CreateDatabaseConnectionHandler) Handle(ctx context.Context, cmd commands.CreateDatabaseConnection) error {
-	_, err := h.ensure(ctx, cmd.Meta, cmd.Connection)
+// Handle carries out the command, seq being its number among its
+// environment's commands (0 if not numbered). It returns an error only when
+// a retry can help; a terminal failure is recorded on the job and
+// acknowledged.
+func (h *CreateDatabaseConnectionHandler) Handle(ctx context.Context, cmd commands.CreateDatabaseConnection, seq int64) error {
+	_, err := h.ensure(ctx, causeOf(cmd.Meta, seq), cmd.Connection)
 	if jobs.IsTerminal(err) {
 		return nil
 	}
@@ -30,18 +32,18 @@ func (h *CreateDatabaseConnectionHandler) Handle(ctx context.Context, cmd comman
 // ensure creates or updates the capture and records the outcome. A
 // terminal error has already been recorded as ConnectionFailed when it is
 // returned.
-func (h *CreateDatabaseConnectionHandler) ensure(ctx context.Context, m commands.Meta, conn commands.Connection) (CaptureSpec, error) {
+func (h *CreateDatabaseConnectionHandler) ensure(ctx context.Context, c cause, conn commands.Connection) (CaptureSpec, error) {
 	cfg := h.cfg
 	plain, err := conn.Open(cfg.Sealer)
 	if err != nil {
 		err = jobs.Terminalf("%v (was it sealed with this deployment's CDCQ_SECRET_KEY?)", err)
-		return CaptureSpec{}, h.fail(ctx, m, err)
+		return CaptureSpec{}, h.fail(ctx, c, err)
 	}
-	spec := captureSpec(m.EnvironmentID, plain)
+	spec := captureSpec(c.environmentID, plain)
 	// Record "create pending" before touching the engine, so that a crash
 	// between the call and the next event shows as a PENDING job.
 	requested := events.ConnectionRequested{
-		Meta:               meta(cfg, m.EnvironmentID, m.CommandID),
+		Meta:               meta(cfg, c),
 		Engine:             cfg.Capture.Engine(),
 		ConnectorName:      spec.ConnectorName,
 		SlotName:           spec.SlotName,
@@ -54,25 +56,25 @@ func (h *CreateDatabaseConnectionHandler) ensure(ctx context.Context, m commands
 	}
 	if err := cfg.Capture.Ensure(ctx, spec); err != nil {
 		if jobs.IsTerminal(err) {
-			return spec, h.fail(ctx, m, err)
+			return spec, h.fail(ctx, c, err)
 		}
-		return spec, fmt.Errorf("ensure capture for %s: %w", m.EnvironmentID, err)
+		return spec, fmt.Errorf("ensure capture for %s: %w", c.environmentID, err)
 	}
 	status, err := cfg.Capture.Observe(ctx, spec)
 	if err != nil {
 		// The capture exists; the status poller will observe it later.
-		cfg.Logger.WarnContext(ctx, "observe capture after create", "environment_id", m.EnvironmentID, "error", err)
+		cfg.Logger.WarnContext(ctx, "observe capture after create", "environment_id", c.environmentID, "error", err)
 		return spec, nil
 	}
-	return spec, cfg.Events.Publish(ctx, events.ConnectionObserved{Meta: meta(cfg, m.EnvironmentID, m.CommandID), Capture: status})
+	return spec, cfg.Events.Publish(ctx, events.ConnectionObserved{Meta: meta(cfg, c), Capture: status})
 }
 
 // fail records a terminal error and returns it (or the publish error, which
 // is worth a retry).
-func (h *CreateDatabaseConnectionHandler) fail(ctx context.Context, m commands.Meta, cause error) error {
-	ev := events.ConnectionFailed{Meta: meta(h.cfg, m.EnvironmentID, m.CommandID), Reason: cause.Error()}
+func (h *CreateDatabaseConnectionHandler) fail(ctx context.Context, c cause, why error) error {
+	ev := events.ConnectionFailed{Meta: meta(h.cfg, c), Reason: why.Error()}
 	if err := h.cfg.Events.Publish(ctx, ev); err != nil {
 		return err
 	}
-	return cause
+	return why
 }

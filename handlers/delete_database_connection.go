@@ -18,16 +18,18 @@ type DeleteDatabaseConnectionHandler struct {
 	cfg WorkerConfig
 }
 
-// Handle carries out the command.
-func (h *DeleteDatabaseConnectionHandler) Handle(ctx context.Context, cmd commands.DeleteDatabaseConnection) error {
+// Handle carries out the command, seq being its number among its
+// environment's commands (0 if not numbered).
+func (h *DeleteDatabaseConnectionHandler) Handle(ctx context.Context, cmd commands.DeleteDatabaseConnection, seq int64) error {
 	cfg := h.cfg
 	m := cmd.Meta
+	c := causeOf(m, seq)
 	plain, err := cmd.Connection.Open(cfg.Sealer)
 	if err != nil {
-		return cfg.Events.Publish(ctx, events.ConnectionFailed{Meta: meta(cfg, m.EnvironmentID, m.CommandID),
+		return cfg.Events.Publish(ctx, events.ConnectionFailed{Meta: meta(cfg, c),
 			Reason: fmt.Sprintf("delete: %v (was it sealed with this deployment's CDCQ_SECRET_KEY?)", err)})
 	}
-	if err := cfg.Events.Publish(ctx, events.ConnectionDeleting{Meta: meta(cfg, m.EnvironmentID, m.CommandID)}); err != nil {
+	if err := cfg.Events.Publish(ctx, events.ConnectionDeleting{Meta: meta(cfg, c)}); err != nil {
 		return err
 	}
 	if err := cfg.Processor.DeleteEnvironment(ctx, m.EnvironmentID); err != nil {
@@ -38,10 +40,10 @@ func (h *DeleteDatabaseConnectionHandler) Handle(ctx context.Context, cmd comman
 	}
 	if err := cfg.Capture.Delete(ctx, captureSpec(m.EnvironmentID, plain)); err != nil {
 		if jobs.IsTerminal(err) {
-			return cfg.Events.Publish(ctx, events.ConnectionFailed{Meta: meta(cfg, m.EnvironmentID, m.CommandID),
+			return cfg.Events.Publish(ctx, events.ConnectionFailed{Meta: meta(cfg, c),
 				Reason: "delete: " + err.Error()})
 		}
 		return fmt.Errorf("delete capture of %s: %w", m.EnvironmentID, err)
 	}
-	return cfg.Events.Publish(ctx, events.ConnectionDeleted{Meta: meta(cfg, m.EnvironmentID, m.CommandID)})
+	return cfg.Events.Publish(ctx, events.ConnectionDeleted{Meta: meta(cfg, c)})
 }

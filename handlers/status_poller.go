@@ -43,8 +43,11 @@ type StatusPollerConfig struct {
 
 // StatusPoller observes every active capture each round and publishes a
 // ConnectionObserved event when what it sees differs from the projection,
-// so checkJobStatus follows the engines without any request. Run it in one
-// worker at a time (see internal/leader).
+// so checkJobStatus follows the engines without any request. Its events
+// carry the command whose state it read (the row's command id and number),
+// so that an observation made before a newer command was carried out does
+// not overwrite what that command did. Run it in one worker at a time (see
+// internal/leader).
 type StatusPoller struct {
 	cfg StatusPollerConfig
 }
@@ -130,7 +133,7 @@ func (p *StatusPoller) pollQueries(ctx context.Context) error {
 			// lost, say): "no job" says less than the reason on record.
 			continue
 		}
-		if status != q.Last {
+		if queryChanged(q.Last, status) {
 			if err := p.publishQuery(ctx, q, status); err != nil {
 				return err
 			}
@@ -164,9 +167,27 @@ func (p *StatusPoller) restart(ctx context.Context, q projections.ActiveQuery, s
 	return p.publishQuery(ctx, q, status)
 }
 
+// queryChanged reports whether an observation says something the
+// projection does not have. The projection keeps the status and reason of
+// a job that ran or failed when an observation of the same command says
+// PENDING (events package doc), so such an observation changes only the
+// rest.
+func queryChanged(last, now jobs.QueryStatus) bool {
+	if now.Status == jobs.StatusPending {
+		switch last.Status {
+		case jobs.StatusRunning, jobs.StatusPaused, jobs.StatusFailed:
+			now.Status, now.Reason = last.Status, last.Reason
+		}
+	}
+	return now != last
+}
+
+// publishQuery records an observation of q, as one made under the command
+// whose state the poller read.
 func (p *StatusPoller) publishQuery(ctx context.Context, q projections.ActiveQuery, status jobs.QueryStatus) error {
 	return p.cfg.Events.Publish(ctx, events.CachedQueryObserved{
-		Meta:    events.Meta{EventID: uuid.NewString(), EnvironmentID: q.EnvironmentID, At: p.cfg.Now().UTC()},
+		Meta: events.Meta{EventID: uuid.NewString(), EnvironmentID: q.EnvironmentID,
+			CommandID: q.CommandID, CommandSeq: q.CommandSeq, At: p.cfg.Now().UTC()},
 		QueryID: q.QueryID, Status: status.Status, Reason: status.Reason, JobID: status.JobID,
 		JobState: status.JobState, RootException: status.RootException,
 	})
@@ -189,8 +210,11 @@ func (p *StatusPoller) pollConnections(ctx context.Context) error {
 		if status.Equal(c.Last) {
 			continue
 		}
+		// The observation belongs to the command whose state was read: if a
+		// newer command moved on meanwhile, the projector leaves it aside.
 		ev := events.ConnectionObserved{
-			Meta:    events.Meta{EventID: uuid.NewString(), EnvironmentID: c.EnvironmentID, At: p.cfg.Now().UTC()},
+			Meta: events.Meta{EventID: uuid.NewString(), EnvironmentID: c.EnvironmentID,
+				CommandID: c.CommandID, CommandSeq: c.CommandSeq, At: p.cfg.Now().UTC()},
 			Capture: status,
 		}
 		if err := p.cfg.Events.Publish(ctx, ev); err != nil {

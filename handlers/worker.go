@@ -3,7 +3,10 @@
 // cdcq-worker, by default: see names.ControlPlane), dispatches each command
 // to the handler for its name, and publishes what happened as events on the
 // events topic (cdcq.events). Handlers reconcile: they are idempotent and may see a
-// command more than once.
+// command more than once. Every command is numbered among its environment's
+// commands before it is carried out (WorkerConfig.Sequencer), and its events
+// carry the number, so that the projector can order them (see package
+// events).
 //
 // The status poller also lives here: one leader among the workers observes
 // every capture and records changes as events.
@@ -39,6 +42,11 @@ type WorkerConfig struct {
 	Events EventPublisher
 	// Sealer opens the sealed connection strings in commands. Required.
 	Sealer *secret.Sealer
+	// Sequencer numbers each environment's commands, and the events they
+	// cause carry the number, so that the projector can tell a late event
+	// of an older command from a newer one's. Without it events carry no
+	// number and are projected by command id alone.
+	Sequencer CommandSequencer
 	// Logger; default slog.Default().
 	Logger *slog.Logger
 	// Now and NewID are replaceable for tests.
@@ -71,6 +79,12 @@ func (c WorkerConfig) Validate() error {
 		return errors.New("handlers: WorkerConfig.Sealer is nil")
 	}
 	return nil
+}
+
+// CommandSequencer numbers an environment's commands in the order the
+// workers take them up, once per command id (inbox.Inbox.Sequence).
+type CommandSequencer interface {
+	Sequence(ctx context.Context, environmentID, commandID string) (int64, error)
 }
 
 // Worker dispatches commands to their handlers.
@@ -116,20 +130,52 @@ func (w *Worker) HandleMessage(msg *message.Message) error {
 	return w.Handle(ctx, cmd)
 }
 
-// Handle carries out one decoded command.
+// Handle carries out one decoded command. It first gets the command's
+// number among its environment's commands, which every event it causes
+// carries.
 func (w *Worker) Handle(ctx context.Context, cmd commands.Command) error {
-	switch c := cmd.(type) {
+	c, err := w.cause(ctx, cmd.CommandMeta())
+	if err != nil {
+		return err
+	}
+	switch cmd := cmd.(type) {
 	case commands.CreateDatabaseConnection:
-		return w.createConnection.Handle(ctx, c)
+		return w.createConnection.Handle(ctx, cmd, c.seq)
 	case commands.DeleteDatabaseConnection:
-		return w.deleteConnection.Handle(ctx, c)
+		return w.deleteConnection.Handle(ctx, cmd, c.seq)
 	case commands.CreateCachedQuery:
-		return w.createQuery.Handle(ctx, c)
+		return w.createQuery.Handle(ctx, cmd, c.seq)
 	case commands.DeleteCachedQuery:
-		return w.deleteQuery.Handle(ctx, c)
+		return w.deleteQuery.Handle(ctx, cmd, c.seq)
 	default:
 		return fmt.Errorf("no handler for command %s", cmd.CommandName())
 	}
+}
+
+// cause numbers a command (0 without a Sequencer).
+func (w *Worker) cause(ctx context.Context, m commands.Meta) (cause, error) {
+	c := cause{environmentID: m.EnvironmentID, commandID: m.CommandID}
+	if w.cfg.Sequencer == nil || m.CommandID == "" {
+		return c, nil
+	}
+	seq, err := w.cfg.Sequencer.Sequence(ctx, m.EnvironmentID, m.CommandID)
+	if err != nil {
+		return c, fmt.Errorf("number command %s: %w", m.CommandID, err)
+	}
+	c.seq = seq
+	return c, nil
+}
+
+// cause is the command an event belongs to: its environment, id and
+// number among the environment's commands (0: not numbered).
+type cause struct {
+	environmentID string
+	commandID     string
+	seq           int64
+}
+
+func causeOf(m commands.Meta, seq int64) cause {
+	return cause{environmentID: m.EnvironmentID, commandID: m.CommandID, seq: seq}
 }
 
 // headersAgree checks that the headers and the record key say what the
@@ -157,7 +203,7 @@ func (w *Worker) reject(ctx context.Context, msg *message.Message, name string, 
 		env = ""
 	}
 	ev := events.CommandRejected{
-		Meta:        meta(w.cfg, env, msg.Metadata.Get(commands.CommandIDHeader)),
+		Meta:        meta(w.cfg, cause{environmentID: env, commandID: msg.Metadata.Get(commands.CommandIDHeader)}),
 		CommandName: name,
 		Reason:      reason.Error(),
 	}
@@ -166,9 +212,10 @@ func (w *Worker) reject(ctx context.Context, msg *message.Message, name string, 
 	}
 }
 
-// meta builds the common fields of an event.
-func meta(cfg WorkerConfig, environmentID, commandID string) events.Meta {
-	return events.Meta{EventID: cfg.NewID(), EnvironmentID: environmentID, CommandID: commandID, At: cfg.Now().UTC()}
+// meta builds the common fields of an event that c caused.
+func meta(cfg WorkerConfig, c cause) events.Meta {
+	return events.Meta{EventID: cfg.NewID(), EnvironmentID: c.environmentID, CommandID: c.commandID,
+		CommandSeq: c.seq, At: cfg.Now().UTC()}
 }
 
 // captureSpec derives an environment's capture from its connection string.

@@ -169,7 +169,7 @@ func scanQuery(r pgx.Row) (QueryView, error) {
 func (s *Store) ActiveQueries(ctx context.Context) ([]ActiveQuery, error) {
 	rows, err := s.pool.Query(ctx, `
 		SELECT query_id, environment_id, pipeline_name, engine, sql_query, schema_text,
-		       status, reason, job_id, job_state, root_exception
+		       last_command_id, command_seq, status, reason, job_id, job_state, root_exception
 		FROM cached_queries
 		WHERE status <> 'DELETED' AND engine <> 'none'
 		ORDER BY query_id`)
@@ -179,7 +179,7 @@ func (s *Store) ActiveQueries(ctx context.Context) ([]ActiveQuery, error) {
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (ActiveQuery, error) {
 		var q ActiveQuery
 		err := r.Scan(&q.QueryID, &q.EnvironmentID, &q.PipelineName, &q.Engine, &q.SQLQuery, &q.Schema,
-			&q.Last.Status, &q.Last.Reason, &q.Last.JobID, &q.Last.JobState, &q.Last.RootException)
+			&q.CommandID, &q.CommandSeq, &q.Last.Status, &q.Last.Reason, &q.Last.JobID, &q.Last.JobState, &q.Last.RootException)
 		return q, err
 	})
 	if err != nil {
@@ -196,7 +196,7 @@ func (s *Store) ActiveQueries(ctx context.Context) ([]ActiveQuery, error) {
 func (s *Store) ActiveConnections(ctx context.Context) ([]ActiveConnection, error) {
 	rows, err := s.pool.Query(ctx, `
 		SELECT environment_id, connector_name, slot_name, publication_name, connection_sealed,
-		       status, reason, connector, slot, capture
+		       last_command_id, command_seq, status, reason, connector, slot, capture
 		FROM connections
 		WHERE status <> 'DELETED' AND engine <> 'none' AND connection_sealed <> ''
 		ORDER BY environment_id`)
@@ -207,7 +207,7 @@ func (s *Store) ActiveConnections(ctx context.Context) ([]ActiveConnection, erro
 		var a ActiveConnection
 		var connector, slot, capture []byte
 		if err := r.Scan(&a.EnvironmentID, &a.ConnectorName, &a.SlotName, &a.PublicationName,
-			&a.ConnectionSealed, &a.Last.Status, &a.Last.Reason, &connector, &slot, &capture); err != nil {
+			&a.ConnectionSealed, &a.CommandID, &a.CommandSeq, &a.Last.Status, &a.Last.Reason, &connector, &slot, &capture); err != nil {
 			return a, err
 		}
 		var err error

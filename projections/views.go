@@ -81,6 +81,10 @@ type ActiveQuery struct {
 	Engine        string
 	SQLQuery      string
 	Schema        string
+	// CommandID and CommandSeq name the command whose state the row
+	// reflects; the poller's observations carry them (events.Meta).
+	CommandID  string
+	CommandSeq int64
 	// Last is the last observation recorded.
 	Last jobs.QueryStatus
 }
@@ -92,6 +96,10 @@ type ActiveConnection struct {
 	SlotName         string
 	PublicationName  string
 	ConnectionSealed string
+	// CommandID and CommandSeq name the command whose state the row
+	// reflects; the poller's observations carry them (events.Meta).
+	CommandID  string
+	CommandSeq int64
 	// Last is the last observation recorded, to record only changes.
 	Last jobs.CaptureStatus
 }

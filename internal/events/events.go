@@ -2,7 +2,35 @@
 // topic by the handlers and the status poller and folded into Postgres by
 // the projector. Events are facts in the past tense; each carries the
 // environment it belongs to and is keyed by it, so one environment's events
-// are projected in order.
+// are projected in the order they were published.
+//
+// # Which command an event belongs to
+//
+// Publication order is not the order of what happened: the status poller
+// publishes what it observed under the state it last read, while a handler
+// may have moved on, and a worker that lost its partition in a rebalance
+// may still finish a command that the partition's new owner has carried out
+// again, followed by newer commands. So every event says which command it
+// belongs to: CommandID, and CommandSeq, the command's number among its
+// environment's commands (1, 2, 3, ... in the order the workers took them
+// up, which is the control topic's order; see inbox.Sequence). A handler's
+// events carry the command it carries out; the status poller's carry the
+// command whose state it observed (the one the row it read reflects).
+//
+// The projector applies an event only if its command is not older than the
+// one the job's row reflects, and only if it moves the status forward within
+// that command: PENDING, then what the engine reports of a started job
+// (RUNNING, PAUSED, FAILED, which may follow each other), then DELETING,
+// then DELETED. FAILED may follow anything but DELETED. DELETING and DELETED
+// are caused only by a delete's own events, never by an observation. An
+// observation that says PENDING for a job that already ran or failed keeps
+// the status (and its reason) and updates the rest of the observation. A
+// newer command starts a new lifecycle (a create after a delete: DELETED,
+// then PENDING).
+//
+// Events without commandSeq (published before it existed, or by a
+// component that does not number commands) are projected as they were
+// before: by command id alone.
 //
 // This package must not import handlers, http or projections.
 package events
@@ -45,10 +73,15 @@ type Event interface {
 // Meta holds the fields every event carries.
 type Meta struct {
 	// EventID is unique per event; the projector applies each id once.
-	EventID       string    `json:"eventId"`
-	EnvironmentID string    `json:"environmentId"`
-	CommandID     string    `json:"commandId,omitempty"`
-	At            time.Time `json:"at"`
+	EventID       string `json:"eventId"`
+	EnvironmentID string `json:"environmentId"`
+	// CommandID is the command the event belongs to: the one a handler
+	// carries out, or the one whose state the status poller observed.
+	CommandID string `json:"commandId,omitempty"`
+	// CommandSeq is that command's number among the environment's
+	// commands; larger is newer. 0 means unknown (see the package doc).
+	CommandSeq int64     `json:"commandSeq,omitempty"`
+	At         time.Time `json:"at"`
 }
 
 func (m Meta) Environment() string { return m.EnvironmentID }

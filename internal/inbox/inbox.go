@@ -1,6 +1,8 @@
 // Package inbox records which commands cdcq's workers have carried out, in
 // the job-state database, so that a command redelivered after a
-// consumer-group rebalance is recognised and not carried out again.
+// consumer-group rebalance is recognised and not carried out again. It also
+// numbers each environment's commands in the order the workers take them
+// up (Sequence), so that what they cause can be ordered.
 //
 // This package must not import other cdcq packages.
 package inbox
@@ -10,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -43,4 +46,44 @@ func (i *Inbox) MarkHandled(ctx context.Context, commandID, name, environmentID 
 		return fmt.Errorf("inbox: record command %s: %w", commandID, err)
 	}
 	return nil
+}
+
+// Sequence returns commandID's number among environmentID's commands: 1 for
+// the first command a worker took up, then 2, 3, ... Workers take up one
+// environment's commands in the order of the control topic (its key is the
+// environmentId), so a larger number is a newer command. The number is
+// given once per command id: asking again, from any worker, returns the
+// same number, so a retried or redelivered command keeps its place. Numbers
+// may skip (two workers asking for one command at the same time), never
+// repeat.
+func (i *Inbox) Sequence(ctx context.Context, environmentID, commandID string) (int64, error) {
+	if commandID == "" {
+		return 0, errors.New("inbox: a command without an id has no sequence number")
+	}
+	var seq int64
+	err := pgx.BeginFunc(ctx, i.pool, func(tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, `SELECT seq FROM command_order WHERE command_id = $1`, commandID).Scan(&seq)
+		if !errors.Is(err, pgx.ErrNoRows) {
+			return err // found, or failed
+		}
+		// The counter's row lock orders concurrent assignments for one
+		// environment: whoever waited sees the other's command_order row.
+		if err := tx.QueryRow(ctx, `
+			INSERT INTO command_sequence AS s (environment_id, last_seq) VALUES ($1, 1)
+			ON CONFLICT (environment_id) DO UPDATE SET last_seq = s.last_seq + 1
+			RETURNING last_seq`, environmentID).Scan(&seq); err != nil {
+			return err
+		}
+		tag, err := tx.Exec(ctx, `INSERT INTO command_order (command_id, environment_id, seq)
+			VALUES ($1, $2, $3) ON CONFLICT (command_id) DO NOTHING`, commandID, environmentID, seq)
+		if err != nil || tag.RowsAffected() == 1 {
+			return err
+		}
+		// Another worker numbered the command meanwhile.
+		return tx.QueryRow(ctx, `SELECT seq FROM command_order WHERE command_id = $1`, commandID).Scan(&seq)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("inbox: number command %s of %s: %w", commandID, environmentID, err)
+	}
+	return seq, nil
 }

@@ -191,17 +191,18 @@ func RunWorker(ctx context.Context, inf *Infra, deps WorkerDeps, statusInterval 
 	if err != nil {
 		return err
 	}
+	in, err := inbox.New(inf.Pool)
+	if err != nil {
+		return err
+	}
 	worker, err := handlers.NewWorker(handlers.WorkerConfig{
 		Capture: deps.Capture, Processor: deps.Processor, Events: evs, Sealer: inf.Sealer, Logger: logger,
+		Sequencer: in,
 	})
 	if err != nil {
 		return err
 	}
 	store, err := projections.NewStore(inf.Pool)
-	if err != nil {
-		return err
-	}
-	in, err := inbox.New(inf.Pool)
 	if err != nil {
 		return err
 	}

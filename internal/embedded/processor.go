@@ -153,6 +153,21 @@ func (p *Processor) DeleteEnvironment(ctx context.Context, environmentID string)
 	return nil
 }
 
+// recreated waits until ctx ends (false) or the query's progress is gone,
+// which EnsureQuery does when the query is created again (true).
+func (p *Processor) recreated(ctx context.Context, queryID string) bool {
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(p.cfg.Interval):
+		}
+		if _, err := p.cfg.Results.Progress(ctx, queryID); errors.Is(err, results.ErrNotFound) {
+			return true
+		}
+	}
+}
+
 // Run supervises until ctx ends: every worker runs it, and each embedded
 // query runs in the one that holds its lease.
 func (p *Processor) Run(ctx context.Context) error {
@@ -176,16 +191,21 @@ func (p *Processor) Run(ctx context.Context) error {
 		return ids, nil
 	}
 	run := func(ctx context.Context, id string) {
-		mu.Lock()
-		q := latest[id]
-		mu.Unlock()
 		for ctx.Err() == nil {
+			mu.Lock()
+			q := latest[id]
+			mu.Unlock()
 			err := p.runner.run(ctx, q)
 			if err == nil || errors.Is(err, errStopped) {
 				if err != nil {
 					p.cfg.Logger.Warn("cached query stopped", "query_id", id, "error", err)
 				}
-				<-ctx.Done() // keep the lease until the query is no longer wanted
+				// Keep the lease until the query is no longer wanted, or
+				// until it is created again (its progress was reset)
+				// before this worker noticed that it was deleted.
+				if p.recreated(ctx, id) {
+					continue
+				}
 				return
 			}
 			p.cfg.Logger.Warn("cached query failed; restarting", "query_id", id, "error", err)

@@ -106,6 +106,7 @@ func (r *runner) run(ctx context.Context, q projections.ActiveQuery) error {
 	if err := r.results.SetProgress(ctx, q.QueryID, p); err != nil {
 		return r.stopIfDeleted(err)
 	}
+	p.Continues = true
 	live := false
 	lastProgress := time.Now()
 	log.Info("cached query started", "topics", topics)
@@ -170,6 +171,11 @@ func (r *runner) run(ctx context.Context, q projections.ActiveQuery) error {
 			return r.fail(ctx, q.QueryID, err)
 		}
 		if live && h.due(live) {
+			// A query deleted and created again while nothing changed in
+			// its sources has lost its rows: start over.
+			if _, err := r.results.Progress(ctx, q.QueryID); errors.Is(err, results.ErrNotFound) {
+				return fmt.Errorf("%w: deleted and created again", errStopped)
+			}
 			// A snapshot that starts over (the capture crashed in it, or
 			// lost its slot) makes the result partial again.
 			if err := h.check(ctx); err != nil {

@@ -56,6 +56,12 @@ type Progress struct {
 	// result is not LIVE because of the capture's initial snapshot; nil
 	// otherwise.
 	Hydration *Hydration `json:"hydration,omitempty"`
+	// Continues says that the writer already wrote this query's progress:
+	// a progress row that is gone then means the query was deleted and
+	// created again since (Reset), and the write is refused with
+	// ErrDeleted, so that a run that did not notice starts over instead of
+	// writing on top of an emptied result. Not stored.
+	Continues bool `json:"-"`
 }
 
 // Hydration is the progress of a query towards its first complete state:
@@ -99,10 +105,13 @@ func New(pool *pgxpool.Pool) (*Store, error) {
 
 // checkNotDeleted locks the query's progress row for the transaction and
 // refuses a deleted query.
-func checkNotDeleted(ctx context.Context, tx pgx.Tx, queryID string) error {
+func checkNotDeleted(ctx context.Context, tx pgx.Tx, queryID string, continues bool) error {
 	var state string
 	err := tx.QueryRow(ctx, `SELECT state FROM query_progress WHERE query_id = $1 FOR UPDATE`, queryID).Scan(&state)
 	if errors.Is(err, pgx.ErrNoRows) {
+		if continues {
+			return fmt.Errorf("results: %s was deleted and created again: %w", queryID, ErrDeleted)
+		}
 		return nil
 	}
 	if err != nil {
@@ -118,7 +127,7 @@ func checkNotDeleted(ctx context.Context, tx pgx.Tx, queryID string) error {
 // transaction.
 func (s *Store) Apply(ctx context.Context, queryID string, changes []Change, p Progress) error {
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if err := checkNotDeleted(ctx, tx, queryID); err != nil {
+		if err := checkNotDeleted(ctx, tx, queryID, p.Continues); err != nil {
 			return err
 		}
 		b := &pgx.Batch{}
@@ -142,7 +151,7 @@ func (s *Store) Apply(ctx context.Context, queryID string, changes []Change, p P
 // engine reached after rebuilding replaces the one it had before.
 func (s *Store) Replace(ctx context.Context, queryID string, rows []Change, p Progress) error {
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if err := checkNotDeleted(ctx, tx, queryID); err != nil {
+		if err := checkNotDeleted(ctx, tx, queryID, p.Continues); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `DELETE FROM query_results WHERE query_id = $1`, queryID); err != nil {
@@ -166,7 +175,7 @@ func (s *Store) Replace(ctx context.Context, queryID string, rows []Change, p Pr
 // error).
 func (s *Store) SetProgress(ctx context.Context, queryID string, p Progress) error {
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if err := checkNotDeleted(ctx, tx, queryID); err != nil {
+		if err := checkNotDeleted(ctx, tx, queryID, p.Continues); err != nil {
 			return err
 		}
 		b := &pgx.Batch{}
@@ -186,7 +195,7 @@ func (s *Store) MarkDeleted(ctx context.Context, queryID string) error {
 		}
 		_, err := tx.Exec(ctx, `INSERT INTO query_progress (query_id, state) VALUES ($1, $2)
 			ON CONFLICT (query_id) DO UPDATE SET state = $2, positions = '{}', source_lsn = 0, source_ts = NULL,
-				events_applied = 0, last_error = '', owner = '', updated_at = now()`, queryID, StateDeleted)
+				events_applied = 0, last_error = '', owner = '', hydration = NULL, updated_at = now()`, queryID, StateDeleted)
 		if err != nil {
 			return fmt.Errorf("results: mark %s deleted: %w", queryID, err)
 		}

@@ -292,3 +292,55 @@ func TestEmbeddedQueryMovesWhenItsWorkerStops(t *testing.T) {
 	w.run(t, 50, 10)
 	s.compareWithPostgres(t, srcConn, ids)
 }
+
+// A cached query deleted and created again at once, on a source where
+// nothing changes, is run again from its sources: its result comes back
+// whole (the worker running it had not noticed the delete before the
+// create cleared it).
+func TestEmbeddedQueryDeletedAndCreatedAgain(t *testing.T) {
+	s := startSystemWith(t, func(*Infra, config.Config, *slog.Logger) []WorkerDeps { return nil })
+	s.startEmbeddedWorkers(1)
+	src, srcConn := sourceDatabase(t)
+	ctx := context.Background()
+	if _, err := srcConn.Exec(ctx, `CREATE TABLE sales (id int PRIMARY KEY, grp int NOT NULL, amount numeric(12,2));
+		INSERT INTO sales SELECT g, g % 20, CASE WHEN g % 7 = 0 THEN NULL ELSE g * 0.25 END FROM generate_series(1, 2000) g`); err != nil {
+		t.Fatal(err)
+	}
+	env := uniqueEnv("again")
+	create := func() string {
+		res := s.postJSON("/createCachedQuery", map[string]string{"connectionString": src, "environmentId": env, "schema": salesSchema, "sqlQuery": salesQuery})
+		if res.status != http.StatusCreated {
+			t.Fatalf("create: %d %s", res.status, res.body)
+		}
+		return res.json(t)["id"].(string)
+	}
+	id := create()
+	want := postgresCanonical(t, srcConn, salesQuery)
+	if got, ok := s.awaitResult(id, want, time.Minute); !ok {
+		t.Fatalf("first result: %s", got)
+	}
+	for round := range 3 {
+		req, err := http.NewRequest(http.MethodDelete, s.apiURL+"/cachedQueries/"+id, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusAccepted {
+			t.Fatalf("delete: %d", res.StatusCode)
+		}
+		// Created again as soon as the delete is carried out.
+		waitFor(t, 30*time.Second, "query deleted", func() bool {
+			return strings.Contains(s.queryStatus(id), `"status":"DELETED"`)
+		})
+		if again := create(); again != id {
+			t.Fatalf("created again as %s, not %s", again, id)
+		}
+		if got, ok := s.awaitResult(id, want, time.Minute); !ok {
+			t.Fatalf("round %d: the result did not come back whole: %s\nstatus %s", round, got, s.queryStatus(id))
+		}
+	}
+}

@@ -95,14 +95,21 @@ func (s *starter) formatKafka(ctx context.Context) error {
 	if _, err := os.Stat(filepath.Join(s.l.kafkaData(), "meta.properties")); err == nil {
 		return nil
 	}
-	id := make([]byte, 16)
-	if _, err := rand.Read(id); err != nil {
-		return fmt.Errorf("localcluster: kafka cluster id: %w", err)
+	// A cluster id is 16 random bytes in URL-safe base64; one that starts
+	// with "-" would read as an option (Kafka's own Uuid.randomUuid avoids
+	// those too), so such ids are drawn again.
+	var clusterID string
+	for clusterID == "" || clusterID[0] == '-' {
+		id := make([]byte, 16)
+		if _, err := rand.Read(id); err != nil {
+			return fmt.Errorf("localcluster: kafka cluster id: %w", err)
+		}
+		clusterID = base64.RawURLEncoding.EncodeToString(id)
 	}
 	out, err := exec.CommandContext(ctx, s.java, quickJIT,
 		"-Dlog4j2.configurationFile="+s.l.conf("log4j2.properties"),
 		"-cp", filepath.Join(s.l.lib("kafka"), "*"),
-		"kafka.tools.StorageTool", "format", "-t", base64.RawURLEncoding.EncodeToString(id),
+		"kafka.tools.StorageTool", "format", "-t", clusterID,
 		"-c", s.l.conf("kafka", "server.properties"),
 	).CombinedOutput()
 	if err != nil {

@@ -3,6 +3,7 @@ package handlers
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -534,5 +535,109 @@ func TestStatusPollerRestartsWhatTheProcessorAsks(t *testing.T) {
 	}
 	if o := rec.events[1].(events.CachedQueryObserved); o.Status != jobs.StatusRunning {
 		t.Errorf("second event %+v", o)
+	}
+}
+
+// memLocker is an EnvironmentLocker in memory.
+type memLocker struct {
+	mu    sync.Mutex
+	locks map[string]*sync.Mutex
+}
+
+func (l *memLocker) LockEnvironment(_ context.Context, env string) (func(), error) {
+	l.mu.Lock()
+	if l.locks == nil {
+		l.locks = map[string]*sync.Mutex{}
+	}
+	m := l.locks[env]
+	if m == nil {
+		m = &sync.Mutex{}
+		l.locks[env] = m
+	}
+	l.mu.Unlock()
+	m.Lock()
+	return m.Unlock, nil
+}
+
+// lockedInbox is a memInbox safe for concurrent use.
+type lockedInbox struct {
+	mu sync.Mutex
+	m  memInbox
+}
+
+func (i *lockedInbox) Handled(ctx context.Context, id string) (bool, error) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return i.m.Handled(ctx, id)
+}
+
+func (i *lockedInbox) MarkHandled(ctx context.Context, id, name, env string) error {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return i.m.MarkHandled(ctx, id, name, env)
+}
+
+// A command redelivered to a second worker while the first still carries
+// it out waits for the first, is then found handled and skipped, and the
+// environment's next command runs only after it: nothing of an older
+// command happens after a newer one. Another environment is not held up.
+func TestOnePerEnvironmentOrdersRedeliveredCommands(t *testing.T) {
+	locker, in := &memLocker{}, &lockedInbox{m: memInbox{}}
+	var mu sync.Mutex
+	var done []string
+	release := make(chan struct{})
+	started := make(chan struct{})
+	h := OnePerEnvironment(locker)(Deduplicate(in)(func(msg *message.Message) ([]*message.Message, error) {
+		id := msg.Metadata.Get(commands.CommandIDHeader)
+		if id == "c1" {
+			close(started)
+			<-release // the first worker is slow with c1
+		}
+		mu.Lock()
+		done = append(done, id)
+		mu.Unlock()
+		return nil, nil
+	}))
+	msg := func(env, id string) *message.Message {
+		m := message.NewMessage(id, nil)
+		m.Metadata.Set(commands.CommandIDHeader, id)
+		m.Metadata.Set(commands.EnvironmentHeader, env)
+		return m
+	}
+	var wg sync.WaitGroup
+	run := func(m *message.Message) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := h(m); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	run(msg("e1", "c1")) // worker A
+	<-started
+	second := make(chan struct{})
+	wg.Add(1)
+	go func() { // worker B, after the rebalance: c1 again, then c2
+		defer wg.Done()
+		defer close(second)
+		for _, id := range []string{"c1", "c2"} {
+			if _, err := h(msg("e1", id)); err != nil {
+				t.Error(err)
+			}
+		}
+	}()
+	if _, err := h(msg("e2", "x1")); err != nil { // another environment
+		t.Fatal(err)
+	}
+	select {
+	case <-second:
+		t.Fatal("worker B went on while worker A still carried out c1")
+	case <-time.After(200 * time.Millisecond):
+	}
+	close(release)
+	wg.Wait()
+	if want := []string{"x1", "c1", "c2"}; !slices.Equal(done, want) {
+		t.Fatalf("carried out %v, want %v", done, want)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"time"
 
+	wkafka "github.com/ThreeDotsLabs/watermill-kafka/v3/pkg/kafka"
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/cdcq/cdcq/commands"
@@ -51,6 +52,36 @@ type Inbox interface {
 	Handled(ctx context.Context, commandID string) (bool, error)
 	// MarkHandled records that commandID was carried out.
 	MarkHandled(ctx context.Context, commandID, name, environmentID string) error
+}
+
+// EnvironmentLocker serialises the commands of one environment across
+// workers (inbox.Inbox.LockEnvironment).
+type EnvironmentLocker interface {
+	LockEnvironment(ctx context.Context, environmentID string) (unlock func(), err error)
+}
+
+// OnePerEnvironment carries out a command only while no other worker
+// carries out one of the same environment (the environment_id header). It
+// goes outside Deduplicate, so that a command redelivered to a new owner
+// while its old owner still works on it waits and is then found handled.
+func OnePerEnvironment(locker EnvironmentLocker) message.HandlerMiddleware {
+	return func(h message.HandlerFunc) message.HandlerFunc {
+		return func(msg *message.Message) ([]*message.Message, error) {
+			env := msg.Metadata.Get(commands.EnvironmentHeader)
+			if key, ok := wkafka.MessageKeyFromCtx(msg.Context()); env == "" && ok {
+				env = string(key) // the record key is the environmentId
+			}
+			if env == "" {
+				return h(msg)
+			}
+			unlock, err := locker.LockEnvironment(msg.Context(), env)
+			if err != nil {
+				return nil, err
+			}
+			defer unlock()
+			return h(msg)
+		}
+	}
 }
 
 // Deduplicate skips commands the inbox has seen and records those that

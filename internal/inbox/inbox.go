@@ -87,3 +87,31 @@ func (i *Inbox) Sequence(ctx context.Context, environmentID, commandID string) (
 	}
 	return seq, nil
 }
+
+// commandLockClass is the first key of the advisory locks that serialise
+// an environment's commands (the two-key form: apart from the one-key
+// locks of leases and leader election).
+const commandLockClass = 0x63647133 // "cdq3"
+
+// LockEnvironment waits until no other worker carries out a command of
+// environmentID and holds that until unlock is called (or the process
+// dies: the lock is a session advisory lock on a connection of its own, not
+// one of the pool's, so that waiting never starves the pool). A worker
+// that lost a partition while carrying out a command keeps the lock until
+// it finishes; the new owner, redelivered that command, waits, then finds
+// it handled and goes on with the next, so that no command acts on the
+// engines after a newer one.
+func (i *Inbox) LockEnvironment(ctx context.Context, environmentID string) (unlock func(), err error) {
+	conn, err := pgx.ConnectConfig(ctx, i.pool.Config().ConnConfig.Copy())
+	if err != nil {
+		return nil, fmt.Errorf("inbox: connect to lock environment %s: %w", environmentID, err)
+	}
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1, hashtext($2))`, commandLockClass, environmentID); err != nil {
+		conn.Close(context.Background())
+		return nil, fmt.Errorf("inbox: lock environment %s: %w", environmentID, err)
+	}
+	return func() {
+		// Closing the session releases the lock.
+		conn.Close(context.Background())
+	}, nil
+}

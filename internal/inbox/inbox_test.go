@@ -1,9 +1,11 @@
 package inbox_test
 
 import (
+	"context"
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -97,4 +99,61 @@ func TestSequenceConcurrent(t *testing.T) {
 		}
 		seen[ns[0]] = i
 	}
+}
+
+// An environment's lock is held by one caller at a time; another
+// environment's is not held up; a session that ends releases it.
+func TestLockEnvironmentSerialisesOneEnvironment(t *testing.T) {
+	in := newInbox(t)
+	ctx := t.Context()
+	unlockA, err := in.LockEnvironment(ctx, "env_a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	unlockB, err := in.LockEnvironment(ctx, "env_b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	unlockB()
+	got := make(chan func(), 1)
+	go func() {
+		unlock, err := in.LockEnvironment(ctx, "env_a")
+		if err != nil {
+			t.Error(err)
+			close(got)
+			return
+		}
+		got <- unlock
+	}()
+	select {
+	case <-got:
+		t.Fatal("env_a locked twice")
+	case <-time.After(300 * time.Millisecond):
+	}
+	unlockA()
+	select {
+	case unlock, ok := <-got:
+		if !ok {
+			t.Fatal("second lock failed")
+		}
+		unlock()
+	case <-time.After(10 * time.Second):
+		t.Fatal("env_a not locked after it was released")
+	}
+	// A caller that gives up waiting gets an error and holds nothing.
+	unlockA, err = in.LockEnvironment(ctx, "env_a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	if _, err := in.LockEnvironment(short, "env_a"); err == nil {
+		t.Fatal("a lock held elsewhere was taken")
+	}
+	unlockA()
+	unlock, err := in.LockEnvironment(ctx, "env_a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	unlock()
 }

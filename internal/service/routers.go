@@ -232,7 +232,11 @@ func runWorkerRouter(ctx context.Context, inf *Infra, logger *slog.Logger, worke
 			name: inf.Names.WorkerGroup, topic: inf.Names.Commands, deadTopic: inf.Names.CommandsDead,
 			handle:    func(msg *message.Message) error { return worker.HandleMessage(msg) },
 			permanent: commands.IsDecodeError,
-			extra:     []message.HandlerMiddleware{handlers.Deduplicate(in)},
+			// One command of an environment at a time across workers, with
+			// the inbox check inside the lock.
+			extra: []message.HandlerMiddleware{func(h message.HandlerFunc) message.HandlerFunc {
+				return handlers.OnePerEnvironment(in)(handlers.Deduplicate(in)(h))
+			}},
 		},
 		consumer{
 			name: inf.Names.ProjectorGroup, topic: inf.Names.Events, deadTopic: inf.Names.EventsDead,

@@ -2,18 +2,14 @@ package capture
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"math/rand/v2"
-	"sort"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
+	"github.com/cdcq/cdcq/internal/capture/capturetest"
 	"github.com/cdcq/cdcq/internal/pgtest"
 )
 
@@ -58,8 +54,8 @@ func crashAndConverge(t *testing.T, identity, point string, nth int, twice bool)
 	env := fmt.Sprintf("ghost%s%s%d_%d", strings.ToLower(identity[:1]), strings.ReplaceAll(point, "-", ""), nth, rand.IntN(1e6))
 	sp := spec(env, dsn)
 
-	w := startGhostWriter(t, dsn, rows)
-	defer w.stop()
+	w := capturetest.StartWriter(t, dsn, "t", rows, 2*time.Millisecond)
+	defer w.Stop()
 	crashAt := func(worker string) {
 		reached := make(chan struct{})
 		var seen atomic.Int32
@@ -109,17 +105,16 @@ func crashAndConverge(t *testing.T, identity, point string, nth int, twice bool)
 	})
 	streamingRow(t, b, env)
 	time.Sleep(500 * time.Millisecond)
-	w.stop()
-	if w.ops.Load() < 20 {
-		t.Fatalf("the writer did only %d changes", w.ops.Load())
+	w.Stop()
+	if w.Ops.Load() < 20 {
+		t.Fatalf("the writer did only %d changes", w.Ops.Load())
 	}
 
 	cons := consume(t, h.brokers, env+".public.t")
-	want := sourceRows(t, src)
-	var got map[string]string
+	want := capturetest.SourceRows(t, src, "t")
 	eventually(t, 30*time.Second, "topic equals the source", func() (bool, string) {
-		got = liveRows(t, decodeAll(t, cons.all()))
-		return diffRows(want, got) == "", diffRows(want, got)
+		diff := capturetest.Diff(want, capturetest.TopicRows(t, cons.all()))
+		return diff == "", diff
 	})
 	if s, _ := slotAndPublication(t, dsn, sp.SlotName); s != 1 {
 		t.Fatalf("%d slots", s)
@@ -128,129 +123,5 @@ func crashAndConverge(t *testing.T, identity, point string, nth int, twice bool)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("%d rows, %d writer changes; snapshot: %s", len(want), w.ops.Load(), mustJSON(st.Snapshot))
-}
-
-// ghostWriter inserts, updates and deletes rows of t until stopped.
-type ghostWriter struct {
-	ops  atomic.Int64
-	stop func()
-}
-
-func startGhostWriter(t *testing.T, dsn string, rows int) *ghostWriter {
-	conn, err := pgx.Connect(context.Background(), dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	w := &ghostWriter{}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		defer conn.Close(context.Background())
-		rng := rand.New(rand.NewPCG(1, uint64(rows)))
-		next := rows + 1
-		// Statements run to completion (not under ctx): a statement
-		// cancelled by closing the connection may still commit after stop.
-		bg := context.Background()
-		for ctx.Err() == nil {
-			var err error
-			switch id := 1 + rng.IntN(next-1); rng.IntN(3) {
-			case 0:
-				_, err = conn.Exec(bg, `INSERT INTO t VALUES ($1, $2, $3)`, next, next%100, float64(next)/4)
-				next++
-			case 1:
-				_, err = conn.Exec(bg, `UPDATE t SET amount = amount + 1, grp = (grp + 1) % 100 WHERE id = $1`, id)
-			default:
-				_, err = conn.Exec(bg, `DELETE FROM t WHERE id = $1`, id)
-			}
-			if err == nil {
-				w.ops.Add(1)
-			}
-			select {
-			case <-ctx.Done():
-			case <-time.After(2 * time.Millisecond):
-			}
-		}
-	}()
-	var once sync.Once
-	w.stop = func() { once.Do(func() { cancel(); wg.Wait() }) }
-	return w
-}
-
-// sourceRows reads t as id -> "grp|amount".
-func sourceRows(t *testing.T, conn *pgx.Conn) map[string]string {
-	rs, err := conn.Query(context.Background(), `SELECT id::text, grp::text, coalesce(amount::text, 'NULL') FROM t`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]string{}
-	for rs.Next() {
-		var id, grp, amount string
-		if err := rs.Scan(&id, &grp, &amount); err != nil {
-			t.Fatal(err)
-		}
-		out[id] = grp + "|" + amount
-	}
-	if err := rs.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
-// liveRows replays a topic: the keys whose last record is not a delete,
-// with their last value.
-func liveRows(t *testing.T, cs []change) map[string]string {
-	out := map[string]string{}
-	for _, c := range cs {
-		if c.Key == nil {
-			if c.Op == "t" {
-				clear(out)
-			}
-			continue
-		}
-		id := num(c.Key["id"])
-		if c.Tombstone || c.Op == "d" {
-			delete(out, id)
-			continue
-		}
-		amount := "NULL"
-		if a, ok := c.After["amount"]; ok && a != nil {
-			amount = fmt.Sprint(a)
-		}
-		out[id] = num(c.After["grp"]) + "|" + amount
-	}
-	return out
-}
-
-// diffRows describes how got differs from want ("" when equal).
-func diffRows(want, got map[string]string) string {
-	var missing, ghost, wrong []string
-	for id, v := range want {
-		switch g, ok := got[id]; {
-		case !ok:
-			missing = append(missing, id)
-		case g != v:
-			wrong = append(wrong, id+": "+g+" want "+v)
-		}
-	}
-	for id := range got {
-		if _, ok := want[id]; !ok {
-			ghost = append(ghost, id)
-		}
-	}
-	if len(missing)+len(ghost)+len(wrong) == 0 {
-		return ""
-	}
-	sort.Strings(missing)
-	sort.Strings(ghost)
-	sort.Strings(wrong)
-	b, _ := json.Marshal(map[string]any{"missing": head(missing), "ghost": head(ghost), "wrong": head(wrong),
-		"counts": []int{len(missing), len(ghost), len(wrong)}})
-	return string(b)
-}
-
-func head(s []string) []string {
-	return s[:min(len(s), 8)]
+	t.Logf("%d rows, %d writer changes; snapshot: %s", len(want), w.Ops.Load(), mustJSON(st.Snapshot))
 }

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	neturl "net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -298,20 +299,31 @@ func captureSourceServer(t *testing.T) *pgcluster.Cluster {
 }
 
 // slowProxy forwards TCP connections to a server; while slow is set, it
-// holds each new connection for delay first.
+// holds each new connection for delay first; with a rate, it passes at
+// most rate bytes per second from the server to each client.
 type slowProxy struct {
 	ln    net.Listener
 	delay time.Duration
+	rate  int
 	slow  atomic.Bool
 }
 
 func startSlowProxy(t *testing.T, target string, delay time.Duration) *slowProxy {
+	return startProxy(t, target, &slowProxy{delay: delay})
+}
+
+// startThrottledProxy passes rate bytes per second from the server.
+func startThrottledProxy(t *testing.T, target string, rate int) *slowProxy {
+	return startProxy(t, target, &slowProxy{rate: rate})
+}
+
+func startProxy(t *testing.T, target string, p *slowProxy) *slowProxy {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &slowProxy{ln: ln, delay: delay}
+	p.ln = ln
 	var mu sync.Mutex
 	open := map[net.Conn]bool{}
 	track := func(c net.Conn, add bool) {
@@ -345,7 +357,7 @@ func startSlowProxy(t *testing.T, target string, delay time.Duration) *slowProxy
 					_, _ = io.Copy(u, c)
 					_ = u.(*net.TCPConn).CloseWrite()
 				}()
-				_, _ = io.Copy(c, u)
+				p.copyBack(c, u)
 			}()
 		}
 	}()
@@ -360,9 +372,45 @@ func startSlowProxy(t *testing.T, target string, delay time.Duration) *slowProxy
 	return p
 }
 
+// copyBack copies the server's bytes to the client, at most rate a second.
+func (p *slowProxy) copyBack(client, server net.Conn) {
+	if p.rate <= 0 {
+		_, _ = io.Copy(client, server)
+		return
+	}
+	buf := make([]byte, 16<<10)
+	start, sent := time.Now(), 0
+	for {
+		n, err := server.Read(buf)
+		if n > 0 {
+			if _, werr := client.Write(buf[:n]); werr != nil {
+				return
+			}
+			sent += n
+			if ahead := time.Duration(float64(sent)/float64(p.rate)*float64(time.Second)) - time.Since(start); ahead > 0 {
+				time.Sleep(ahead)
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
 // url is a connection string for database on src, through the proxy.
 func (p *slowProxy) url(src *pgcluster.Cluster, database string) string {
-	return strings.Replace(src.URLFor(database), fmt.Sprintf(":%d/", src.Port()), fmt.Sprintf(":%d/", p.ln.Addr().(*net.TCPAddr).Port), 1)
+	return p.redirect(src.URLFor(database))
+}
+
+// redirect is connection string dsn with its host and port replaced by
+// the proxy's.
+func (p *slowProxy) redirect(dsn string) string {
+	u, err := neturl.Parse(dsn)
+	if err != nil {
+		return dsn
+	}
+	u.Host = p.ln.Addr().String()
+	return u.String()
 }
 
 // workerEnv is the environment of a `cdcq worker` of system s: the

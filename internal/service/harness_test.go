@@ -330,7 +330,9 @@ func (s *system) records(topic string) []*kgo.Record {
 	want := int64(0)
 	ends.Each(func(o kadm.ListedOffset) { want += o.Offset })
 	var out []*kgo.Record
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	// Generous for topics of a million records under the race detector;
+	// a complete read ends as soon as it has them all.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	for int64(len(out)) < want && ctx.Err() == nil {
 		fs := cl.PollFetches(ctx)

@@ -290,14 +290,7 @@ func (h *hydration) check(ctx context.Context) error {
 			return nil
 		}
 		done = sp.Done
-		hy := results.Hydration{SnapshotDone: sp.Done}
-		for _, t := range sp.Tables {
-			if h.tables[t.Schema+"."+t.Table] {
-				hy.RowsCaptured += t.RowsCopied
-				hy.RowsEstimate += t.RowsEstimate
-			}
-		}
-		h.snapshot = hy
+		h.snapshot = results.NewHydration(sp, h.tables)
 	}
 	if !done {
 		h.done, h.ends = false, nil
@@ -314,7 +307,6 @@ func (h *hydration) check(ctx context.Context) error {
 		return fmt.Errorf("list end offsets: %w", err)
 	}
 	h.done, h.ends = true, ends
-	h.snapshot.SnapshotDone = true
 	return nil
 }
 

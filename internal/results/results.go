@@ -18,6 +18,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/cdcq/cdcq/internal/jobs"
 )
 
 // ErrNotFound is returned for a query with no materialised result.
@@ -76,6 +78,19 @@ type Hydration struct {
 	// the capture engine does not report them).
 	RowsCaptured int64 `json:"rowsCaptured"`
 	RowsEstimate int64 `json:"rowsEstimate"`
+}
+
+// NewHydration is what a capture's snapshot progress says of a query that
+// reads tables ("<schema>.<table>").
+func NewHydration(sp jobs.SnapshotProgress, tables map[string]bool) Hydration {
+	h := Hydration{SnapshotDone: sp.Done}
+	for _, t := range sp.Tables {
+		if tables[t.Schema+"."+t.Table] {
+			h.RowsCaptured += t.RowsCopied
+			h.RowsEstimate += t.RowsEstimate
+		}
+	}
+	return h
 }
 
 // Change is one change of a result row: Row nil deletes the row.

@@ -136,16 +136,8 @@ func flinkResults(inf *Infra, proc handlers.Processor, progress *kafkatopics.Pro
 				if err != nil {
 					return false, nil, err
 				}
-				h = &results.Hydration{SnapshotDone: sp.Done}
-				if len(sp.Tables) > 0 {
-					reads := tables.of(q)
-					for _, t := range sp.Tables {
-						if reads[t.Schema+"."+t.Table] {
-							h.RowsCaptured += t.RowsCopied
-							h.RowsEstimate += t.RowsEstimate
-						}
-					}
-				}
+				hy := results.NewHydration(sp, tables.of(q))
+				h = &hy
 				if !sp.Done {
 					progress.Forget(q.PipelineName)
 					return false, h, nil

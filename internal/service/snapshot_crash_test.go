@@ -46,58 +46,16 @@ func TestClusterKilledDuringSnapshotConverges(t *testing.T) {
 	if dir := os.Getenv("CDCQ_TEST_LOG_DIR"); dir != "" {
 		fleet.dir = dir
 	}
-	src, srcConn := sourceDatabase(t)
-	ctx := context.Background()
-	const rows = 300_000 // salesSchema, salesQuery: cluster_bench_test.go
-	if _, err := srcConn.Exec(ctx, fmt.Sprintf(`CREATE TABLE sales (id int PRIMARY KEY, grp int NOT NULL, amount numeric(12,2));
-		INSERT INTO sales SELECT g, g %% 100, CASE WHEN g %% 9 = 0 THEN NULL ELSE (g %% 1000) * 1.25 END FROM generate_series(1, %d) g;
-		ANALYZE sales`, rows)); err != nil {
-		t.Fatal(err)
-	}
+	const rows = 300_000
 	// The workers reach the source through a proxy that passes 4 MB/s, so
 	// that a snapshot lasts seconds (as a bigger table over a network
 	// would) and the kills land in it.
-	proxy := startThrottledProxy(t, srcConn.PgConn().Conn().RemoteAddr().String(), 4<<20)
-	src = proxy.redirect(src)
+	_, srcConn, proxied := salesSource(t, rows, 4<<20)
+	ctx := context.Background()
 	env := uniqueEnv("kill")
 	t.Cleanup(func() { deleteNamespaceTopics(t, s.inf.Brokers, env) })
-	res := s.postJSON("/createCachedQuery", map[string]string{
-		"connectionString": src, "environmentId": env, "schema": salesSchema, "sqlQuery": salesQuery})
-	if res.status != http.StatusCreated {
-		t.Fatalf("create: %d %s", res.status, res.body)
-	}
-	queryID := res.json(t)["id"].(string)
-
-	jobState, err := pgx.Connect(ctx, s.cfg.DatabaseURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { jobState.Close(context.Background()) })
-	var stateMu sync.Mutex
-	// captureState is the capture's row as the worker running it last
-	// wrote it; phase is "" unless that worker is pid (0: any).
-	captureState := func(pid int) (phase string, copied, estimate int64, done bool) {
-		stateMu.Lock()
-		defer stateMu.Unlock()
-		var lsn *int64
-		var c, e *int64
-		var worker string
-		err := jobState.QueryRow(ctx, `SELECT phase, worker, (snapshot->>'rowsCopied')::bigint, (snapshot->>'rowsEstimate')::bigint, snapshot_lsn
-			FROM embedded_captures WHERE environment_id = $1`, env).Scan(&phase, &worker, &c, &e, &lsn)
-		if err != nil {
-			return "", 0, 0, false
-		}
-		if pid != 0 && !strings.HasSuffix(worker, fmt.Sprintf(":%d", pid)) {
-			return "", 0, 0, lsn != nil
-		}
-		if c != nil {
-			copied = *c
-		}
-		if e != nil {
-			estimate = *e
-		}
-		return phase, copied, estimate, lsn != nil
-	}
+	queryID := createSalesQuery(t, s, proxied, env)
+	captureState := captureStateOf(t, s, env)
 
 	// Nothing may be served as caught up while the snapshot is incomplete.
 	watch := watchResult(t, s, queryID, func() bool { _, _, _, done := captureState(0); return done })
@@ -136,7 +94,7 @@ func TestClusterKilledDuringSnapshotConverges(t *testing.T) {
 		}
 	}
 	fleet.start("last")
-	s.deleteOnCleanup(src, env)
+	s.deleteOnCleanup(proxied, env)
 	waitFor(t, 2*time.Minute, "streaming after the last restart", func() bool {
 		phase, _, _, done := captureState(0)
 		return done && phase == "streaming"
@@ -227,4 +185,93 @@ func watchResult(t *testing.T, s *system, queryID string, snapshotDone func() bo
 	}
 	t.Cleanup(func() { w.stop() })
 	return w
+}
+
+// salesSource is a source database with the table sales of rows rows
+// (salesSchema, salesQuery: cluster_bench_test.go), and a connection
+// string that reaches it through a proxy passing rate bytes a second.
+func salesSource(t *testing.T, rows, rate int) (src string, conn *pgx.Conn, proxied string) {
+	t.Helper()
+	src, conn = sourceDatabase(t)
+	if _, err := conn.Exec(context.Background(), fmt.Sprintf(`CREATE TABLE sales (id int PRIMARY KEY, grp int NOT NULL, amount numeric(12,2));
+		INSERT INTO sales SELECT g, g %% 100, CASE WHEN g %% 9 = 0 THEN NULL ELSE (g %% 1000) * 1.25 END FROM generate_series(1, %d) g;
+		ANALYZE sales`, rows)); err != nil {
+		t.Fatal(err)
+	}
+	proxy := startThrottledProxy(t, conn.PgConn().Conn().RemoteAddr().String(), rate)
+	return src, conn, proxy.redirect(src)
+}
+
+// createSalesQuery creates salesQuery in environment env and returns its id.
+func createSalesQuery(t *testing.T, s *system, src, env string) string {
+	t.Helper()
+	res := s.postJSON("/createCachedQuery", map[string]string{
+		"connectionString": src, "environmentId": env, "schema": salesSchema, "sqlQuery": salesQuery})
+	if res.status != http.StatusCreated {
+		t.Fatalf("create: %d %s", res.status, res.body)
+	}
+	return res.json(t)["id"].(string)
+}
+
+// captureStateOf reads an environment's embedded capture row as the
+// worker running it last wrote it; phase is "" unless that worker is pid
+// (0: any).
+func captureStateOf(t *testing.T, s *system, env string) func(pid int) (phase string, copied, estimate int64, done bool) {
+	t.Helper()
+	ctx := context.Background()
+	jobState, err := pgx.Connect(ctx, s.cfg.DatabaseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { jobState.Close(context.Background()) })
+	var mu sync.Mutex
+	return func(pid int) (phase string, copied, estimate int64, done bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		var lsn *int64
+		var c, e *int64
+		var worker string
+		err := jobState.QueryRow(ctx, `SELECT phase, worker, (snapshot->>'rowsCopied')::bigint, (snapshot->>'rowsEstimate')::bigint, snapshot_lsn
+			FROM embedded_captures WHERE environment_id = $1`, env).Scan(&phase, &worker, &c, &e, &lsn)
+		if err != nil {
+			return "", 0, 0, false
+		}
+		if pid != 0 && !strings.HasSuffix(worker, fmt.Sprintf(":%d", pid)) {
+			return "", 0, 0, lsn != nil
+		}
+		if c != nil {
+			copied = *c
+		}
+		if e != nil {
+			estimate = *e
+		}
+		return phase, copied, estimate, lsn != nil
+	}
+}
+
+// A Flink query is served as caught up only once the capture's snapshot
+// is complete and the job has read it: here the embedded capture copies
+// 300,000 rows through a proxy passing 160 kB/s (about a minute), long
+// enough for the Flink job to start and checkpoint (every 10 s) while it
+// runs. Without the rule the result said LIVE with partial counts.
+func TestClusterFlinkResultWaitsForTheSnapshot(t *testing.T) {
+	s := startClusterSystem(t, clusterEngines{flink: true})
+	_, srcConn, proxied := salesSource(t, 300_000, 160<<10)
+	env := uniqueEnv("fhyd")
+	s.deleteOnCleanup(proxied, env)
+	queryID := createSalesQuery(t, s, proxied, env)
+	captureState := captureStateOf(t, s, env)
+	watch := watchResult(t, s, queryID, func() bool { _, _, _, done := captureState(0); return done })
+	want := postgresCanonical(t, srcConn, salesQuery)
+	if got, ok := s.awaitResult(queryID, want, 4*time.Minute); !ok {
+		t.Fatalf("the result is not PostgreSQL's:\nwant %d groups\ngot %s\nstatus %s", len(want), got, s.queryStatus(queryID))
+	}
+	served, withProgress, early := watch.stop()
+	if early != "" {
+		t.Fatalf("served as caught up before the snapshot was complete: %s", early)
+	}
+	if withProgress == 0 {
+		t.Fatalf("no answer of %d during the snapshot showed its progress", served)
+	}
+	t.Logf("%d result answers watched, %d with the snapshot's progress", served, withProgress)
 }

@@ -13,7 +13,6 @@ import (
 	"github.com/cdcq/cdcq/internal/events"
 	"github.com/cdcq/cdcq/internal/jobs"
 	"github.com/cdcq/cdcq/internal/pgtest"
-	"github.com/cdcq/cdcq/migrations"
 	"github.com/cdcq/cdcq/projections"
 )
 
@@ -80,16 +79,7 @@ func queryObserved(queryID string, status jobs.Status, reason, jobID string) eve
 // newStore gives a Store over a fresh, migrated database, and the pool.
 func newStore(t *testing.T) (*projections.Store, *pgxpool.Pool) {
 	t.Helper()
-	url := pgtest.NewDatabase(t)
-	ctx := t.Context()
-	if err := migrations.Up(ctx, url); err != nil {
-		t.Fatalf("migrate: %v", err)
-	}
-	pool, err := pgxpool.New(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
+	_, pool := pgtest.NewJobState(t)
 	s, err := projections.NewStore(pool)
 	if err != nil {
 		t.Fatal(err)

@@ -23,7 +23,6 @@ import (
 	"github.com/cdcq/cdcq/internal/pgsource"
 	"github.com/cdcq/cdcq/internal/pgtest"
 	"github.com/cdcq/cdcq/internal/secret"
-	"github.com/cdcq/cdcq/migrations"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
@@ -41,16 +40,7 @@ type harness struct {
 
 func newHarness(t testing.TB) *harness {
 	t.Helper()
-	jobState := pgtest.NewDatabase(t)
-	ctx := context.Background()
-	if err := migrations.Up(ctx, jobState); err != nil {
-		t.Fatal(err)
-	}
-	pool, err := pgxpool.New(ctx, jobState)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
+	jobState, pool := pgtest.NewJobState(t)
 	key, err := secret.ParseKey(secret.NewKey())
 	if err != nil {
 		t.Fatal(err)

@@ -7,26 +7,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"github.com/cdcq/cdcq/internal/inbox"
 	"github.com/cdcq/cdcq/internal/pgtest"
-	"github.com/cdcq/cdcq/migrations"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
 func newInbox(t *testing.T) *inbox.Inbox {
 	t.Helper()
-	url := pgtest.NewDatabase(t)
-	if err := migrations.Up(t.Context(), url); err != nil {
-		t.Fatal(err)
-	}
-	pool, err := pgxpool.New(t.Context(), url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
+	_, pool := pgtest.NewJobState(t)
 	in, err := inbox.New(pool)
 	if err != nil {
 		t.Fatal(err)

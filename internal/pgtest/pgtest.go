@@ -12,7 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/cdcq/cdcq/internal/pgcluster"
+	"github.com/cdcq/cdcq/migrations"
 )
 
 var (
@@ -52,6 +55,23 @@ func NewDatabase(t testing.TB) string {
 		t.Fatal(err)
 	}
 	return c.URLFor(name)
+}
+
+// NewJobState creates a database on the shared server with cdcq's
+// migrations applied (a job-state database) and returns its connection
+// string and a pool on it, closed when the test ends.
+func NewJobState(t testing.TB) (string, *pgxpool.Pool) {
+	t.Helper()
+	url := NewDatabase(t)
+	if err := migrations.Up(context.Background(), url); err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
+	pool, err := pgxpool.New(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	return url, pool
 }
 
 // NewCluster starts a server of the test's own (for tests that restart it)

@@ -6,26 +6,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"github.com/cdcq/cdcq/internal/pgtest"
 	"github.com/cdcq/cdcq/internal/results"
-	"github.com/cdcq/cdcq/migrations"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
 func newStore(t *testing.T) *results.Store {
 	t.Helper()
-	url := pgtest.NewDatabase(t)
-	if err := migrations.Up(t.Context(), url); err != nil {
-		t.Fatal(err)
-	}
-	pool, err := pgxpool.New(t.Context(), url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
+	_, pool := pgtest.NewJobState(t)
 	s, err := results.New(pool)
 	if err != nil {
 		t.Fatal(err)

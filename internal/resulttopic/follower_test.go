@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/cdcq/cdcq/internal/jobs"
@@ -18,7 +17,6 @@ import (
 	"github.com/cdcq/cdcq/internal/pgtest"
 	"github.com/cdcq/cdcq/internal/results"
 	"github.com/cdcq/cdcq/internal/resulttopic"
-	"github.com/cdcq/cdcq/migrations"
 	"github.com/cdcq/cdcq/projections"
 )
 
@@ -61,15 +59,7 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(broker.Close)
-	url := pgtest.NewDatabase(t)
-	if err := migrations.Up(t.Context(), url); err != nil {
-		t.Fatal(err)
-	}
-	pool, err := pgxpool.New(t.Context(), url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
+	url, pool := pgtest.NewJobState(t)
 	store, err := results.New(pool)
 	if err != nil {
 		t.Fatal(err)

@@ -232,16 +232,23 @@ func BenchmarkCaptureLatency(b *testing.B) {
 
 // BenchmarkSnapshotStartingOver: the initial snapshot of a table on an
 // empty topic, against a snapshot that starts over after a crash at its
-// very end (the topic holds every row of the abandoned snapshot, and 1% of
-// the rows were deleted meanwhile): the second reads the topic first and
-// retracts the deleted rows. Both from the start of a worker's capture to
-// the snapshot's position recorded (streaming may begin).
+// very end (the topic holds every row of the abandoned snapshot, and 1% or
+// 0.01% of the rows were deleted meanwhile: retracted rows close together
+// or far apart): the second reads the topic first
+// and retracts the deleted rows. Both from the start of a worker's capture
+// to the snapshot's position recorded (streaming may begin).
 //
 //	first-rows/s, again-rows/s  rows of the table per second
 //	retracted                   rows the second snapshot retracted
 //
 // CDCQ_BENCH_ROWS changes the 200,000 rows.
 func BenchmarkSnapshotStartingOver(b *testing.B) {
+	for _, every := range []int{100, 10000} {
+		b.Run(fmt.Sprintf("deleted=1/%d", every), func(b *testing.B) { benchSnapshotStartingOver(b, every) })
+	}
+}
+
+func benchSnapshotStartingOver(b *testing.B, every int) {
 	rows := 200_000
 	if v, err := strconv.Atoi(os.Getenv("CDCQ_BENCH_ROWS")); err == nil && v > 0 {
 		rows = v
@@ -272,7 +279,7 @@ func BenchmarkSnapshotStartingOver(b *testing.B) {
 	<-crashed
 	firstTook := time.Since(start)
 	stop()
-	exec(b, r.conn, `DELETE FROM bench WHERE id % 100 = 0`)
+	exec(b, r.conn, fmt.Sprintf(`DELETE FROM bench WHERE id %% %d = 0`, every))
 
 	again := r.h.engine("again", func(c *Config) {
 		c.SnapshotChunkRows = 10000
@@ -287,10 +294,10 @@ func BenchmarkSnapshotStartingOver(b *testing.B) {
 	if row.Snapshot != nil {
 		retracted = row.Snapshot.RowsRetracted
 	}
-	if want := int64(rows / 100); retracted != want {
+	if want := int64(rows / every); retracted != want {
 		b.Fatalf("retracted %d rows, want %d", retracted, want)
 	}
 	b.ReportMetric(float64(rows)/firstTook.Seconds(), "first-rows/s")
-	b.ReportMetric(float64(rows-rows/100)/againTook.Seconds(), "again-rows/s")
+	b.ReportMetric(float64(rows-rows/every)/againTook.Seconds(), "again-rows/s")
 	b.ReportMetric(float64(retracted), "retracted")
 }

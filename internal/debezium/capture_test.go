@@ -444,3 +444,53 @@ func TestDeleteClassifiesSourceErrors(t *testing.T) {
 		t.Fatal("connector not deleted before the source was asked")
 	}
 }
+
+// The snapshot state comes from the offsets Connect committed for the
+// connector, as Debezium 3.6.1 writes them on the real cluster: none yet,
+// while it snapshots, once it streams.
+func TestSnapshotProgressFromCommittedOffsets(t *testing.T) {
+	f := newFixture(t, debezium.Config{})
+	spec := specFor("snap1", withPassword(t, f.dsn))
+	ctx := context.Background()
+	progress := func() jobs.SnapshotProgress {
+		t.Helper()
+		sp, err := f.capture.SnapshotProgress(ctx, "snap1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sp
+	}
+	if sp := progress(); sp.Done {
+		t.Fatal("a connector that does not exist has a complete snapshot")
+	}
+	if err := f.capture.Ensure(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	server := map[string]any{"server": "snap1"}
+	cases := []struct {
+		name    string
+		offsets []connectfake.Offset
+		done    bool
+	}{
+		{"no offset committed yet", []connectfake.Offset{}, false},
+		{"snapshotting", []connectfake.Offset{{Partition: server, Offset: map[string]any{
+			"last_snapshot_record": false, "lsn": 63724712, "txId": 726, "ts_usec": 1796637103305004,
+			"snapshot": "INITIAL", "snapshot_completed": false}}}, false},
+		{"an older Debezium's snapshot marker", []connectfake.Offset{{Partition: server, Offset: map[string]any{
+			"lsn": 63724712, "snapshot": true, "last_snapshot_record": false}}}, false},
+		{"another connector's partition", []connectfake.Offset{{Partition: map[string]any{"server": "other"}, Offset: map[string]any{
+			"lsn": 63724712, "txId": 726, "ts_usec": 1796637103305004}}}, false},
+		{"streaming", []connectfake.Offset{{Partition: server, Offset: map[string]any{
+			"lsn": 63724712, "txId": 726, "ts_usec": 1796637103305004}}}, true},
+		{"snapshot completed", []connectfake.Offset{{Partition: server, Offset: map[string]any{
+			"lsn": 63724712, "snapshot": "INITIAL", "snapshot_completed": true}}}, true},
+	}
+	for _, c := range cases {
+		if err := f.fake.SetOffsets("cdcq-snap1", c.offsets...); err != nil {
+			t.Fatal(err)
+		}
+		if sp := progress(); sp.Done != c.done {
+			t.Errorf("%s: done %v, want %v", c.name, sp.Done, c.done)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"strconv"
+	"unicode/utf8"
 	"unsafe"
 
 	"github.com/cdcq/cdcq/internal/sqlplan"
@@ -106,18 +107,65 @@ func snapshotPos(marker []byte) SnapshotPos {
 	return NotSnapshot
 }
 
+// SchemaError reports a change record that does not fit the columns the
+// plan reads from its table: the table's schema changed under the query
+// (ALTER TABLE ... RENAME COLUMN, DROP COLUMN, ALTER COLUMN ... TYPE).
+// Decode returns it, and no Change, for a record whose after image lacks a
+// field for one of the source's Columns, whose before image or key lacks a
+// primary key field, or that holds a value that does not read as its
+// column's type. Fields the plan does not read (an added column, say) are
+// no problem, nor is a field that is present with null.
+//
+// The record cannot be applied correctly: a missing column would read as
+// NULL and move the row into the wrong group. A caller that gets one should
+// stop the query before applying anything more of its table.
+type SchemaError struct {
+	Topic string // the source's Topic, "<schema>.<table>"
+	// Table is the table's name, qualified by its schema unless that is
+	// public.
+	Table  string
+	Column string // the column's database name
+	// Problem says what is wrong with the column, following "change record
+	// of <Table> ".
+	Problem string
+	// Err is the error reading the value, for a value that does not read
+	// as its column's type; nil for a missing field.
+	Err error
+}
+
+func (e *SchemaError) Error() string {
+	msg := "change record of " + e.Table + " " + e.Problem
+	if e.Err != nil {
+		msg += " (" + e.Err.Error() + ")"
+	}
+	return msg
+}
+
+func (e *SchemaError) Unwrap() error { return e.Err }
+
 // Decoder reads the Debezium records of one source of a plan. It is not
 // safe for concurrent use.
 type Decoder struct {
 	src     *sqlplan.Source
+	table   string // the table as SchemaError names it
 	width   int
 	fields  map[string]int
 	codecs  []colCodec
 	pk      []int // column index of each primary key column
 	isKey   []bool
+	seen    []uint64 // the columns the image being read has a field for, a bit each
 	arena   []byte
 	strRefs []strRef
 }
+
+// image is which part of a record a row object is.
+type image uint8
+
+const (
+	afterImage  image = iota // all of the source's Columns are read
+	beforeImage              // only the primary key columns are read
+	keyImage                 // the record key: only the primary key columns
+)
 
 type colCodec struct {
 	k      kind
@@ -139,6 +187,11 @@ func NewDecoder(plan *sqlplan.Plan, source int) (*Decoder, error) {
 		fields: make(map[string]int, len(src.Columns)),
 		codecs: make([]colCodec, len(src.Columns)),
 		isKey:  make([]bool, len(src.Columns)),
+		seen:   make([]uint64, (len(src.Columns)+63)/64),
+		table:  src.Name,
+	}
+	if src.Schema != "" && src.Schema != "public" {
+		d.table = src.Schema + "." + src.Name
 	}
 	for i, c := range src.Columns {
 		d.fields[c.Name] = i
@@ -163,6 +216,9 @@ func NewDecoder(plan *sqlplan.Plan, source int) (*Decoder, error) {
 // them. A tombstone (nil value) gives a Change with OpNone. Only the
 // source's Columns are read; other fields are skipped. For many records
 // use a Decoder (or Query.Decode), built once.
+//
+// A record that does not fit the source's columns (its table's schema
+// changed) gives a *SchemaError and no Change.
 func DecodeChange(plan *sqlplan.Plan, source int, key, value []byte) (Change, error) {
 	d, err := NewDecoder(plan, source)
 	if err != nil {
@@ -184,6 +240,9 @@ func (d *Decoder) Decode(key, value []byte) (Change, error) {
 	}
 	var source []byte
 	if err := d.envelope(&sc, &ch, &op, &source, 0); err != nil {
+		if se, ok := err.(*SchemaError); ok {
+			return Change{}, se
+		}
 		return Change{}, fmt.Errorf("decode %s record: %w", d.src.Topic, err)
 	}
 	switch op {
@@ -205,6 +264,9 @@ func (d *Decoder) Decode(key, value []byte) (Change, error) {
 		if key != nil {
 			k, err := d.decodeKey(key)
 			if err != nil {
+				if se, ok := err.(*SchemaError); ok {
+					return Change{}, se
+				}
 				return Change{}, fmt.Errorf("decode %s record key: %w", d.src.Topic, err)
 			}
 			ch.Key = k
@@ -241,11 +303,11 @@ func (d *Decoder) envelope(sc *scanner, ch *Change, op *byte, source *[]byte, de
 			*source = sc.b[start:sc.i]
 			return nil
 		case "before":
-			row, err := d.row(sc, true)
+			row, err := d.row(sc, beforeImage)
 			ch.Before = row
 			return err
 		case "after":
-			row, err := d.row(sc, false)
+			row, err := d.row(sc, afterImage)
 			ch.After = row
 			return err
 		case "op":
@@ -311,29 +373,45 @@ func readSourceInt(sc *scanner, field string, dst *int64) error {
 	return nil
 }
 
-// row reads a row object (or null). keyOnly reads only the primary key
-// columns.
-func (d *Decoder) row(sc *scanner, keyOnly bool) (Row, error) {
+// row reads a row object (or null): all of the source's Columns for the
+// after image, only the primary key columns for the others. An object
+// without a field for one of them is a *SchemaError.
+func (d *Decoder) row(sc *scanner, img image) (Row, error) {
 	if sc.literal("null") {
 		return nil, nil
 	}
+	keyOnly := img != afterImage
 	row := make(Row, d.width)
 	d.arena = d.arena[:0]
 	d.strRefs = d.strRefs[:0]
+	clear(d.seen)
+	seen := 0
 	err := sc.objectFields(func(name []byte) error {
 		i, ok := d.fields[string(name)]
 		if !ok || keyOnly && !d.isKey[i] {
 			return sc.skip()
 		}
+		if w, bit := i>>6, uint64(1)<<(i&63); d.seen[w]&bit == 0 {
+			d.seen[w] |= bit
+			seen++
+		}
+		start := sc.i
 		v, err := d.value(sc, i)
 		if err != nil {
-			return fmt.Errorf("column %s: %w", d.src.Columns[i].Name, err)
+			return d.valueError(sc.b, start, i, err)
 		}
 		row[i] = v
 		return nil
 	})
 	if err != nil {
 		return nil, err
+	}
+	want := d.width
+	if keyOnly {
+		want = len(d.pk)
+	}
+	if seen != want {
+		return nil, d.missingField(img)
 	}
 	if len(d.strRefs) > 0 {
 		all := string(d.arena)
@@ -342,6 +420,64 @@ func (d *Decoder) row(sc *scanner, keyOnly bool) (Row, error) {
 		}
 	}
 	return row, nil
+}
+
+// missingField returns the *SchemaError for an image without a field for
+// one of the columns it must have (the first in the source's order).
+func (d *Decoder) missingField(img image) error {
+	col := ""
+	for i, c := range d.src.Columns {
+		if d.seen[i>>6]&(1<<(i&63)) == 0 && (img == afterImage || d.isKey[i]) {
+			col = c.Name
+			break
+		}
+	}
+	var problem string
+	switch img {
+	case afterImage:
+		problem = "has no field " + col + ": the column was renamed or dropped"
+	case beforeImage:
+		problem = "has a before image without the key field " + col + ": the column was renamed or dropped"
+	default:
+		problem = "has a key without the field " + col + ": the column was renamed or dropped"
+	}
+	return &SchemaError{Topic: d.src.Topic, Table: d.table, Column: col, Problem: problem}
+}
+
+// valueError returns the error for the value of column col at b[start:]
+// that d.value could not read. A well-formed JSON value that does not read
+// as the column's type means the column's type changed: that is a
+// *SchemaError wrapping err. Malformed JSON is not.
+func (d *Decoder) valueError(b []byte, start, col int, err error) error {
+	name := d.src.Columns[col].Name
+	sc := scanner{b: b, i: start}
+	sc.ws()
+	from := sc.i
+	if sc.skip() != nil {
+		return fmt.Errorf("column %s: %w", name, err)
+	}
+	raw := b[from:sc.i]
+	if raw[0] == '"' {
+		if _, uerr := appendUnescaped(nil, raw[1:len(raw)-1]); uerr != nil {
+			return fmt.Errorf("column %s: %w", name, err)
+		}
+	}
+	const maxShown = 40
+	shown := string(raw)
+	if len(raw) > maxShown {
+		n := maxShown
+		for n > 0 && !utf8.RuneStart(raw[n]) {
+			n--
+		}
+		shown = string(raw[:n]) + "..."
+	}
+	return &SchemaError{
+		Topic:   d.src.Topic,
+		Table:   d.table,
+		Column:  name,
+		Problem: "has value " + shown + " for column " + name + ", which does not read as " + d.codecs[col].typ.String() + ": the column's type changed?",
+		Err:     err,
+	}
 }
 
 // decodeKey reads the record key into primary key order.
@@ -371,7 +507,7 @@ func (d *Decoder) decodeKey(key []byte) (Row, error) {
 			sc.i = save
 		}
 	}
-	full, err := d.row(&sc, true)
+	full, err := d.row(&sc, keyImage)
 	if err != nil || full == nil {
 		return nil, err
 	}
@@ -412,7 +548,9 @@ func (d *Decoder) value(sc *scanner, col int) (Value, error) {
 	}
 	switch c.k {
 	case kindInt:
-		raw, err := d.scalarText(sc)
+		// Debezium writes integers as JSON numbers only: a string is a
+		// column whose type changed.
+		raw, err := sc.number()
 		if err != nil {
 			return Value{}, err
 		}

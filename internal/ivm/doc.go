@@ -37,6 +37,13 @@
 // changes applied. When HAVING or an output fails for a group, the group
 // keeps its last reported row and the error is returned.
 //
+// A record that no longer fits the columns the plan reads, because its
+// table was altered (a used column renamed, dropped or given another
+// type), is refused by the decoder with a *SchemaError, and nothing of it
+// is applied: read as it is, the missing column would be NULL and the
+// result wrong. The query cannot go on with that table; the caller stops
+// it. Added columns and columns the query does not read change nothing.
+//
 // # Changes
 //
 // Every source row is kept by primary key, so changes need no before

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 	"unsafe"
 
@@ -245,6 +246,11 @@ func (d *Decoder) Decode(key, value []byte) (Change, error) {
 		}
 		return Change{}, fmt.Errorf("decode %s record: %w", d.src.Topic, err)
 	}
+	if op != 't' && key != nil {
+		if err := d.checkKey(key); err != nil {
+			return Change{}, err
+		}
+	}
 	switch op {
 	case 'r':
 		ch.Op = OpInsert
@@ -400,6 +406,11 @@ func (d *Decoder) row(sc *scanner, img image) (Row, error) {
 		if err != nil {
 			return d.valueError(sc.b, start, i, err)
 		}
+		if v.k == kindNull && img == afterImage && !d.src.Columns[i].Nullable {
+			c := d.src.Columns[i].Name
+			return &SchemaError{Topic: d.src.Topic, Table: d.table, Column: c,
+				Problem: "has NULL in column " + c + ", which the Prisma schema declares required: the column allows NULL now"}
+		}
 		row[i] = v
 		return nil
 	})
@@ -518,6 +529,91 @@ func (d *Decoder) decodeKey(key []byte) (Row, error) {
 	return out, nil
 }
 
+// checkKey refuses a record key whose fields are not the source's primary
+// key columns: the table's primary key changed (or was dropped, which
+// leaves records without a key). It allocates nothing.
+func (d *Decoder) checkKey(key []byte) error {
+	sc := scanner{b: key}
+	if sc.literal("null") {
+		return &SchemaError{Topic: d.src.Topic, Table: d.table,
+			Problem: "has no key: the table's primary key was dropped"}
+	}
+	var other []byte
+	fields := 0
+	check := func(sc *scanner) error {
+		return sc.objectFields(func(name []byte) error {
+			fields++
+			if i, ok := d.fields[string(name)]; (!ok || !d.isKey[i]) && other == nil {
+				other = name
+			}
+			return sc.skip()
+		})
+	}
+	if sc.peek() != '{' {
+		return nil // not an object: Decode reads it as before
+	}
+	save := sc.i
+	var inner []byte
+	nullPayload := false
+	_ = sc.objectFields(func(name []byte) error {
+		if string(name) == "payload" {
+			switch {
+			case sc.literal("null"):
+				nullPayload = true
+				return nil
+			case sc.peek() == '{':
+				start := sc.i
+				if err := sc.skip(); err != nil {
+					return err
+				}
+				inner = key[start:sc.i]
+				return nil
+			}
+		}
+		return sc.skip()
+	})
+	switch {
+	case nullPayload:
+		return &SchemaError{Topic: d.src.Topic, Table: d.table,
+			Problem: "has no key: the table's primary key was dropped"}
+	case inner != nil:
+		sc = scanner{b: inner}
+	default:
+		sc.i = save
+	}
+	if err := check(&sc); err != nil {
+		return nil // malformed: decodeKey reports it where it reads the key
+	}
+	switch {
+	case other != nil:
+		return &SchemaError{Topic: d.src.Topic, Table: d.table, Column: string(other),
+			Problem: "has a key with the field " + string(other) + ", which is not in the primary key (" + strings.Join(d.src.PrimaryKey, ", ") + "): the table's primary key changed"}
+	case fields < len(d.pk):
+		return &SchemaError{Topic: d.src.Topic, Table: d.table,
+			Problem: "has a key without every primary key field (" + strings.Join(d.src.PrimaryKey, ", ") + "): the table's primary key changed"}
+	}
+	return nil
+}
+
+// fractionDigits counts the digits after the point of a plain decimal
+// number; ok is false for other text (NaN, Infinity, an exponent).
+func fractionDigits(raw []byte) (int, bool) {
+	dot := -1
+	for i, c := range raw {
+		switch {
+		case c == '.':
+			dot = i
+		case c >= '0' && c <= '9', c == '-' && i == 0:
+		default:
+			return 0, false
+		}
+	}
+	if dot < 0 {
+		return 0, true
+	}
+	return len(raw) - dot - 1, true
+}
+
 // str is a transient string view of b, for parsers that do not keep it.
 func str(b []byte) string {
 	if len(b) == 0 {
@@ -568,9 +664,19 @@ func (d *Decoder) value(sc *scanner, col int) (Value, error) {
 		}
 		return Value{}, sc.errorf("expected a boolean")
 	case kindNumeric:
+		quoted := sc.peek() == '"'
 		raw, err := d.scalarText(sc)
 		if err != nil {
 			return Value{}, err
+		}
+		if t := c.typ; quoted && t.Precision != sqlplan.NoPrecision && t.Scale > 0 {
+			// Debezium (decimal.handling.mode=string) writes a
+			// numeric(p,s) value with exactly s fractional digits; fewer
+			// means the column's scale was
+			// lowered, which rounded every stored value.
+			if digits, ok := fractionDigits(raw); ok && digits < t.Scale {
+				return Value{}, fmt.Errorf("numeric %q has %d fractional digits, fewer than the column's %d", raw, digits, t.Scale)
+			}
 		}
 		v, err := parseDec(str(raw))
 		if err != nil {

@@ -99,8 +99,12 @@ func TestDecodeSchemaChanges(t *testing.T) {
 	}
 	full := M{"id": "7", "region": "north", "amount": "1.50", "note": "n", "area": "north"}
 	keyOnlyBefore := M{"id": "7"}
-	raw := func(value string) func(t testing.TB) ([]byte, []byte) {
-		return func(testing.TB) ([]byte, []byte) { return []byte(`{"id":7}`), []byte(value) }
+	raw := func(value string, key ...string) func(t testing.TB) ([]byte, []byte) {
+		k := `{"id":7}`
+		if len(key) > 0 {
+			k = key[0]
+		}
+		return func(testing.TB) ([]byte, []byte) { return []byte(k), []byte(value) }
 	}
 	enc := func(rel *dbzjson.Relation, op dbzjson.Op, before, after M) func(t testing.TB) ([]byte, []byte) {
 		return func(t testing.TB) ([]byte, []byte) { return salesRecord(t, rel, op, before, after) }
@@ -138,7 +142,11 @@ func TestDecodeSchemaChanges(t *testing.T) {
 			col: "id", problem: "has a before image without the key field id"},
 		{name: "renamed_key_in_delete_key", record: func(testing.TB) ([]byte, []byte) {
 			return []byte(`{"sale_id":7}`), []byte(`{"before":null,"after":null,"op":"d"}`)
-		}, col: "id", problem: "has a key without the field id"},
+		}, col: "sale_id", problem: "has a key with the field sale_id, which is not in the primary key (id): the table's primary key changed"},
+		{name: "key_of_another_primary_key", record: raw(`{"after":{"id":7,"region":"y","amount":"1.00"},"op":"c"}`, `{"id":7,"region":"y"}`),
+			col: "region", problem: "has a key with the field region, which is not in the primary key (id)"},
+		{name: "numeric_scale_lowered", record: raw(`{"after":{"id":7,"region":"y","amount":"1.5"},"op":"c"}`),
+			col: "amount", problem: `has value "1.5" for column amount, which does not read as numeric(12,2)`},
 		{name: "text_column_now_integer", record: enc(salesRetyped, dbzjson.OpUpdate, nil, M{"id": "7", "region": "12", "amount": "1"}),
 			col: "region", problem: "has value 12 for column region, which does not read as text: the column's type changed?"},
 		{name: "numeric_column_now_text", record: enc(salesAmountText, dbzjson.OpUpdate, nil, M{"id": "7", "amount": "abc"}),
@@ -310,5 +318,22 @@ func TestApplySchemaChange(t *testing.T) {
 	}
 	if n := q.Len(0); n != 3 {
 		t.Errorf("state holds %d rows, want 3", n)
+	}
+}
+
+// A table whose primary key was dropped has records without a key.
+func TestDecodeRecordWithoutKey(t *testing.T) {
+	plan := compilePlan(t, "unit.prisma", schemaSQL)
+	d, err := NewDecoder(plan, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	value := []byte(`{"after":{"id":7,"region":"y","amount":"1.00"},"op":"c"}`)
+	for _, key := range [][]byte{[]byte(`null`), withSchemas([]byte(`null`))} {
+		_, err := d.Decode(key, value)
+		var se *SchemaError
+		if !errors.As(err, &se) || !strings.Contains(err.Error(), "has no key: the table's primary key was dropped") {
+			t.Errorf("key %s: error %v, want a *SchemaError saying the primary key was dropped", key, err)
+		}
 	}
 }

@@ -118,6 +118,10 @@ type batch struct {
 	commit time.Time
 	// sealed is set when no more records will be added (at commit).
 	sealed bool
+	// failed is set when a record of the batch was not written (a Kafka
+	// error, or the stream's context ended while the record was still
+	// buffered): the batch is never confirmed.
+	failed atomic.Bool
 	done   func(*kgo.Record, error)
 }
 
@@ -129,6 +133,8 @@ func (p *producer) newBatch(commit time.Time) *batch {
 
 func (b *batch) ack(_ *kgo.Record, err error) {
 	if err != nil {
+		// Before the count: advance must see it once pending is 0.
+		b.failed.Store(true)
 		b.p.fail(fmt.Errorf("produce to kafka: %w", err))
 	} else if b.p.onAck != nil {
 		b.p.onAck(b.commit)
@@ -156,9 +162,11 @@ func (a *ackQueue) push(b *batch) {
 }
 
 // advance pops acknowledged batches and returns the confirmable position.
+// It stops at a batch with a record that failed: the stream ends on the
+// failure, and what follows is read again from the slot.
 func (a *ackQueue) advance() pglogrepl.LSN {
 	n := 0
-	for n < len(a.q) && a.q[n].pending.Load() == 0 {
+	for n < len(a.q) && a.q[n].pending.Load() == 0 && !a.q[n].failed.Load() {
 		if a.q[n].end > a.confirmed {
 			a.confirmed = a.q[n].end
 		}

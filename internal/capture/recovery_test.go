@@ -53,6 +53,39 @@ func TestKillAndRestartMidStream(t *testing.T) {
 	t.Logf("%d transactions, %d replayed records", w.txs.Load(), dups)
 }
 
+// TestGracefulHandoverMidStream stops workers' captures the orderly way
+// (as a worker that shuts down does) while transactions keep coming: the
+// records still buffered in the producer when the capture stops are not
+// written, and must not be confirmed to the slot either.
+func TestGracefulHandoverMidStream(t *testing.T) {
+	h := newHarness(t)
+	dsn := pgtest.NewDatabase(t)
+	exec(t, connect(t, dsn), fmt.Sprintf(workloadDDL, workloadKeys))
+	const env = "envhandover"
+	// A long linger keeps records buffered when the capture stops.
+	linger := func(c *Config) { c.ProducerLinger = 50 * time.Millisecond }
+	e := h.engine("a", linger)
+	if err := e.Ensure(context.Background(), spec(env, dsn)); err != nil {
+		t.Fatal(err)
+	}
+	cons := consume(t, h.brokers, env+".public.counters", env+".public.events")
+	stop := h.supervise(e)
+	w := startWorkload(t, dsn, workloadKeys, 0)
+	for i := range 3 {
+		streamingRow(t, e, env)
+		time.Sleep(500 * time.Millisecond)
+		stop()
+		stop = h.supervise(h.engine(fmt.Sprintf("w%d", i), linger))
+	}
+	time.Sleep(500 * time.Millisecond)
+	w.stop()
+
+	tr := readTruth(t, dsn)
+	eventually(t, 30*time.Second, "catch up", func() (bool, string) { return caughtUp(t, decodeAll(t, cons.all()), tr, env) })
+	dups := verifyWorkload(t, decodeAll(t, cons.all()), tr, env)
+	t.Logf("%d transactions, %d replayed records", w.txs.Load(), dups)
+}
+
 // TestPostgresRestartMidStream restarts the source server while
 // transactions keep coming.
 func TestPostgresRestartMidStream(t *testing.T) {

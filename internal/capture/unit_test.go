@@ -85,6 +85,14 @@ func TestAckQueueConfirmsOnlyAcknowledgedPrefix(t *testing.T) {
 	if p.failed() == nil {
 		t.Fatal("produce error not recorded")
 	}
+	// A record that failed is not acknowledged: the position stays before
+	// it, so that the capture reads it again.
+	b5 := p.newBatch(time.Now())
+	b5.end = 600
+	q.push(b5)
+	if got := q.advance(); got != pglogrepl.LSN(400) {
+		t.Fatalf("a batch with a failed record: confirmed %s, want 0/190", got)
+	}
 }
 
 func TestTupleValuesFillsUnchangedToastFromOldRow(t *testing.T) {

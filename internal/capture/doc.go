@@ -16,8 +16,14 @@
 //   - the runner of one capture: slot creation with an exported snapshot,
 //     the initial snapshot in chunks, streaming, and confirming to the slot
 //     only what Kafka acknowledged.
+//   - the relation changes: every change of a captured table's
+//     description (a table renamed or moved, a column added, dropped,
+//     renamed or retyped, the replica identity or the primary key changed)
+//     that pgoutput's Relation messages show, logged, kept and listed by
+//     Engine.RelationChanges and in the status (schemachanges.go).
 //   - the embedded_captures table of the job-state database
-//     (migrations/00200_capture.sql).
+//     (migrations/00200_capture.sql), and capture_relations and
+//     capture_schema_changes (migrations/00700_capture_schema_changes.sql).
 //
 // Record formats come from internal/dbzjson; slot inspection and dropping
 // from internal/pgsource. Connection strings carry passwords: they are

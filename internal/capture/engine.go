@@ -279,8 +279,9 @@ func (e *Engine) sameSpec(r captureRow, spec handlers.CaptureSpec) bool {
 }
 
 // Observe reports the capture as the worker running it last recorded it,
-// with the slot's state from the source database. A slot that cannot be
-// read is reported in SlotState.Error.
+// with the slot's state from the source database and the last relation
+// changes the capture recorded (newest first). A slot that cannot be read
+// is reported in SlotState.Error.
 func (e *Engine) Observe(ctx context.Context, spec handlers.CaptureSpec) (jobs.CaptureStatus, error) {
 	row, ok, err := e.store.load(ctx, spec.EnvironmentID)
 	if err != nil {
@@ -288,6 +289,9 @@ func (e *Engine) Observe(ctx context.Context, spec handlers.CaptureSpec) (jobs.C
 	}
 	out := e.status(row, ok, time.Now())
 	if ok && !row.Deleted {
+		if out.SchemaChanges, err = e.store.recentSchemaChanges(ctx, spec.EnvironmentID); err != nil {
+			return jobs.CaptureStatus{}, err
+		}
 		slot, err := e.cfg.Source.SlotState(ctx, spec.ConnectionString, spec.SlotName)
 		if err != nil {
 			slot = jobs.SlotState{Error: err.Error()}

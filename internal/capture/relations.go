@@ -220,3 +220,24 @@ func (c *catalog) streamRelation(ctx context.Context, conn *pgx.Conn, m *pglogre
 	}
 	return rel, nil
 }
+
+// attnums reads the attribute numbers of a table's columns by name, for
+// its description (see ColumnDescription.Attnum). The stream reads the
+// current catalog, which may be ahead of the Relation message; a table
+// dropped meanwhile has none.
+func (c *catalog) attnums(ctx context.Context, conn *pgx.Conn, oid uint32) (map[string]int16, error) {
+	rows, err := conn.Query(ctx, `SELECT attname, attnum FROM pg_attribute WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped`, oid)
+	if err != nil {
+		return nil, fmt.Errorf("read attribute numbers of relation %d: %w", oid, err)
+	}
+	out := map[string]int16{}
+	var name string
+	var num int16
+	if _, err := pgx.ForEachRow(rows, []any{&name, &num}, func() error {
+		out[name] = num
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("read attribute numbers of relation %d: %w", oid, err)
+	}
+	return out, nil
+}

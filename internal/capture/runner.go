@@ -300,13 +300,22 @@ func (e *Engine) capture(ctx context.Context, cancel context.CancelCauseFunc, wg
 		}
 		log.Info("embedded capture: slot created; taking the initial snapshot", "slot", row.SlotName, "lsn", at)
 		e.hook(ctx, "snapshot-start")
-		progress, err := e.snapshot(ctx, src, created.SnapshotName, at, row, facts, prod, live)
+		progress, descs, err := e.snapshot(ctx, src, created.SnapshotName, at, row, facts, prod, live)
 		if err != nil {
 			return err
 		}
 		e.hook(ctx, "snapshot-copied")
 		if err := ctx.Err(); err != nil {
 			return err
+		}
+		// The tables as the snapshot copied them: a DDL between the
+		// snapshot and a table's first change is a change too, and so is
+		// one a snapshot taken again finds.
+		relLog := newRelationLog(e.store, row.EnvironmentID, log)
+		for _, d := range descs {
+			if err := relLog.observe(ctx, d.oid, at, d.desc); err != nil {
+				return err
+			}
 		}
 		lsn := int64(at)
 		if err := e.store.setSnapshotLSN(ctx, row.EnvironmentID, row.Version, &lsn, progress); err != nil {
@@ -321,7 +330,8 @@ func (e *Engine) capture(ctx context.Context, cancel context.CancelCauseFunc, wg
 		e.refresh(ctx, cancel, row, src, facts, live, log)
 	}()
 	s := &streamer{e: e, row: row, db: facts.Database, facts: facts, repl: repl, side: side,
-		cat: newCatalog(facts.VersionNum), prod: prod, live: live, log: log}
+		cat: newCatalog(facts.VersionNum), prod: prod, live: live, log: log,
+		relLog: newRelationLog(e.store, row.EnvironmentID, log)}
 	return s.run(ctx)
 }
 

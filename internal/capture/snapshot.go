@@ -21,37 +21,38 @@ import (
 // connection that created it stays open and idle meanwhile). Rows become
 // "r" records; a cursor fetches SnapshotChunkRows at a time and the
 // producer's buffer bounds what is held in memory. It returns once Kafka
-// acknowledged every record.
+// acknowledged every record, with the descriptions of the tables it
+// copied.
 func (e *Engine) snapshot(ctx context.Context, src source, snapshotName string, at pglogrepl.LSN,
-	row captureRow, facts serverFacts, prod *producer, live *liveStatus) (*jobs.SnapshotProgress, error) {
+	row captureRow, facts serverFacts, prod *producer, live *liveStatus) (*jobs.SnapshotProgress, []snapshotDescription, error) {
 	conn, err := src.connect(ctx, false)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer conn.Close(context.Background())
 	tx, err := conn.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
-		return nil, pgsource.Classify("begin snapshot transaction", err)
+		return nil, nil, pgsource.Classify("begin snapshot transaction", err)
 	}
 	defer tx.Rollback(context.Background())
 	if _, err := tx.Exec(ctx, `SET TRANSACTION SNAPSHOT `+quoteLiteral(snapshotName)); err != nil {
-		return nil, pgsource.Classify("set snapshot "+snapshotName, err)
+		return nil, nil, pgsource.Classify("set snapshot "+snapshotName, err)
 	}
 	// The table list is read in the snapshot too, so that it matches what
 	// the slot will stream from the consistent point on.
 	tables, err := publishedTables(ctx, conn, row.PublicationName)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var xmin int64
 	if err := tx.QueryRow(ctx, `SELECT txid_snapshot_xmin(txid_current_snapshot())`).Scan(&xmin); err != nil {
-		return nil, pgsource.Classify("read snapshot transaction id", err)
+		return nil, nil, pgsource.Classify("read snapshot transaction id", err)
 	}
 	progress := jobs.SnapshotProgress{Tables: make([]jobs.TableProgress, len(tables))}
 	for i, t := range tables {
 		var estimate int64
 		if err := tx.QueryRow(ctx, `SELECT GREATEST(reltuples, 0)::bigint FROM pg_class WHERE oid = $1`, t.OID).Scan(&estimate); err != nil {
-			return nil, pgsource.Classify("estimate rows of "+t.String(), err)
+			return nil, nil, pgsource.Classify("estimate rows of "+t.String(), err)
 		}
 		progress.Tables[i] = jobs.TableProgress{Schema: t.Schema, Table: t.Name, RowsEstimate: estimate}
 		progress.RowsEstimate += estimate
@@ -65,21 +66,26 @@ func (e *Engine) snapshot(ctx context.Context, src source, snapshotName string, 
 			LSN: int64(at), Sequence: dbzjson.Sequence(0, uint64(at))},
 	}
 	rels := make([]*dbzjson.Relation, len(tables))
+	descs := make([]snapshotDescription, len(tables))
 	priors := make([]*priorRows, len(tables))
 	for i, t := range tables {
 		rel, err := cat.tableRelation(ctx, conn, t)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		rels[i] = rel
+		attnums, err := cat.attnums(ctx, conn, t.OID)
+		if err != nil {
+			return nil, nil, pgsource.Classify("describe table "+t.String(), err)
+		}
+		rels[i], descs[i] = rel, snapshotDescription{oid: t.OID, desc: describe(rel, t.Identity, attnums)}
 		topic := dbzjson.Topic(row.TopicPrefix, rel)
 		if err := prod.ensureTopic(ctx, topic); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		// What the topic holds from before: read before this snapshot
 		// writes to it.
 		if priors[i], err = readPriorRows(ctx, e.cfg.Brokers, prod.adm, topic); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		em.prior = priors[i]
 		n, err := e.copyTable(ctx, conn, tx, t, rel, topic, em, func(copied int64) {
@@ -89,7 +95,7 @@ func (e *Engine) snapshot(ctx context.Context, src source, snapshotName string, 
 			})
 		})
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		em.endTable()
 		live.updateSnapshot(func(p *jobs.SnapshotProgress) {
@@ -97,16 +103,16 @@ func (e *Engine) snapshot(ctx context.Context, src source, snapshotName string, 
 			p.Tables[i].RowsEstimate, p.Tables[i].Done = n, true
 		})
 		if err := prod.failed(); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	if err := em.finish(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for i, prior := range priors {
 		n, err := prior.retract(ctx, e.cfg.Brokers, prod, em.batch, em.src, rels[i].Schema, rels[i].Table)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if n > 0 {
 			live.updateSnapshot(func(p *jobs.SnapshotProgress) {
@@ -116,13 +122,13 @@ func (e *Engine) snapshot(ctx context.Context, src source, snapshotName string, 
 		}
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return nil, pgsource.Classify("end snapshot transaction", err)
+		return nil, nil, pgsource.Classify("end snapshot transaction", err)
 	}
 	if err := prod.cl.Flush(ctx); err != nil {
-		return nil, fmt.Errorf("wait for kafka to acknowledge the snapshot: %w", err)
+		return nil, nil, fmt.Errorf("wait for kafka to acknowledge the snapshot: %w", err)
 	}
 	if err := prod.failed(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var out *jobs.SnapshotProgress
 	live.updateSnapshot(func(p *jobs.SnapshotProgress) {
@@ -131,7 +137,13 @@ func (e *Engine) snapshot(ctx context.Context, src source, snapshotName string, 
 		c.Tables = append([]jobs.TableProgress(nil), p.Tables...)
 		out = &c
 	})
-	return out, nil
+	return out, descs, nil
+}
+
+// snapshotDescription is a table as the snapshot copied it.
+type snapshotDescription struct {
+	oid  uint32
+	desc TableDescription
 }
 
 // copyTable copies one table through a cursor, SnapshotChunkRows at a

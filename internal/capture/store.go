@@ -129,8 +129,9 @@ func (s *store) register(ctx context.Context, r captureRow) error {
 	return nil
 }
 
-// markDeleted records that the capture is to be gone, then waits for a
-// runner that is creating something in the source database under fence.
+// markDeleted records that the capture is to be gone, clears what it knew
+// of its tables' descriptions, then waits for a runner that is creating
+// something in the source database under fence.
 func (s *store) markDeleted(ctx context.Context, environmentID string) error {
 	_, err := s.pool.Exec(ctx, `
 		UPDATE embedded_captures SET deleted = true, version = version + 1,
@@ -139,6 +140,9 @@ func (s *store) markDeleted(ctx context.Context, environmentID string) error {
 		WHERE environment_id = $1`, environmentID)
 	if err != nil {
 		return fmt.Errorf("mark embedded capture %s deleted: %w", environmentID, err)
+	}
+	if err := s.forgetDescriptions(ctx, environmentID); err != nil {
+		return err
 	}
 	// Wait for a runner that is creating something under fence.
 	return s.withLock(ctx, "pg_advisory_lock", "pg_advisory_unlock", environmentID, func(*pgxpool.Conn) error { return nil })

@@ -33,6 +33,9 @@ type relState struct {
 	enc   *encoder
 	topic string
 	keys  []int // indexes of the primary-key columns
+	// described is the relation's description until the change after the
+	// Relation message gives it a position and it is recorded.
+	described *TableDescription
 }
 
 // streamer reads the slot from its confirmed position and produces a
@@ -51,7 +54,9 @@ type streamer struct {
 	log   *slog.Logger
 
 	relations map[uint32]*relState
-	acks      ackQueue
+	// relLog records the changes of the tables' descriptions.
+	relLog *relationLog
+	acks   ackQueue
 	// cur is the open transaction's batch; nil between transactions.
 	cur        *batch
 	xid        uint32
@@ -253,11 +258,20 @@ func (s *streamer) message(ctx context.Context, lsn pglogrepl.LSN, msg pglogrepl
 		// message, which is the transaction's end.
 		s.lastCommit = m.TransactionEndLSN
 	case *pglogrepl.RelationMessage:
+		// Sent before the table's first change in this session and before
+		// its first change after a DDL (or anything else that made the
+		// server describe it again): the records from here on follow this
+		// description.
 		rel, err := s.cat.streamRelation(ctx, s.side, m)
 		if err != nil {
 			return pgsource.Classify("describe table", err)
 		}
-		rs := &relState{rel: rel, enc: newEncoder(rel, false), topic: dbzjson.Topic(s.row.TopicPrefix, rel)}
+		attnums, err := s.cat.attnums(ctx, s.side, m.RelationID)
+		if err != nil {
+			return pgsource.Classify("describe table", err)
+		}
+		desc := describe(rel, m.ReplicaIdentity, attnums)
+		rs := &relState{rel: rel, enc: newEncoder(rel, false), topic: dbzjson.Topic(s.row.TopicPrefix, rel), described: &desc}
 		for i, c := range rel.Columns {
 			if c.Key {
 				rs.keys = append(rs.keys, i)
@@ -268,13 +282,13 @@ func (s *streamer) message(ctx context.Context, lsn pglogrepl.LSN, msg pglogrepl
 		}
 		s.relations[m.RelationID] = rs
 	case *pglogrepl.InsertMessage:
-		rs, err := s.relation(m.RelationID)
+		rs, err := s.relation(ctx, m.RelationID, lsn)
 		if err != nil {
 			return err
 		}
 		return s.emit(ctx, rs, dbzjson.OpCreate, nil, tupleValues(m.Tuple, nil), lsn)
 	case *pglogrepl.UpdateMessage:
-		rs, err := s.relation(m.RelationID)
+		rs, err := s.relation(ctx, m.RelationID, lsn)
 		if err != nil {
 			return err
 		}
@@ -297,7 +311,7 @@ func (s *streamer) message(ctx context.Context, lsn pglogrepl.LSN, msg pglogrepl
 		}
 		return s.emit(ctx, rs, dbzjson.OpUpdate, full, after, lsn)
 	case *pglogrepl.DeleteMessage:
-		rs, err := s.relation(m.RelationID)
+		rs, err := s.relation(ctx, m.RelationID, lsn)
 		if err != nil {
 			return err
 		}
@@ -307,7 +321,7 @@ func (s *streamer) message(ctx context.Context, lsn pglogrepl.LSN, msg pglogrepl
 		return s.emit(ctx, rs, dbzjson.OpDelete, tupleValues(m.OldTuple, nil), nil, lsn)
 	case *pglogrepl.TruncateMessage:
 		for _, id := range m.RelationIDs {
-			rs, err := s.relation(id)
+			rs, err := s.relation(ctx, id, lsn)
 			if err != nil {
 				return err
 			}
@@ -325,10 +339,20 @@ func (s *streamer) message(ctx context.Context, lsn pglogrepl.LSN, msg pglogrepl
 	return nil
 }
 
-func (s *streamer) relation(id uint32) (*relState, error) {
+// relation returns the state of the relation a change at lsn belongs to,
+// and records the relation's description at lsn when the change is the
+// first after its Relation message: the server sends Relation messages
+// without a position of their own (0).
+func (s *streamer) relation(ctx context.Context, id uint32, lsn pglogrepl.LSN) (*relState, error) {
 	rs, ok := s.relations[id]
 	if !ok {
 		return nil, fmt.Errorf("change to relation %d before its description", id)
+	}
+	if rs.described != nil {
+		if err := s.relLog.observe(ctx, id, lsn, *rs.described); err != nil {
+			return nil, err
+		}
+		rs.described = nil
 	}
 	return rs, nil
 }

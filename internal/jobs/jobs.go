@@ -8,6 +8,7 @@ package jobs
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Status is the state of a job as checkJobStatus reports it.
@@ -110,6 +111,30 @@ type CaptureStatus struct {
 	// Warnings say what the capture cannot do as asked, such as tables
 	// whose updates and deletes carry no before-image.
 	Warnings []string `json:"warnings,omitempty"`
+	// SchemaChanges are the most recent changes of captured tables'
+	// descriptions the capture saw (engines that record them: the embedded
+	// capture), newest first.
+	SchemaChanges []SchemaChange `json:"schemaChanges,omitempty"`
+}
+
+// SchemaChange is a change of a captured table the capture saw in the
+// source's change stream: the table renamed or moved to another schema, a
+// column added, dropped, renamed or given another type, the replica
+// identity or the primary key changed. Records from LSN on carry the new
+// description.
+type SchemaChange struct {
+	// LSN is the source position from which records carry the new
+	// description, as the records' source.lsn writes it.
+	LSN int64 `json:"lsn"`
+	// Table is the table after the change, as schema.table; OldTable is
+	// its name before, set only when the change renamed or moved it.
+	Table    string `json:"table"`
+	OldTable string `json:"oldTable,omitempty"`
+	// Change says what changed, in words ("column region renamed to
+	// area; column total type numeric(12,2) -> numeric(12,3)").
+	Change string `json:"change"`
+	// At is when the capture saw the change.
+	At time.Time `json:"at"`
 }
 
 // Equal reports whether two observations say the same thing, so that the
@@ -127,8 +152,14 @@ func (s CaptureStatus) key() string {
 	if s.Lag != nil {
 		lag = *s.Lag
 	}
-	return fmt.Sprintf("%s|%s|%+v|%+v|%t%+v|%t%+v|%q|%q", s.Status, s.Reason, deref(s.Connector), derefSlot(s.Slot),
-		s.Snapshot != nil, snap, s.Lag != nil, lag, s.LastError, s.Warnings)
+	// The times as instants: a status read back from JSON has them in
+	// another location.
+	changes := make([]string, len(s.SchemaChanges))
+	for i, c := range s.SchemaChanges {
+		changes[i] = fmt.Sprintf("%d|%s|%s|%s|%d", c.LSN, c.Table, c.OldTable, c.Change, c.At.UnixMicro())
+	}
+	return fmt.Sprintf("%s|%s|%+v|%+v|%t%+v|%t%+v|%q|%q|%q", s.Status, s.Reason, deref(s.Connector), derefSlot(s.Slot),
+		s.Snapshot != nil, snap, s.Lag != nil, lag, s.LastError, s.Warnings, changes)
 }
 
 func deref(c *ConnectorState) ConnectorState {

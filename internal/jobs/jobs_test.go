@@ -1,9 +1,11 @@
 package jobs
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 )
 
 func TestIsTerminal(t *testing.T) {
@@ -62,5 +64,28 @@ func TestCaptureStatusEqualSeesProgressLagAndErrors(t *testing.T) {
 		if base.Equal(o) {
 			t.Errorf("%s: change went unnoticed", name)
 		}
+	}
+}
+
+func TestCaptureStatusEqualSeesSchemaChanges(t *testing.T) {
+	at := time.Date(2026, 1, 2, 3, 4, 5, 123456000, time.FixedZone("CET", 3600))
+	base := CaptureStatus{Status: StatusRunning, SchemaChanges: []SchemaChange{
+		{LSN: 100, Table: "public.orders", Change: "column region renamed to area", At: at}}}
+	// As the read model keeps it: JSON, the time in UTC.
+	b, err := json.Marshal(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back CaptureStatus
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	if !base.Equal(back) {
+		t.Fatalf("status read back from %s differs", b)
+	}
+	newer := base
+	newer.SchemaChanges = append([]SchemaChange{{LSN: 200, Table: "public.orders", Change: "column note dropped", At: at}}, base.SchemaChanges...)
+	if base.Equal(newer) {
+		t.Fatal("a new schema change went unnoticed")
 	}
 }

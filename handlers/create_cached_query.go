@@ -3,12 +3,16 @@ package handlers
 import (
 	"context"
 	"fmt"
+	"strings"
+	"time"
 
 	"github.com/cdcq/cdcq/commands"
 	"github.com/cdcq/cdcq/internal/cachedquery"
 	"github.com/cdcq/cdcq/internal/events"
 	"github.com/cdcq/cdcq/internal/jobs"
 	"github.com/cdcq/cdcq/internal/names"
+	"github.com/cdcq/cdcq/internal/sourceschema"
+	"github.com/cdcq/cdcq/internal/sqlplan"
 )
 
 // CreateCachedQueryHandler consumes CreateCachedQuery: it ensures the
@@ -52,6 +56,11 @@ func (h *CreateCachedQueryHandler) Handle(ctx context.Context, cmd commands.Crea
 		}
 		return err
 	}
+	if reason, err := h.checkSource(ctx, spec, compiled.Plan); err != nil {
+		return fmt.Errorf("check query %s against its source: %w", cmd.QueryID, err)
+	} else if reason != "" {
+		return h.observe(ctx, c, cmd.QueryID, jobs.QueryStatus{Status: jobs.StatusFailed, Reason: reason})
+	}
 	q := QuerySpec{
 		EnvironmentID: m.EnvironmentID,
 		QueryID:       cmd.QueryID,
@@ -69,6 +78,40 @@ func (h *CreateCachedQueryHandler) Handle(ctx context.Context, cmd commands.Crea
 		return fmt.Errorf("ensure query %s: %w", cmd.QueryID, err)
 	}
 	return h.observe(ctx, c, cmd.QueryID, status)
+}
+
+// checkSource compares the tables and columns the query reads, as its
+// Prisma schema describes them, with the source database's catalog: a
+// mismatch (a missing table or column, another type, NULL allowed where
+// the schema says required, another primary key) is the reason the query
+// fails before any job starts. An unreachable database is an error, which
+// the command's retries take care of.
+func (h *CreateCachedQueryHandler) checkSource(ctx context.Context, spec CaptureSpec, plan *sqlplan.Plan) (string, error) {
+	if h.cfg.Catalog == nil {
+		return "", nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	tables, err := h.cfg.Catalog.ReadTables(ctx, spec.ConnectionString, sourceschema.Tables(plan))
+	if err != nil {
+		return "", err
+	}
+	var opts sourceschema.Options
+	if r, ok := h.cfg.Processor.(SchemaReader); ok {
+		opts = r.SourceSchemaOptions()
+	}
+	// The capture sets REPLICA IDENTITY FULL itself (Debezium does it
+	// when its connector starts, after this): the watcher minds it later.
+	opts.NeedBeforeImages = false
+	problems := sourceschema.CheckCreate(plan, tables, opts)
+	if len(problems) == 0 {
+		return "", nil
+	}
+	msgs := make([]string, len(problems))
+	for i, p := range problems {
+		msgs[i] = p.Message
+	}
+	return "the Prisma schema does not match the database: " + strings.Join(msgs, "; "), nil
 }
 
 func (h *CreateCachedQueryHandler) observe(ctx context.Context, c cause, queryID string, status jobs.QueryStatus) error {

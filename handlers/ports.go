@@ -2,9 +2,11 @@ package handlers
 
 import (
 	"context"
+	"time"
 
 	"github.com/cdcq/cdcq/internal/events"
 	"github.com/cdcq/cdcq/internal/jobs"
+	"github.com/cdcq/cdcq/internal/sourceschema"
 	"github.com/cdcq/cdcq/internal/sqlplan"
 )
 
@@ -76,6 +78,28 @@ type Processor interface {
 type Restarter interface {
 	NeedsRestart(status jobs.QueryStatus) bool
 }
+
+// SchemaReader is implemented by a Processor that reads source columns
+// more strictly than by their values' meaning (see sourceschema.Options).
+// A Processor that does not implement it reads any type whose values keep
+// their meaning, and needs no before-images.
+type SchemaReader interface {
+	SourceSchemaOptions() sourceschema.Options
+}
+
+// BrokenQueryStopper is implemented by a Processor that can stop a query
+// whose source's schema changed under it, keeping its result as it was
+// last correct. reason says what changed. cleanAt is when the last check
+// that found the schema intact began (zero when unknown): the result must
+// not reflect a change written after it. The result says STALE from then
+// on. Idempotent.
+type BrokenQueryStopper interface {
+	StopBrokenQuery(ctx context.Context, spec QuerySpec, reason string, cleanAt time.Time) error
+}
+
+// RecreateAdvice ends the reason of a query that its source's schema
+// change broke.
+const RecreateAdvice = "create the cached query again with the new schema"
 
 // EventPublisher publishes events on the events topic.
 type EventPublisher interface {

@@ -50,7 +50,20 @@ type StatusPollerConfig struct {
 // internal/leader).
 type StatusPoller struct {
 	cfg StatusPollerConfig
+	// published remembers each query's last published observation, so
+	// that while the projection has not caught up with it yet, the same
+	// observation is not published again every round.
+	published map[string]publishedStatus
 }
+
+type publishedStatus struct {
+	status jobs.QueryStatus
+	at     time.Time
+}
+
+// republishAfter is how long an observation is not published again while
+// the projection does not show it yet.
+const republishAfter = 10 * time.Second
 
 // NewStatusPoller refuses missing dependencies.
 func NewStatusPoller(cfg StatusPollerConfig) (*StatusPoller, error) {
@@ -66,7 +79,7 @@ func NewStatusPoller(cfg StatusPollerConfig) (*StatusPoller, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &StatusPoller{cfg: cfg}, nil
+	return &StatusPoller{cfg: cfg, published: map[string]publishedStatus{}}, nil
 }
 
 // Run polls until ctx ends.
@@ -113,6 +126,11 @@ func (p *StatusPoller) pollQueries(ctx context.Context) error {
 			// itself, and an observation now would see no job at all.
 			continue
 		}
+		if q.Last.Status == jobs.StatusFailed && q.Last.JobState == jobs.JobStateSchemaChanged {
+			// Stopped for good because its source's schema changed: its
+			// canceled job says less than the reason on record.
+			continue
+		}
 		if q.Last.Status == jobs.StatusFailed && q.Last.JobID == "" {
 			// It failed before any job existed (the engine refused it, or its
 			// capture failed): there is nothing to observe, and "no job"
@@ -134,9 +152,15 @@ func (p *StatusPoller) pollQueries(ctx context.Context) error {
 			continue
 		}
 		if queryChanged(q.Last, status) {
+			if last, ok := p.published[q.QueryID]; ok && last.status == status && p.cfg.Now().Sub(last.at) < republishAfter {
+				continue // published already; the projection lags
+			}
 			if err := p.publishQuery(ctx, q, status); err != nil {
 				return err
 			}
+			p.published[q.QueryID] = publishedStatus{status: status, at: p.cfg.Now()}
+		} else {
+			delete(p.published, q.QueryID)
 		}
 		if r, ok := p.cfg.Processor.(Restarter); ok && r.NeedsRestart(status) {
 			if err := p.restart(ctx, q, spec); err != nil {

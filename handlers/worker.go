@@ -47,6 +47,11 @@ type WorkerConfig struct {
 	// of an older command from a newer one's. Without it events carry no
 	// number and are projected by command id alone.
 	Sequencer CommandSequencer
+	// Catalog reads the source database's catalog, so that a cached query
+	// whose Prisma schema does not match the database fails before its job
+	// starts. SourceCatalog{} reads it for real; nil skips the check (for
+	// tests of other parts only).
+	Catalog Catalog
 	// Logger; default slog.Default().
 	Logger *slog.Logger
 	// Now and NewID are replaceable for tests.

@@ -42,7 +42,9 @@ var ErrNoResult = errors.New("no materialised result")
 // QueryResult is a cached query's result rows and what they reflect.
 type QueryResult struct {
 	// State is LIVE when the engine follows its sources, CATCHING_UP while
-	// it (re)builds its state after a start.
+	// it (re)builds its state after a start, STALE when the source's schema
+	// changed in a way the query cannot follow: the rows are then the last
+	// correct ones, at Position, and LastError says what changed.
 	State string `json:"state"`
 	// CaughtUp is State == LIVE: the rows reflect everything the sources
 	// held when the engine started, and every change since up to Position.

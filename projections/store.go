@@ -331,11 +331,19 @@ func cachedQueryObserved(ctx context.Context, tx pgx.Tx, e events.CachedQueryObs
 		    job_id = COALESCE(NULLIF($4, ''), r.job_id), updated_at = $5,
 		    job_state = $6, root_exception = $7,
 		    `+observationCommand+`
-		WHERE r.query_id = $1 AND r.status <> 'DELETED' AND `+observationRule,
+		WHERE r.query_id = $1 AND r.status <> 'DELETED' AND `+observationRule+` AND NOT `+schemaChangeHeld,
 		e.QueryID, string(e.Status), e.Reason, e.JobID, at, e.JobState, e.RootException,
 		e.CommandSeq, e.CommandID)
 	return err
 }
+
+// schemaChangeHeld is true for a query that a change of its source's
+// schema stopped for good (jobs.JobStateSchemaChanged), under the same
+// command as the observation: what an engine says of the job it stopped
+// (Flink's canceled job) says less than the reason on record. A newer
+// command (createCachedQuery again, a delete) applies.
+const schemaChangeHeld = `(r.status = 'FAILED' AND r.job_state = '` + jobs.JobStateSchemaChanged + `'
+	AND ($8::bigint = 0 OR $8::bigint = r.command_seq))`
 
 // connectionDeleted marks the connection and its queries DELETED. The sealed
 // connection string is dropped: nothing needs the credentials any more. The

@@ -313,7 +313,7 @@ func (e *Engine) capture(ctx context.Context, cancel context.CancelCauseFunc, wg
 		// one a snapshot taken again finds.
 		relLog := newRelationLog(e.store, row.EnvironmentID, log)
 		for _, d := range descs {
-			if err := relLog.observe(ctx, d.oid, at, d.desc); err != nil {
+			if _, err := relLog.observe(ctx, d.oid, at, d.desc); err != nil {
 				return err
 			}
 		}

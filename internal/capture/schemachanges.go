@@ -364,11 +364,11 @@ func newRelationLog(s *store, environmentID string, log *slog.Logger) *relationL
 }
 
 // observe takes the description of table oid read at lsn.
-func (l *relationLog) observe(ctx context.Context, oid uint32, lsn pglogrepl.LSN, desc TableDescription) error {
+func (l *relationLog) observe(ctx context.Context, oid uint32, lsn pglogrepl.LSN, desc TableDescription) (changed bool, err error) {
 	if l.stored == nil {
 		stored, err := l.store.loadDescriptions(ctx, l.environmentID)
 		if err != nil {
-			return err
+			return false, err
 		}
 		l.stored = stored
 	}
@@ -380,12 +380,14 @@ func (l *relationLog) observe(ctx context.Context, oid uint32, lsn pglogrepl.LSN
 			// The first sight of the table: nothing to compare with.
 			l.seen[oid] = desc
 			_, err := l.store.saveDescription(ctx, l.environmentID, oid, lsn, desc, nil)
-			return err
+			return false, err
 		case lsn <= st.lsn:
 			// WAL read again after a restart: what changed from here on
 			// is what this session reads next.
 			l.seen[oid] = carryAttnums(st.desc, desc)
-			return nil
+			// The record at the stored position may be the first after
+			// a change, produced again: it is marked again.
+			return lsn == st.lsn, nil
 		}
 		prev = st.desc
 	}
@@ -393,13 +395,13 @@ func (l *relationLog) observe(ctx context.Context, oid uint32, lsn pglogrepl.LSN
 	l.seen[oid] = desc
 	diffs := diffDescriptions(prev, desc)
 	if len(diffs) == 0 {
-		return nil
+		return false, nil
 	}
 	change := &RelationChange{EnvironmentID: l.environmentID, RelationOID: oid, LSN: lsn,
 		Old: prev, New: desc, Diffs: diffs, At: time.Now().UTC()}
 	inserted, err := l.store.saveDescription(ctx, l.environmentID, oid, lsn, desc, change)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if inserted {
 		attrs := []any{"table", desc.QualifiedName(), "lsn", lsn, "change", change.Description()}
@@ -408,7 +410,7 @@ func (l *relationLog) observe(ctx context.Context, oid uint32, lsn pglogrepl.LSN
 		}
 		l.log.Info("embedded capture: table changed", attrs...)
 	}
-	return nil
+	return true, nil
 }
 
 // carryAttnums gives the columns of desc whose attribute number the

@@ -517,6 +517,34 @@ func TestSchemaChangesWhileStreaming(t *testing.T) {
 		t.Errorf("changes since %s: %d, from %s", ordersChanges[5].LSN, len(since), since[0].LSN)
 	}
 
+	// The first record of orders after each change, and no other, is
+	// marked with the change's commit time.
+	marked := map[int64]string{}
+	for _, r := range cons.all() {
+		for _, hd := range r.Headers {
+			if hd.Key != SchemaChangeHeader {
+				continue
+			}
+			var c change
+			if err := json.Unmarshal(r.Value, &c); err != nil || c.Source.LSN == nil {
+				t.Fatalf("marked record %s: %v", r.Value, err)
+			}
+			if at, err := time.Parse(time.RFC3339Nano, string(hd.Value)); err != nil || at.UnixMilli() != c.Source.TsMs {
+				t.Errorf("marked record at %s: header %q, commit time %d", pglogrepl.LSN(*c.Source.LSN), hd.Value, c.Source.TsMs)
+			}
+			marked[*c.Source.LSN] = c.Source.Table
+		}
+	}
+	for _, c := range all {
+		if _, ok := marked[int64(c.LSN)]; !ok {
+			t.Errorf("the record at %s after %q is not marked", c.LSN, c.Description())
+		}
+		delete(marked, int64(c.LSN))
+	}
+	if len(marked) > 0 {
+		t.Errorf("records marked where nothing changed: %v", marked)
+	}
+
 	// Every record of orders carries the description of its position:
 	// its topic, fields and key.
 	descAt := func(lsn int64) TableDescription {
@@ -732,8 +760,12 @@ func TestStatusShowsLastSchemaChanges(t *testing.T) {
 	const n = 25
 	for i := range n {
 		desc.Columns = append(slices.Clone(desc.Columns), ColumnDescription{Name: fmt.Sprintf("c%d", i), Type: "integer", TypeOID: 23, TypeMod: -1, Attnum: int16(i + 1)})
-		if err := log.observe(ctx, 42, pglogrepl.LSN(1000+i), desc); err != nil {
+		changed, err := log.observe(ctx, 42, pglogrepl.LSN(1000+i), desc)
+		if err != nil {
 			t.Fatal(err)
+		}
+		if changed != (i > 0) {
+			t.Fatalf("observation %d: changed %v; only the first is no change", i, changed)
 		}
 	}
 	got, err := e.store.recentSchemaChanges(ctx, env)
@@ -753,11 +785,12 @@ func TestStatusShowsLastSchemaChanges(t *testing.T) {
 	}
 	// Replayed WAL records nothing again.
 	replay := newRelationLog(e.store, env, testLogger())
-	if err := replay.observe(ctx, 42, 1010, all[9].New); err != nil {
-		t.Fatal(err)
+	if changed, err := replay.observe(ctx, 42, 1010, all[9].New); err != nil || changed {
+		t.Fatalf("replayed first description: changed %v, %v", changed, err)
 	}
-	if err := replay.observe(ctx, 42, 1011, all[10].New); err != nil {
-		t.Fatal(err)
+	// The record after a change read again is marked again.
+	if changed, err := replay.observe(ctx, 42, 1011, all[10].New); err != nil || !changed {
+		t.Fatalf("replayed change: changed %v, %v", changed, err)
 	}
 	if again, _ := e.RelationChanges(ctx, env, 0); len(again) != len(all) {
 		t.Errorf("after a replay: %d changes, want %d", len(again), len(all))

@@ -36,7 +36,20 @@ type relState struct {
 	// described is the relation's description until the change after the
 	// Relation message gives it a position and it is recorded.
 	described *TableDescription
+	// changed marks the next record: the first after a change of the
+	// table's description (SchemaChangeHeader).
+	changed bool
 }
+
+// SchemaChangeHeader is the header of the first record of a table after
+// its description changed (a column added, dropped, renamed or retyped,
+// the primary key or the replica identity changed, the table renamed): its
+// value is the commit time of the record's transaction (RFC 3339, the
+// source database's clock). A consumer that must not apply records of a
+// description it has not checked (cdcq's embedded engine) stops there
+// until a check of the source's catalog made after that time tells
+// whether the change breaks it. Other consumers ignore it.
+const SchemaChangeHeader = "cdcq.schema-change"
 
 // streamer reads the slot from its confirmed position and produces a
 // record for each change. One goroutine does everything: the replication
@@ -333,7 +346,7 @@ func (s *streamer) message(ctx context.Context, lsn pglogrepl.LSN, msg pglogrepl
 			if err := s.inTxn(lsn); err != nil {
 				return err
 			}
-			s.prod.produce(ctx, &kgo.Record{Topic: rs.topic, Value: val}, s.cur)
+			s.prod.produce(ctx, s.record(rs, nil, val), s.cur)
 		}
 	}
 	return nil
@@ -349,12 +362,24 @@ func (s *streamer) relation(ctx context.Context, id uint32, lsn pglogrepl.LSN) (
 		return nil, fmt.Errorf("change to relation %d before its description", id)
 	}
 	if rs.described != nil {
-		if err := s.relLog.observe(ctx, id, lsn, *rs.described); err != nil {
+		changed, err := s.relLog.observe(ctx, id, lsn, *rs.described)
+		if err != nil {
 			return nil, err
 		}
-		rs.described = nil
+		rs.described, rs.changed = nil, changed
 	}
 	return rs, nil
+}
+
+// record is a record of rs, marked when it is the first after a change of
+// the table's description.
+func (s *streamer) record(rs *relState, key, value []byte) *kgo.Record {
+	r := &kgo.Record{Topic: rs.topic, Key: key, Value: value}
+	if rs.changed {
+		rs.changed = false
+		r.Headers = []kgo.RecordHeader{{Key: SchemaChangeHeader, Value: []byte(s.commitTime.UTC().Format(time.RFC3339Nano))}}
+	}
+	return r
 }
 
 func (s *streamer) inTxn(lsn pglogrepl.LSN) error {
@@ -387,7 +412,7 @@ func (s *streamer) emit(ctx context.Context, rs *relState, op dbzjson.Op, before
 	if err != nil {
 		return err
 	}
-	s.prod.produce(ctx, &kgo.Record{Topic: rs.topic, Key: key, Value: val}, s.cur)
+	s.prod.produce(ctx, s.record(rs, key, val), s.cur)
 	if op == dbzjson.OpDelete {
 		// The tombstone lets a compacted topic forget the key. Debezium
 		// writes one for a table without a primary key too, with a null

@@ -12,6 +12,7 @@ import (
 // arrive and applied in one batch when the runner asks for the changes, so
 // that a group changed many times in a batch yields one result change.
 type ivmEngine struct {
+	plan  *sqlplan.Plan
 	q     *ivm.Query
 	enc   *ivm.ResultEncoder
 	batch []ivm.SourceChange
@@ -23,13 +24,24 @@ func NewIVMEngine(plan *sqlplan.Plan, queryID string) (Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &ivmEngine{q: q, enc: q.ResultEncoder(queryID)}, nil
+	return &ivmEngine{plan: plan, q: q, enc: q.ResultEncoder(queryID)}, nil
 }
 
 func (e *ivmEngine) Apply(source int, key, value []byte) error {
 	ch, err := e.q.Decode(source, key, value)
 	if err != nil {
 		return err
+	}
+	if key == nil && ch.Op != ivm.OpNone && ch.Op != ivm.OpTruncate {
+		// Every record of a table with a primary key has a key: this
+		// table lost it.
+		src := e.plan.Sources[source]
+		table := src.Name
+		if src.Schema != "public" {
+			table = src.Schema + "." + src.Name
+		}
+		return &ivm.SchemaError{Topic: src.Topic, Table: table,
+			Problem: "has no key: the table's primary key was dropped"}
 	}
 	e.batch = append(e.batch, ivm.SourceChange{Source: source, Change: ch})
 	return nil

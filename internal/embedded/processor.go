@@ -122,6 +122,8 @@ func (p *Processor) ObserveQuery(ctx context.Context, spec handlers.QuerySpec) (
 		s.Status = jobs.StatusRunning
 	case results.StateDeleted:
 		s.Status = jobs.StatusDeleted
+	case results.StateStale:
+		s.Status, s.JobState = jobs.StatusFailed, jobs.JobStateSchemaChanged
 	case StateFailed:
 		s.Status = jobs.StatusFailed
 	default:
@@ -134,6 +136,15 @@ func (p *Processor) ObserveQuery(ctx context.Context, spec handlers.QuerySpec) (
 // its next write.
 func (p *Processor) DeleteQuery(ctx context.Context, spec handlers.QuerySpec) error {
 	return p.cfg.Results.MarkDeleted(ctx, spec.QueryID)
+}
+
+// StopBrokenQuery marks the query's result stale: the worker running it
+// stops at its next write, and the rows stay at the last batch it
+// applied. That batch is correct: a record that does not fit the plan
+// stops the engine before it applies anything of it (see internal/ivm),
+// and one that fits is read by its values' meaning.
+func (p *Processor) StopBrokenQuery(ctx context.Context, spec handlers.QuerySpec, reason string, _ time.Time) error {
+	return p.cfg.Results.MarkStale(ctx, spec.QueryID, reason)
 }
 
 // DeleteEnvironment removes the results of every embedded query of the

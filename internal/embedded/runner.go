@@ -13,6 +13,8 @@ import (
 
 	"github.com/cdcq/cdcq/handlers"
 	"github.com/cdcq/cdcq/internal/cachedquery"
+	"github.com/cdcq/cdcq/internal/capture"
+	"github.com/cdcq/cdcq/internal/ivm"
 	"github.com/cdcq/cdcq/internal/kafkabus"
 	"github.com/cdcq/cdcq/internal/names"
 	"github.com/cdcq/cdcq/internal/results"
@@ -143,6 +145,12 @@ func (r *runner) run(ctx context.Context, q projections.ActiveQuery) error {
 			}
 			read = true
 			for _, rec := range fp.Records {
+				if at, ok := schemaChangeAt(rec); ok {
+					if err := r.awaitSchemaCheck(ctx, q.QueryID, at); err != nil {
+						applyErr = err
+						return
+					}
+				}
 				if rec.Value != nil {
 					for _, src := range sourcesOf[rec.Topic] {
 						if err := eng.Apply(src, rec.Key, rec.Value); err != nil {
@@ -160,7 +168,12 @@ func (r *runner) run(ctx context.Context, q projections.ActiveQuery) error {
 			p.Positions[last.Topic][last.Partition] = last.Offset + 1
 			notePosition(&p, fp.Records)
 		})
-		if applyErr != nil {
+		switch {
+		case errors.Is(applyErr, results.ErrStale):
+			return r.stopIfDeleted(applyErr)
+		case applyErr != nil && ctx.Err() != nil:
+			return nil
+		case applyErr != nil:
 			return r.fail(ctx, q.QueryID, applyErr)
 		}
 		// Applying per batch keeps memory bounded while catching up; the
@@ -396,8 +409,77 @@ func notePosition(p *results.Progress, recs []*kgo.Record) {
 	}
 }
 
-// fail records a failure no retry in this worker can fix and stops.
+// schemaChangeAt reads the commit time a record marked by the embedded
+// capture as the first of its table after a change of the table's
+// description (capture.SchemaChangeHeader).
+func schemaChangeAt(rec *kgo.Record) (time.Time, bool) {
+	for _, h := range rec.Headers {
+		if h.Key == capture.SchemaChangeHeader {
+			at, err := time.Parse(time.RFC3339Nano, string(h.Value))
+			return at, err == nil
+		}
+	}
+	return time.Time{}, false
+}
+
+// awaitSchemaCheck waits, before the first record after a change of a
+// source table's description is applied, until the schema watcher has
+// checked the source's catalog after the change committed (at, on the
+// source's clock, which the watcher's checks use too): a change that
+// breaks the query without changing the records' shape (a primary key or
+// a numeric scale changed, NULL allowed) must stop the query before any
+// record of the new description is applied, and one that does not lets
+// it go on. A query the watcher stops meanwhile gives results.ErrStale.
+func (r *runner) awaitSchemaCheck(ctx context.Context, queryID string, at time.Time) error {
+	logged := false
+	for {
+		checked, err := r.results.SchemaChecked(ctx, []string{queryID})
+		if err != nil {
+			return err
+		}
+		if checked[queryID].After(at) {
+			return nil
+		}
+		p, err := r.results.Progress(ctx, queryID)
+		switch {
+		case errors.Is(err, results.ErrNotFound):
+			return fmt.Errorf("%w: deleted and created again", results.ErrDeleted)
+		case err != nil:
+			return err
+		case p.State == results.StateStale:
+			return fmt.Errorf("query %s: %w", queryID, results.ErrStale)
+		case p.State == results.StateDeleted:
+			return fmt.Errorf("query %s: %w", queryID, results.ErrDeleted)
+		}
+		if !logged {
+			r.logger.Info("a source table's description changed; waiting for the schema check", "query_id", queryID, "committed_at", at)
+			logged = true
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(schemaCheckPoll):
+		}
+	}
+}
+
+// schemaCheckPoll is how often awaitSchemaCheck looks again.
+const schemaCheckPoll = 50 * time.Millisecond
+
+// fail records a failure no retry in this worker can fix and stops. A
+// record that does not fit the query's plan (the source's schema changed
+// under it) leaves the result at the last batch applied, which no such
+// record reached, and marks it stale.
 func (r *runner) fail(ctx context.Context, queryID string, err error) error {
+	var se *ivm.SchemaError
+	if errors.As(err, &se) {
+		reason := se.Error() + "; " + handlers.RecreateAdvice
+		if werr := r.results.MarkStale(ctx, queryID, reason); werr != nil {
+			return fmt.Errorf("%v (and recording it: %w)", err, werr)
+		}
+		r.logger.Warn("cached query stopped: its source's schema changed", "query_id", queryID, "reason", reason)
+		return fmt.Errorf("%w: %s", errStopped, reason)
+	}
 	p := results.Progress{State: StateFailed, LastError: err.Error(), Owner: r.owner}
 	if werr := r.results.SetProgress(ctx, queryID, p); werr != nil && !errors.Is(werr, results.ErrDeleted) {
 		return fmt.Errorf("%v (and recording it: %w)", err, werr)
@@ -406,8 +488,11 @@ func (r *runner) fail(ctx context.Context, queryID string, err error) error {
 }
 
 func (r *runner) stopIfDeleted(err error) error {
-	if errors.Is(err, results.ErrDeleted) {
+	switch {
+	case errors.Is(err, results.ErrDeleted):
 		return fmt.Errorf("%w: deleted", errStopped)
+	case errors.Is(err, results.ErrStale):
+		return fmt.Errorf("%w: stale", errStopped)
 	}
 	return err
 }

@@ -189,6 +189,13 @@ type QueryStatus struct {
 	RootException string `json:"rootException,omitempty"`
 }
 
+// JobStateSchemaChanged is the JobState of a query stopped because its
+// source's schema changed in a way it cannot follow (a column it reads
+// renamed or dropped, a type changed). Its Status is FAILED for good:
+// observing the engine again does not change it, and only a query created
+// again with the new schema runs.
+const JobStateSchemaChanged = "SOURCE_SCHEMA_CHANGED"
+
 // TerminalError marks a failure that retrying cannot fix (bad
 // configuration, a 4xx from an engine): the job fails with its message and
 // the command is acknowledged.

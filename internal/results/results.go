@@ -36,10 +36,19 @@ const (
 	// StateDeleted: the query was deleted; writes are refused until Reset,
 	// so that an engine still running it elsewhere cannot bring rows back.
 	StateDeleted = "DELETED"
+	// StateStale: the source's schema changed in a way the query cannot
+	// follow. The rows are the last correct state, at the progress's
+	// position; LastError says what changed. Writes are refused until
+	// Reset, so that an engine still running the query cannot write rows
+	// computed from records it misread.
+	StateStale = "STALE"
 )
 
 // ErrDeleted is returned by writes to a deleted query's result.
 var ErrDeleted = errors.New("cached query was deleted")
+
+// ErrStale is returned by writes to a stale query's result.
+var ErrStale = errors.New("cached query is stale: its source's schema changed")
 
 // Progress is how far a query has read its sources.
 type Progress struct {
@@ -119,7 +128,7 @@ func New(pool *pgxpool.Pool) (*Store, error) {
 }
 
 // checkNotDeleted locks the query's progress row for the transaction and
-// refuses a deleted query.
+// refuses a deleted or stale query.
 func checkNotDeleted(ctx context.Context, tx pgx.Tx, queryID string, continues bool) error {
 	var state string
 	err := tx.QueryRow(ctx, `SELECT state FROM query_progress WHERE query_id = $1 FOR UPDATE`, queryID).Scan(&state)
@@ -132,8 +141,11 @@ func checkNotDeleted(ctx context.Context, tx pgx.Tx, queryID string, continues b
 	if err != nil {
 		return fmt.Errorf("results: lock progress of %s: %w", queryID, err)
 	}
-	if state == StateDeleted {
+	switch state {
+	case StateDeleted:
 		return fmt.Errorf("results: %s: %w", queryID, ErrDeleted)
+	case StateStale:
+		return fmt.Errorf("results: %s: %w", queryID, ErrStale)
 	}
 	return nil
 }
@@ -208,6 +220,9 @@ func (s *Store) MarkDeleted(ctx context.Context, queryID string) error {
 		if _, err := tx.Exec(ctx, `DELETE FROM query_results WHERE query_id = $1`, queryID); err != nil {
 			return fmt.Errorf("results: delete rows of %s: %w", queryID, err)
 		}
+		if _, err := tx.Exec(ctx, `DELETE FROM query_schema_checks WHERE query_id = $1`, queryID); err != nil {
+			return fmt.Errorf("results: delete schema checks of %s: %w", queryID, err)
+		}
 		_, err := tx.Exec(ctx, `INSERT INTO query_progress (query_id, state) VALUES ($1, $2)
 			ON CONFLICT (query_id) DO UPDATE SET state = $2, positions = '{}', source_lsn = 0, source_ts = NULL,
 				events_applied = 0, last_error = '', owner = '', hydration = NULL, updated_at = now()`, queryID, StateDeleted)
@@ -218,13 +233,67 @@ func (s *Store) MarkDeleted(ctx context.Context, queryID string) error {
 	})
 }
 
-// Reset forgets a deleted query's marker, so that a query created again
-// can write. It leaves a live query alone.
+// Reset forgets a deleted or stale query's marker and rows, so that a
+// query created again can write. It leaves a live query alone.
 func (s *Store) Reset(ctx context.Context, queryID string) error {
-	if _, err := s.pool.Exec(ctx, `DELETE FROM query_progress WHERE query_id = $1 AND state = $2`, queryID, StateDeleted); err != nil {
-		return fmt.Errorf("results: reset %s: %w", queryID, err)
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `DELETE FROM query_progress WHERE query_id = $1 AND state IN ($2, $3)`, queryID, StateDeleted, StateStale)
+		if err != nil {
+			return fmt.Errorf("results: reset %s: %w", queryID, err)
+		}
+		if tag.RowsAffected() > 0 {
+			if _, err := tx.Exec(ctx, `DELETE FROM query_results WHERE query_id = $1`, queryID); err != nil {
+				return fmt.Errorf("results: reset rows of %s: %w", queryID, err)
+			}
+		}
+		return nil
+	})
+}
+
+// MarkStale stops a query's result where it is: its rows and position
+// stay, the state becomes STALE with reason as LastError, and writes are
+// refused until Reset. A deleted query stays deleted; a query with no
+// progress yet gets a stale one with no rows.
+func (s *Store) MarkStale(ctx context.Context, queryID, reason string) error {
+	_, err := s.pool.Exec(ctx, `INSERT INTO query_progress (query_id, state, last_error) VALUES ($1, $2, $3)
+		ON CONFLICT (query_id) DO UPDATE SET state = $2, last_error = $3, hydration = NULL, updated_at = now()
+		WHERE query_progress.state <> $4`, queryID, StateStale, reason, StateDeleted)
+	if err != nil {
+		return fmt.Errorf("results: mark %s stale: %w", queryID, err)
 	}
 	return nil
+}
+
+// ReplaceStale makes rows the whole result at p's position and marks it
+// stale with reason, in one transaction: a follower that can tell which
+// of the rows it wrote were correct puts those back. A deleted query
+// stays deleted.
+func (s *Store) ReplaceStale(ctx context.Context, queryID string, rows []Change, p Progress, reason string) error {
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var state string
+		err := tx.QueryRow(ctx, `SELECT state FROM query_progress WHERE query_id = $1 FOR UPDATE`, queryID).Scan(&state)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("results: lock progress of %s: %w", queryID, err)
+		}
+		if state == StateDeleted {
+			return nil
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM query_results WHERE query_id = $1`, queryID); err != nil {
+			return fmt.Errorf("results: clear %s: %w", queryID, err)
+		}
+		p.State, p.LastError, p.Hydration = StateStale, reason, nil
+		b := &pgx.Batch{}
+		for _, c := range rows {
+			if c.Row != nil {
+				b.Queue(`INSERT INTO query_results (query_id, row_key, row) VALUES ($1, $2, $3)`, queryID, string(c.Key), c.Row)
+			}
+		}
+		queueProgress(b, queryID, p)
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return fmt.Errorf("results: replace %s as stale: %w", queryID, err)
+		}
+		return nil
+	})
 }
 
 func queueProgress(b *pgx.Batch, queryID string, p Progress) {
@@ -329,4 +398,41 @@ func unmarshalHydration(b []byte, p *Progress) error {
 	}
 	p.Hydration = new(Hydration)
 	return json.Unmarshal(b, p.Hydration)
+}
+
+// SetSchemaChecked records that a check of the source schema of each query
+// that began at at found it intact. A time earlier than the one recorded
+// is ignored.
+func (s *Store) SetSchemaChecked(ctx context.Context, queryIDs []string, at time.Time) error {
+	if len(queryIDs) == 0 {
+		return nil
+	}
+	_, err := s.pool.Exec(ctx, `INSERT INTO query_schema_checks (query_id, clean_at)
+		SELECT unnest($1::text[]), $2
+		ON CONFLICT (query_id) DO UPDATE SET clean_at = greatest(query_schema_checks.clean_at, EXCLUDED.clean_at), updated_at = now()`,
+		queryIDs, at)
+	if err != nil {
+		return fmt.Errorf("results: record schema checks: %w", err)
+	}
+	return nil
+}
+
+// SchemaChecked returns when the last check that found each query's
+// source schema intact began; queries never checked are absent.
+func (s *Store) SchemaChecked(ctx context.Context, queryIDs []string) (map[string]time.Time, error) {
+	rows, err := s.pool.Query(ctx, `SELECT query_id, clean_at FROM query_schema_checks WHERE query_id = ANY($1)`, queryIDs)
+	if err != nil {
+		return nil, fmt.Errorf("results: read schema checks: %w", err)
+	}
+	out := map[string]time.Time{}
+	var id string
+	var at time.Time
+	_, err = pgx.ForEachRow(rows, []any{&id, &at}, func() error {
+		out[id] = at
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("results: read schema checks: %w", err)
+	}
+	return out, nil
 }

@@ -44,6 +44,12 @@ type FollowerConfig struct {
 	// returns, when not nil, is shown while the query is not caught up
 	// (how far the capture's snapshot of its tables is).
 	CaughtUp func(ctx context.Context, q projections.ActiveQuery) (bool, *results.Hydration, error)
+	// SchemaChecked, when set, returns for each query when the last check
+	// of its source's schema that found it intact began (the zero time
+	// when there was none). Records written later are held until a check
+	// covers them: a DDL that broke the query may be behind them, and the
+	// result must not show them as current (see handlers.SchemaWatcher).
+	SchemaChecked func(ctx context.Context, queryIDs []string) (map[string]time.Time, error)
 	// Interval is how often leases are reviewed, the query list is read
 	// again while records of unknown queries arrive, and progress is
 	// written while nothing changes. Default 2s.
@@ -146,8 +152,16 @@ const unknownTTL = time.Minute
 
 type heldRecords struct {
 	first   time.Time
-	changes map[string][]byte
+	records []*kgo.Record
 }
+
+// ClockSkew is how far the clocks of the engine that writes result
+// records and of the worker that checks the source schema may disagree:
+// a record is released only if written ClockSkew before the check began.
+const ClockSkew = 250 * time.Millisecond
+
+// gateRefresh bounds how often the schema checks are read.
+const gateRefresh = 100 * time.Millisecond
 
 // follow reads one environment's result topic until ctx ends or an error.
 func (f *Follower) follow(ctx context.Context, env string) error {
@@ -209,12 +223,19 @@ func (f *Follower) follow(ctx context.Context, env string) error {
 	}
 	applied := map[string]int64{}
 	held := map[string]*heldRecords{}
+	queued := map[string][]*kgo.Record{} // records of known queries not released yet
+	gates := map[string]time.Time{}
+	var gatesRead time.Time
 	rebuilt := map[string]map[string][]byte{}
 	replaced := false
 	var lastProgress time.Time
 	f.cfg.Logger.Info("following result topic", "environment_id", env, "topic", topic)
 	for {
-		pctx, cancel := context.WithTimeout(ctx, pollTimeout)
+		wait := pollTimeout
+		if f.cfg.SchemaChecked != nil && len(queued) > 0 {
+			wait = gateRefresh // records wait for the next check
+		}
+		pctx, cancel := context.WithTimeout(ctx, wait)
 		fetches := cl.PollFetches(pctx)
 		cancel()
 		if ctx.Err() != nil {
@@ -225,7 +246,6 @@ func (f *Follower) follow(ctx context.Context, env string) error {
 				return fmt.Errorf("read %s: %w", topic, fe.Err)
 			}
 		}
-		pending := map[string]map[string][]byte{}
 		fetches.EachRecord(func(r *kgo.Record) {
 			positions[r.Partition] = r.Offset + 1
 			id, ok := QueryIDOf(r.Key)
@@ -235,17 +255,13 @@ func (f *Follower) follow(ctx context.Context, env string) error {
 			if _, ok := mine[id]; !ok {
 				h := held[id]
 				if h == nil {
-					h = &heldRecords{first: time.Now(), changes: map[string][]byte{}}
+					h = &heldRecords{first: time.Now()}
 					held[id] = h
 				}
-				h.changes[string(r.Key)] = r.Value
+				h.records = append(h.records, r)
 				return
 			}
-			if pending[id] == nil {
-				pending[id] = map[string][]byte{}
-			}
-			pending[id][string(r.Key)] = r.Value
-			applied[id]++
+			queued[id] = append(queued[id], r)
 		})
 		if since := time.Since(listed); len(held) > 0 && since >= f.cfg.Interval || since >= 5*f.cfg.Interval {
 			if err := list(); err != nil {
@@ -255,19 +271,51 @@ func (f *Follower) follow(ctx context.Context, env string) error {
 				_, known := mine[id]
 				switch {
 				case known:
-					if pending[id] == nil {
-						pending[id] = map[string][]byte{}
-					}
-					for k, v := range h.changes {
-						if _, newer := pending[id][k]; !newer {
-							pending[id][k] = v
-						}
-						applied[id]++
-					}
+					queued[id] = append(h.records, queued[id]...)
 					delete(held, id)
 				case others[id], time.Since(h.first) > unknownTTL:
 					delete(held, id)
 				}
+			}
+		}
+		if f.cfg.SchemaChecked != nil && len(queued) > 0 && time.Since(gatesRead) >= gateRefresh {
+			ids := make([]string, 0, len(queued))
+			for id := range queued {
+				ids = append(ids, id)
+			}
+			g, err := f.cfg.SchemaChecked(ctx, ids)
+			if err != nil {
+				return fmt.Errorf("read schema checks: %w", err)
+			}
+			gates, gatesRead = g, time.Now()
+		}
+		pending := map[string]map[string][]byte{}
+		for id, recs := range queued {
+			n := len(recs)
+			if f.cfg.SchemaChecked != nil {
+				// Only what the engine wrote before the source's schema
+				// was last found intact is released: a record written
+				// later may come from a change the engine misread.
+				gate := gates[id].Add(-ClockSkew)
+				n = 0
+				for n < len(recs) && recs[n].Timestamp.Before(gate) {
+					n++
+				}
+			}
+			if n == 0 {
+				continue
+			}
+			if pending[id] == nil {
+				pending[id] = map[string][]byte{}
+			}
+			for _, r := range recs[:n] {
+				pending[id][string(r.Key)] = r.Value
+			}
+			applied[id] += int64(n)
+			if n == len(recs) {
+				delete(queued, id)
+			} else {
+				queued[id] = recs[n:]
 			}
 		}
 		live := caughtUp()
@@ -368,6 +416,11 @@ func (f *Follower) setProgress(ctx context.Context, queryID string, p results.Pr
 
 func (f *Follower) write(ctx context.Context, queryID string, w func() error) error {
 	err := w()
+	if errors.Is(err, results.ErrStale) {
+		// The query stopped on a schema change: its result stays as it
+		// was last correct.
+		return nil
+	}
 	if !errors.Is(err, results.ErrDeleted) {
 		return err
 	}

@@ -73,3 +73,37 @@ func Clear(ctx context.Context, brokers []string, environmentID, queryID string)
 // pollTimeout bounds one wait for records, so that a follower notices new
 // queries and writes progress while its topic is quiet.
 const pollTimeout = time.Second
+
+// RowsBefore reads one query's rows as the environment's result topic held
+// them before the first record written at or after before (by the record
+// timestamps, which the engine's producer sets when it writes): the
+// result as it was then. Positions are the offsets where reading stopped,
+// per partition.
+func RowsBefore(ctx context.Context, brokers []string, environmentID, queryID string, before time.Time) (map[string][]byte, map[int32]int64, error) {
+	topic := names.ResultTopic(environmentID)
+	rows := map[string][]byte{}
+	positions := map[int32]int64{}
+	stopped := map[int32]bool{}
+	err := kafkabus.Scan(ctx, brokers, topic, func(r *kgo.Record) {
+		if stopped[r.Partition] {
+			return
+		}
+		if !r.Timestamp.Before(before) {
+			stopped[r.Partition] = true
+			return
+		}
+		positions[r.Partition] = r.Offset + 1
+		if id, ok := QueryIDOf(r.Key); !ok || id != queryID {
+			return
+		}
+		if r.Value == nil {
+			delete(rows, string(r.Key))
+		} else {
+			rows[string(r.Key)] = r.Value
+		}
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("read results of %s before %s: %w", queryID, before.Format(time.RFC3339Nano), err)
+	}
+	return rows, positions, nil
+}

@@ -40,7 +40,9 @@ func checkQuery(schema, sql string) (string, error) {
 
 // resultReader serves materialised results to the API. While an engine
 // catches up, it serves no rows: rows from before a restart would mix with
-// a position that is not theirs.
+// a position that is not theirs. A STALE result (its source's schema
+// changed under the query) is served with the position it was last
+// correct at, never as caught up.
 type resultReader struct {
 	store *results.Store
 }
@@ -62,7 +64,9 @@ func (r resultReader) QueryResult(ctx context.Context, queryID string) (httpapi.
 		LastError:     p.LastError,
 		UpdatedAt:     p.UpdatedAt,
 	}
-	if out.CaughtUp {
+	if out.CaughtUp || p.State == results.StateStale {
+		// A stale result is the last correct one, at its position: served,
+		// and marked so.
 		out.Rows = res.Rows
 	}
 	if h := p.Hydration; h != nil && !out.CaughtUp {

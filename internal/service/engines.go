@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/cdcq/cdcq/handlers"
 	"github.com/cdcq/cdcq/internal/cachedquery"
@@ -19,9 +20,11 @@ import (
 	"github.com/cdcq/cdcq/internal/flink/processor"
 	"github.com/cdcq/cdcq/internal/jobs"
 	"github.com/cdcq/cdcq/internal/kafkaconnect"
+	"github.com/cdcq/cdcq/internal/names"
 	"github.com/cdcq/cdcq/internal/pgsource"
 	"github.com/cdcq/cdcq/internal/results"
 	"github.com/cdcq/cdcq/internal/resulttopic"
+	"github.com/cdcq/cdcq/internal/sourceschema"
 	"github.com/cdcq/cdcq/projections"
 )
 
@@ -126,6 +129,9 @@ func flinkResults(inf *Infra, proc handlers.Processor, progress *kafkatopics.Pro
 	follower, err := resulttopic.NewFollower(resulttopic.FollowerConfig{
 		Brokers: inf.Brokers, DatabaseURL: inf.DatabaseURL, Results: res, Queries: store,
 		Engine: processor.Engine, Logger: logger,
+		// Flink reads a field a DDL renamed or dropped as NULL: what it
+		// wrote after the source's schema was last found intact waits.
+		SchemaChecked: res.SchemaChecked,
 		// A result is current once the capture's snapshot is complete and
 		// the job has read its sources up to where they ended then (or
 		// when the job started, if later).
@@ -153,7 +159,7 @@ func flinkResults(inf *Infra, proc handlers.Processor, progress *kafkatopics.Pro
 	if err != nil {
 		return nil, nil, err
 	}
-	return materialised{Processor: proc, results: res, queries: store}, follower, nil
+	return materialised{Processor: proc, results: res, queries: store, brokers: inf.Brokers}, follower, nil
 }
 
 // materialised is a Processor whose results a follower materialises:
@@ -163,6 +169,48 @@ type materialised struct {
 	handlers.Processor
 	results *results.Store
 	queries *projections.Store
+	brokers []string
+}
+
+// clockSkew is how far the clocks of the engine that writes result records
+// and of the worker that checks the source schema may disagree.
+const clockSkew = time.Second
+
+// StopBrokenQuery stops the job and puts back the result as the result
+// topic held it before the last intact schema check began (less clockSkew):
+// nothing the engine wrote then can reflect the change. Without such a
+// check the result stays as it is.
+func (m materialised) StopBrokenQuery(ctx context.Context, spec handlers.QuerySpec, reason string, cleanAt time.Time) error {
+	s, ok := m.Processor.(interface {
+		StopQuery(ctx context.Context, spec handlers.QuerySpec) error
+	})
+	if !ok {
+		return fmt.Errorf("the %s processor cannot stop a query", m.Engine())
+	}
+	if err := s.StopQuery(ctx, spec); err != nil {
+		return err
+	}
+	if cleanAt.IsZero() {
+		return m.results.MarkStale(ctx, spec.QueryID, reason)
+	}
+	rows, positions, err := resulttopic.RowsBefore(ctx, m.brokers, spec.EnvironmentID, spec.QueryID, cleanAt.Add(-clockSkew))
+	if err != nil {
+		return err
+	}
+	changes := make([]results.Change, 0, len(rows))
+	for k, v := range rows {
+		changes = append(changes, results.Change{Key: []byte(k), Row: v})
+	}
+	p := results.Progress{Positions: map[string]map[int32]int64{names.ResultTopic(spec.EnvironmentID): positions}}
+	return m.results.ReplaceStale(ctx, spec.QueryID, changes, p, reason)
+}
+
+// SourceSchemaOptions passes the wrapped processor's answer on.
+func (m materialised) SourceSchemaOptions() sourceschema.Options {
+	if r, ok := m.Processor.(handlers.SchemaReader); ok {
+		return r.SourceSchemaOptions()
+	}
+	return sourceschema.Options{}
 }
 
 func (m materialised) EnsureQuery(ctx context.Context, spec handlers.QuerySpec) (jobs.QueryStatus, error) {

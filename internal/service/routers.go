@@ -19,6 +19,7 @@ import (
 	"github.com/cdcq/cdcq/internal/inbox"
 	"github.com/cdcq/cdcq/internal/kafkabus"
 	"github.com/cdcq/cdcq/internal/leader"
+	"github.com/cdcq/cdcq/internal/results"
 	"github.com/cdcq/cdcq/projections"
 )
 
@@ -29,6 +30,10 @@ import (
 
 // statusPollerLock is the advisory lock id of the status poller's election.
 const statusPollerLock int64 = 0x63646371_0001 // "cdcq", 1
+
+// schemaWatcherLock is the advisory lock id of the schema watcher's
+// election.
+const schemaWatcherLock int64 = 0x63646371_0005 // "cdcq", 5
 
 // consumer is one topic handled by one router handler.
 type consumer struct {
@@ -197,7 +202,7 @@ func RunWorker(ctx context.Context, inf *Infra, deps WorkerDeps, statusInterval 
 	}
 	worker, err := handlers.NewWorker(handlers.WorkerConfig{
 		Capture: deps.Capture, Processor: deps.Processor, Events: evs, Sealer: inf.Sealer, Logger: logger,
-		Sequencer: in,
+		Sequencer: in, Catalog: handlers.SourceCatalog{},
 	})
 	if err != nil {
 		return err
@@ -213,9 +218,24 @@ func RunWorker(ctx context.Context, inf *Infra, deps WorkerDeps, statusInterval 
 	if err != nil {
 		return err
 	}
+	res, err := results.New(inf.Pool)
+	if err != nil {
+		return err
+	}
+	watcher, err := handlers.NewSchemaWatcher(handlers.SchemaWatcherConfig{
+		Connections: store, Queries: store, Processor: deps.Processor, Events: evs, Sealer: inf.Sealer, Logger: logger,
+		Checked: res.SetSchemaChecked,
+	})
+	if err != nil {
+		return err
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		leader.Run(gctx, leader.Config{DatabaseURL: inf.DatabaseURL, LockID: statusPollerLock, Logger: logger}, poller.Run)
+		return nil
+	})
+	g.Go(func() error {
+		leader.Run(gctx, leader.Config{DatabaseURL: inf.DatabaseURL, LockID: schemaWatcherLock, Logger: logger}, watcher.Run)
 		return nil
 	})
 	for _, bg := range deps.Background {

@@ -110,7 +110,9 @@ func CheckCreate(plan *sqlplan.Plan, db map[Name]*Table, opts Options) []Problem
 // created again; a column it reads dropped, renamed or replaced; a type
 // change that alters existing values (see the package documentation); a
 // required column that now allows NULL; a changed or dropped primary key;
-// and, with opts.NeedBeforeImages, a replica identity other than FULL.
+// and, with opts.NeedBeforeImages, a replica identity lowered from FULL
+// since previous (a table not seen before may still be waiting for the
+// capture to set FULL).
 //
 // previous is the observation before (nil when unknown). Types are
 // compared with previous when it has the column, so that a change is
@@ -211,14 +213,14 @@ func CheckRunning(plan *sqlplan.Plan, previous, current map[Name]*Table, opts Op
 			}
 			ps = append(ps, Problem{Table: w.name, Message: msg})
 		}
-		if opts.NeedBeforeImages && cur.ReplicaIdentity != 'f' {
-			msg := fmt.Sprintf("table %s has REPLICA IDENTITY %s; the engine needs REPLICA IDENTITY FULL, for the old row of updates and deletes",
-				w.name, replicaIdentityName(cur.ReplicaIdentity))
-			if prev != nil && prev.ReplicaIdentity == 'f' {
-				msg = fmt.Sprintf("the replica identity of table %s changed from FULL to %s; the engine needs FULL, for the old row of updates and deletes",
-					w.name, replicaIdentityName(cur.ReplicaIdentity))
-			}
-			ps = append(ps, Problem{Table: w.name, Message: msg})
+		// The capture sets FULL when it starts (Debezium's
+		// replica.identity.autoset.values does it asynchronously): only a
+		// table seen at FULL and lowered since is a change that breaks
+		// the query.
+		if opts.NeedBeforeImages && prev != nil && prev.ReplicaIdentity == 'f' && cur.ReplicaIdentity != 'f' {
+			ps = append(ps, Problem{Table: w.name, Message: fmt.Sprintf(
+				"the replica identity of table %s changed from FULL to %s; the engine needs FULL, for the old row of updates and deletes",
+				w.name, replicaIdentityName(cur.ReplicaIdentity))})
 		}
 	}
 	return ps

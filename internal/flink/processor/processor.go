@@ -31,6 +31,7 @@ import (
 	"github.com/cdcq/cdcq/internal/flinksql"
 	"github.com/cdcq/cdcq/internal/jobs"
 	"github.com/cdcq/cdcq/internal/names"
+	"github.com/cdcq/cdcq/internal/sourceschema"
 )
 
 // Engine is what Processor.Engine reports.
@@ -483,6 +484,24 @@ func (p *Processor) DeleteQuery(ctx context.Context, spec handlers.QuerySpec) er
 		return p.cfg.Topics.ClearQuery(ctx, spec.EnvironmentID, spec.QueryID)
 	}
 	return nil
+}
+
+// StopQuery cancels one cached query's jobs and leaves its result topic
+// as it is: a query whose source's schema changed keeps its last result.
+// Idempotent.
+func (p *Processor) StopQuery(ctx context.Context, spec handlers.QuerySpec) error {
+	if spec.PipelineName == "" {
+		return jobs.Terminalf("StopQuery needs a pipeline name")
+	}
+	return p.cancelJobs(ctx, func(name string) bool { return name == spec.PipelineName })
+}
+
+// SourceSchemaOptions says how Flink reads the source columns: into the
+// types the job's source tables declare (a numeric with a larger scale is
+// rounded, a bigint does not fit an INT), and through debezium-json, which
+// needs the before-image of every update and delete.
+func (p *Processor) SourceSchemaOptions() sourceschema.Options {
+	return sourceschema.Options{ExactTypes: true, NeedBeforeImages: true}
 }
 
 // cancelJobs cancels the jobs whose names match and that are not in a

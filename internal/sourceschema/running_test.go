@@ -181,7 +181,7 @@ func TestCheckRunning(t *testing.T) {
 		{name: "primary_key_on_other_columns", ddl: []string{`ALTER TABLE orders DROP CONSTRAINT orders_pkey`, `ALTER TABLE orders ADD PRIMARY KEY (region, id)`},
 			want: []want{{"orders", "", []string{"the primary key of table orders changed from (id) to (region, id)"}}}},
 		{name: "replica_identity_default_flink", ddl: []string{`ALTER TABLE orders REPLICA IDENTITY DEFAULT`}, opts: flink,
-			want:          []want{{"orders", "", []string{"the replica identity of table orders changed from FULL to DEFAULT", "the engine needs FULL"}}},
+			want: []want{{"orders", "", []string{"the replica identity of table orders changed from FULL to DEFAULT", "the engine needs FULL"}}},
 			// Unknown before: the capture may not have set FULL yet.
 			noPrevDiffers: true, noPrev: nil},
 		{name: "replica_identity_nothing_flink", ddl: []string{`ALTER TABLE orders REPLICA IDENTITY NOTHING`}, opts: Options{NeedBeforeImages: true},

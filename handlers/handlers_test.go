@@ -641,3 +641,39 @@ func TestOnePerEnvironmentOrdersRedeliveredCommands(t *testing.T) {
 		t.Fatalf("carried out %v, want %v", done, want)
 	}
 }
+
+// While the projection has not caught up with an observation, the next
+// rounds do not publish it again.
+func TestStatusPollerPublishesAnObservationOnce(t *testing.T) {
+	s := newSealer(t)
+	qs := []projections.ActiveQuery{{QueryID: "q2", EnvironmentID: "env1", PipelineName: "cdcq-env1-q2", Engine: "fakeproc",
+		Last: jobs.QueryStatus{Status: jobs.StatusPending, JobState: "SCHEDULED"}}}
+	rec := &recorder{}
+	now := time.Unix(1000, 0)
+	p, err := NewStatusPoller(StatusPollerConfig{
+		Connections: listFunc(func(context.Context) ([]projections.ActiveConnection, error) { return nil, nil }),
+		Queries:     queryListFunc(func(context.Context) ([]projections.ActiveQuery, error) { return qs, nil }),
+		Capture:     &fakeCapture{}, Processor: &fakeProcessor{}, Events: rec, Sealer: s,
+		Now: func() time.Time { return now },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if err := p.Poll(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		now = now.Add(time.Second)
+	}
+	if len(rec.events) != 1 {
+		t.Fatalf("events = %v, want one observation while the projection lags", rec.names())
+	}
+	// Still not projected long after: published again.
+	now = now.Add(republishAfter)
+	if err := p.Poll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.events) != 2 {
+		t.Fatalf("events = %v, want the observation again after %s", rec.names(), republishAfter)
+	}
+}

@@ -59,8 +59,10 @@ type SchemaWatcher struct {
 	sources map[string]*watchedSource // by environment
 	queries map[string]*watchedQuery  // by query id
 	// failed holds the queries this watcher failed, until the projection
-	// shows it, so that each is failed once.
-	failed map[string]time.Time
+	// shows it, so that each is failed once; stopping those of them the
+	// engine has not stopped yet.
+	failed   map[string]time.Time
+	stopping map[string]brokenQuery
 }
 
 type watchedSource struct {
@@ -91,7 +93,8 @@ func NewSchemaWatcher(cfg SchemaWatcherConfig) (*SchemaWatcher, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	w := &SchemaWatcher{cfg: cfg, sources: map[string]*watchedSource{}, queries: map[string]*watchedQuery{}, failed: map[string]time.Time{}}
+	w := &SchemaWatcher{cfg: cfg, sources: map[string]*watchedSource{}, queries: map[string]*watchedQuery{},
+		failed: map[string]time.Time{}, stopping: map[string]brokenQuery{}}
 	if r, ok := cfg.Processor.(SchemaReader); ok {
 		w.opts = r.SourceSchemaOptions()
 	}
@@ -129,6 +132,26 @@ func (w *SchemaWatcher) Poll(ctx context.Context) error {
 	}
 	byEnv := map[string][]projections.ActiveQuery{}
 	watched := map[string]bool{}
+	active := make(map[string]bool, len(qs))
+	for _, q := range qs {
+		if q.Last.Status != jobs.StatusDeleted && q.Last.Status != jobs.StatusDeleting {
+			active[q.QueryID] = true
+		}
+	}
+	for id := range w.failed {
+		if !active[id] {
+			delete(w.failed, id)
+		}
+	}
+	for id := range w.stopping {
+		if !active[id] {
+			delete(w.stopping, id) // deleted meanwhile: its delete stops it
+			continue
+		}
+		if err := w.stop(ctx, id); err != nil {
+			w.cfg.Logger.Warn("stop a query its source's schema change broke", "query_id", id, "error", err)
+		}
+	}
 	for _, q := range qs {
 		if at, ok := w.failed[q.QueryID]; ok {
 			if watchable(q.Last) && w.cfg.Now().Sub(at) < republishAfter {
@@ -262,23 +285,54 @@ func (w *SchemaWatcher) watch(ctx context.Context, env, sealed string, queries [
 // fail stops a broken query and records it FAILED.
 func (w *SchemaWatcher) fail(ctx context.Context, q projections.ActiveQuery, wq *watchedQuery, problems []sourceschema.Problem) error {
 	reason := BrokenReason(problems)
-	log := w.cfg.Logger.With("environment_id", q.EnvironmentID, "query_id", q.QueryID)
-	if s, ok := w.cfg.Processor.(BrokenQueryStopper); ok {
-		spec := QuerySpec{EnvironmentID: q.EnvironmentID, QueryID: q.QueryID, PipelineName: q.PipelineName,
-			Schema: q.Schema, SQLQuery: q.SQLQuery, Plan: wq.plan}
-		if err := s.StopBrokenQuery(ctx, spec, reason, wq.cleanAt); err != nil {
-			return fmt.Errorf("stop query %s: %w", q.QueryID, err)
-		}
-	}
-	log.Warn("cached query stopped: its source's schema changed", "reason", reason)
-	delete(w.queries, q.QueryID)
-	w.failed[q.QueryID] = w.cfg.Now()
-	return w.cfg.Events.Publish(ctx, events.CachedQueryObserved{
+	// FAILED is recorded first: what the engine says of the job once it is
+	// stopped (Flink: canceled) then does not stand in for the reason, even
+	// for a moment (the projection keeps a schema change's reason against
+	// later observations of the same command).
+	if err := w.cfg.Events.Publish(ctx, events.CachedQueryObserved{
 		Meta: events.Meta{EventID: uuid.NewString(), EnvironmentID: q.EnvironmentID,
 			CommandID: q.CommandID, CommandSeq: q.CommandSeq, At: w.cfg.Now().UTC()},
 		QueryID: q.QueryID, Status: jobs.StatusFailed, Reason: reason, JobID: q.Last.JobID,
 		JobState: jobs.JobStateSchemaChanged,
-	})
+	}); err != nil {
+		return err
+	}
+	w.cfg.Logger.Warn("cached query stopped: its source's schema changed",
+		"environment_id", q.EnvironmentID, "query_id", q.QueryID, "reason", reason)
+	delete(w.queries, q.QueryID)
+	w.failed[q.QueryID] = w.cfg.Now()
+	w.stopping[q.QueryID] = brokenQuery{spec: QuerySpec{EnvironmentID: q.EnvironmentID, QueryID: q.QueryID,
+		PipelineName: q.PipelineName, Schema: q.Schema, SQLQuery: q.SQLQuery, Plan: wq.plan},
+		reason: reason, cleanAt: wq.cleanAt}
+	if err := w.stop(ctx, q.QueryID); err != nil {
+		// The next rounds try again.
+		w.cfg.Logger.Warn("stop a query its source's schema change broke", "query_id", q.QueryID, "error", err)
+	}
+	return nil
+}
+
+// brokenQuery is a query failed by the watcher that its engine has yet to
+// stop.
+type brokenQuery struct {
+	spec    QuerySpec
+	reason  string
+	cleanAt time.Time
+}
+
+// stop has the engine stop a failed query; one that could not be stopped
+// stays in w.stopping, for the next round.
+func (w *SchemaWatcher) stop(ctx context.Context, queryID string) error {
+	b, ok := w.stopping[queryID]
+	if !ok {
+		return nil
+	}
+	if s, ok := w.cfg.Processor.(BrokenQueryStopper); ok {
+		if err := s.StopBrokenQuery(ctx, b.spec, b.reason, b.cleanAt); err != nil {
+			return fmt.Errorf("stop query %s: %w", queryID, err)
+		}
+	}
+	delete(w.stopping, queryID)
+	return nil
 }
 
 // BrokenReason is the reason recorded for a query that schema problems

@@ -114,6 +114,15 @@ func (p *StatusPoller) pollQueries(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	active := make(map[string]bool, len(qs))
+	for _, q := range qs {
+		active[q.QueryID] = true
+	}
+	for id := range p.published {
+		if !active[id] {
+			delete(p.published, id)
+		}
+	}
 	for _, q := range qs {
 		if ctx.Err() != nil {
 			return ctx.Err()

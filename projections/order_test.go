@@ -478,3 +478,25 @@ func lastSay(cmds []string) (conn, query rowState) {
 	}
 	return conn, query
 }
+
+// A query stopped because its source's schema changed keeps its reason
+// against later observations of the same command (Flink's canceled job),
+// and a newer command still applies.
+func TestApply_schema_change_failure_is_kept(t *testing.T) {
+	s, pool := newStore(t)
+	const q = "q_schema"
+	broken := nQueryObserved(env, "c1", 1, q, jobs.StatusFailed, "column orders.region was renamed to area; create the cached query again with the new schema")
+	broken.JobState = jobs.JobStateSchemaChanged
+	canceled := nQueryObserved(env, "c1", 1, q, jobs.StatusFailed, "Flink job job-c1 is CANCELED: it was canceled")
+	canceled.JobState = "CANCELED"
+	applyAll(t, s, nRequested(env, "c1", 1), nQueryRequested(env, "c1", 1, q),
+		nQueryObserved(env, "c1", 1, q, jobs.StatusRunning, ""), canceled, broken, canceled,
+		nQueryObserved(env, "c1", 1, q, jobs.StatusRunning, ""))
+	if r := queryRow(t, pool, q); r.status != jobs.StatusFailed || r.reason != broken.Reason {
+		t.Fatalf("after later observations: %+v", r)
+	}
+	applyAll(t, s, nQueryRequested(env, "c2", 2, q))
+	if r := queryRow(t, pool, q); r.status != jobs.StatusPending || r.command != "c2" {
+		t.Fatalf("after a newer create: %+v", r)
+	}
+}

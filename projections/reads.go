@@ -84,7 +84,7 @@ func scanConnection(ctx context.Context, tx pgx.Tx, environmentID string, v *Con
 		return false, fmt.Errorf("capture observation: %w", err)
 	}
 	if c != nil {
-		v.Snapshot, v.Lag, v.LastError, v.Warnings = c.Snapshot, c.Lag, c.LastError, c.Warnings
+		v.Snapshot, v.Lag, v.LastError, v.Warnings, v.SchemaChanges = c.Snapshot, c.Lag, c.LastError, c.Warnings, c.SchemaChanges
 	}
 	return true, nil
 }

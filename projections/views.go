@@ -32,11 +32,14 @@ type ConnectionView struct {
 	Slot            *jobs.SlotState      `json:"slot,omitempty"`
 	// Snapshot, Lag, LastError and Warnings come from engines that report
 	// them (the embedded capture).
-	Snapshot      *jobs.SnapshotProgress `json:"snapshot,omitempty"`
-	Lag           *jobs.StreamLag        `json:"lag,omitempty"`
-	LastError     string                 `json:"lastError,omitempty"`
-	Warnings      []string               `json:"warnings,omitempty"`
-	CachedQueries []QueryView            `json:"cachedQueries"`
+	Snapshot  *jobs.SnapshotProgress `json:"snapshot,omitempty"`
+	Lag       *jobs.StreamLag        `json:"lag,omitempty"`
+	LastError string                 `json:"lastError,omitempty"`
+	Warnings  []string               `json:"warnings,omitempty"`
+	// SchemaChanges are the most recent changes of the captured tables'
+	// descriptions the embedded capture saw, newest first.
+	SchemaChanges []jobs.SchemaChange `json:"schemaChanges,omitempty"`
+	CachedQueries []QueryView         `json:"cachedQueries"`
 	// RejectedCommands lists recent commands for this environment that
 	// could not be decoded and went to the dead-letter topic.
 	RejectedCommands []RejectedCommand `json:"rejectedCommands,omitempty"`

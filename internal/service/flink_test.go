@@ -1,6 +1,7 @@
 package service
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -42,7 +43,7 @@ model Order {
 // that cancels the job.
 func TestCachedQueryOnFlink(t *testing.T) {
 	sys, fl := startWithConnectAndFlink(t)
-	src, _ := sourceDatabase(t)
+	src := ordersDatabase(t)
 	const env = "shop9"
 	sql := "SELECT c.region, count(*) AS orders, sum(o.total) AS revenue\nFROM orders o JOIN customers c ON c.id = o.customer_id\nGROUP BY c.region HAVING count(*) > 1"
 	res := sys.postForm("/createCachedQuery", map[string]string{"connectionString": src, "environmentId": env, "schema": ordersSchema, "sqlQuery": sql})
@@ -137,7 +138,7 @@ func TestCachedQueryOnFlink(t *testing.T) {
 // A SQL error reported by Flink fails the query with Flink's message.
 func TestCachedQueryFlinkSQLErrorFailsQuery(t *testing.T) {
 	sys, fl := startWithConnectAndFlink(t)
-	src, _ := sourceDatabase(t)
+	src := ordersDatabase(t)
 	fl.Gateway.FailStatement(flinkfake.StatementFailure{
 		Contains: "INSERT INTO",
 		Chain:    []string{"org.apache.flink.table.api.ValidationException: SQL validation failed. Cannot apply 'SUM' to arguments of type 'SUM(<VARCHAR(2147483647)>)'"},
@@ -155,6 +156,19 @@ func TestCachedQueryFlinkSQLErrorFailsQuery(t *testing.T) {
 	if !strings.Contains(reason, "Cannot apply 'SUM'") {
 		t.Errorf("reason = %q, want Flink's message", reason)
 	}
+}
+
+// ordersDatabase is a source database with the tables ordersSchema
+// describes: the worker checks them before it starts a query.
+func ordersDatabase(t *testing.T) string {
+	t.Helper()
+	src, conn := sourceDatabase(t)
+	if _, err := conn.Exec(context.Background(), `
+		CREATE TABLE customers (id integer PRIMARY KEY, region text NOT NULL);
+		CREATE TABLE orders (id integer PRIMARY KEY, customer_id integer NOT NULL, total numeric(10,2) NOT NULL)`); err != nil {
+		t.Fatal(err)
+	}
+	return src
 }
 
 func startWithConnectAndFlink(t *testing.T) (*system, *flinkfake.Server) {

@@ -349,6 +349,35 @@ func runSchemaChanges(t *testing.T, deployments []*ddlDeployment) {
 		}
 		d.s.deleteOnCleanup(src, d.env)
 	}
+	// A Flink job reads values into the types the Prisma schema gives:
+	// Int over a bigint column is refused before any job starts (the
+	// embedded engine reads it by value, and takes it).
+	if _, err := conn.Exec(context.Background(), `CREATE TABLE x_exact (id integer PRIMARY KEY, qty bigint NOT NULL)`); err != nil {
+		t.Fatal(err)
+	}
+	exactSchema := "datasource db {\n  provider = \"postgresql\"\n  url      = env(\"DATABASE_URL\")\n}\n\nmodel X_exact {\n  id  Int @id\n  qty Int\n\n  @@map(\"x_exact\")\n}\n"
+	for _, d := range deployments {
+		res := d.s.postJSON("/createCachedQuery", map[string]string{"connectionString": src, "environmentId": d.env,
+			"schema": exactSchema, "sqlQuery": `SELECT count(*) AS n, sum(qty) AS units FROM x_exact`})
+		if res.status != http.StatusCreated {
+			t.Fatalf("%s: create over x_exact: %d %s", d.name, res.status, res.body)
+		}
+		id := res.json(t)["id"].(string)
+		var st queryState
+		waitFor(t, time.Minute, d.name+": the query over x_exact started or failed", func() bool {
+			var err error
+			st, err = d.s.queryState(t, id)
+			return err == nil && (st.Status == "FAILED" || st.ResultState == "LIVE")
+		})
+		switch {
+		case d.flink && (st.Status != "FAILED" || !strings.Contains(st.Reason, "column x_exact.qty is bigint") || st.JobState != ""):
+			t.Errorf("%s: Int over bigint: %+v, want FAILED before any job", d.name, st)
+		case !d.flink && st.Status == "FAILED":
+			t.Errorf("%s: Int over bigint failed: %s", d.name, st.Reason)
+		}
+		t.Logf("%s: Int over bigint: %s %s", d.name, st.Status, st.Reason)
+	}
+
 	// Flink needs the before-image of every update: the capture sets
 	// REPLICA IDENTITY FULL when it starts (Debezium's connector, after
 	// createCachedQuery returned), and the workload waits for it.
@@ -405,7 +434,7 @@ func runSchemaChanges(t *testing.T, deployments []*ddlDeployment) {
 							// before the change (nothing was applied yet).
 							wt.wrongLive = strings.Join(st.Rows, "\n")
 						}
-						done := st.Status == "FAILED" && st.ResultState == "STALE"
+						done := st.Status == "FAILED" && st.JobState == "SOURCE_SCHEMA_CHANGED" && st.ResultState == "STALE"
 						if done && wt.failedAfter == 0 {
 							wt.failedAfter = time.Since(applied)
 						}
@@ -454,6 +483,32 @@ func runSchemaChanges(t *testing.T, deployments []*ddlDeployment) {
 			t.Logf("%s, %s: FAILED after %v: %s", d.name, c.name, wt.failedAfter.Round(time.Millisecond), st.Reason)
 		}
 	}
+	// checkJobStatus lists what the embedded capture saw change.
+	for _, d := range deployments {
+		if d.name != "embedded" {
+			continue
+		}
+		var last string
+		ok := poll(30*time.Second, func() bool {
+			res := d.s.postJSON("/checkJobStatus", map[string]string{"connectionString": src, "environmentId": d.env})
+			last = res.body
+			var status struct {
+				SchemaChanges []struct{ Table, Change string } `json:"schemaChanges"`
+			}
+			if err := json.Unmarshal([]byte(res.body), &status); err != nil {
+				return false
+			}
+			for _, c := range status.SchemaChanges {
+				if c.Table == "public.t_rename_read" && c.Change == "column region renamed to area" {
+					return true
+				}
+			}
+			return false
+		})
+		if !ok {
+			t.Errorf("checkJobStatus does not show the rename within 30 s: %s", last)
+		}
+	}
 	// The other queries follow the new schema.
 	compareDDL(t, conn, w, deployments, func(d *ddlDeployment, c ddlCase) bool { return !c.fails(d.flink) }, "after the DDL")
 }
@@ -487,4 +542,76 @@ func compareDDL(t *testing.T, conn *pgx.Conn, w *ddlWorkload, deployments []*ddl
 		}
 	}
 	t.Logf("%s: %d queries equal PostgreSQL's answers", when, n)
+}
+
+// createMismatches are Prisma models that do not describe their tables,
+// each with what the query's reason must say.
+var createMismatches = []struct {
+	table, ddl, model string
+	reason            []string
+}{
+	{table: "m_missing_column", ddl: `id integer PRIMARY KEY, region text NOT NULL`,
+		model:  "id Int @id\n  region String\n  total Decimal? @db.Decimal(12, 2)",
+		reason: []string{"column m_missing_column.total does not exist"}},
+	{table: "m_wrong_type", ddl: `id integer PRIMARY KEY, region text NOT NULL, total text`,
+		model:  "id Int @id\n  region String\n  total Decimal? @db.Decimal(12, 2)",
+		reason: []string{"column m_wrong_type.total is text", "numeric(12,2)"}},
+	{table: "m_nullable", ddl: `id integer PRIMARY KEY, region text, total numeric(12,2)`,
+		model:  "id Int @id\n  region String\n  total Decimal? @db.Decimal(12, 2)",
+		reason: []string{"column m_nullable.region allows NULL", "required"}},
+	{table: "m_no_key", ddl: `id integer NOT NULL, region text NOT NULL, total numeric(12,2)`,
+		model:  "id Int @id\n  region String\n  total Decimal? @db.Decimal(12, 2)",
+		reason: []string{"table m_no_key has no primary key", "(id)"}},
+	{table: "m_matches", ddl: `id integer PRIMARY KEY, region text NOT NULL, total numeric(12,2)`,
+		model: "id Int @id\n  region String\n  total Decimal? @db.Decimal(12, 2)"},
+}
+
+// At createCachedQuery the worker checks the Prisma schema against the
+// database, for the tables and columns the query reads: a mismatch fails
+// the query with a reason that says what differs, before any job starts.
+func TestCreateChecksPrismaSchemaAgainstDatabase(t *testing.T) {
+	s := startSystemWith(t, func(*Infra, config.Config, *slog.Logger) []WorkerDeps { return nil })
+	s.startEmbeddedWorker()
+	src, conn := sourceDatabase(t)
+	ctx := context.Background()
+	var schema strings.Builder
+	schema.WriteString("datasource db {\n  provider = \"postgresql\"\n  url      = env(\"DATABASE_URL\")\n}\n")
+	for _, m := range createMismatches {
+		if _, err := conn.Exec(ctx, fmt.Sprintf(`CREATE TABLE %s (%s); INSERT INTO %[1]s (id, region) VALUES (1, 'eu')`, m.table, m.ddl)); err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(&schema, "\nmodel %s {\n  %s\n\n  @@map(%q)\n}\n", strings.ToUpper(m.table[:1])+m.table[1:], m.model, m.table)
+	}
+	env := uniqueEnv("mism")
+	s.deleteOnCleanup(src, env)
+	for _, m := range createMismatches {
+		res := s.postJSON("/createCachedQuery", map[string]string{"connectionString": src, "environmentId": env,
+			"schema": schema.String(), "sqlQuery": fmt.Sprintf(`SELECT region, count(*) AS n, sum(total) AS s FROM %s GROUP BY region`, m.table)})
+		if res.status != http.StatusCreated {
+			t.Fatalf("create over %s: %d %s", m.table, res.status, res.body)
+		}
+		id := res.json(t)["id"].(string)
+		if m.reason == nil {
+			if got, ok := s.awaitResult(id, []string{`{"n":"n:1","region":"eu","s":null}`}, time.Minute); !ok {
+				t.Fatalf("%s matches its model, but its query did not answer: %s", m.table, got)
+			}
+			continue
+		}
+		var st queryState
+		waitFor(t, 30*time.Second, m.table+" FAILED", func() bool {
+			var err error
+			st, err = s.queryState(t, id)
+			return err == nil && st.Status == "FAILED"
+		})
+		for _, word := range append(m.reason, "the Prisma schema does not match the database") {
+			if !strings.Contains(st.Reason, word) {
+				t.Errorf("%s: the reason does not say %q: %s", m.table, word, st.Reason)
+			}
+		}
+		// Before any job: the engine never started it.
+		if st.JobState != "" || st.ResultState != "STARTING" {
+			t.Errorf("%s: a job started (job state %q, result %q)", m.table, st.JobState, st.ResultState)
+		}
+		t.Logf("%s: %s", m.table, st.Reason)
+	}
 }

@@ -146,7 +146,7 @@ func TestStatusOrderUnderCreateDeleteStorm(t *testing.T) {
 }
 
 const (
-	stormSchema = "model orders {\n  id    Int     @id\n  total Decimal @db.Decimal(10, 2)\n}\n"
+	stormSchema = "model orders {\n  id    Int      @id\n  total Decimal? @db.Decimal(10, 2)\n}\n"
 	stormQuery  = "SELECT count(*) AS n, sum(total) AS revenue FROM orders"
 )
 

@@ -18,8 +18,12 @@ const (
 	// defaultTimePrecision is PostgreSQL's: microseconds.
 	defaultTimePrecision = 6
 	// maxTimePrecision is what Flink's TIME keeps (milliseconds).
-	maxTimePrecision = 3
+	maxTimePrecision = MaxTimePrecision
 )
+
+// MaxTimePrecision is the fractional-second digits Flink's TIME keeps: a
+// job reads a time column with more as TIME(3).
+const MaxTimePrecision = 3
 
 // flinkType returns the Flink SQL type that holds values of t in query
 // results and expressions.
@@ -39,7 +43,7 @@ func flinkType(t sqlplan.Type) (string, error) {
 	case sqlplan.KindBigint:
 		return "BIGINT", nil
 	case sqlplan.KindNumeric:
-		p, s := decimalOf(t)
+		p, s := DecimalOf(t)
 		return fmt.Sprintf("DECIMAL(%d, %d)", p, s), nil
 	case sqlplan.KindReal:
 		return "FLOAT", nil
@@ -89,8 +93,10 @@ func sourceType(t sqlplan.Type) (string, bool, error) {
 	return ft, false, err
 }
 
-// decimalOf maps numeric types to a Flink DECIMAL precision and scale.
-func decimalOf(t sqlplan.Type) (int, int) {
+// DecimalOf maps a numeric type to the precision and scale of the Flink
+// DECIMAL a job declares for it (the source schema check judges by it
+// which numeric values a job reads exactly).
+func DecimalOf(t sqlplan.Type) (precision, scale int) {
 	if t.Precision == sqlplan.NoPrecision {
 		return maxDecimalPrecision, defaultDecimalScale
 	}

@@ -498,24 +498,8 @@ func (d *Decoder) decodeKey(key []byte) (Row, error) {
 		return nil, nil
 	}
 	if sc.peek() == '{' {
-		// A schemas.enable=true key wraps the object in "payload".
-		save := sc.i
-		var inner []byte
-		_ = sc.objectFields(func(name []byte) error {
-			if string(name) == "payload" && sc.peek() == '{' {
-				start := sc.i
-				if err := sc.skip(); err != nil {
-					return err
-				}
-				inner = key[start:sc.i]
-				return nil
-			}
-			return sc.skip()
-		})
-		if inner != nil {
+		if inner, _ := keyPayload(key); inner != nil {
 			sc = scanner{b: inner}
-		} else {
-			sc.i = save
 		}
 	}
 	full, err := d.row(&sc, keyImage)
@@ -552,9 +536,33 @@ func (d *Decoder) checkKey(key []byte) error {
 	if sc.peek() != '{' {
 		return nil // not an object: Decode reads it as before
 	}
-	save := sc.i
-	var inner []byte
-	nullPayload := false
+	inner, nullPayload := keyPayload(key)
+	switch {
+	case nullPayload:
+		return &SchemaError{Topic: d.src.Topic, Table: d.table,
+			Problem: "has no key: the table's primary key was dropped"}
+	case inner != nil:
+		sc = scanner{b: inner}
+	}
+	if err := check(&sc); err != nil {
+		return nil // malformed: decodeKey reports it where it reads the key
+	}
+	switch {
+	case other != nil:
+		return &SchemaError{Topic: d.src.Topic, Table: d.table, Column: string(other),
+			Problem: "has a key with the field " + string(other) + ", which is not in the primary key (" + strings.Join(d.src.PrimaryKey, ", ") + "): the table's primary key changed"}
+	case fields < len(d.pk):
+		return &SchemaError{Topic: d.src.Topic, Table: d.table,
+			Problem: "has a key without every primary key field (" + strings.Join(d.src.PrimaryKey, ", ") + "): the table's primary key changed"}
+	}
+	return nil
+}
+
+// keyPayload reads the "payload" of a key object that a schemas.enable=true
+// converter wrapped: the inner object, or null (nullPayload). Both are
+// empty for a key that is not so wrapped.
+func keyPayload(key []byte) (inner []byte, nullPayload bool) {
+	sc := scanner{b: key}
 	_ = sc.objectFields(func(name []byte) error {
 		if string(name) == "payload" {
 			switch {
@@ -572,27 +580,7 @@ func (d *Decoder) checkKey(key []byte) error {
 		}
 		return sc.skip()
 	})
-	switch {
-	case nullPayload:
-		return &SchemaError{Topic: d.src.Topic, Table: d.table,
-			Problem: "has no key: the table's primary key was dropped"}
-	case inner != nil:
-		sc = scanner{b: inner}
-	default:
-		sc.i = save
-	}
-	if err := check(&sc); err != nil {
-		return nil // malformed: decodeKey reports it where it reads the key
-	}
-	switch {
-	case other != nil:
-		return &SchemaError{Topic: d.src.Topic, Table: d.table, Column: string(other),
-			Problem: "has a key with the field " + string(other) + ", which is not in the primary key (" + strings.Join(d.src.PrimaryKey, ", ") + "): the table's primary key changed"}
-	case fields < len(d.pk):
-		return &SchemaError{Topic: d.src.Topic, Table: d.table,
-			Problem: "has a key without every primary key field (" + strings.Join(d.src.PrimaryKey, ", ") + "): the table's primary key changed"}
-	}
-	return nil
+	return inner, nullPayload
 }
 
 // fractionDigits counts the digits after the point of a plain decimal

@@ -181,21 +181,26 @@ func (s *Store) Replace(ctx context.Context, queryID string, rows []Change, p Pr
 		if err := checkNotDeleted(ctx, tx, queryID, p.Continues); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `DELETE FROM query_results WHERE query_id = $1`, queryID); err != nil {
-			return fmt.Errorf("results: clear %s: %w", queryID, err)
-		}
-		b := &pgx.Batch{}
-		for _, c := range rows {
-			if c.Row != nil {
-				b.Queue(`INSERT INTO query_results (query_id, row_key, row) VALUES ($1, $2, $3)`, queryID, string(c.Key), c.Row)
-			}
-		}
-		queueProgress(b, queryID, p)
-		if err := tx.SendBatch(ctx, b).Close(); err != nil {
-			return fmt.Errorf("results: replace %s: %w", queryID, err)
-		}
-		return nil
+		return replaceRows(ctx, tx, queryID, rows, p)
 	})
+}
+
+// replaceRows makes rows the whole result at progress p, in tx.
+func replaceRows(ctx context.Context, tx pgx.Tx, queryID string, rows []Change, p Progress) error {
+	if _, err := tx.Exec(ctx, `DELETE FROM query_results WHERE query_id = $1`, queryID); err != nil {
+		return fmt.Errorf("results: clear %s: %w", queryID, err)
+	}
+	b := &pgx.Batch{}
+	for _, c := range rows {
+		if c.Row != nil {
+			b.Queue(`INSERT INTO query_results (query_id, row_key, row) VALUES ($1, $2, $3)`, queryID, string(c.Key), c.Row)
+		}
+	}
+	queueProgress(b, queryID, p)
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("results: replace %s (%s): %w", queryID, p.State, err)
+	}
+	return nil
 }
 
 // SetProgress records progress without changing rows (catching up, an
@@ -278,21 +283,8 @@ func (s *Store) ReplaceStale(ctx context.Context, queryID string, rows []Change,
 		if state == StateDeleted {
 			return nil
 		}
-		if _, err := tx.Exec(ctx, `DELETE FROM query_results WHERE query_id = $1`, queryID); err != nil {
-			return fmt.Errorf("results: clear %s: %w", queryID, err)
-		}
 		p.State, p.LastError, p.Hydration = StateStale, reason, nil
-		b := &pgx.Batch{}
-		for _, c := range rows {
-			if c.Row != nil {
-				b.Queue(`INSERT INTO query_results (query_id, row_key, row) VALUES ($1, $2, $3)`, queryID, string(c.Key), c.Row)
-			}
-		}
-		queueProgress(b, queryID, p)
-		if err := tx.SendBatch(ctx, b).Close(); err != nil {
-			return fmt.Errorf("results: replace %s as stale: %w", queryID, err)
-		}
-		return nil
+		return replaceRows(ctx, tx, queryID, rows, p)
 	})
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/cdcq/cdcq/internal/flinksql"
 	"github.com/cdcq/cdcq/internal/sqlplan"
 )
 
@@ -148,28 +149,6 @@ func canonical(t sqlplan.Type) sqlplan.Type {
 	return t
 }
 
-// Flink's DECIMAL, as internal/flinksql declares the plan's numeric
-// types (its decimalOf): at most 38 digits; numeric without precision,
-// and the scale kept of a wider numeric, is at most 16.
-const (
-	maxDecimalPrecision = 38
-	defaultDecimalScale = 16
-	// maxFlinkTimePrecision is what Flink's TIME keeps.
-	maxFlinkTimePrecision = 3
-)
-
-// decimalOf returns the precision and scale of the DECIMAL the engine
-// declares for the plan's numeric type t.
-func decimalOf(t sqlplan.Type) (int, int) {
-	if t.Precision == sqlplan.NoPrecision {
-		return maxDecimalPrecision, defaultDecimalScale
-	}
-	if t.Precision > maxDecimalPrecision {
-		return maxDecimalPrecision, min(t.Scale, defaultDecimalScale)
-	}
-	return t.Precision, t.Scale
-}
-
 // inexact says why the type the engine declares for the plan's type cannot
 // hold every value of the database's type db exactly; "" when it can, or
 // when db is the plan's type (whose mapping is known when the query is
@@ -186,14 +165,14 @@ func inexact(plan, db sqlplan.Type) string {
 			return fmt.Sprintf("the engine reads it as %s, which cannot hold every %s value", p, d)
 		}
 	case p.Kind == sqlplan.KindNumeric && d.Kind == sqlplan.KindNumeric:
-		precision, scale := decimalOf(p)
+		precision, scale := flinksql.DecimalOf(p)
 		if d.Precision == sqlplan.NoPrecision || d.Scale > scale || d.Precision-d.Scale > precision-scale {
 			return fmt.Sprintf("the engine reads it as DECIMAL(%d, %d), which cannot hold every %s value exactly", precision, scale, d)
 		}
 	case p.Kind == d.Kind && (p.Kind == sqlplan.KindTimestamp || p.Kind == sqlplan.KindTimestamptz || p.Kind == sqlplan.KindTime):
 		digits := timePrecision(p)
 		if p.Kind == sqlplan.KindTime {
-			digits = min(digits, maxFlinkTimePrecision)
+			digits = min(digits, flinksql.MaxTimePrecision)
 		}
 		if timePrecision(d) > digits {
 			return fmt.Sprintf("the engine reads it with %d fractional-second digits, fewer than %s keeps", digits, canonical(d))

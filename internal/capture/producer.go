@@ -29,6 +29,8 @@ type producer struct {
 	// onAck, when set (tests and benchmarks), sees every acknowledged
 	// change record with the commit time of its transaction.
 	onAck func(commit time.Time)
+	// ctx, set by follow, is the context records are produced with.
+	ctx context.Context
 
 	errOnce sync.Once
 	err     atomic.Pointer[error]
@@ -96,16 +98,53 @@ func (p *producer) failed() error {
 	return nil
 }
 
+// produceGrace is how long records already handed to the client keep
+// their chance to be written once the stream's context ended.
+const produceGrace = 5 * time.Second
+
+// follow makes the records produced from now on outlive ctx by
+// produceGrace, and returns what ends that at once. A record failed by its
+// context's end while earlier ones of its partition were still retried,
+// and later ones already written, would reach Kafka out of order when the
+// next owner replays it: stopping flushes the buffered records instead
+// (streamer.stop), and only a client that cannot write for produceGrace
+// fails them.
+func (p *producer) follow(ctx context.Context) (stop func()) {
+	pctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	p.ctx = pctx
+	go func() {
+		select {
+		case <-pctx.Done():
+			return
+		case <-ctx.Done():
+		}
+		select {
+		case <-pctx.Done():
+		case <-time.After(produceGrace):
+			cancel()
+		}
+	}()
+	return cancel
+}
+
+// recordContext is the context records are produced with.
+func (p *producer) recordContext(ctx context.Context) context.Context {
+	if p.ctx != nil {
+		return p.ctx
+	}
+	return ctx
+}
+
 // produce sends rec as part of b.
 func (p *producer) produce(ctx context.Context, rec *kgo.Record, b *batch) {
 	b.pending.Add(1)
-	p.cl.Produce(ctx, rec, b.done)
+	p.cl.Produce(p.recordContext(ctx), rec, b.done)
 }
 
 // produceUntracked sends a record that no position depends on
 // (heartbeats).
 func (p *producer) produceUntracked(ctx context.Context, rec *kgo.Record) {
-	p.cl.Produce(ctx, rec, nil)
+	p.cl.Produce(p.recordContext(ctx), rec, nil)
 }
 
 // batch is the records of one transaction (or of the snapshot).

@@ -259,6 +259,7 @@ func (e *Engine) capture(ctx context.Context, cancel context.CancelCauseFunc, wg
 		return err
 	}
 	defer prod.close()
+	defer prod.follow(ctx)() // after the stream's own flush, before close
 	repl, err := src.connectReplication(ctx, false)
 	if err != nil {
 		return err

@@ -63,6 +63,8 @@ type SchemaWatcher struct {
 	// engine has not stopped yet.
 	failed   map[string]time.Time
 	stopping map[string]brokenQuery
+	// retry holds the environments whose source could not be read.
+	retry map[string]retryAt
 }
 
 type watchedSource struct {
@@ -94,7 +96,7 @@ func NewSchemaWatcher(cfg SchemaWatcherConfig) (*SchemaWatcher, error) {
 		cfg.Now = time.Now
 	}
 	w := &SchemaWatcher{cfg: cfg, sources: map[string]*watchedSource{}, queries: map[string]*watchedQuery{},
-		failed: map[string]time.Time{}, stopping: map[string]brokenQuery{}}
+		failed: map[string]time.Time{}, stopping: map[string]brokenQuery{}, retry: map[string]retryAt{}}
 	if r, ok := cfg.Processor.(SchemaReader); ok {
 		w.opts = r.SourceSchemaOptions()
 	}
@@ -180,14 +182,43 @@ func (w *SchemaWatcher) Poll(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
+		if b := w.retry[env]; w.cfg.Now().Before(b.at) {
+			continue // unreachable lately: its checks wait, the others go on
+		}
 		if err := w.watch(ctx, env, sealed[env], queries); err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			w.cfg.Logger.Warn("read source schema", "environment_id", env, "error", err)
+			b := w.retry[env]
+			b.delay = min(max(2*b.delay, w.cfg.Interval), maxRetryDelay)
+			b.at = w.cfg.Now().Add(b.delay)
+			w.retry[env] = b
+			w.cfg.Logger.Warn("read source schema", "environment_id", env, "error", err, "retry_in", b.delay)
+			continue
+		}
+		delete(w.retry, env)
+	}
+	for env := range w.retry {
+		if len(byEnv[env]) == 0 {
+			delete(w.retry, env)
 		}
 	}
 	return nil
+}
+
+// readTimeout bounds connecting to a source and reading its catalog.
+const readTimeout = 10 * time.Second
+
+// maxRetryDelay bounds how long an environment whose source could not be
+// read waits for its next check. Until a check passes, the results of its
+// queries wait too (see SchemaWatcherConfig.Checked).
+const maxRetryDelay = 30 * time.Second
+
+// retryAt is when an environment whose source could not be read is tried
+// again.
+type retryAt struct {
+	at    time.Time
+	delay time.Duration
 }
 
 // watchable says whether a query runs, or ran: one being deleted is not
@@ -244,7 +275,9 @@ func (w *SchemaWatcher) watch(ctx context.Context, env, sealed string, queries [
 	if len(all) == 0 {
 		return nil
 	}
-	src, err := w.source(ctx, env, sealed)
+	rctx, cancel := context.WithTimeout(ctx, readTimeout)
+	defer cancel()
+	src, err := w.source(rctx, env, sealed)
 	if err != nil {
 		return err
 	}
@@ -252,13 +285,13 @@ func (w *SchemaWatcher) watch(ctx context.Context, env, sealed string, queries [
 	// the first record after a DDL with its commit time on that clock,
 	// and the engine waits for a check that began after it.
 	var began time.Time
-	if err := src.conn.QueryRow(ctx, `SELECT clock_timestamp()`).Scan(&began); err != nil {
+	if err := src.conn.QueryRow(rctx, `SELECT clock_timestamp()`).Scan(&began); err != nil {
 		src.close()
 		delete(w.sources, env)
 		return err
 	}
 	// Reread finds, by OID, the new name of a table renamed since.
-	tables, err := sourceschema.Reread(ctx, src.conn, names, previous)
+	tables, err := sourceschema.Reread(rctx, src.conn, names, previous)
 	if err != nil {
 		src.close()
 		delete(w.sources, env)
@@ -408,8 +441,8 @@ func connectSource(ctx context.Context, connString string) (*pgx.Conn, error) {
 	if err != nil {
 		return nil, errors.New("the connection string does not parse")
 	}
-	if cfg.ConnectTimeout == 0 || cfg.ConnectTimeout > 10*time.Second {
-		cfg.ConnectTimeout = 10 * time.Second
+	if cfg.ConnectTimeout == 0 || cfg.ConnectTimeout > 5*time.Second {
+		cfg.ConnectTimeout = 5 * time.Second
 	}
 	if cfg.RuntimeParams == nil {
 		cfg.RuntimeParams = map[string]string{}

@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -194,5 +195,46 @@ func TestSchemaWatcherMindsTheEnginesOptions(t *testing.T) {
 		if _, err := src.Exec(ctx, `ALTER TABLE orders ALTER COLUMN total TYPE numeric(12,2), REPLICA IDENTITY FULL`); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// A source that cannot be read is tried again later, ever less often; the
+// other environments are not held up meanwhile.
+func TestSchemaWatcherBacksOffAnUnreachableSource(t *testing.T) {
+	ctx := context.Background()
+	s := newSealer(t)
+	running := jobs.QueryStatus{Status: jobs.StatusRunning, JobID: "job-1"}
+	qs := []projections.ActiveQuery{{QueryID: "q_sum", EnvironmentID: "env1", Engine: "fakeproc", Schema: watchedSchema,
+		SQLQuery: `SELECT count(*) AS n FROM orders`, Last: running}}
+	now := time.Unix(1000, 0)
+	w, err := NewSchemaWatcher(SchemaWatcherConfig{
+		Connections: listFunc(func(context.Context) ([]projections.ActiveConnection, error) {
+			return []projections.ActiveConnection{{EnvironmentID: "env1", ConnectionSealed: s.Seal("postgres://cdcq:secret@127.0.0.1:1/shop?connect_timeout=1")}}, nil
+		}),
+		Queries:   queryListFunc(func(context.Context) ([]projections.ActiveQuery, error) { return qs, nil }),
+		Processor: &stoppingProcessor{}, Events: &recorder{}, Sealer: s, Now: func() time.Time { return now },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var delays []time.Duration
+	for range 4 {
+		if err := w.Poll(ctx); err != nil {
+			t.Fatal(err)
+		}
+		delays = append(delays, w.retry["env1"].delay)
+		now = now.Add(w.retry["env1"].delay)
+	}
+	if want := []time.Duration{500 * time.Millisecond, time.Second, 2 * time.Second, 4 * time.Second}; !slices.Equal(delays, want) {
+		t.Errorf("delays %v, want %v", delays, want)
+	}
+	// Before the delay is over, nothing is tried.
+	before := w.retry["env1"]
+	now = now.Add(-time.Millisecond)
+	if err := w.Poll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if w.retry["env1"] != before {
+		t.Errorf("tried again before the delay: %+v, was %+v", w.retry["env1"], before)
 	}
 }

@@ -677,3 +677,36 @@ func TestStatusPollerPublishesAnObservationOnce(t *testing.T) {
 		t.Fatalf("events = %v, want the observation again after %s", rec.names(), republishAfter)
 	}
 }
+
+// A capture that failed with a reason and left no connector keeps its
+// reason: "no connector" says less.
+func TestStatusPollerKeepsTheReasonOfAFailedCapture(t *testing.T) {
+	s := newSealer(t)
+	refused := jobs.CaptureStatus{Status: jobs.StatusFailed, Reason: "Connector configuration is invalid: topic.prefix is reserved"}
+	gone := jobs.CaptureStatus{Status: jobs.StatusFailed, Reason: "connector cdcq-env1 does not exist in Kafka Connect", Gone: true}
+	for _, tc := range []struct {
+		last      jobs.CaptureStatus
+		published bool
+	}{
+		{last: refused, published: false},
+		{last: jobs.CaptureStatus{Status: jobs.StatusRunning}, published: true}, // deleted outside cdcq: said
+	} {
+		rec := &recorder{}
+		p, err := NewStatusPoller(StatusPollerConfig{
+			Connections: listFunc(func(context.Context) ([]projections.ActiveConnection, error) {
+				return []projections.ActiveConnection{{EnvironmentID: "env1", ConnectorName: "cdcq-env1",
+					ConnectionSealed: s.Seal(plainConn), Last: tc.last}}, nil
+			}),
+			Capture: &fakeCapture{status: gone}, Events: rec, Sealer: s,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Poll(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if got := len(rec.events) == 1; got != tc.published {
+			t.Errorf("last %s %q: published %v, want %v", tc.last.Status, tc.last.Reason, rec.names(), tc.published)
+		}
+	}
+}

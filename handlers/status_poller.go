@@ -243,6 +243,12 @@ func (p *StatusPoller) pollConnections(ctx context.Context) error {
 		if status.Equal(c.Last) {
 			continue
 		}
+		if status.Gone && c.Last.Status == jobs.StatusFailed && c.Last.Reason != "" {
+			// It failed before (Kafka Connect refused its configuration,
+			// say) and left no job: "no connector" says less than the
+			// reason on record.
+			continue
+		}
 		// The observation belongs to the command whose state was read: if a
 		// newer command moved on meanwhile, the projector leaves it aside.
 		ev := events.ConnectionObserved{

@@ -150,7 +150,7 @@ func (c *Capture) Observe(ctx context.Context, spec handlers.CaptureSpec) (jobs.
 	st, err := c.connect.ConnectorStatus(ctx, name)
 	switch {
 	case kafkaconnect.IsNotFound(err):
-		out = jobs.CaptureStatus{Status: jobs.StatusFailed, Reason: fmt.Sprintf("connector %s does not exist in Kafka Connect", name)}
+		out = jobs.CaptureStatus{Status: jobs.StatusFailed, Reason: fmt.Sprintf("connector %s does not exist in Kafka Connect", name), Gone: true}
 	case err != nil:
 		return jobs.CaptureStatus{}, classify(fmt.Sprintf("read status of connector %s", name), err)
 	default:

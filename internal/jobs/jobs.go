@@ -115,6 +115,10 @@ type CaptureStatus struct {
 	// descriptions the capture saw (engines that record them: the embedded
 	// capture), newest first.
 	SchemaChanges []SchemaChange `json:"schemaChanges,omitempty"`
+	// Gone says that the engine has no job at all for the capture (Kafka
+	// Connect knows no such connector): the status poller then keeps the
+	// reason of a failure on record, which says more. Not stored.
+	Gone bool `json:"-"`
 }
 
 // SchemaChange is a change of a captured table the capture saw in the

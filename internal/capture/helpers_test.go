@@ -296,3 +296,18 @@ func keysOf(m map[string]any) []string {
 }
 
 func num(v any) string { return fmt.Sprint(v) }
+
+// replicationRole creates the login role cdcq_repl (REPLICATION, password
+// pw, not a superuser) with CREATE on admin's database and ALL on schema
+// public, and returns the database's name.
+func replicationRole(t *testing.T, admin *pgx.Conn) string {
+	t.Helper()
+	var db string
+	if err := admin.QueryRow(context.Background(), `SELECT current_database()`).Scan(&db); err != nil {
+		t.Fatal(err)
+	}
+	exec(t, admin, `DO $$ BEGIN CREATE ROLE cdcq_repl LOGIN REPLICATION PASSWORD 'pw'; EXCEPTION WHEN duplicate_object THEN NULL; END $$`)
+	exec(t, admin, `GRANT CREATE ON DATABASE `+db+` TO cdcq_repl`)
+	exec(t, admin, `GRANT ALL ON SCHEMA public TO cdcq_repl`)
+	return db
+}

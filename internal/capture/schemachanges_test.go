@@ -671,13 +671,7 @@ func TestRenamedTableStaysPublished(t *testing.T) {
 	h := newHarness(t)
 	dsn := pgtest.NewDatabase(t)
 	admin := connect(t, dsn)
-	var db string
-	if err := admin.QueryRow(context.Background(), `SELECT current_database()`).Scan(&db); err != nil {
-		t.Fatal(err)
-	}
-	exec(t, admin, `DO $$ BEGIN CREATE ROLE cdcq_repl LOGIN REPLICATION PASSWORD 'pw'; EXCEPTION WHEN duplicate_object THEN NULL; END $$`)
-	exec(t, admin, `GRANT CREATE ON DATABASE `+db+` TO cdcq_repl`)
-	exec(t, admin, `GRANT ALL ON SCHEMA public TO cdcq_repl`)
+	replicationRole(t, admin)
 	exec(t, admin, `CREATE SCHEMA archive AUTHORIZATION cdcq_repl`)
 	exec(t, admin, `CREATE TABLE mine (id int PRIMARY KEY, v text); ALTER TABLE mine OWNER TO cdcq_repl; INSERT INTO mine VALUES (1, 'x')`)
 	userDSN := withUser(t, dsn, "cdcq_repl", "pw")

@@ -72,6 +72,13 @@ func (*refusingCapture) Ensure(context.Context, handlers.CaptureSpec) error {
 	return jobs.Terminalf(refusal)
 }
 
+// Observe says what a real engine says of a capture it refused: not the
+// counting capture's RUNNING, which the status poller would record over
+// the failure.
+func (*refusingCapture) Observe(context.Context, handlers.CaptureSpec) (jobs.CaptureStatus, error) {
+	return jobs.CaptureStatus{Status: jobs.StatusFailed, Reason: refusal}, nil
+}
+
 func TestTerminalCaptureFailureFailsJobWithReason(t *testing.T) {
 	s := startSystem(t, WorkerDeps{Capture: &refusingCapture{newCountingCapture()}, Processor: noProcessor{}})
 	res := s.postForm("/createDatabaseConnection", map[string]string{"connectionString": sourceConn, "environmentId": "env1"})

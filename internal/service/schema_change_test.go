@@ -33,6 +33,9 @@ type ddlShape struct {
 	bigQty        bool // qty takes values beyond int4
 	wideRegion    bool // region takes more than 20 characters
 	nullRegion    bool // region takes NULL
+	// nullFirst makes the table's next change an insert with a NULL
+	// region.
+	nullFirst bool
 	textQty       bool // qty is text
 	scale         int  // total's scale
 	dropped       bool
@@ -74,8 +77,13 @@ var ddlCases = []ddlCase{
 		shape: func(s *ddlShape) { s.scale = 1 }, fails: always, reason: []string{"total", "numeric(12,1)"}},
 	{name: "int_text", ddl: `ALTER TABLE %[1]s ALTER COLUMN qty TYPE text`,
 		shape: func(s *ddlShape) { s.textQty = true }, fails: always, reason: []string{"qty", "text"}},
+	// Dropping NOT NULL keeps the meaning of every row until one has a
+	// NULL (pgoutput's table description does not say NOT NULL, so the
+	// capture sees no change): the engine stops at that row. The first
+	// write after the DDL is such a row, so that the answer before the
+	// DDL is the last correct one.
 	{name: "null_allowed", ddl: `ALTER TABLE %[1]s ALTER COLUMN region DROP NOT NULL`,
-		shape: func(s *ddlShape) { s.nullRegion = true }, fails: always, reason: []string{"region", "null"}},
+		shape: func(s *ddlShape) { s.nullRegion, s.nullFirst = true, true }, fails: always, reason: []string{"region", "null"}},
 	{name: "pk_changed", ddl: `ALTER TABLE %[1]s DROP CONSTRAINT %[1]s_pkey, ADD PRIMARY KEY (id, region)`,
 		fails: always, reason: []string{"primary key"}},
 	{name: "pk_dropped", ddl: `ALTER TABLE %[1]s DROP CONSTRAINT %[1]s_pkey`,
@@ -143,6 +151,11 @@ func (w *ddlWorkload) createTables(t *testing.T) {
 func (w *ddlWorkload) statement(s *ddlShape) (string, []any) {
 	regions := []string{"eu", "us", "ap", "sa"}
 	region := any(regions[w.rng.IntN(len(regions))])
+	if s.nullFirst {
+		s.nullFirst = false
+		w.nextID++
+		return fmt.Sprintf(`INSERT INTO %s (id, region, qty) VALUES ($1, NULL, 1)`, s.table), []any{w.nextID}
+	}
 	switch {
 	case s.nullRegion && w.rng.IntN(4) == 0:
 		region = nil

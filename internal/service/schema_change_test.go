@@ -36,9 +36,9 @@ type ddlShape struct {
 	// nullFirst makes the table's next change an insert with a NULL
 	// region.
 	nullFirst bool
-	textQty       bool // qty is text
-	scale         int  // total's scale
-	dropped       bool
+	textQty   bool // qty is text
+	scale     int  // total's scale
+	dropped   bool
 }
 
 // ddlCase is one DDL and what it must do to the query over its table.

@@ -57,6 +57,9 @@ func (h *CreateCachedQueryHandler) Handle(ctx context.Context, cmd commands.Crea
 		return err
 	}
 	if reason, err := h.checkSource(ctx, spec, compiled.Plan); err != nil {
+		if jobs.IsTerminal(err) {
+			return h.observe(ctx, c, cmd.QueryID, jobs.QueryStatus{Status: jobs.StatusFailed, Reason: "check the source's schema: " + err.Error()})
+		}
 		return fmt.Errorf("check query %s against its source: %w", cmd.QueryID, err)
 	} else if reason != "" {
 		return h.observe(ctx, c, cmd.QueryID, jobs.QueryStatus{Status: jobs.StatusFailed, Reason: reason})

@@ -14,6 +14,7 @@ import (
 	"github.com/cdcq/cdcq/internal/cachedquery"
 	"github.com/cdcq/cdcq/internal/events"
 	"github.com/cdcq/cdcq/internal/jobs"
+	"github.com/cdcq/cdcq/internal/pgsource"
 	"github.com/cdcq/cdcq/internal/secret"
 	"github.com/cdcq/cdcq/internal/sourceschema"
 	"github.com/cdcq/cdcq/internal/sqlplan"
@@ -434,23 +435,8 @@ func (SourceCatalog) ReadTables(ctx context.Context, connString string, names []
 }
 
 // connectSource opens a connection to a source database for catalog
-// reads. Its errors never hold the password: pgx names the host, user and
-// database only.
+// reads (pgsource.Connect: errors without the password, terminal when
+// retrying cannot help).
 func connectSource(ctx context.Context, connString string) (*pgx.Conn, error) {
-	cfg, err := pgx.ParseConfig(connString)
-	if err != nil {
-		return nil, errors.New("the connection string does not parse")
-	}
-	if cfg.ConnectTimeout == 0 || cfg.ConnectTimeout > 5*time.Second {
-		cfg.ConnectTimeout = 5 * time.Second
-	}
-	if cfg.RuntimeParams == nil {
-		cfg.RuntimeParams = map[string]string{}
-	}
-	cfg.RuntimeParams["application_name"] = "cdcq-schema-watch"
-	conn, err := pgx.ConnectConfig(ctx, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("connect to the source database: %w", err)
-	}
-	return conn, nil
+	return pgsource.Connect(ctx, connString)
 }

@@ -94,6 +94,15 @@ func SlotState(ctx context.Context, connString, slot string) (jobs.SlotState, er
 	return defaultClient.SlotState(ctx, connString, slot)
 }
 
+// Connect opens a connection to a source database with the default
+// Config. Its errors name the database by the redacted connection string,
+// never the password, and are jobs.TerminalError when retrying cannot help
+// (a bad connection string, authentication, a missing database).
+func Connect(ctx context.Context, connString string) (*pgx.Conn, error) {
+	conn, _, err := defaultClient.connect(ctx, connString)
+	return conn, err
+}
+
 // DropSlotAndPublication drops a slot and a publication with the default
 // Config.
 func DropSlotAndPublication(ctx context.Context, connString, slot, publication string) error {

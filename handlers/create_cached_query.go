@@ -3,7 +3,6 @@ package handlers
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/cdcq/cdcq/commands"
@@ -110,11 +109,7 @@ func (h *CreateCachedQueryHandler) checkSource(ctx context.Context, spec Capture
 	if len(problems) == 0 {
 		return "", nil
 	}
-	msgs := make([]string, len(problems))
-	for i, p := range problems {
-		msgs[i] = p.Message
-	}
-	return "the Prisma schema does not match the database: " + strings.Join(msgs, "; "), nil
+	return "the Prisma schema does not match the database: " + joinProblems(problems), nil
 }
 
 func (h *CreateCachedQueryHandler) observe(ctx context.Context, c cause, queryID string, status jobs.QueryStatus) error {

@@ -318,7 +318,7 @@ func (w *SchemaWatcher) watch(ctx context.Context, env, sealed string, queries [
 
 // fail stops a broken query and records it FAILED.
 func (w *SchemaWatcher) fail(ctx context.Context, q projections.ActiveQuery, wq *watchedQuery, problems []sourceschema.Problem) error {
-	reason := BrokenReason(problems)
+	reason := brokenReason(problems)
 	// FAILED is recorded first: what the engine says of the job once it is
 	// stopped (Flink: canceled) then does not stand in for the reason, even
 	// for a moment (the projection keeps a schema change's reason against
@@ -369,14 +369,19 @@ func (w *SchemaWatcher) stop(ctx context.Context, queryID string) error {
 	return nil
 }
 
-// BrokenReason is the reason recorded for a query that schema problems
+// brokenReason is the reason recorded for a query that schema problems
 // broke.
-func BrokenReason(problems []sourceschema.Problem) string {
+func brokenReason(problems []sourceschema.Problem) string {
+	return joinProblems(problems) + "; " + RecreateAdvice
+}
+
+// joinProblems says every problem, in order.
+func joinProblems(problems []sourceschema.Problem) string {
 	msgs := make([]string, len(problems))
 	for i, p := range problems {
 		msgs[i] = p.Message
 	}
-	return strings.Join(msgs, "; ") + "; " + RecreateAdvice
+	return strings.Join(msgs, "; ")
 }
 
 // source returns the environment's open connection, opening it (again)

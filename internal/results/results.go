@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -117,6 +118,9 @@ type Result struct {
 // Store reads and writes results in the job-state database.
 type Store struct {
 	pool *pgxpool.Pool
+
+	mu     sync.Mutex
+	pruned map[string]time.Time // when each query's removals were last pruned
 }
 
 // New refuses a nil pool.
@@ -124,30 +128,69 @@ func New(pool *pgxpool.Pool) (*Store, error) {
 	if pool == nil {
 		return nil, errors.New("results: nil pool")
 	}
-	return &Store{pool: pool}, nil
+	return &Store{pool: pool, pruned: map[string]time.Time{}}, nil
 }
 
 // checkNotDeleted locks the query's progress row for the transaction and
 // refuses a deleted or stale query.
 func checkNotDeleted(ctx context.Context, tx pgx.Tx, queryID string, continues bool) error {
-	var state string
-	err := tx.QueryRow(ctx, `SELECT state FROM query_progress WHERE query_id = $1 FOR UPDATE`, queryID).Scan(&state)
-	if errors.Is(err, pgx.ErrNoRows) {
+	state, err := lockProgress(ctx, tx, queryID)
+	if err != nil {
+		return err
+	}
+	switch state {
+	case "":
 		if continues {
 			return fmt.Errorf("results: %s was deleted and created again: %w", queryID, ErrDeleted)
 		}
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("results: lock progress of %s: %w", queryID, err)
-	}
-	switch state {
 	case StateDeleted:
 		return fmt.Errorf("results: %s: %w", queryID, ErrDeleted)
 	case StateStale:
 		return fmt.Errorf("results: %s: %w", queryID, ErrStale)
 	}
 	return nil
+}
+
+// lockProgress locks the query's progress row for the transaction and
+// returns its state, "" when there is none. Every write takes this lock
+// before its version (newVersion), so that one query's versions commit in
+// the order they were taken.
+func lockProgress(ctx context.Context, tx pgx.Tx, queryID string) (string, error) {
+	var state string
+	err := tx.QueryRow(ctx, `SELECT state FROM query_progress WHERE query_id = $1 FOR UPDATE`, queryID).Scan(&state)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return "", fmt.Errorf("results: lock progress of %s: %w", queryID, err)
+	}
+	return state, nil
+}
+
+// newVersion queues the taking of the write's version; the statements
+// queued after it read it with currentVersion.
+func newVersion(b *pgx.Batch) {
+	b.Queue(`SELECT nextval('query_result_version')`)
+}
+
+const currentVersion = `currval('query_result_version')`
+
+// queueUpsert and queueRemove queue one row change at the write's version.
+// A removed row leaves a removal behind, so that a reader that follows the
+// versions learns that it is gone.
+func queueUpsert(b *pgx.Batch, queryID string, key, row []byte) {
+	b.Queue(`INSERT INTO query_results (query_id, row_key, row, version) VALUES ($1, $2, $3, `+currentVersion+`)
+		ON CONFLICT (query_id, row_key) DO UPDATE SET row = EXCLUDED.row, version = EXCLUDED.version`, queryID, string(key), row)
+}
+
+func queueRemove(b *pgx.Batch, queryID string, key []byte) {
+	b.Queue(`WITH gone AS (DELETE FROM query_results WHERE query_id = $1 AND row_key = $2 RETURNING row_key)
+		INSERT INTO query_result_removals (query_id, row_key, version) SELECT $1, row_key, `+currentVersion+` FROM gone
+		ON CONFLICT (query_id, row_key) DO UPDATE SET version = EXCLUDED.version, removed_at = now()`, queryID, string(key))
+}
+
+// queueClear queues the removal of every row and removal of a query: what
+// a reader held before is then only replaced as a whole (history_from).
+func queueClear(b *pgx.Batch, queryID string) {
+	b.Queue(`DELETE FROM query_results WHERE query_id = $1`, queryID)
+	b.Queue(`DELETE FROM query_result_removals WHERE query_id = $1`, queryID)
 }
 
 // Apply writes row changes and the progress they bring, in one
@@ -158,15 +201,16 @@ func (s *Store) Apply(ctx context.Context, queryID string, changes []Change, p P
 			return err
 		}
 		b := &pgx.Batch{}
+		newVersion(b)
 		for _, c := range changes {
 			if c.Row == nil {
-				b.Queue(`DELETE FROM query_results WHERE query_id = $1 AND row_key = $2`, queryID, string(c.Key))
-				continue
+				queueRemove(b, queryID, c.Key)
+			} else {
+				queueUpsert(b, queryID, c.Key, c.Row)
 			}
-			b.Queue(`INSERT INTO query_results (query_id, row_key, row) VALUES ($1, $2, $3)
-				ON CONFLICT (query_id, row_key) DO UPDATE SET row = EXCLUDED.row`, queryID, string(c.Key), c.Row)
 		}
-		queueProgress(b, queryID, p)
+		queueProgress(b, queryID, p, len(changes) > 0, false)
+		s.queuePrune(b, queryID)
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return fmt.Errorf("results: apply %d changes to %s: %w", len(changes), queryID, err)
 		}
@@ -187,16 +231,15 @@ func (s *Store) Replace(ctx context.Context, queryID string, rows []Change, p Pr
 
 // replaceRows makes rows the whole result at progress p, in tx.
 func replaceRows(ctx context.Context, tx pgx.Tx, queryID string, rows []Change, p Progress) error {
-	if _, err := tx.Exec(ctx, `DELETE FROM query_results WHERE query_id = $1`, queryID); err != nil {
-		return fmt.Errorf("results: clear %s: %w", queryID, err)
-	}
 	b := &pgx.Batch{}
+	newVersion(b)
+	queueClear(b, queryID)
 	for _, c := range rows {
 		if c.Row != nil {
-			b.Queue(`INSERT INTO query_results (query_id, row_key, row) VALUES ($1, $2, $3)`, queryID, string(c.Key), c.Row)
+			queueUpsert(b, queryID, c.Key, c.Row)
 		}
 	}
-	queueProgress(b, queryID, p)
+	queueProgress(b, queryID, p, true, true)
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return fmt.Errorf("results: replace %s (%s): %w", queryID, p.State, err)
 	}
@@ -211,7 +254,8 @@ func (s *Store) SetProgress(ctx context.Context, queryID string, p Progress) err
 			return err
 		}
 		b := &pgx.Batch{}
-		queueProgress(b, queryID, p)
+		newVersion(b)
+		queueProgress(b, queryID, p, false, false)
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return fmt.Errorf("results: progress of %s: %w", queryID, err)
 		}
@@ -222,16 +266,15 @@ func (s *Store) SetProgress(ctx context.Context, queryID string, p Progress) err
 // MarkDeleted removes a query's rows and refuses later writes until Reset.
 func (s *Store) MarkDeleted(ctx context.Context, queryID string) error {
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `DELETE FROM query_results WHERE query_id = $1`, queryID); err != nil {
-			return fmt.Errorf("results: delete rows of %s: %w", queryID, err)
+		if _, err := lockProgress(ctx, tx, queryID); err != nil {
+			return err
 		}
-		if _, err := tx.Exec(ctx, `DELETE FROM query_schema_checks WHERE query_id = $1`, queryID); err != nil {
-			return fmt.Errorf("results: delete schema checks of %s: %w", queryID, err)
-		}
-		_, err := tx.Exec(ctx, `INSERT INTO query_progress (query_id, state) VALUES ($1, $2)
-			ON CONFLICT (query_id) DO UPDATE SET state = $2, positions = '{}', source_lsn = 0, source_ts = NULL,
-				events_applied = 0, last_error = '', owner = '', hydration = NULL, updated_at = now()`, queryID, StateDeleted)
-		if err != nil {
+		b := &pgx.Batch{}
+		newVersion(b)
+		queueClear(b, queryID)
+		b.Queue(`DELETE FROM query_schema_checks WHERE query_id = $1`, queryID)
+		queueProgress(b, queryID, Progress{State: StateDeleted}, true, true)
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return fmt.Errorf("results: mark %s deleted: %w", queryID, err)
 		}
 		return nil
@@ -242,14 +285,15 @@ func (s *Store) MarkDeleted(ctx context.Context, queryID string) error {
 // query created again can write. It leaves a live query alone.
 func (s *Store) Reset(ctx context.Context, queryID string) error {
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `DELETE FROM query_progress WHERE query_id = $1 AND state IN ($2, $3)`, queryID, StateDeleted, StateStale)
-		if err != nil {
-			return fmt.Errorf("results: reset %s: %w", queryID, err)
+		state, err := lockProgress(ctx, tx, queryID)
+		if err != nil || (state != StateDeleted && state != StateStale) {
+			return err
 		}
-		if tag.RowsAffected() > 0 {
-			if _, err := tx.Exec(ctx, `DELETE FROM query_results WHERE query_id = $1`, queryID); err != nil {
-				return fmt.Errorf("results: reset rows of %s: %w", queryID, err)
-			}
+		b := &pgx.Batch{}
+		queueClear(b, queryID)
+		b.Queue(`DELETE FROM query_progress WHERE query_id = $1`, queryID)
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return fmt.Errorf("results: reset %s: %w", queryID, err)
 		}
 		return nil
 	})
@@ -260,13 +304,21 @@ func (s *Store) Reset(ctx context.Context, queryID string) error {
 // refused until Reset. A deleted query stays deleted; a query with no
 // progress yet gets a stale one with no rows.
 func (s *Store) MarkStale(ctx context.Context, queryID, reason string) error {
-	_, err := s.pool.Exec(ctx, `INSERT INTO query_progress (query_id, state, last_error) VALUES ($1, $2, $3)
-		ON CONFLICT (query_id) DO UPDATE SET state = $2, last_error = $3, hydration = NULL, updated_at = now()
-		WHERE query_progress.state <> $4`, queryID, StateStale, reason, StateDeleted)
-	if err != nil {
-		return fmt.Errorf("results: mark %s stale: %w", queryID, err)
-	}
-	return nil
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if state, err := lockProgress(ctx, tx, queryID); err != nil || state == StateDeleted {
+			return err
+		}
+		b := &pgx.Batch{}
+		newVersion(b)
+		b.Queue(`INSERT INTO query_progress (query_id, state, last_error, version, history_from)
+			VALUES ($1, $2, $3, `+currentVersion+`, `+currentVersion+`)
+			ON CONFLICT (query_id) DO UPDATE SET state = $2, last_error = $3, hydration = NULL, updated_at = now(),
+				version = EXCLUDED.version`, queryID, StateStale, reason)
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return fmt.Errorf("results: mark %s stale: %w", queryID, err)
+		}
+		return nil
+	})
 }
 
 // ReplaceStale makes rows the whole result at p's position and marks it
@@ -275,20 +327,20 @@ func (s *Store) MarkStale(ctx context.Context, queryID, reason string) error {
 // stays deleted.
 func (s *Store) ReplaceStale(ctx context.Context, queryID string, rows []Change, p Progress, reason string) error {
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		var state string
-		err := tx.QueryRow(ctx, `SELECT state FROM query_progress WHERE query_id = $1 FOR UPDATE`, queryID).Scan(&state)
-		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-			return fmt.Errorf("results: lock progress of %s: %w", queryID, err)
-		}
-		if state == StateDeleted {
-			return nil
+		if state, err := lockProgress(ctx, tx, queryID); err != nil || state == StateDeleted {
+			return err
 		}
 		p.State, p.LastError, p.Hydration = StateStale, reason, nil
 		return replaceRows(ctx, tx, queryID, rows, p)
 	})
 }
 
-func queueProgress(b *pgx.Batch, queryID string, p Progress) {
+// queueProgress queues the write of p at the write's version. changed
+// says the write changed rows; the progress's version then moves, as it
+// does when the state, the source position or the error change, and only
+// then: a reader's ETag stays while only counters move. replaced says
+// the rows were replaced as a whole, without removals.
+func queueProgress(b *pgx.Batch, queryID string, p Progress, changed, replaced bool) {
 	positions, _ := json.Marshal(p.Positions)
 	if p.Positions == nil {
 		positions = []byte("{}")
@@ -297,13 +349,40 @@ func queueProgress(b *pgx.Batch, queryID string, p Progress) {
 	if p.Hydration != nil {
 		hydration, _ = json.Marshal(p.Hydration)
 	}
-	b.Queue(`INSERT INTO query_progress (query_id, state, positions, source_lsn, source_ts, events_applied, last_error, owner, hydration, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now())
+	b.Queue(`INSERT INTO query_progress (query_id, state, positions, source_lsn, source_ts, events_applied, last_error, owner, hydration, updated_at, version, history_from)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now(), `+currentVersion+`, `+currentVersion+`)
 		ON CONFLICT (query_id) DO UPDATE SET state = EXCLUDED.state, positions = EXCLUDED.positions,
 			source_lsn = EXCLUDED.source_lsn, source_ts = EXCLUDED.source_ts,
 			events_applied = EXCLUDED.events_applied, last_error = EXCLUDED.last_error,
-			owner = EXCLUDED.owner, hydration = EXCLUDED.hydration, updated_at = now()`,
-		queryID, p.State, positions, p.SourceLSN, p.SourceTime, p.EventsApplied, p.LastError, p.Owner, hydration)
+			owner = EXCLUDED.owner, hydration = EXCLUDED.hydration, updated_at = now(),
+			version = CASE WHEN $10 OR query_progress.state <> EXCLUDED.state OR query_progress.source_lsn <> EXCLUDED.source_lsn
+				OR query_progress.last_error <> EXCLUDED.last_error THEN EXCLUDED.version ELSE query_progress.version END,
+			history_from = CASE WHEN $11 THEN EXCLUDED.version ELSE query_progress.history_from END`,
+		queryID, p.State, positions, p.SourceLSN, p.SourceTime, p.EventsApplied, p.LastError, p.Owner, hydration, changed, replaced)
+}
+
+// pruneEvery is how often a writer forgets the removals of a query that
+// are older than removalsKept; a reader that far behind reads the whole
+// result again (history_from).
+const (
+	pruneEvery   = time.Minute
+	removalsKept = "1 minute"
+)
+
+// queuePrune queues, at most every pruneEvery per query and Store, the
+// deletion of the query's old removals.
+func (s *Store) queuePrune(b *pgx.Batch, queryID string) {
+	s.mu.Lock()
+	if time.Since(s.pruned[queryID]) < pruneEvery {
+		s.mu.Unlock()
+		return
+	}
+	s.pruned[queryID] = time.Now()
+	s.mu.Unlock()
+	b.Queue(`WITH gone AS (DELETE FROM query_result_removals
+			WHERE query_id = $1 AND removed_at < now() - interval '`+removalsKept+`' RETURNING version)
+		UPDATE query_progress SET history_from = greatest(history_from, (SELECT max(version) + 1 FROM gone))
+		WHERE query_id = $1 AND EXISTS (SELECT 1 FROM gone)`, queryID)
 }
 
 // Keys lists the keys of a query's result rows.
@@ -323,29 +402,51 @@ func (s *Store) Keys(ctx context.Context, queryID string) ([][]byte, error) {
 	return keys, nil
 }
 
+// progressColumns are the columns of query_progress that scanProgress
+// reads, for an alias p.
+const progressColumns = `p.state, p.positions, p.source_lsn, p.source_ts, p.events_applied, p.last_error, p.owner, p.updated_at, p.hydration`
+
+// progressScan scans progressColumns into a Progress; finish decodes what
+// needs decoding once the row is scanned.
+type progressScan struct {
+	p                    *Progress
+	positions, hydration []byte
+}
+
+func (ps *progressScan) dest() []any {
+	p := ps.p
+	return []any{&p.State, &ps.positions, &p.SourceLSN, &p.SourceTime, &p.EventsApplied, &p.LastError, &p.Owner, &p.UpdatedAt, &ps.hydration}
+}
+
+func (ps *progressScan) finish(queryID string) error {
+	p := ps.p
+	if err := json.Unmarshal(ps.positions, &p.Positions); err != nil {
+		return fmt.Errorf("results: positions of %s: %w", queryID, err)
+	}
+	if err := unmarshalHydration(ps.hydration, p); err != nil {
+		return fmt.Errorf("results: hydration of %s: %w", queryID, err)
+	}
+	p.UpdatedAt = p.UpdatedAt.UTC()
+	if p.SourceTime != nil {
+		t := p.SourceTime.UTC()
+		p.SourceTime = &t
+	}
+	return nil
+}
+
 // Progress reads a query's progress.
 func (s *Store) Progress(ctx context.Context, queryID string) (Progress, error) {
 	var p Progress
-	var positions, hydration []byte
-	err := s.pool.QueryRow(ctx, `SELECT state, positions, source_lsn, source_ts, events_applied, last_error, owner, updated_at, hydration
-		FROM query_progress WHERE query_id = $1`, queryID).
-		Scan(&p.State, &positions, &p.SourceLSN, &p.SourceTime, &p.EventsApplied, &p.LastError, &p.Owner, &p.UpdatedAt, &hydration)
+	ps := progressScan{p: &p}
+	err := s.pool.QueryRow(ctx, `SELECT `+progressColumns+` FROM query_progress p WHERE p.query_id = $1`, queryID).Scan(ps.dest()...)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Progress{}, ErrNotFound
 	}
 	if err != nil {
 		return Progress{}, fmt.Errorf("results: read progress of %s: %w", queryID, err)
 	}
-	if err := json.Unmarshal(positions, &p.Positions); err != nil {
-		return Progress{}, fmt.Errorf("results: positions of %s: %w", queryID, err)
-	}
-	if err := unmarshalHydration(hydration, &p); err != nil {
-		return Progress{}, fmt.Errorf("results: hydration of %s: %w", queryID, err)
-	}
-	p.UpdatedAt = p.UpdatedAt.UTC()
-	if p.SourceTime != nil {
-		t := p.SourceTime.UTC()
-		p.SourceTime = &t
+	if err := ps.finish(queryID); err != nil {
+		return Progress{}, err
 	}
 	return p, nil
 }
@@ -354,34 +455,118 @@ func (s *Store) Progress(ctx context.Context, queryID string) (Progress, error) 
 // they come from one snapshot, in one round trip.
 func (s *Store) Result(ctx context.Context, queryID string) (Result, error) {
 	var r Result
-	var positions, rows, hydration []byte
-	p := &r.Progress
+	var rows []byte
+	ps := progressScan{p: &r.Progress}
 	err := s.pool.QueryRow(ctx, `
-		SELECT p.state, p.positions, p.source_lsn, p.source_ts, p.events_applied, p.last_error, p.owner, p.updated_at, p.hydration,
+		SELECT `+progressColumns+`,
 		       (SELECT coalesce(json_agg(r.row ORDER BY r.row_key), '[]') FROM query_results r WHERE r.query_id = p.query_id)
 		FROM query_progress p WHERE p.query_id = $1`, queryID).
-		Scan(&p.State, &positions, &p.SourceLSN, &p.SourceTime, &p.EventsApplied, &p.LastError, &p.Owner, &p.UpdatedAt, &hydration, &rows)
+		Scan(append(ps.dest(), &rows)...)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Result{}, ErrNotFound
 	}
 	if err != nil {
 		return Result{}, fmt.Errorf("results: read %s: %w", queryID, err)
 	}
-	if err := json.Unmarshal(positions, &p.Positions); err != nil {
-		return Result{}, fmt.Errorf("results: positions of %s: %w", queryID, err)
-	}
-	if err := unmarshalHydration(hydration, p); err != nil {
-		return Result{}, fmt.Errorf("results: hydration of %s: %w", queryID, err)
+	if err := ps.finish(queryID); err != nil {
+		return Result{}, err
 	}
 	if err := json.Unmarshal(rows, &r.Rows); err != nil {
 		return Result{}, fmt.Errorf("results: rows of %s: %w", queryID, err)
 	}
-	p.UpdatedAt = p.UpdatedAt.UTC()
-	if p.SourceTime != nil {
-		t := p.SourceTime.UTC()
-		p.SourceTime = &t
-	}
 	return r, nil
+}
+
+// Delta is how a query's result changed since a version (see Since).
+type Delta struct {
+	// Found is false when the query has no result: Since then says nothing
+	// else.
+	Found    bool
+	Progress Progress
+	// Version is the result's version: the last write that changed its
+	// rows, state, source position or error.
+	Version int64
+	// Whole says Rows are the whole result: the reader was too far behind
+	// (or asked for the whole result) and replaces what it held.
+	Whole bool
+	// Rows are the rows written since, and Removed the rows removed since
+	// (Row nil), each with the version that wrote it. A key in both was
+	// written and removed: the higher version is the latest.
+	Rows, Removed []VersionedChange
+}
+
+// VersionedChange is a row change and the version of the write that made
+// it.
+type VersionedChange struct {
+	Change
+	Version int64
+}
+
+// Since reads a query's progress and the changes of its rows after
+// version since, in one statement (one snapshot, one round trip). A
+// negative since, or one behind what the store still knows, reads the
+// whole result (Delta.Whole).
+func (s *Store) Since(ctx context.Context, queryID string, since int64) (Delta, error) {
+	d := Delta{Found: true}
+	var rows, removed []byte
+	var historyFrom int64
+	ps := progressScan{p: &d.Progress}
+	err := s.pool.QueryRow(ctx, `
+		SELECT `+progressColumns+`, p.version, p.history_from,
+		       (SELECT coalesce(json_agg(json_build_array(r.row_key, r.row, r.version)), '[]') FROM query_results r
+		        WHERE r.query_id = p.query_id AND r.version > CASE WHEN $2 >= p.history_from THEN $2 ELSE -1 END),
+		       (SELECT coalesce(json_agg(json_build_array(r.row_key, r.version)), '[]') FROM query_result_removals r
+		        WHERE r.query_id = p.query_id AND $2 >= p.history_from AND r.version > $2)
+		FROM query_progress p WHERE p.query_id = $1`, queryID, since).
+		Scan(append(ps.dest(), &d.Version, &historyFrom, &rows, &removed)...)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Delta{}, nil
+	}
+	if err != nil {
+		return Delta{}, fmt.Errorf("results: read changes of %s since %d: %w", queryID, since, err)
+	}
+	if err := ps.finish(queryID); err != nil {
+		return Delta{}, err
+	}
+	d.Whole = since < historyFrom
+	if d.Rows, err = decodeVersioned(rows, true); err == nil {
+		d.Removed, err = decodeVersioned(removed, false)
+	}
+	if err != nil {
+		return Delta{}, fmt.Errorf("results: changes of %s: %w", queryID, err)
+	}
+	return d, nil
+}
+
+// decodeVersioned decodes [[key, row, version], ...] (withRow) or
+// [[key, version], ...].
+func decodeVersioned(b []byte, withRow bool) ([]VersionedChange, error) {
+	var items [][]json.RawMessage
+	if err := json.Unmarshal(b, &items); err != nil {
+		return nil, err
+	}
+	out := make([]VersionedChange, len(items))
+	for i, it := range items {
+		want := 2
+		if withRow {
+			want = 3
+		}
+		if len(it) != want {
+			return nil, fmt.Errorf("change %d has %d fields, not %d", i, len(it), want)
+		}
+		var key string
+		if err := json.Unmarshal(it[0], &key); err != nil {
+			return nil, fmt.Errorf("key of change %d: %w", i, err)
+		}
+		out[i].Key = []byte(key)
+		if withRow {
+			out[i].Row = it[1]
+		}
+		if err := json.Unmarshal(it[want-1], &out[i].Version); err != nil {
+			return nil, fmt.Errorf("version of change %d: %w", i, err)
+		}
+	}
+	return out, nil
 }
 
 func unmarshalHydration(b []byte, p *Progress) error {

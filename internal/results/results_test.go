@@ -3,6 +3,8 @@ package results_test
 import (
 	"encoding/json"
 	"errors"
+	"reflect"
+	"strconv"
 	"testing"
 	"time"
 
@@ -111,5 +113,99 @@ func TestDeletedQueryRefusesWrites(t *testing.T) {
 	}
 	if err := s.Apply(ctx, "q1", row, p); err != nil {
 		t.Errorf("apply after reset: %v", err)
+	}
+}
+
+// TestSinceFollowsEveryChange: a reader that holds a result at a version
+// reads what changed since, removals included; one that is behind a
+// replacement reads the whole result; counters alone do not move the
+// version.
+func TestSinceFollowsEveryChange(t *testing.T) {
+	s := newStore(t)
+	ctx := t.Context()
+	key := func(g string) []byte { return []byte(`{"query_id":"q1","group":{"g":"` + g + `"}}`) }
+	row := func(g string, n int) []byte {
+		return []byte(`{"query_id":"q1","g":"` + g + `","n":` + strconv.Itoa(n) + `}`)
+	}
+	if d, err := s.Since(ctx, "q1", -1); err != nil || d.Found {
+		t.Fatalf("unknown query: %+v, %v", d, err)
+	}
+	p := results.Progress{State: results.StateLive, SourceLSN: 10}
+	if err := s.Replace(ctx, "q1", []results.Change{{Key: key("a"), Row: row("a", 1)}, {Key: key("b"), Row: row("b", 1)}}, p); err != nil {
+		t.Fatal(err)
+	}
+	whole, err := s.Since(ctx, "q1", -1)
+	if err != nil || !whole.Whole || len(whole.Rows) != 2 || whole.Version == 0 {
+		t.Fatalf("whole result: %+v, %v", whole, err)
+	}
+	v1 := whole.Version
+
+	p.SourceLSN = 20
+	if err := s.Apply(ctx, "q1", []results.Change{{Key: key("a"), Row: row("a", 2)}, {Key: key("b")}, {Key: key("c"), Row: row("c", 1)}}, p); err != nil {
+		t.Fatal(err)
+	}
+	d, err := s.Since(ctx, "q1", v1)
+	if err != nil || d.Whole || d.Version <= v1 {
+		t.Fatalf("since %d: %+v, %v", v1, d, err)
+	}
+	got := map[string]string{}
+	for _, c := range d.Rows {
+		got[string(c.Key)] = string(c.Row)
+		if c.Version != d.Version {
+			t.Errorf("row %s at version %d, want %d", c.Key, c.Version, d.Version)
+		}
+	}
+	for _, c := range d.Removed {
+		got[string(c.Key)] = "removed"
+	}
+	want := map[string]string{string(key("a")): string(row("a", 2)), string(key("b")): "removed", string(key("c")): string(row("c", 1))}
+	if len(got) != len(want) {
+		t.Errorf("changes since %d = %v, want %v", v1, got, want)
+	}
+	for k, w := range want {
+		var a, b any
+		json.Unmarshal([]byte(got[k]), &a)
+		json.Unmarshal([]byte(w), &b)
+		if got[k] != w && !reflect.DeepEqual(a, b) {
+			t.Errorf("change of %s = %s, want %s", k, got[k], w)
+		}
+	}
+
+	// Counters alone leave the version; a new source position moves it.
+	v2 := d.Version
+	p.EventsApplied = 99
+	if err := s.SetProgress(ctx, "q1", p); err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := s.Since(ctx, "q1", v2); d.Version != v2 || len(d.Rows)+len(d.Removed) != 0 || d.Progress.EventsApplied != 99 {
+		t.Errorf("after a counter moved: version %d (was %d), %d changes, events %d", d.Version, v2, len(d.Rows)+len(d.Removed), d.Progress.EventsApplied)
+	}
+	p.SourceLSN = 30
+	if err := s.SetProgress(ctx, "q1", p); err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := s.Since(ctx, "q1", v2); d.Version <= v2 {
+		t.Errorf("a new source position left the version at %d", d.Version)
+	}
+
+	// A reader from before a replacement reads the whole result.
+	if err := s.Replace(ctx, "q1", []results.Change{{Key: key("z"), Row: row("z", 1)}}, p); err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := s.Since(ctx, "q1", v2); !d.Whole || len(d.Rows) != 1 || len(d.Removed) != 0 {
+		t.Errorf("since %d after a replacement: %+v", v2, d)
+	}
+	// Deleted and created again: the progress is gone, then new.
+	if err := s.MarkDeleted(ctx, "q1"); err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := s.Since(ctx, "q1", v2); !d.Whole || len(d.Rows) != 0 || d.Progress.State != results.StateDeleted {
+		t.Errorf("after delete: %+v", d)
+	}
+	if err := s.Reset(ctx, "q1"); err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := s.Since(ctx, "q1", v2); d.Found {
+		t.Errorf("after reset: %+v", d)
 	}
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/cdcq/cdcq/handlers"
 	"github.com/cdcq/cdcq/internal/jobs"
+	"github.com/cdcq/cdcq/internal/leader"
 	"github.com/cdcq/cdcq/internal/pgsource"
 	"github.com/cdcq/cdcq/internal/secret"
 )
@@ -179,6 +180,8 @@ func (c Config) Validate() error {
 type Engine struct {
 	cfg   Config
 	store *store
+	// wake tells this process's Supervisor that a capture was registered.
+	wake chan struct{}
 }
 
 var (
@@ -192,7 +195,7 @@ func New(cfg Config) (*Engine, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Engine{cfg: cfg, store: &store{pool: cfg.Pool}}, nil
+	return &Engine{cfg: cfg, store: &store{pool: cfg.Pool}, wake: make(chan struct{}, 1)}, nil
 }
 
 // Engine names the implementation for status output.
@@ -261,6 +264,7 @@ func (e *Engine) Ensure(ctx context.Context, spec handlers.CaptureSpec) error {
 		if cur, _, err = e.store.load(ctx, spec.EnvironmentID); err != nil {
 			return err
 		}
+		leader.Nudge(e.wake) // start it now rather than at the next round
 	}
 	// Creating the publication here makes a missing privilege fail the
 	// create instead of a later run.

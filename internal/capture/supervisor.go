@@ -68,6 +68,7 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		Wanted:      s.cfg.Engine.store.wanted,
 		Run:         s.cfg.Engine.run,
 		Interval:    s.cfg.Interval,
+		Wake:        s.cfg.Engine.wake,
 		Logger:      s.cfg.Logger,
 	})
 }

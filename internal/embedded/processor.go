@@ -57,6 +57,8 @@ type Config struct {
 type Processor struct {
 	cfg    Config
 	runner *runner
+	// wake tells Run that a query was created.
+	wake chan struct{}
 }
 
 // New refuses a configuration that lacks a dependency.
@@ -82,7 +84,7 @@ func New(cfg Config) (*Processor, error) {
 		cfg.Logger = slog.Default()
 	}
 	host, _ := os.Hostname()
-	return &Processor{cfg: cfg, runner: &runner{
+	return &Processor{cfg: cfg, wake: make(chan struct{}, 1), runner: &runner{
 		brokers: cfg.Brokers, results: cfg.Results, newEngine: cfg.NewEngine,
 		owner: fmt.Sprintf("%s/%d", host, os.Getpid()), logger: cfg.Logger, progressEvery: cfg.ProgressEvery,
 		snapshots: cfg.Snapshots, snapshotEvery: cfg.SnapshotEvery,
@@ -104,6 +106,7 @@ func (p *Processor) EnsureQuery(ctx context.Context, spec handlers.QuerySpec) (j
 	if err := p.cfg.Results.Reset(ctx, spec.QueryID); err != nil {
 		return jobs.QueryStatus{}, err
 	}
+	leader.Nudge(p.wake) // run it now rather than at the next round
 	return p.ObserveQuery(ctx, spec)
 }
 
@@ -228,6 +231,6 @@ func (p *Processor) Run(ctx context.Context) error {
 	}
 	return leader.RunLeases(ctx, leader.LeasesConfig{
 		DatabaseURL: p.cfg.DatabaseURL, Namespace: "query", Wanted: wanted, Run: run,
-		Interval: p.cfg.Interval, Logger: p.cfg.Logger,
+		Interval: p.cfg.Interval, Wake: p.wake, Logger: p.cfg.Logger,
 	})
 }

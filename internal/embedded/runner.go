@@ -87,7 +87,12 @@ func (r *runner) run(ctx context.Context, q projections.ActiveQuery) error {
 		return err
 	}
 	cl, err := kgo.NewClient(kgo.SeedBrokers(r.brokers...), kgo.ConsumeTopics(topics...),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.ProducerLinger(0))
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.ProducerLinger(0),
+		// A poll's records are applied as one batch: while catching up,
+		// larger batches recompute each group's row less often (4 MiB is
+		// about 10,000 snapshot records; larger made the in-process
+		// broker slower to serve the capture's writes).
+		kgo.FetchMaxPartitionBytes(4<<20), kgo.FetchMaxBytes(8<<20))
 	if err != nil {
 		return err
 	}

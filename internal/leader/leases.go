@@ -30,7 +30,12 @@ type LeasesConfig struct {
 	// Interval between rounds; a dead process's work moves within about
 	// one Interval. Default 2s.
 	Interval time.Duration
-	Logger   *slog.Logger
+	// Wake, when set, starts a round at once each time a value arrives on
+	// it, and a few more in the next second and a half (a unit of work
+	// just registered may show in Wanted a moment later, when Wanted reads
+	// a projection), so that new work starts without waiting an Interval.
+	Wake   <-chan struct{}
+	Logger *slog.Logger
 }
 
 // RunLeases takes the leases it can get, runs their work, and gives up
@@ -90,6 +95,9 @@ func (l *leases) session(ctx context.Context) error {
 	defer conn.Close(context.Background())
 	t := time.NewTicker(l.cfg.Interval)
 	defer t.Stop()
+	// After a wake, rounds follow at wakeRounds' delays.
+	var quick <-chan time.Time
+	next := len(wakeRounds)
 	for {
 		if err := l.round(ctx, conn); err != nil {
 			return err
@@ -98,7 +106,28 @@ func (l *leases) session(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
+		case <-l.cfg.Wake:
+			next = 0
+		case <-quick:
 		}
+		quick = nil
+		if next < len(wakeRounds) {
+			quick = time.After(wakeRounds[next])
+			next++
+		}
+	}
+}
+
+// wakeRounds are the delays between the quick rounds after a wake.
+var wakeRounds = []time.Duration{50 * time.Millisecond, 100 * time.Millisecond, 150 * time.Millisecond,
+	200 * time.Millisecond, 250 * time.Millisecond, 250 * time.Millisecond, 500 * time.Millisecond}
+
+// Nudge sends on a wake channel (of capacity 1) without blocking: a wake
+// already pending covers this one.
+func Nudge(wake chan<- struct{}) {
+	select {
+	case wake <- struct{}{}:
+	default:
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -35,10 +36,35 @@ type StatusPollerConfig struct {
 	Processor Processor
 	Events    EventPublisher
 	Sealer    *secret.Sealer
-	// Interval between rounds. Default 10s.
+	// Interval between rounds. Default 10s. A nudge (Nudge) has an
+	// environment observed at once.
 	Interval time.Duration
-	Logger   *slog.Logger
-	Now      func() time.Time
+	// PendingInterval is how often a capture or a query's job that its
+	// engine reports PENDING is observed again when the engine does not
+	// nudge the poller itself (StatusNotifier): Kafka Connect and Flink can
+	// only be polled. It applies for FastPollFor after the job was first
+	// seen pending, then the job waits for the rounds again. Default 1s;
+	// negative: pending jobs wait for the rounds.
+	PendingInterval time.Duration
+	// FastPollFor: see PendingInterval. Default 1m.
+	FastPollFor time.Duration
+	Logger      *slog.Logger
+	Now         func() time.Time
+}
+
+// StatusNotifier is implemented by an engine (a Capture or a Processor)
+// that nudges the status poller (StatusPoller.Nudge, through whatever
+// carries the nudge to the process that runs the poller) whenever a status
+// it reports changes. The poller does not poll such an engine's pending
+// jobs faster than its rounds.
+type StatusNotifier interface {
+	NotifiesStatus() bool
+}
+
+// notifies says whether engine nudges the poller itself.
+func notifies(engine any) bool {
+	n, ok := engine.(StatusNotifier)
+	return ok && n.NotifiesStatus()
 }
 
 // StatusPoller observes every active capture each round and publishes a
@@ -54,7 +80,45 @@ type StatusPoller struct {
 	// that while the projection has not caught up with it yet, the same
 	// observation is not published again every round.
 	published map[string]publishedStatus
+
+	// Nudges, from any goroutine: the environments to observe at once
+	// ("" is every environment); wake has Run look at them.
+	mu     sync.Mutex
+	nudged map[string]bool
+	wake   chan struct{}
+
+	// Run's own: environments to observe again before the next round.
+	// followUps are nudged environments whose observation the projection
+	// could not take yet (the job's first event is still on its way), by
+	// when to give up; pending are the environments with a job PENDING on
+	// an engine that does not nudge, by when each was first seen so.
+	followUps   map[string]time.Time
+	pending     map[string]time.Time
+	pendingNext time.Time
 }
+
+// followUpEvery is how often a nudged environment whose observation the
+// projection could not take yet is observed again, for followUpFor.
+const (
+	followUpEvery = 100 * time.Millisecond
+	followUpFor   = 10 * time.Second
+)
+
+// round is what one poll saw, by environment.
+type round struct {
+	// only are the environments observed; nil: every one.
+	only map[string]bool
+	// seen: the environment's connection or one of its queries was listed.
+	seen map[string]bool
+	// unsettled: something of the environment could not be observed
+	// because the projection does not have its job yet.
+	unsettled map[string]bool
+	// pending: a job of the environment is PENDING on an engine that does
+	// not nudge the poller.
+	pending map[string]bool
+}
+
+func (r *round) wants(environmentID string) bool { return r.only == nil || r.only[environmentID] }
 
 type publishedStatus struct {
 	status jobs.QueryStatus
@@ -79,37 +143,188 @@ func NewStatusPoller(cfg StatusPollerConfig) (*StatusPoller, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &StatusPoller{cfg: cfg, published: map[string]publishedStatus{}}, nil
+	if cfg.PendingInterval == 0 {
+		cfg.PendingInterval = time.Second
+	}
+	if cfg.FastPollFor == 0 {
+		cfg.FastPollFor = time.Minute
+	}
+	return &StatusPoller{cfg: cfg, published: map[string]publishedStatus{},
+		nudged: map[string]bool{}, wake: make(chan struct{}, 1),
+		followUps: map[string]time.Time{}, pending: map[string]time.Time{}}, nil
 }
 
-// Run polls until ctx ends.
+// Nudge has the poller observe an environment's capture and queries at
+// once instead of on its next round; "" means every environment. It never
+// blocks, and nudges that arrive while a poll runs are taken together by
+// the next one. Safe from any goroutine; a poller that does not run
+// ignores them.
+func (p *StatusPoller) Nudge(environmentID string) {
+	p.mu.Lock()
+	p.nudged[environmentID] = true
+	p.mu.Unlock()
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+// takeNudged returns the nudged environments and forgets them; nil when
+// every environment was nudged.
+func (p *StatusPoller) takeNudged() map[string]bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := p.nudged
+	p.nudged = map[string]bool{}
+	if out[""] {
+		return nil
+	}
+	return out
+}
+
+// Run polls every Interval, and at once the environments nudged, until
+// ctx ends.
 func (p *StatusPoller) Run(ctx context.Context) {
-	for {
-		if err := p.Poll(ctx); err != nil && ctx.Err() == nil {
-			p.cfg.Logger.Warn("status poll", "error", err)
+	// Nudges sent before this poller ran are covered by the first round.
+	p.takeNudged()
+	full := time.NewTimer(0)
+	defer full.Stop()
+	var soon *time.Timer
+	defer func() {
+		if soon != nil {
+			soon.Stop()
 		}
+	}()
+	for {
+		var soonC <-chan time.Time
+		if soon != nil {
+			soonC = soon.C
+		}
+		var only map[string]bool
+		nudged := false
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(p.cfg.Interval):
+		case <-full.C:
+			p.takeNudged()
+		case <-p.wake:
+			only, nudged = p.takeNudged(), true
+		case <-soonC:
+			soon = nil
+			only = p.due()
+		}
+		if only == nil {
+			// A whole round: the next one is an Interval later.
+			if !full.Stop() {
+				select {
+				case <-full.C:
+				default:
+				}
+			}
+			full.Reset(p.cfg.Interval)
+		}
+		if only == nil || len(only) > 0 {
+			if err := p.poll(ctx, only, nudged); err != nil && ctx.Err() == nil {
+				p.cfg.Logger.Warn("status poll", "error", err)
+			}
+		}
+		if d, ok := p.nextSoon(); ok {
+			if soon != nil {
+				soon.Stop()
+			}
+			soon = time.NewTimer(d)
 		}
 	}
 }
 
-// Poll runs one round.
+// due returns the environments to observe again now: those followed up,
+// and, every PendingInterval, those with a pending job. Expired entries
+// are dropped; the rounds take them over.
+func (p *StatusPoller) due() map[string]bool {
+	now := p.cfg.Now()
+	out := map[string]bool{}
+	for env, until := range p.followUps {
+		if now.After(until) {
+			delete(p.followUps, env)
+			continue
+		}
+		out[env] = true
+	}
+	if !now.Before(p.pendingNext) {
+		for env, since := range p.pending {
+			if now.Sub(since) > p.cfg.FastPollFor {
+				continue // kept, so that it is not fast-polled again
+			}
+			out[env] = true
+		}
+		p.pendingNext = now.Add(p.cfg.PendingInterval)
+	}
+	return out
+}
+
+// nextSoon says when environments are due to be observed again before
+// the next round.
+func (p *StatusPoller) nextSoon() (time.Duration, bool) {
+	if len(p.followUps) > 0 {
+		return followUpEvery, true
+	}
+	now := p.cfg.Now()
+	for _, since := range p.pending {
+		if now.Sub(since) <= p.cfg.FastPollFor {
+			return max(p.pendingNext.Sub(now), 0), true
+		}
+	}
+	return 0, false
+}
+
+// Poll runs one round. Not while Run runs.
 func (p *StatusPoller) Poll(ctx context.Context) error {
-	if err := p.pollConnections(ctx); err != nil {
+	return p.poll(ctx, nil, false)
+}
+
+// poll observes the environments in only (nil: every one). nudged says
+// that they were nudged: one whose observation the projection could not
+// take yet is followed up.
+func (p *StatusPoller) poll(ctx context.Context, only map[string]bool, nudged bool) error {
+	r := &round{only: only, seen: map[string]bool{}, unsettled: map[string]bool{}, pending: map[string]bool{}}
+	err := p.pollConnections(ctx, r)
+	if err == nil && p.cfg.Queries != nil && p.cfg.Processor != nil {
+		err = p.pollQueries(ctx, r)
+	}
+	if err != nil {
 		return err
 	}
-	if p.cfg.Queries == nil || p.cfg.Processor == nil {
-		return nil
+	now := p.cfg.Now()
+	if only != nil {
+		for env := range only {
+			_, following := p.followUps[env]
+			switch {
+			case r.seen[env] && !r.unsettled[env]:
+				delete(p.followUps, env)
+			case nudged && !following:
+				p.followUps[env] = now.Add(followUpFor)
+			}
+		}
 	}
-	return p.pollQueries(ctx)
+	for env := range p.pending {
+		if r.wants(env) && !r.pending[env] {
+			delete(p.pending, env)
+		}
+	}
+	for env := range r.pending {
+		if _, ok := p.pending[env]; !ok {
+			if len(p.pending) == 0 {
+				p.pendingNext = now.Add(p.cfg.PendingInterval)
+			}
+			p.pending[env] = now
+		}
+	}
+	return nil
 }
 
 // pollQueries observes every active cached query's job. Observing needs
 // only the job's deterministic name, so the plan is not compiled.
-func (p *StatusPoller) pollQueries(ctx context.Context) error {
+func (p *StatusPoller) pollQueries(ctx context.Context, r *round) error {
 	qs, err := p.cfg.Queries.ActiveQueries(ctx)
 	if err != nil {
 		return err
@@ -123,16 +338,19 @@ func (p *StatusPoller) pollQueries(ctx context.Context) error {
 			delete(p.published, id)
 		}
 	}
+	fast := p.cfg.PendingInterval > 0 && !notifies(p.cfg.Processor)
 	for _, q := range qs {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if q.Engine != p.cfg.Processor.Engine() {
+		if q.Engine != p.cfg.Processor.Engine() || !r.wants(q.EnvironmentID) {
 			continue
 		}
+		r.seen[q.EnvironmentID] = true
 		if q.Last.Status == jobs.StatusPending && q.Last.JobState == "" {
 			// A worker is still starting the job; it records the outcome
 			// itself, and an observation now would see no job at all.
+			r.unsettled[q.EnvironmentID] = true
 			continue
 		}
 		if q.Last.Status == jobs.StatusFailed && q.Last.JobState == jobs.JobStateSchemaChanged {
@@ -154,6 +372,9 @@ func (p *StatusPoller) pollQueries(ctx context.Context) error {
 		if err != nil {
 			p.cfg.Logger.Warn("observe query", "environment_id", q.EnvironmentID, "query_id", q.QueryID, "error", err)
 			continue
+		}
+		if fast && status.Status == jobs.StatusPending {
+			r.pending[q.EnvironmentID] = true
 		}
 		if q.Last.Status == jobs.StatusFailed && q.Last.Reason != "" && status.Status == jobs.StatusFailed && status.JobID == "" {
 			// The failed job is gone from the engine (its history was
@@ -226,19 +447,27 @@ func (p *StatusPoller) publishQuery(ctx context.Context, q projections.ActiveQue
 	})
 }
 
-func (p *StatusPoller) pollConnections(ctx context.Context) error {
+func (p *StatusPoller) pollConnections(ctx context.Context, r *round) error {
 	conns, err := p.cfg.Connections.ActiveConnections(ctx)
 	if err != nil {
 		return err
 	}
+	fast := p.cfg.PendingInterval > 0 && !notifies(p.cfg.Capture)
 	for _, c := range conns {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
+		if !r.wants(c.EnvironmentID) {
+			continue
+		}
+		r.seen[c.EnvironmentID] = true
 		status, err := p.observe(ctx, c)
 		if err != nil {
 			p.cfg.Logger.Warn("observe capture", "environment_id", c.EnvironmentID, "error", err)
 			continue
+		}
+		if fast && status.Status == jobs.StatusPending {
+			r.pending[c.EnvironmentID] = true
 		}
 		if status.Equal(c.Last) {
 			continue

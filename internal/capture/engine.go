@@ -91,6 +91,11 @@ type Config struct {
 	Compression        []kgo.CompressionCodec
 	// Logger; default slog.Default().
 	Logger *slog.Logger
+	// StatusChanged, when set, is called with the environment id when what
+	// Observe reports changed status: a capture that started its snapshot
+	// or streaming, or that failed. It must not block (the status poller
+	// is nudged through statusnudge).
+	StatusChanged func(environmentID string)
 
 	// onAck is a test hook: it sees every acknowledged change record.
 	onAck func(commit time.Time)
@@ -200,6 +205,18 @@ func New(cfg Config) (*Engine, error) {
 
 // Engine names the implementation for status output.
 func (e *Engine) Engine() string { return EngineName }
+
+// NotifiesStatus says whether the engine tells of its status changes
+// (Config.StatusChanged): the status poller need not poll its pending
+// captures faster (handlers.StatusNotifier).
+func (e *Engine) NotifiesStatus() bool { return e.cfg.StatusChanged != nil }
+
+// statusChanged calls Config.StatusChanged.
+func (e *Engine) statusChanged(environmentID string) {
+	if e.cfg.StatusChanged != nil {
+		e.cfg.StatusChanged(environmentID)
+	}
+}
 
 // replicationName is what PostgreSQL accepts, unquoted, as a slot name and
 // what cdcq's names package produces.

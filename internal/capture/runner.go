@@ -105,6 +105,8 @@ func (e *Engine) run(ctx context.Context, environmentID string) {
 		log.Warn("embedded capture stopped; retrying", "error", err, "retry_in", backoff)
 		if rerr := e.store.recordError(ctx, environmentID, row.Version, e.cfg.WorkerID, err); rerr != nil && ctx.Err() == nil {
 			log.Warn("embedded capture: record error", "error", rerr)
+		} else if rerr == nil {
+			e.statusChanged(environmentID) // failed, or retrying
 		}
 		if e.wait(ctx, environmentID, row.Version, backoff) != nil {
 			return
@@ -169,6 +171,7 @@ func (e *Engine) report(ctx context.Context, cancel context.CancelCauseFunc, row
 	}()
 	t := time.NewTicker(e.cfg.ProgressInterval)
 	defer t.Stop()
+	published := "" // the phase last recorded
 	for {
 		phase, snap, warnings := live.read()
 		r := report{Phase: phase, Worker: e.cfg.WorkerID, Snapshot: snap, Warnings: warnings}
@@ -181,6 +184,11 @@ func (e *Engine) report(ctx context.Context, cancel context.CancelCauseFunc, row
 			return
 		case err != nil && ctx.Err() == nil:
 			log.Warn("embedded capture: report progress", "error", err)
+		case err == nil && phase != published:
+			// Starting, snapshot, streaming: the status poller shows it at
+			// once instead of on its next round.
+			published = phase
+			e.statusChanged(row.EnvironmentID)
 		}
 		select {
 		case <-ctx.Done():

@@ -49,6 +49,11 @@ type Config struct {
 	Snapshots handlers.SnapshotReporter
 	// SnapshotEvery is how often the capture is asked. Default 500ms.
 	SnapshotEvery time.Duration
+	// StatusChanged, when set, is called with the environment id when what
+	// ObserveQuery reports of one of its queries changed: running, LIVE,
+	// catching up again, FAILED or stopped. It must not block (the status
+	// poller is nudged through statusnudge).
+	StatusChanged func(environmentID string)
 	Logger        *slog.Logger
 }
 
@@ -87,12 +92,17 @@ func New(cfg Config) (*Processor, error) {
 	return &Processor{cfg: cfg, wake: make(chan struct{}, 1), runner: &runner{
 		brokers: cfg.Brokers, results: cfg.Results, newEngine: cfg.NewEngine,
 		owner: fmt.Sprintf("%s/%d", host, os.Getpid()), logger: cfg.Logger, progressEvery: cfg.ProgressEvery,
-		snapshots: cfg.Snapshots, snapshotEvery: cfg.SnapshotEvery,
+		snapshots: cfg.Snapshots, snapshotEvery: cfg.SnapshotEvery, changed: cfg.StatusChanged,
 	}}, nil
 }
 
 // Engine names the implementation.
 func (p *Processor) Engine() string { return EngineName }
+
+// NotifiesStatus says whether the processor tells of its queries' status
+// changes (Config.StatusChanged): the status poller need not poll its
+// pending queries faster (handlers.StatusNotifier).
+func (p *Processor) NotifiesStatus() bool { return p.cfg.StatusChanged != nil }
 
 // EnsureQuery checks that the engine can maintain the plan and clears a
 // deleted query's marker; a supervisor then runs it. Idempotent.
@@ -213,6 +223,8 @@ func (p *Processor) Run(ctx context.Context) error {
 			if err == nil || errors.Is(err, errStopped) {
 				if err != nil {
 					p.cfg.Logger.Warn("cached query stopped", "query_id", id, "error", err)
+					// Failed, stale or deleted, as recorded before it stopped.
+					p.runner.statusChanged(q.EnvironmentID)
 				}
 				// Keep the lease until the query is no longer wanted, or
 				// until it is created again (its progress was reset)

@@ -51,6 +51,15 @@ type runner struct {
 	// is complete; snapshotEvery is how often it is asked.
 	snapshots     handlers.SnapshotReporter
 	snapshotEvery time.Duration
+	// changed, when set, is told of a query whose status changed (Config.StatusChanged).
+	changed func(environmentID string)
+}
+
+// statusChanged calls changed.
+func (r *runner) statusChanged(environmentID string) {
+	if r.changed != nil {
+		r.changed(environmentID)
+	}
 }
 
 // errStopped ends a run that must not be retried by this worker.
@@ -113,6 +122,7 @@ func (r *runner) run(ctx context.Context, q projections.ActiveQuery) error {
 	if err := r.results.SetProgress(ctx, q.QueryID, p); err != nil {
 		return r.stopIfDeleted(err)
 	}
+	r.statusChanged(q.EnvironmentID) // running, catching up
 	p.Continues = true
 	live := false
 	lastProgress := time.Now()
@@ -121,6 +131,7 @@ func (r *runner) run(ctx context.Context, q projections.ActiveQuery) error {
 		if err := r.goLive(ctx, cl, q.QueryID, resultTopic, eng, previous, &p); err != nil {
 			return r.stopIfDeleted(err)
 		}
+		r.statusChanged(q.EnvironmentID)
 		live = true
 	}
 	for {
@@ -215,6 +226,7 @@ func (r *runner) run(ctx context.Context, q projections.ActiveQuery) error {
 				if err := r.results.SetProgress(ctx, q.QueryID, p); err != nil {
 					return r.stopIfDeleted(err)
 				}
+				r.statusChanged(q.EnvironmentID)
 				continue
 			}
 		}
@@ -237,6 +249,7 @@ func (r *runner) run(ctx context.Context, q projections.ActiveQuery) error {
 			if err := r.goLive(ctx, cl, q.QueryID, resultTopic, eng, previous, &p); err != nil {
 				return r.stopIfDeleted(err)
 			}
+			r.statusChanged(q.EnvironmentID)
 			live = true
 			lastProgress = time.Now()
 			log.Info("cached query caught up", "events", p.EventsApplied)

@@ -25,6 +25,7 @@ import (
 	"github.com/cdcq/cdcq/internal/results"
 	"github.com/cdcq/cdcq/internal/resulttopic"
 	"github.com/cdcq/cdcq/internal/sourceschema"
+	"github.com/cdcq/cdcq/internal/statusnudge"
 	"github.com/cdcq/cdcq/projections"
 )
 
@@ -37,6 +38,9 @@ const Version = "0.1.0"
 // embedded capture runs in the workers.
 func Engines(cfg config.Config, inf *Infra, logger *slog.Logger) (WorkerDeps, error) {
 	var deps WorkerDeps
+	// The embedded engines tell the status poller, wherever it runs, when
+	// a status changes (RunWorker listens while it leads the poller).
+	nudges := statusnudge.NewNotifier(inf.Pool, logger)
 	if cfg.ConnectURL != "" {
 		capture, err := kafkaConnectCapture(cfg.ConnectURL)
 		if err != nil {
@@ -46,7 +50,7 @@ func Engines(cfg config.Config, inf *Infra, logger *slog.Logger) (WorkerDeps, er
 	} else {
 		engine, err := capture.New(capture.Config{
 			Pool: inf.Pool, Sealer: inf.Sealer, Brokers: inf.Brokers, Logger: logger,
-			Version: dbzjson.Version(Version),
+			Version: dbzjson.Version(Version), StatusChanged: nudges.Notify,
 		})
 		if err != nil {
 			return WorkerDeps{}, err
@@ -78,7 +82,7 @@ func Engines(cfg config.Config, inf *Infra, logger *slog.Logger) (WorkerDeps, er
 			return nil
 		})
 	} else {
-		proc, err := embeddedProcessor(inf, snapshots(deps.Capture), logger)
+		proc, err := embeddedProcessor(inf, snapshots(deps.Capture), nudges.Notify, logger)
 		if err != nil {
 			return WorkerDeps{}, err
 		}
@@ -98,7 +102,7 @@ func snapshots(c handlers.Capture) handlers.SnapshotReporter {
 // embeddedProcessor runs cached queries in cdcq's incremental engine, in
 // the workers; a query is LIVE once the capture's snapshot is complete and
 // read.
-func embeddedProcessor(inf *Infra, snaps handlers.SnapshotReporter, logger *slog.Logger) (*embedded.Processor, error) {
+func embeddedProcessor(inf *Infra, snaps handlers.SnapshotReporter, changed func(environmentID string), logger *slog.Logger) (*embedded.Processor, error) {
 	store, err := projections.NewStore(inf.Pool)
 	if err != nil {
 		return nil, err
@@ -109,7 +113,7 @@ func embeddedProcessor(inf *Infra, snaps handlers.SnapshotReporter, logger *slog
 	}
 	return embedded.New(embedded.Config{
 		Brokers: inf.Brokers, DatabaseURL: inf.DatabaseURL, Results: res, Queries: store,
-		NewEngine: embedded.NewIVMEngine, Snapshots: snaps, Logger: logger,
+		NewEngine: embedded.NewIVMEngine, Snapshots: snaps, StatusChanged: changed, Logger: logger,
 	})
 }
 

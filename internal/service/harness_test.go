@@ -127,7 +127,7 @@ func startClusterSystem(t testing.TB, use clusterEngines) *system {
 
 // startSystemOn starts the API and the workers that engines builds on the
 // Kafka brokers of base, with a private job-state database; base's engine
-// URLs are kept.
+// URLs are kept, and its StatusInterval when set (default 200ms).
 func startSystemOn(t testing.TB, base config.Config, engines func(inf *Infra, cfg config.Config, logger *slog.Logger) []WorkerDeps) *system {
 	t.Helper()
 	logs := &syncBuffer{}
@@ -145,7 +145,9 @@ func startSystemOn(t testing.TB, base config.Config, engines func(inf *Infra, cf
 	cfg.DatabaseURL = pgtest.NewDatabase(t)
 	cfg.SecretKey = secret.NewKey()
 	cfg.Partitions = 6
-	cfg.StatusInterval = 200 * time.Millisecond
+	if cfg.StatusInterval == 0 {
+		cfg.StatusInterval = 200 * time.Millisecond
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	inf, err := Prepare(ctx, cfg, false, logger)

@@ -20,6 +20,7 @@ import (
 	"github.com/cdcq/cdcq/internal/kafkabus"
 	"github.com/cdcq/cdcq/internal/leader"
 	"github.com/cdcq/cdcq/internal/results"
+	"github.com/cdcq/cdcq/internal/statusnudge"
 	"github.com/cdcq/cdcq/projections"
 )
 
@@ -231,7 +232,8 @@ func RunWorker(ctx context.Context, inf *Infra, deps WorkerDeps, statusInterval 
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
-		leader.Run(gctx, leader.Config{DatabaseURL: inf.DatabaseURL, LockID: statusPollerLock, Logger: logger}, poller.Run)
+		leader.Run(gctx, leader.Config{DatabaseURL: inf.DatabaseURL, LockID: statusPollerLock, Logger: logger},
+			func(ctx context.Context) { leadStatusPoller(ctx, inf, poller, logger) })
 		return nil
 	})
 	g.Go(func() error {
@@ -243,6 +245,21 @@ func RunWorker(ctx context.Context, inf *Infra, deps WorkerDeps, statusInterval 
 	}
 	g.Go(func() error { return runWorkerRouter(gctx, inf, logger, worker, in, store) })
 	return g.Wait()
+}
+
+// leadStatusPoller runs the status poller while this worker leads it, and
+// listens for the engines' nudges (statusnudge), from every worker, that
+// have it observe an environment at once.
+func leadStatusPoller(ctx context.Context, inf *Infra, poller *handlers.StatusPoller, logger *slog.Logger) {
+	lctx, cancel := context.WithCancel(ctx)
+	listening := make(chan struct{})
+	go func() {
+		defer close(listening)
+		statusnudge.Listen(lctx, statusnudge.ListenConfig{DatabaseURL: inf.DatabaseURL, Nudge: poller.Nudge, Logger: logger})
+	}()
+	poller.Run(ctx)
+	cancel()
+	<-listening
 }
 
 // runWorkerRouter consumes the control topic and the events topic.

@@ -152,13 +152,34 @@ func (s *Store) CachedQuery(ctx context.Context, queryID string) (QueryView, err
 	return v, nil
 }
 
+// CachedQueryDefinition reads a cached query's view and the Prisma schema
+// it was created with (which, with its SQL, gives its result columns).
+func (s *Store) CachedQueryDefinition(ctx context.Context, queryID string) (QueryView, string, error) {
+	var v QueryView
+	var schema string
+	err := s.pool.QueryRow(ctx, `SELECT `+queryColumns+`, schema_text FROM cached_queries WHERE query_id = $1`, queryID).
+		Scan(append(queryDest(&v), &schema)...)
+	if errors.Is(err, pgx.ErrNoRows) {
+		err = ErrNotFound
+	}
+	if err != nil {
+		return QueryView{}, "", fmt.Errorf("projections: read cached query %s: %w", queryID, err)
+	}
+	v.CreatedAt, v.UpdatedAt = v.CreatedAt.UTC(), v.UpdatedAt.UTC()
+	return v, schema, nil
+}
+
 const queryColumns = `query_id, pipeline_name, status, reason, environment_id, engine,
 	sql_query, job_id, job_state, root_exception, created_at, updated_at`
 
+func queryDest(v *QueryView) []any {
+	return []any{&v.ID, &v.Name, &v.Status, &v.Reason, &v.EnvironmentID, &v.Engine,
+		&v.SQLQuery, &v.JobID, &v.JobState, &v.RootException, &v.CreatedAt, &v.UpdatedAt}
+}
+
 func scanQuery(r pgx.Row) (QueryView, error) {
 	var v QueryView
-	err := r.Scan(&v.ID, &v.Name, &v.Status, &v.Reason, &v.EnvironmentID, &v.Engine,
-		&v.SQLQuery, &v.JobID, &v.JobState, &v.RootException, &v.CreatedAt, &v.UpdatedAt)
+	err := r.Scan(queryDest(&v)...)
 	v.CreatedAt, v.UpdatedAt = v.CreatedAt.UTC(), v.UpdatedAt.UTC()
 	return v, err
 }

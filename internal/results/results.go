@@ -487,8 +487,11 @@ type Delta struct {
 	// rows, state, source position or error.
 	Version int64
 	// Whole says Rows are the whole result: the reader was too far behind
-	// (or asked for the whole result) and replaces what it held.
-	Whole bool
+	// (or asked for the whole result) and replaces what it held. Removed
+	// then holds the removals the store still knows, those since
+	// HistoryFrom.
+	Whole       bool
+	HistoryFrom int64
 	// Rows are the rows written since, and Removed the rows removed since
 	// (Row nil), each with the version that wrote it. A key in both was
 	// written and removed: the higher version is the latest.
@@ -509,16 +512,15 @@ type VersionedChange struct {
 func (s *Store) Since(ctx context.Context, queryID string, since int64) (Delta, error) {
 	d := Delta{Found: true}
 	var rows, removed []byte
-	var historyFrom int64
 	ps := progressScan{p: &d.Progress}
 	err := s.pool.QueryRow(ctx, `
 		SELECT `+progressColumns+`, p.version, p.history_from,
 		       (SELECT coalesce(json_agg(json_build_array(r.row_key, r.row, r.version)), '[]') FROM query_results r
 		        WHERE r.query_id = p.query_id AND r.version > CASE WHEN $2 >= p.history_from THEN $2 ELSE -1 END),
 		       (SELECT coalesce(json_agg(json_build_array(r.row_key, r.version)), '[]') FROM query_result_removals r
-		        WHERE r.query_id = p.query_id AND $2 >= p.history_from AND r.version > $2)
+		        WHERE r.query_id = p.query_id AND r.version > CASE WHEN $2 >= p.history_from THEN $2 ELSE -1 END)
 		FROM query_progress p WHERE p.query_id = $1`, queryID, since).
-		Scan(append(ps.dest(), &d.Version, &historyFrom, &rows, &removed)...)
+		Scan(append(ps.dest(), &d.Version, &d.HistoryFrom, &rows, &removed)...)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Delta{}, nil
 	}
@@ -528,7 +530,7 @@ func (s *Store) Since(ctx context.Context, queryID string, since int64) (Delta, 
 	if err := ps.finish(queryID); err != nil {
 		return Delta{}, err
 	}
-	d.Whole = since < historyFrom
+	d.Whole = since < d.HistoryFrom
 	if d.Rows, err = decodeVersioned(rows, true); err == nil {
 		d.Removed, err = decodeVersioned(removed, false)
 	}

@@ -249,7 +249,7 @@ func (m model) apply(t *testing.T, ev serving.Event) {
 		}
 	case serving.EventChange:
 		var ch struct {
-			Op  string          `json:"op"`
+			Op  string `json:"op"`
 			Key struct{ Grp *int }
 			Row json.RawMessage `json:"row"`
 		}

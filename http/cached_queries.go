@@ -90,24 +90,20 @@ type CachedQueryDetail struct {
 }
 
 func (s *Server) getCachedQuery(c *fiber.Ctx) error {
-	view, err := s.lookUpQuery(c)
+	if s.cfg.Results == nil {
+		view, err := s.lookUpQuery(c)
+		if err != nil {
+			return err
+		}
+		return c.JSON(CachedQueryDetail{QueryView: view})
+	}
+	res, err := s.result(c)
 	if err != nil {
 		return err
 	}
-	out := CachedQueryDetail{QueryView: view}
-	if s.cfg.Results != nil {
-		ctx, cancel := s.backendContext(c)
-		defer cancel()
-		res, err := s.cfg.Results.QueryResult(ctx, view.ID)
-		switch {
-		case errors.Is(err, ErrNoResult):
-		case err != nil:
-			return statusUnavailable(fmt.Errorf("read progress of %s: %w", view.ID, err))
-		default:
-			res.Rows = nil
-			res = withLag(res)
-			out.Progress = &res
-		}
+	out := CachedQueryDetail{QueryView: res.Query()}
+	if meta := withLag(res.Meta()); meta.State != StateStarting {
+		out.Progress = &meta
 	}
 	return c.JSON(out)
 }
@@ -132,49 +128,6 @@ func (s *Server) deleteCachedQuery(c *fiber.Ctx) error {
 		EnvironmentID: view.EnvironmentID,
 		CommandID:     cmd.CommandID,
 	})
-}
-
-// CachedQueryResult answers GET /cachedQueries/{id}/result.
-type CachedQueryResult struct {
-	ID     string      `json:"id"`
-	Name   string      `json:"name"`
-	Status jobs.Status `json:"status"`
-	QueryResult
-}
-
-// getCachedQueryResult reads the materialised result; it never runs the
-// query against the source database.
-func (s *Server) getCachedQueryResult(c *fiber.Ctx) error {
-	view, err := s.lookUpQuery(c)
-	if err != nil {
-		return err
-	}
-	if s.cfg.Results == nil {
-		return newError(http.StatusNotFound, CodeNotFound, "id", "this deployment materialises no results")
-	}
-	ctx, cancel := s.backendContext(c)
-	defer cancel()
-	res, err := s.cfg.Results.QueryResult(ctx, view.ID)
-	switch {
-	case errors.Is(err, ErrNoResult):
-		// Not started yet (or, on Flink, no result record read yet): say
-		// so rather than answer with rows.
-		res = QueryResult{State: "STARTING"}
-	case err != nil:
-		return statusUnavailable(fmt.Errorf("read result of %s: %w", view.ID, err))
-	}
-	return c.JSON(CachedQueryResult{ID: view.ID, Name: view.Name, Status: view.Status, QueryResult: withLag(res)})
-}
-
-// withLag fills in how long the newest change took from its commit in the
-// source to the result: the engine writes its progress when it applies a
-// batch, so an idle query keeps the lag of its last change.
-func withLag(res QueryResult) QueryResult {
-	if res.Position.SourceTime != nil && !res.UpdatedAt.IsZero() {
-		lag := max(res.UpdatedAt.Sub(*res.Position.SourceTime).Seconds(), 0)
-		res.Position.LagSeconds = &lag
-	}
-	return res
 }
 
 // lookUpQuery finds the query named in the path, answering 404 when there

@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -29,17 +28,81 @@ type StatusReader interface {
 	CachedQuery(ctx context.Context, queryID string) (projections.QueryView, error)
 }
 
-// ResultReader reads the materialised results of cached queries that the
-// embedded engine runs. It returns an error wrapping ErrNoResult for a
-// query without one.
-type ResultReader interface {
-	QueryResult(ctx context.Context, queryID string) (QueryResult, error)
+// ResultSource serves the materialised results of cached queries, from
+// memory. Result and Wait return an error wrapping projections.ErrNotFound
+// for an unknown query.
+type ResultSource interface {
+	// Result is the query's result as held now.
+	Result(ctx context.Context, queryID string) (ResultView, error)
+	// Wait returns once the result's ETag differs from etag, or, when ctx
+	// ends first, the result as it is.
+	Wait(ctx context.Context, queryID, etag string) (ResultView, error)
+	// Subscribe follows the result's changes after since (an event id or a
+	// version; "" for none: the first event is then the whole result). A
+	// since that cannot be read gives an error wrapping ErrBadPosition.
+	Subscribe(ctx context.Context, queryID, since string) (ResultSubscription, error)
 }
 
-// ErrNoResult says that a query has no materialised result.
-var ErrNoResult = errors.New("no materialised result")
+// ErrBadPosition says a position given by a client cannot be read.
+var ErrBadPosition = errors.New("bad position")
 
-// QueryResult is a cached query's result rows and what they reflect.
+// ResultView is one version of a query's result.
+type ResultView interface {
+	// Query is the cached query's projected view (name, status).
+	Query() projections.QueryView
+	// Meta is everything but the rows.
+	Meta() QueryResult
+	Columns() []ResultColumn
+	// ETag is the same for the same version in every API process.
+	ETag() string
+	// Rows is the served rows as a JSON array in key order, or null while
+	// there is no complete result.
+	Rows() []byte
+	// Page is up to limit rows after the row whose token is after, and
+	// the token of the page's last row when more follow.
+	Page(after string, limit int) (rows []byte, next string, err error)
+}
+
+// ResultColumn is a result column: its name and SQL type.
+type ResultColumn struct {
+	Name string `json:"name"`
+	Type string `json:"type"`
+}
+
+// ResultSubscription is one subscriber's stream of result events.
+type ResultSubscription interface {
+	// Next waits for the next event until ctx ends. It returns
+	// ErrSubscriptionEnded when the stream is over.
+	Next(ctx context.Context) (ResultEvent, error)
+	Close()
+}
+
+// ErrSubscriptionEnded ends a subscription.
+var ErrSubscriptionEnded = errors.New("subscription ended")
+
+// Events of GET /cachedQueries/{id}/changes.
+const (
+	// EventSnapshot: the whole result, as GET .../result answers it.
+	EventSnapshot = "snapshot"
+	// EventChange: one group changed, appeared or left.
+	EventChange = "change"
+	// EventState: the result's state changed (its rows are in the next
+	// snapshot, if any).
+	EventState = "state"
+	// EventOverflow: the subscriber fell too far behind; the stream ends.
+	EventOverflow = "overflow"
+)
+
+// ResultEvent is one event: Result for snapshot and state events, Data
+// (JSON) for the others.
+type ResultEvent struct {
+	Event  string
+	ID     string
+	Result ResultView
+	Data   []byte
+}
+
+// QueryResult is what a cached query's result reflects, without its rows.
 type QueryResult struct {
 	// State is LIVE when the engine follows its sources, CATCHING_UP while
 	// it (re)builds its state after a start, STALE when the source's schema
@@ -49,9 +112,6 @@ type QueryResult struct {
 	// CaughtUp is State == LIVE: the rows reflect everything the sources
 	// held when the engine started, and every change since up to Position.
 	CaughtUp bool `json:"caughtUp"`
-	// Rows are the result rows, each the value of its result-topic record.
-	// Null when no complete state has been reached yet.
-	Rows []json.RawMessage `json:"rows"`
 	// Position is the newest source change the rows reflect.
 	Position ResultPosition `json:"position"`
 	// EventsApplied counts the change events the engine has applied.
@@ -82,6 +142,10 @@ type Hydration struct {
 
 // ResultPosition identifies a point in the source's change stream.
 type ResultPosition struct {
+	// Version numbers the writes of the result: it grows with every change
+	// of its rows, state, source position or error, and is the same in
+	// every API process. GET .../changes?since= takes it.
+	Version int64 `json:"version"`
 	// LSN is the source database's log position of the newest change.
 	LSN int64 `json:"lsn"`
 	// SourceTime is that change's commit time.
@@ -106,9 +170,10 @@ type Config struct {
 	Commands CommandPublisher
 	// Status answers checkJobStatus and the GET endpoints. Required.
 	Status StatusReader
-	// Results answers GET /cachedQueries/{id}/result. Optional: without
-	// it, that endpoint answers 404.
-	Results ResultReader
+	// Results answers GET /cachedQueries/{id}/result and .../changes, and
+	// the progress in GET /cachedQueries/{id}. Optional: without it, those
+	// endpoints answer 404.
+	Results ResultSource
 	// Sealer seals connection strings before they leave the API. Required;
 	// the workers must hold the same key.
 	Sealer *secret.Sealer

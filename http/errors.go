@@ -24,6 +24,7 @@ const (
 	CodeUnsupportedContentType  = "unsupported_content_type"     // 400
 	CodeUnsupportedEncoding     = "unsupported_content_encoding" // 400
 	CodeBodyTooLarge            = "body_too_large"               // 400
+	CodeInvalidParameter        = "invalid_parameter"            // 400: a query parameter or header
 	CodeUnauthorized            = "unauthorized"                 // 401
 	CodeNotFound                = "not_found"                    // 404
 	CodeMethodNotAllowed        = "method_not_allowed"           // 405

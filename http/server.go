@@ -30,6 +30,9 @@ type Server struct {
 	cfg         Config
 	app         *fiber.App
 	tokenHashes [][sha256.Size]byte
+	// streams ends with Shutdown, and with it every event stream.
+	streams     context.Context
+	stopStreams context.CancelFunc
 }
 
 // New builds the API from cfg; it refuses a config that fails Validate.
@@ -39,6 +42,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("httpapi config: %w", err)
 	}
 	s := &Server{cfg: cfg}
+	s.streams, s.stopStreams = context.WithCancel(context.Background())
 	for _, t := range cfg.Tokens {
 		s.tokenHashes = append(s.tokenHashes, sha256.Sum256([]byte(strings.TrimSpace(t))))
 	}
@@ -68,6 +72,7 @@ func (s *Server) routes() {
 	s.app.Get("/connections/:environmentId", s.authenticate, s.getConnection)
 	s.app.Get("/cachedQueries/:queryId", s.authenticate, s.getCachedQuery)
 	s.app.Get("/cachedQueries/:queryId/result", s.authenticate, s.getCachedQueryResult)
+	s.app.Get("/cachedQueries/:queryId/changes", s.authenticate, s.getCachedQueryChanges)
 	s.app.Delete("/cachedQueries/:queryId", s.authenticate, s.deleteCachedQuery)
 }
 
@@ -89,6 +94,7 @@ func (s *Server) Serve(ln net.Listener) error {
 // Shutdown stops accepting connections and waits for in-flight requests to
 // finish, or for ctx to end.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.stopStreams()
 	return s.app.ShutdownWithContext(ctx)
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/cdcq/cdcq/internal/cachedquery"
 	"github.com/cdcq/cdcq/internal/kafkabus"
 	"github.com/cdcq/cdcq/internal/results"
+	"github.com/cdcq/cdcq/internal/serving"
 	"github.com/cdcq/cdcq/projections"
 )
 
@@ -38,40 +39,108 @@ func checkQuery(schema, sql string) (string, error) {
 	return c.Normalized, nil
 }
 
-// resultReader serves materialised results to the API. While an engine
-// catches up, it serves no rows: rows from before a restart would mix with
-// a position that is not theirs. A STALE result (its source's schema
-// changed under the query) is served with the position it was last
-// correct at, never as caught up.
-type resultReader struct {
-	store *results.Store
+// resultSource serves results to the API from the in-memory cache. While
+// an engine catches up, it serves no rows: rows from before a restart
+// would mix with a position that is not theirs. A STALE result (its
+// source's schema changed under the query) is served with the position it
+// was last correct at, never as caught up.
+type resultSource struct {
+	cache *serving.Cache
 }
 
-func (r resultReader) QueryResult(ctx context.Context, queryID string) (httpapi.QueryResult, error) {
-	res, err := r.store.Result(ctx, queryID)
-	if errors.Is(err, results.ErrNotFound) {
-		return httpapi.QueryResult{}, fmt.Errorf("%s: %w", queryID, httpapi.ErrNoResult)
-	}
+func (r resultSource) Result(ctx context.Context, queryID string) (httpapi.ResultView, error) {
+	s, err := r.cache.Snapshot(ctx, queryID)
 	if err != nil {
-		return httpapi.QueryResult{}, err
+		return nil, servingError(err)
 	}
-	p := res.Progress
+	return resultView{s}, nil
+}
+
+func (r resultSource) Wait(ctx context.Context, queryID, etag string) (httpapi.ResultView, error) {
+	s, err := r.cache.Wait(ctx, queryID, etag)
+	if err != nil {
+		return nil, servingError(err)
+	}
+	return resultView{s}, nil
+}
+
+func (r resultSource) Subscribe(ctx context.Context, queryID, since string) (httpapi.ResultSubscription, error) {
+	var cur *serving.Cursor
+	if since != "" {
+		c, err := serving.ParseCursor(since)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", httpapi.ErrBadPosition, err)
+		}
+		cur = &c
+	}
+	sub, err := r.cache.Subscribe(ctx, queryID, cur)
+	if err != nil {
+		return nil, servingError(err)
+	}
+	return subscription{sub}, nil
+}
+
+func servingError(err error) error {
+	if errors.Is(err, serving.ErrNotFound) {
+		return fmt.Errorf("%w: %w", projections.ErrNotFound, err)
+	}
+	return err
+}
+
+type resultView struct{ s *serving.Snapshot }
+
+func (v resultView) Query() projections.QueryView { return v.s.View }
+func (v resultView) ETag() string                 { return v.s.ETag() }
+func (v resultView) Rows() []byte                 { return v.s.Rows() }
+func (v resultView) Page(after string, limit int) ([]byte, string, error) {
+	return v.s.Page(after, limit)
+}
+
+func (v resultView) Columns() []httpapi.ResultColumn {
+	out := make([]httpapi.ResultColumn, len(v.s.Columns))
+	for i, c := range v.s.Columns {
+		out[i] = httpapi.ResultColumn{Name: c.Name, Type: c.Type}
+	}
+	return out
+}
+
+func (v resultView) Meta() httpapi.QueryResult {
+	if !v.s.Found {
+		// Not started yet (or, on Flink, no result record read yet).
+		return httpapi.QueryResult{State: httpapi.StateStarting}
+	}
+	p := v.s.Progress
 	out := httpapi.QueryResult{
-		State:         p.State,
-		CaughtUp:      p.State == results.StateLive,
-		Position:      httpapi.ResultPosition{LSN: p.SourceLSN, SourceTime: p.SourceTime, Offsets: p.Positions},
+		State:    p.State,
+		CaughtUp: p.State == results.StateLive,
+		Position: httpapi.ResultPosition{Version: v.s.Version, LSN: p.SourceLSN, SourceTime: p.SourceTime,
+			Offsets: p.Positions},
 		EventsApplied: p.EventsApplied,
 		LastError:     p.LastError,
 		UpdatedAt:     p.UpdatedAt,
 	}
-	if out.CaughtUp || p.State == results.StateStale {
-		// A stale result is the last correct one, at its position: served,
-		// and marked so.
-		out.Rows = res.Rows
-	}
 	if h := p.Hydration; h != nil && !out.CaughtUp {
 		out.Hydration = &httpapi.Hydration{SnapshotDone: h.SnapshotDone, RowsCaptured: h.RowsCaptured,
 			RowsEstimate: h.RowsEstimate, RowsApplied: p.EventsApplied}
+	}
+	return out
+}
+
+type subscription struct{ sub *serving.Subscription }
+
+func (s subscription) Close() { s.sub.Close() }
+
+func (s subscription) Next(ctx context.Context) (httpapi.ResultEvent, error) {
+	ev, err := s.sub.Next(ctx)
+	if errors.Is(err, serving.ErrClosed) {
+		return httpapi.ResultEvent{}, httpapi.ErrSubscriptionEnded
+	}
+	if err != nil {
+		return httpapi.ResultEvent{}, err
+	}
+	out := httpapi.ResultEvent{Event: ev.Kind, ID: ev.ID, Data: ev.Data}
+	if ev.Snapshot != nil {
+		out.Result = resultView{ev.Snapshot}
 	}
 	return out, nil
 }
@@ -96,10 +165,21 @@ func RunAPI(ctx context.Context, inf *Infra, opts APIOptions, logger *slog.Logge
 	if err != nil {
 		return err
 	}
+	cache, err := serving.New(serving.Config{Pool: inf.Pool, Views: store, Results: res, Logger: logger})
+	if err != nil {
+		return err
+	}
+	cacheCtx, stopCache := context.WithCancel(context.WithoutCancel(ctx))
+	cacheDone := make(chan struct{})
+	go func() {
+		defer close(cacheDone)
+		cache.Run(cacheCtx)
+	}()
+	defer func() { stopCache(); <-cacheDone }()
 	srv, err := httpapi.New(httpapi.Config{
 		Commands:    cmds,
 		Status:      store,
-		Results:     resultReader{res},
+		Results:     resultSource{cache},
 		Sealer:      inf.Sealer,
 		Tokens:      opts.Tokens,
 		RequireAuth: opts.RequireAuth,

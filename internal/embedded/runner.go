@@ -274,7 +274,7 @@ func (r *runner) pollWait(live bool) time.Duration {
 	if live {
 		return time.Second
 	}
-	return 250 * time.Millisecond
+	return 100 * time.Millisecond
 }
 
 // hydration tracks what a query needs before its result reflects one
@@ -294,13 +294,15 @@ type hydration struct {
 	lastCheck time.Time
 }
 
-// due says whether the capture is to be asked again: every snapshotEvery
-// while the query waits for the snapshot, ten times less often once it is
-// live (only a snapshot that starts over makes it partial again).
+// due says whether the capture is to be asked again: every fifth of
+// snapshotEvery while the query waits for the snapshot (its end is then
+// noticed within about 100 ms by default; the question is one read of the
+// job-state database), every ten snapshotEvery once it is live (only a
+// snapshot that starts over makes it partial again).
 func (h *hydration) due(live bool) bool {
-	every := h.r.snapshotEvery
+	every := h.r.snapshotEvery / 5
 	if live {
-		every *= 10
+		every = h.r.snapshotEvery * 10
 	}
 	return time.Since(h.lastCheck) >= every
 }

@@ -436,7 +436,7 @@ func (e *entry) refresh(ctx context.Context, withView bool) error {
 func (e *entry) publish(old *Snapshot, view projections.QueryView, d results.Delta) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	s := &Snapshot{View: view, Columns: e.shape.columns, Found: d.Found, Progress: d.Progress, Version: d.Version,
+	s := &Snapshot{View: view, Columns: e.shape.columns, shape: e.shape, Found: d.Found, Progress: d.Progress, Version: d.Version,
 		changed: make(chan struct{})}
 	s.Serving = d.Found && (d.Progress.State == results.StateLive || d.Progress.State == results.StateStale)
 	whole := !d.Found || d.Whole || old == nil || !old.Found
@@ -450,7 +450,7 @@ func (e *entry) publish(old *Snapshot, view projections.QueryView, d results.Del
 	}
 	for _, list := range [][]results.VersionedChange{d.Rows, d.Removed} {
 		for _, vc := range list {
-			k, err := parseKey(vc.Key)
+			k, err := e.shape.key(vc.Key)
 			if err != nil {
 				return fmt.Errorf("cached query %s: %w", e.id, err)
 			}

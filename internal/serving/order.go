@@ -21,8 +21,9 @@ type groupKey struct {
 }
 
 // parseKey decodes a result record key:
-// {"query_id":"<id>","group":{<name>: <value>, ...}}.
-func parseKey(raw []byte) (groupKey, error) {
+// {"query_id":"<id>","group":{<name>: <value>, ...}}. conv, when not nil,
+// renders the i-th grouping value as served (see shape).
+func parseKey(raw []byte, conv []convert) (groupKey, error) {
 	k := groupKey{raw: raw}
 	var top struct {
 		Group json.RawMessage `json:"group"`
@@ -33,27 +34,44 @@ func parseKey(raw []byte) (groupKey, error) {
 	if len(top.Group) == 0 || string(top.Group) == "null" {
 		return k, nil
 	}
-	k.group = top.Group
 	dec := json.NewDecoder(bytes.NewReader(top.Group))
-	dec.UseNumber()
 	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
 		return k, fmt.Errorf("result key %s: group is not an object", raw)
 	}
-	for dec.More() {
-		if _, err := dec.Token(); err != nil { // the name
+	group := []byte{'{'}
+	for i := 0; dec.More(); i++ {
+		name, err := dec.Token()
+		if err != nil {
 			return k, fmt.Errorf("result key %s: %w", raw, err)
 		}
-		var v any
+		var v json.RawMessage
 		if err := dec.Decode(&v); err != nil {
 			return k, fmt.Errorf("result key %s: %w", raw, err)
 		}
-		switch v.(type) {
+		if i < len(conv) && conv[i] != nil {
+			if v, err = conv[i](v); err != nil {
+				return k, fmt.Errorf("result key %s: %w", raw, err)
+			}
+		}
+		var value any
+		vd := json.NewDecoder(bytes.NewReader(v))
+		vd.UseNumber()
+		if err := vd.Decode(&value); err != nil {
+			return k, fmt.Errorf("result key %s: %w", raw, err)
+		}
+		switch value.(type) {
 		case json.Number, string, bool, nil:
 		default:
 			return k, fmt.Errorf("result key %s: a grouping value is not a scalar", raw)
 		}
-		k.values = append(k.values, v)
+		k.values = append(k.values, value)
+		if i > 0 {
+			group = append(group, ',')
+		}
+		nameJSON, _ := json.Marshal(name)
+		group = append(append(append(group, nameJSON...), ':'), v...)
 	}
+	k.group = append(group, '}')
 	return k, nil
 }
 
@@ -164,10 +182,11 @@ func ParseCursor(s string) (Cursor, error) {
 		if err != nil {
 			return Cursor{}, fmt.Errorf("%w %q: the key after the dot is not base64url: %v", ErrBadCursor, s, err)
 		}
-		k, err := parseKey(raw)
+		k, err := parseKey(raw, nil)
 		if err != nil {
 			return Cursor{}, fmt.Errorf("%w %q: %v", ErrBadCursor, s, err)
 		}
+		// Subscribe renders the values as the query's shape does.
 		c.Key = &k
 	}
 	return c, nil

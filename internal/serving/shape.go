@@ -2,10 +2,14 @@ package serving
 
 import (
 	"bytes"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"strconv"
 
 	"github.com/cdcq/cdcq/internal/cachedquery"
+	"github.com/cdcq/cdcq/internal/sqlplan"
 )
 
 // Column is one column of a result: its name and PostgreSQL type, as the
@@ -21,9 +25,13 @@ type Column struct {
 type shape struct {
 	columns []Column
 	// fields are the record value's field of each column; heads are the
-	// served object's `"name":` of each column.
+	// served object's `"name":` of each column; conv renders a column's
+	// value as served (nil: as written).
 	fields []string
 	heads  [][]byte
+	conv   []convert
+	// keyConv renders the grouping values of record keys likewise.
+	keyConv []convert
 }
 
 func newShape(schema, sql string) (*shape, error) {
@@ -36,12 +44,111 @@ func newShape(schema, sql string) (*shape, error) {
 		// Both engines name an output's field in the record value after
 		// the output (sqlplan.Plan.GroupKeyNames gives a grouping key
 		// that is selected its output's name).
-		s.columns = append(s.columns, Column{Name: o.Name, Type: o.Type.String()})
+		s.columns = append(s.columns, Column{Name: o.Name, Type: typeName(o.Type)})
 		s.fields = append(s.fields, o.Name)
 		head, _ := json.Marshal(o.Name)
 		s.heads = append(s.heads, append(head, ':'))
+		s.conv = append(s.conv, converterFor(o.Type))
+	}
+	for _, g := range c.Plan.GroupBy {
+		s.keyConv = append(s.keyConv, converterFor(g.ResultType()))
 	}
 	return s, nil
+}
+
+// typeName names a type as PostgreSQL's format_type does (what psql's
+// \gdesc shows for the same query).
+func typeName(t sqlplan.Type) string {
+	mod := func(base string) string {
+		if t.Precision == sqlplan.NoPrecision {
+			return base
+		}
+		return fmt.Sprintf("%s(%d)", base, t.Precision)
+	}
+	zoned := func(base, zone string) string { return mod(base) + " " + zone }
+	switch t.Kind {
+	case sqlplan.KindNumeric:
+		if t.Precision == sqlplan.NoPrecision {
+			return "numeric"
+		}
+		return fmt.Sprintf("numeric(%d,%d)", t.Precision, t.Scale)
+	case sqlplan.KindVarchar:
+		return mod("character varying")
+	case sqlplan.KindChar:
+		return mod("character")
+	case sqlplan.KindTime:
+		return zoned("time", "without time zone")
+	case sqlplan.KindTimetz:
+		return zoned("time", "with time zone")
+	case sqlplan.KindTimestamp:
+		return zoned("timestamp", "without time zone")
+	case sqlplan.KindTimestamptz:
+		return zoned("timestamp", "with time zone")
+	}
+	return t.String()
+}
+
+// key decodes a record key with its grouping values as served.
+func (s *shape) key(raw []byte) (groupKey, error) { return parseKey(raw, s.keyConv) }
+
+// A convert renders a value of a result record (as both engines write it,
+// in the format of Flink's JSON) as the API serves it: as PostgreSQL's
+// to_json renders it, where the two differ.
+type convert func(json.RawMessage) (json.RawMessage, error)
+
+func converterFor(t sqlplan.Type) convert {
+	switch t.Kind {
+	case sqlplan.KindBytea:
+		return byteaHex
+	case sqlplan.KindTimestamptz:
+		return utcOffset
+	case sqlplan.KindReal:
+		return floatText(32)
+	case sqlplan.KindDouble:
+		return floatText(64)
+	}
+	return nil
+}
+
+// byteaHex turns base64 ("AQI=") into PostgreSQL's hex format ("\\x0102").
+func byteaHex(v json.RawMessage) (json.RawMessage, error) {
+	var s *string
+	if err := json.Unmarshal(v, &s); err != nil || s == nil {
+		return v, err
+	}
+	b, err := base64.StdEncoding.DecodeString(*s)
+	if err != nil {
+		return nil, fmt.Errorf("bytea value %s is not base64: %w", v, err)
+	}
+	out := make([]byte, 0, 5+2*len(b))
+	out = append(out, `"\\x`...)
+	out = hex.AppendEncode(out, b)
+	return append(out, '"'), nil
+}
+
+// utcOffset writes a UTC timestamp's zone as PostgreSQL does: +00:00, not Z.
+func utcOffset(v json.RawMessage) (json.RawMessage, error) {
+	if bytes.HasSuffix(v, []byte(`Z"`)) {
+		out := append(bytes.Clone(v[:len(v)-2]), `+00:00"`...)
+		return out, nil
+	}
+	return v, nil
+}
+
+// floatText writes a float as PostgreSQL's to_json does: its shortest
+// decimal text without an exponent (1.0E7 is 10000000, 100.0 is 100).
+// NaN and the infinities stay strings.
+func floatText(bits int) convert {
+	return func(v json.RawMessage) (json.RawMessage, error) {
+		if len(v) == 0 || v[0] == '"' || v[0] == 'n' {
+			return v, nil
+		}
+		f, err := strconv.ParseFloat(string(v), bits)
+		if err != nil {
+			return nil, fmt.Errorf("float value %s: %w", v, err)
+		}
+		return strconv.AppendFloat(nil, f, 'f', -1, bits), nil
+	}
 }
 
 // row renders a record value as the served row: a JSON object with the
@@ -64,6 +171,12 @@ func (s *shape) row(value []byte) ([]byte, error) {
 			b.WriteByte(',')
 		}
 		b.Write(s.heads[i])
+		if conv := s.conv[i]; conv != nil {
+			var err error
+			if v, err = conv(v); err != nil {
+				return nil, fmt.Errorf("field %q: %w", f, err)
+			}
+		}
 		if err := json.Compact(&b, v); err != nil {
 			return nil, fmt.Errorf("field %q: %w", f, err)
 		}

@@ -25,6 +25,7 @@ type Snapshot struct {
 	// last correct one). Otherwise the rows are not a complete result.
 	Serving bool
 
+	shape   *shape
 	rows    []*row // in key order
 	changed chan struct{}
 
@@ -89,7 +90,7 @@ func (s *Snapshot) Page(after string, limit int) (rows []byte, next string, err 
 		if err != nil {
 			return nil, "", fmt.Errorf("after %q is not a row token from an earlier page: %v", after, err)
 		}
-		k, err := parseKey(raw)
+		k, err := s.shape.key(raw)
 		if err != nil {
 			return nil, "", fmt.Errorf("after %q is not a row token from an earlier page: %v", after, err)
 		}

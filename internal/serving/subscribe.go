@@ -72,6 +72,13 @@ func (c *Cache) Subscribe(ctx context.Context, queryID string, since *Cursor) (*
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	s := e.snap.Load()
+	if since != nil && since.Key != nil {
+		k, err := e.shape.key(since.Key.raw)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrBadCursor, err)
+		}
+		since = &Cursor{Version: since.Version, Key: &k}
+	}
 	sub := &Subscription{e: e, max: c.cfg.MaxPending, wake: make(chan struct{}, 1)}
 	switch {
 	case since == nil || !s.Serving || since.Version < e.horizon:

@@ -573,3 +573,116 @@ func TestChangesStream(t *testing.T) {
 	}
 	t.Logf("%d subscribers, %d events each; the resuming subscriber reconnected %d times", subscribers, len(followers[0].ids), reconnects)
 }
+
+// startAPI starts one more API on the system's job-state database, as a
+// second `cdcq api` process would (its own result cache and LISTEN
+// connection), and returns its URL.
+func (s *system) startAPI() string {
+	s.t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	s.run(func(ctx context.Context) error {
+		return RunAPI(ctx, s.inf, APIOptions{Listener: ln}, s.logger)
+	})
+	return "http://" + ln.Addr().String()
+}
+
+// TestTwoAPIProcessesServeTheSameResult: two API processes long-poll the
+// same result while four writers change the source; both end with
+// PostgreSQL's result, give the same ETag for the same version, and see
+// each version at nearly the same time.
+func TestTwoAPIProcessesServeTheSameResult(t *testing.T) {
+	s := startSystemWith(t, func(inf *Infra, cfg config.Config, logger *slog.Logger) []WorkerDeps { return nil })
+	s.startEmbeddedWorker()
+	second := s.startAPI()
+	src, srcConn := sourceDatabase(t)
+	ctx := context.Background()
+	if _, err := srcConn.Exec(ctx, `CREATE TABLE sales (id int PRIMARY KEY, grp int, amount numeric(12,2))`); err != nil {
+		t.Fatal(err)
+	}
+	env := uniqueEnv("twoapi")
+	res := s.postJSON("/createCachedQuery", map[string]string{"connectionString": src, "environmentId": env, "schema": streamSchema, "sqlQuery": streamQuery})
+	if res.status != http.StatusCreated {
+		t.Fatalf("create: %d %s", res.status, res.body)
+	}
+	id := res.json(t)["id"].(string)
+	s.deleteOnCleanup(src, env)
+	if got, ok := s.awaitRows(id, nil, numbersAsWritten, 2*time.Minute); !ok {
+		t.Fatalf("the result did not catch up: %s", got)
+	}
+
+	type sighting struct {
+		etag string
+		at   time.Time
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	seen := make([]map[int64]sighting, 2)
+	for i, base := range []string{s.apiURL, second} {
+		seen[i] = map[int64]sighting{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			etag := ""
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				req, _ := http.NewRequest(http.MethodGet, base+"/cachedQueries/"+id+"/result?wait=1s", nil)
+				if etag != "" {
+					req.Header.Set("If-None-Match", etag)
+				}
+				res, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Errorf("API %d: %v", i, err)
+					return
+				}
+				var a resultAnswer
+				if res.StatusCode == http.StatusOK {
+					json.NewDecoder(res.Body).Decode(&a)
+				}
+				res.Body.Close()
+				if res.StatusCode == http.StatusNotModified {
+					continue
+				}
+				etag = res.Header.Get("ETag")
+				if _, ok := seen[i][a.Position.Version]; !ok {
+					seen[i][a.Position.Version] = sighting{etag: etag, at: time.Now()}
+				}
+			}
+		}()
+	}
+	writersDone := salesWriters(t, src, 4, stop)
+	time.Sleep(5 * time.Second)
+	close(stop)
+	<-writersDone
+	want := postgresRows(t, srcConn, streamQuery, numbersAsWritten)
+	for i, base := range []string{s.apiURL, second} {
+		api := &system{t: t, apiURL: base}
+		if got, ok := api.awaitRows(id, want, numbersAsWritten, time.Minute); !ok {
+			t.Fatalf("API %d did not reach PostgreSQL's result: %s", i, got)
+		}
+	}
+	wg.Wait()
+	var gaps []time.Duration
+	for v, a := range seen[0] {
+		b, ok := seen[1][v]
+		if !ok {
+			continue
+		}
+		if a.etag != b.etag {
+			t.Errorf("version %d: ETag %s on one API, %s on the other", v, a.etag, b.etag)
+		}
+		gaps = append(gaps, a.at.Sub(b.at).Abs())
+	}
+	if len(gaps) < 10 {
+		t.Fatalf("only %d versions seen by both APIs (%d and %d seen)", len(gaps), len(seen[0]), len(seen[1]))
+	}
+	slices.Sort(gaps)
+	t.Logf("%d versions seen by both APIs; |difference in when each saw a version|: p50 %s, p99 %s, max %s",
+		len(gaps), gaps[len(gaps)/2], gaps[len(gaps)*99/100], gaps[len(gaps)-1])
+}

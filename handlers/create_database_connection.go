@@ -66,6 +66,12 @@ func (h *CreateDatabaseConnectionHandler) ensure(ctx context.Context, c cause, c
 		cfg.Logger.WarnContext(ctx, "observe capture after create", "environment_id", c.environmentID, "error", err)
 		return spec, nil
 	}
+	if status.Gone {
+		// Just created: the engine does not list it yet (Kafka Connect
+		// starts a connector a moment after taking its configuration).
+		// The status poller follows it from PENDING.
+		status.Status, status.Reason = jobs.StatusPending, "the capture engine has not started the capture yet"
+	}
 	return spec, cfg.Events.Publish(ctx, events.ConnectionObserved{Meta: meta(cfg, c), Capture: status})
 }
 

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cdcq/cdcq/commands"
 	"github.com/cdcq/cdcq/internal/events"
 	"github.com/cdcq/cdcq/internal/jobs"
 	"github.com/cdcq/cdcq/projections"
@@ -191,18 +192,34 @@ func TestStatusPollerFollowsUpNudgeUntilTheProjectionHasTheJob(t *testing.T) {
 }
 
 // An engine that cannot nudge (Kafka Connect, Flink) has its pending jobs
-// observed every PendingInterval, for FastPollFor.
+// observed every PendingInterval, for FastPollFor: the ones the poller saw
+// pending, and the ones the projection has as PENDING (a worker just
+// created them).
 func TestStatusPollerPollsPendingJobsOfEnginesThatDoNotNudge(t *testing.T) {
 	s := newSealer(t)
-	conns := []projections.ActiveConnection{
-		{EnvironmentID: "env1", SlotName: "cdcq_env1", ConnectionSealed: s.Seal(plainConn), Last: jobs.CaptureStatus{Status: jobs.StatusPending}},
-		{EnvironmentID: "env2", SlotName: "cdcq_env2", ConnectionSealed: s.Seal(plainConn), Last: jobs.CaptureStatus{Status: jobs.StatusRunning}},
-	}
-	capt := newScriptedCapture(false, map[string]jobs.Status{"env1": jobs.StatusPending, "env2": jobs.StatusRunning})
 	rec := &recorder{}
+	var mu sync.Mutex
+	envs := []string{"env1", "env2"}
+	initial := map[string]jobs.Status{"env1": jobs.StatusPending, "env2": jobs.StatusRunning, "env3": jobs.StatusPending}
+	// The projection: what the worker recorded, then what the poller
+	// published.
+	list := listFunc(func(context.Context) ([]projections.ActiveConnection, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		var out []projections.ActiveConnection
+		for _, env := range envs {
+			last := initial[env]
+			if o := observedConnection(rec, env); o != "" {
+				last = o
+			}
+			out = append(out, projections.ActiveConnection{EnvironmentID: env, SlotName: "cdcq_" + env,
+				ConnectionSealed: s.Seal(plainConn), Last: jobs.CaptureStatus{Status: last}})
+		}
+		return out, nil
+	})
+	capt := newScriptedCapture(false, map[string]jobs.Status{"env1": jobs.StatusPending, "env2": jobs.StatusRunning, "env3": jobs.StatusRunning})
 	p, err := NewStatusPoller(StatusPollerConfig{
-		Connections: listFunc(func(context.Context) ([]projections.ActiveConnection, error) { return conns, nil }),
-		Capture:     capt, Events: rec, Sealer: s, Interval: time.Hour,
+		Connections: list, Capture: capt, Events: rec, Sealer: s, Interval: time.Hour,
 		PendingInterval: 20 * time.Millisecond, FastPollFor: 2 * time.Second,
 	})
 	if err != nil {
@@ -212,6 +229,13 @@ func TestStatusPollerPollsPendingJobsOfEnginesThatDoNotNudge(t *testing.T) {
 	eventually(t, 5*time.Second, "env1 observed again while pending", func() bool { return capt.count("env1") >= 3 })
 	capt.set("env1", jobs.StatusRunning)
 	eventually(t, 5*time.Second, "env1 RUNNING", func() bool { return observedConnection(rec, "env1") == jobs.StatusRunning })
+
+	// A connection a worker created after the round, PENDING in the
+	// projection, whose connector runs by now.
+	mu.Lock()
+	envs = append(envs, "env3")
+	mu.Unlock()
+	eventually(t, 5*time.Second, "env3 RUNNING", func() bool { return observedConnection(rec, "env3") == jobs.StatusRunning })
 	if n := capt.count("env2"); n != 1 {
 		t.Errorf("env2, running, observed %d times; only pending jobs are polled faster", n)
 	}
@@ -226,5 +250,51 @@ func TestStatusPollerPollsPendingJobsOfEnginesThatDoNotNudge(t *testing.T) {
 	time.Sleep(500 * time.Millisecond)
 	if after := capt.count("env1"); after != before {
 		t.Errorf("env1 observed %d more times after FastPollFor", after-before)
+	}
+}
+
+// Right after a create, Kafka Connect may not list the connector yet: the
+// create records PENDING, not FAILED, and the poller says nothing of the
+// missing connector while it is young; a connector missing for longer
+// than FastPollFor is FAILED.
+func TestJustCreatedConnectorNotListedYetIsPending(t *testing.T) {
+	gone := jobs.CaptureStatus{Status: jobs.StatusFailed, Reason: "connector cdcq-env-1 does not exist in Kafka Connect", Gone: true}
+	w, rec, s := newTestWorker(t, &fakeCapture{status: gone}, &fakeProcessor{})
+	if err := w.Handle(context.Background(), commands.CreateDatabaseConnection{
+		Meta: commands.Meta{CommandID: "c1", EnvironmentID: "env-1"}, Connection: connection(s)}); err != nil {
+		t.Fatal(err)
+	}
+	if got := observedConnection(rec, "env-1"); got != jobs.StatusPending {
+		t.Fatalf("create recorded %s, want PENDING", got)
+	}
+
+	now := time.Unix(1700000000, 0)
+	rec = &recorder{}
+	p, err := NewStatusPoller(StatusPollerConfig{
+		Connections: listFunc(func(context.Context) ([]projections.ActiveConnection, error) {
+			return []projections.ActiveConnection{{EnvironmentID: "env-1", ConnectorName: "cdcq-env-1",
+				ConnectionSealed: s.Seal(plainConn), Last: jobs.CaptureStatus{Status: jobs.StatusPending}}}, nil
+		}),
+		Capture: &fakeCapture{status: gone}, Events: rec, Sealer: s, FastPollFor: time.Minute,
+		Now: func() time.Time { return now },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if err := p.Poll(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		now = now.Add(10 * time.Second)
+	}
+	if n := len(rec.names()); n != 0 {
+		t.Fatalf("published %v for a connector created %s ago", rec.names(), 20*time.Second)
+	}
+	now = now.Add(time.Minute)
+	if err := p.Poll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := observedConnection(rec, "env-1"); got != jobs.StatusFailed {
+		t.Fatalf("a connector missing for over a minute: published %v, want FAILED", rec.names())
 	}
 }

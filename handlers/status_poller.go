@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -39,12 +40,13 @@ type StatusPollerConfig struct {
 	// Interval between rounds. Default 10s. A nudge (Nudge) has an
 	// environment observed at once.
 	Interval time.Duration
-	// PendingInterval is how often a capture or a query's job that its
-	// engine reports PENDING is observed again when the engine does not
-	// nudge the poller itself (StatusNotifier): Kafka Connect and Flink can
-	// only be polled. It applies for FastPollFor after the job was first
-	// seen pending, then the job waits for the rounds again. Default 1s;
-	// negative: pending jobs wait for the rounds.
+	// PendingInterval is how often a capture or a query's job that is
+	// PENDING (as the projection has it, or as last observed) is observed
+	// again when its engine does not nudge the poller itself
+	// (StatusNotifier): Kafka Connect and Flink can only be polled. It
+	// applies for FastPollFor after the job was first seen pending, then
+	// the job waits for the rounds again. Default 1s; negative: pending
+	// jobs wait for the rounds.
 	PendingInterval time.Duration
 	// FastPollFor: see PendingInterval. Default 1m.
 	FastPollFor time.Duration
@@ -87,14 +89,13 @@ type StatusPoller struct {
 	nudged map[string]bool
 	wake   chan struct{}
 
-	// Run's own: environments to observe again before the next round.
-	// followUps are nudged environments whose observation the projection
-	// could not take yet (the job's first event is still on its way), by
-	// when to give up; pending are the environments with a job PENDING on
-	// an engine that does not nudge, by when each was first seen so.
-	followUps   map[string]time.Time
-	pending     map[string]time.Time
-	pendingNext time.Time
+	// Run's own. followUps are nudged environments whose observation the
+	// projection could not take yet (the job's first event is still on its
+	// way), by when to give up; pending are the jobs ("connection/<env>",
+	// "query/<id>") PENDING on an engine that does not nudge, by when each
+	// was first seen so.
+	followUps map[string]time.Time
+	pending   map[string]time.Time
 }
 
 // followUpEvery is how often a nudged environment whose observation the
@@ -108,17 +109,54 @@ const (
 type round struct {
 	// only are the environments observed; nil: every one.
 	only map[string]bool
+	// pendingOnly: observe only the pending jobs of engines that do not
+	// nudge, for which FastPollFor is not over.
+	pendingOnly bool
+	now         time.Time
 	// seen: the environment's connection or one of its queries was listed.
 	seen map[string]bool
 	// unsettled: something of the environment could not be observed
 	// because the projection does not have its job yet.
 	unsettled map[string]bool
-	// pending: a job of the environment is PENDING on an engine that does
-	// not nudge the poller.
+	// pending: jobs (keys as StatusPoller.pending) PENDING on an engine
+	// that does not nudge the poller.
 	pending map[string]bool
 }
 
 func (r *round) wants(environmentID string) bool { return r.only == nil || r.only[environmentID] }
+
+// covers says whether the round looked at every job of the environment of
+// key (a key of StatusPoller.pending).
+func (r *round) covers(key string) bool {
+	parts := strings.SplitN(key, "/", 3)
+	return len(parts) >= 2 && r.wants(parts[1])
+}
+
+// young says whether a job is not yet pending for longer than FastPollFor.
+func (p *StatusPoller) young(key string, now time.Time) bool {
+	since, ok := p.pending[key]
+	return !ok || now.Sub(since) <= p.cfg.FastPollFor
+}
+
+func connectionKey(environmentID string) string { return "connection/" + environmentID }
+
+func queryKey(environmentID, queryID string) string { return "query/" + environmentID + "/" + queryID }
+
+// fastPoll says, for a job of an engine that does not nudge (fast), PENDING
+// in the projection (lastPending), whether a pendingOnly round observes it,
+// and notes it pending. A round that is not pendingOnly observes every job
+// it wants.
+func (p *StatusPoller) fastPoll(r *round, fast bool, key string, lastPending bool) bool {
+	if !r.pendingOnly {
+		return true
+	}
+	since, tracked := p.pending[key]
+	if !fast || (!lastPending && !tracked) {
+		return false
+	}
+	r.pending[key] = true // until observed otherwise
+	return !tracked || r.now.Sub(since) <= p.cfg.FastPollFor
+}
 
 type publishedStatus struct {
 	status jobs.QueryStatus
@@ -183,12 +221,20 @@ func (p *StatusPoller) takeNudged() map[string]bool {
 }
 
 // Run polls every Interval, and at once the environments nudged, until
-// ctx ends.
+// ctx ends; pending jobs of engines that do not nudge, every
+// PendingInterval.
 func (p *StatusPoller) Run(ctx context.Context) {
 	// Nudges sent before this poller ran are covered by the first round.
 	p.takeNudged()
 	full := time.NewTimer(0)
 	defer full.Stop()
+	var pendingTick <-chan time.Time
+	queriesPolled := p.cfg.Queries != nil && p.cfg.Processor != nil
+	if p.cfg.PendingInterval > 0 && (!notifies(p.cfg.Capture) || (queriesPolled && !notifies(p.cfg.Processor))) {
+		t := time.NewTicker(p.cfg.PendingInterval)
+		defer t.Stop()
+		pendingTick = t.C
+	}
 	var soon *time.Timer
 	defer func() {
 		if soon != nil {
@@ -212,6 +258,11 @@ func (p *StatusPoller) Run(ctx context.Context) {
 		case <-soonC:
 			soon = nil
 			only = p.due()
+		case <-pendingTick:
+			if err := p.pollPending(ctx); err != nil && ctx.Err() == nil {
+				p.cfg.Logger.Warn("status poll of pending jobs", "error", err)
+			}
+			continue
 		}
 		if only == nil {
 			// A whole round: the next one is an Interval later.
@@ -237,9 +288,8 @@ func (p *StatusPoller) Run(ctx context.Context) {
 	}
 }
 
-// due returns the environments to observe again now: those followed up,
-// and, every PendingInterval, those with a pending job. Expired entries
-// are dropped; the rounds take them over.
+// due returns the environments followed up, to observe again now.
+// Expired entries are dropped; the rounds take them over.
 func (p *StatusPoller) due() map[string]bool {
 	now := p.cfg.Now()
 	out := map[string]bool{}
@@ -250,31 +300,12 @@ func (p *StatusPoller) due() map[string]bool {
 		}
 		out[env] = true
 	}
-	if !now.Before(p.pendingNext) {
-		for env, since := range p.pending {
-			if now.Sub(since) > p.cfg.FastPollFor {
-				continue // kept, so that it is not fast-polled again
-			}
-			out[env] = true
-		}
-		p.pendingNext = now.Add(p.cfg.PendingInterval)
-	}
 	return out
 }
 
-// nextSoon says when environments are due to be observed again before
-// the next round.
+// nextSoon says when environments are due to be followed up.
 func (p *StatusPoller) nextSoon() (time.Duration, bool) {
-	if len(p.followUps) > 0 {
-		return followUpEvery, true
-	}
-	now := p.cfg.Now()
-	for _, since := range p.pending {
-		if now.Sub(since) <= p.cfg.FastPollFor {
-			return max(p.pendingNext.Sub(now), 0), true
-		}
-	}
-	return 0, false
+	return followUpEvery, len(p.followUps) > 0
 }
 
 // Poll runs one round. Not while Run runs.
@@ -282,19 +313,19 @@ func (p *StatusPoller) Poll(ctx context.Context) error {
 	return p.poll(ctx, nil, false)
 }
 
+// pollPending observes the pending jobs of the engines that do not nudge.
+func (p *StatusPoller) pollPending(ctx context.Context) error {
+	return p.run(ctx, &round{pendingOnly: true})
+}
+
 // poll observes the environments in only (nil: every one). nudged says
 // that they were nudged: one whose observation the projection could not
 // take yet is followed up.
 func (p *StatusPoller) poll(ctx context.Context, only map[string]bool, nudged bool) error {
-	r := &round{only: only, seen: map[string]bool{}, unsettled: map[string]bool{}, pending: map[string]bool{}}
-	err := p.pollConnections(ctx, r)
-	if err == nil && p.cfg.Queries != nil && p.cfg.Processor != nil {
-		err = p.pollQueries(ctx, r)
-	}
-	if err != nil {
+	r := &round{only: only}
+	if err := p.run(ctx, r); err != nil {
 		return err
 	}
-	now := p.cfg.Now()
 	if only != nil {
 		for env := range only {
 			_, following := p.followUps[env]
@@ -302,21 +333,32 @@ func (p *StatusPoller) poll(ctx context.Context, only map[string]bool, nudged bo
 			case r.seen[env] && !r.unsettled[env]:
 				delete(p.followUps, env)
 			case nudged && !following:
-				p.followUps[env] = now.Add(followUpFor)
+				p.followUps[env] = r.now.Add(followUpFor)
 			}
 		}
 	}
-	for env := range p.pending {
-		if r.wants(env) && !r.pending[env] {
-			delete(p.pending, env)
+	return nil
+}
+
+// run observes what r asks for and keeps track of the pending jobs.
+func (p *StatusPoller) run(ctx context.Context, r *round) error {
+	r.now = p.cfg.Now()
+	r.seen, r.unsettled, r.pending = map[string]bool{}, map[string]bool{}, map[string]bool{}
+	err := p.pollConnections(ctx, r)
+	if err == nil && p.cfg.Queries != nil && p.cfg.Processor != nil {
+		err = p.pollQueries(ctx, r)
+	}
+	if err != nil {
+		return err
+	}
+	for key := range p.pending {
+		if r.covers(key) && !r.pending[key] {
+			delete(p.pending, key)
 		}
 	}
-	for env := range r.pending {
-		if _, ok := p.pending[env]; !ok {
-			if len(p.pending) == 0 {
-				p.pendingNext = now.Add(p.cfg.PendingInterval)
-			}
-			p.pending[env] = now
+	for key, pending := range r.pending {
+		if _, ok := p.pending[key]; pending && !ok {
+			p.pending[key] = r.now
 		}
 	}
 	return nil
@@ -346,6 +388,11 @@ func (p *StatusPoller) pollQueries(ctx context.Context, r *round) error {
 		if q.Engine != p.cfg.Processor.Engine() || !r.wants(q.EnvironmentID) {
 			continue
 		}
+		key := queryKey(q.EnvironmentID, q.QueryID)
+		lastPending := q.Last.Status == jobs.StatusPending && q.Last.JobState != ""
+		if !p.fastPoll(r, fast, key, lastPending) {
+			continue
+		}
 		r.seen[q.EnvironmentID] = true
 		if q.Last.Status == jobs.StatusPending && q.Last.JobState == "" {
 			// A worker is still starting the job; it records the outcome
@@ -373,9 +420,7 @@ func (p *StatusPoller) pollQueries(ctx context.Context, r *round) error {
 			p.cfg.Logger.Warn("observe query", "environment_id", q.EnvironmentID, "query_id", q.QueryID, "error", err)
 			continue
 		}
-		if fast && status.Status == jobs.StatusPending {
-			r.pending[q.EnvironmentID] = true
-		}
+		r.pending[key] = fast && (status.Status == jobs.StatusPending || lastPending)
 		if q.Last.Status == jobs.StatusFailed && q.Last.Reason != "" && status.Status == jobs.StatusFailed && status.JobID == "" {
 			// The failed job is gone from the engine (its history was
 			// lost, say): "no job" says less than the reason on record.
@@ -457,7 +502,8 @@ func (p *StatusPoller) pollConnections(ctx context.Context, r *round) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if !r.wants(c.EnvironmentID) {
+		key, lastPending := connectionKey(c.EnvironmentID), c.Last.Status == jobs.StatusPending
+		if !r.wants(c.EnvironmentID) || !p.fastPoll(r, fast, key, lastPending) {
 			continue
 		}
 		r.seen[c.EnvironmentID] = true
@@ -466,8 +512,11 @@ func (p *StatusPoller) pollConnections(ctx context.Context, r *round) error {
 			p.cfg.Logger.Warn("observe capture", "environment_id", c.EnvironmentID, "error", err)
 			continue
 		}
-		if fast && status.Status == jobs.StatusPending {
-			r.pending[c.EnvironmentID] = true
+		r.pending[key] = fast && (status.Status == jobs.StatusPending || lastPending)
+		if fast && status.Gone && lastPending && p.young(key, r.now) {
+			// Just created: Kafka Connect lists a connector a moment after
+			// it took its configuration.
+			continue
 		}
 		if status.Equal(c.Last) {
 			continue

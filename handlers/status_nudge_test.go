@@ -298,3 +298,52 @@ func TestJustCreatedConnectorNotListedYetIsPending(t *testing.T) {
 		t.Fatalf("a connector missing for over a minute: published %v, want FAILED", rec.names())
 	}
 }
+
+// polledProcessor reports one status for every query and cannot nudge, as
+// Flink.
+type polledProcessor struct{ scriptedProcessor }
+
+func (*polledProcessor) NotifiesStatus() bool { return false }
+
+// A Flink job the worker recorded as PENDING (its job just submitted) is
+// observed every PendingInterval until it runs, without waiting for the
+// round.
+func TestStatusPollerPollsPendingQueryJobsOfProcessorsThatDoNotNudge(t *testing.T) {
+	s := newSealer(t)
+	rec := &recorder{}
+	var mu sync.Mutex
+	var qs []projections.ActiveQuery
+	proc := &polledProcessor{scriptedProcessor{status: jobs.QueryStatus{Status: jobs.StatusPending, JobID: "j1", JobState: "CREATED"}}}
+	p, err := NewStatusPoller(StatusPollerConfig{
+		Connections: listFunc(func(context.Context) ([]projections.ActiveConnection, error) { return nil, nil }),
+		Queries: queryListFunc(func(context.Context) ([]projections.ActiveQuery, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			return qs, nil
+		}),
+		Capture: newScriptedCapture(true, nil), Processor: proc, Events: rec, Sealer: s,
+		Interval: time.Hour, PendingInterval: 20 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runPoller(t, p)
+	time.Sleep(100 * time.Millisecond) // the first round, with no query yet
+	mu.Lock()
+	qs = []projections.ActiveQuery{{QueryID: "q1", EnvironmentID: "env1", PipelineName: "cdcq-env1-q1", Engine: "scriptedproc",
+		Last: jobs.QueryStatus{Status: jobs.StatusPending, JobID: "j1", JobState: "CREATED"}}}
+	mu.Unlock()
+	proc.mu.Lock()
+	proc.status = jobs.QueryStatus{Status: jobs.StatusRunning, JobID: "j1", JobState: "RUNNING"}
+	proc.mu.Unlock()
+	eventually(t, 5*time.Second, "q1 RUNNING", func() bool {
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		for _, e := range rec.events {
+			if o, ok := e.(events.CachedQueryObserved); ok && o.QueryID == "q1" && o.Status == jobs.StatusRunning {
+				return true
+			}
+		}
+		return false
+	})
+}

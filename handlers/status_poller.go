@@ -92,8 +92,8 @@ type StatusPoller struct {
 	// Run's own. followUps are nudged environments whose observation the
 	// projection could not take yet (the job's first event is still on its
 	// way), by when to give up; pending are the jobs ("connection/<env>",
-	// "query/<id>") PENDING on an engine that does not nudge, by when each
-	// was first seen so.
+	// "query/<env>/<id>") PENDING on an engine that does not nudge, by
+	// when each was first seen so.
 	followUps map[string]time.Time
 	pending   map[string]time.Time
 }

@@ -2,11 +2,15 @@ package service
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/cdcq/cdcq/internal/config"
+	"github.com/cdcq/cdcq/internal/kafkabus"
 	"github.com/cdcq/cdcq/internal/names"
 )
 
@@ -73,4 +77,41 @@ func TestStatusFollowsTheEmbeddedEnginesWithoutWaitingForARound(t *testing.T) {
 	}
 	t.Logf("checkJobStatus showed the capture FAILED %s after its replication connection was cut (including the capture's 1s retry)",
 		time.Since(broke).Round(time.Millisecond))
+}
+
+// The worker that leads the status poller runs no capture and no query; a
+// second worker runs them: its nudges reach the leader through the
+// job-state database (LISTEN/NOTIFY), with the rounds a minute apart.
+func TestStatusNudgesReachTheLeaderFromAnotherWorker(t *testing.T) {
+	broker, err := kafkabus.StartEmbedded("", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(broker.Close)
+	s := startSystemOn(t, config.Config{KafkaBrokers: broker.Brokers(), StatusInterval: time.Minute},
+		func(inf *Infra, cfg config.Config, logger *slog.Logger) []WorkerDeps {
+			deps, err := Engines(cfg, inf, logger)
+			if err != nil {
+				t.Fatal(err)
+			}
+			deps.Background = nil // no capture supervisor, no query runner
+			return []WorkerDeps{deps}
+		})
+	leads := fmt.Sprintf(`msg="became leader" lock_id=%d`, statusPollerLock)
+	waitFor(t, 30*time.Second, "the first worker to lead the status poller", func() bool { return strings.Contains(s.logs.String(), leads) })
+	s.startEmbeddedWorkers(2)
+	if n := strings.Count(s.logs.String(), leads); n != 1 {
+		t.Fatalf("%d workers led the status poller", n)
+	}
+	src, srcConn := sourceDatabase(t)
+	if _, err := srcConn.Exec(context.Background(), freshnessTable+`;
+		INSERT INTO orders SELECT i, i % 100 FROM generate_series(1, 1000) i`); err != nil {
+		t.Fatal(err)
+	}
+	capture, query := s.statusLags(t, src, uniqueEnv("nudge"), 20*time.Second)
+	t.Logf("nudged from the other worker: capture streaming shown %s after, result LIVE %s after",
+		capture.Round(time.Millisecond), query.Round(time.Millisecond))
+	if n := strings.Count(s.logs.String(), leads); n != 1 {
+		t.Fatalf("leadership moved (%d workers led the status poller)", n)
+	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/cdcq/cdcq/internal/names"
 	"github.com/cdcq/cdcq/internal/results"
 	"github.com/cdcq/cdcq/internal/sqlplan"
+	"github.com/cdcq/cdcq/internal/stagetrace"
 	"github.com/cdcq/cdcq/projections"
 )
 
@@ -106,6 +107,12 @@ func (r *runner) run(ctx context.Context, q projections.ActiveQuery) error {
 		return err
 	}
 	defer cl.Close()
+	fresh, err := r.followHeartbeats(ctx, cl, q.EnvironmentID, q.QueryID, topics)
+	if err != nil {
+		return err
+	}
+	pub := newPublisher(cl, resultTopic)
+	defer pub.flush() // before Close
 	previous, err := r.results.Keys(ctx, q.QueryID)
 	if err != nil {
 		return err
@@ -143,6 +150,9 @@ func (r *runner) run(ctx context.Context, q projections.ActiveQuery) error {
 		if ctx.Err() != nil {
 			return nil
 		}
+		if err := pub.failed(); err != nil {
+			return err
+		}
 		var fetchErr error
 		fetches.EachError(func(topic string, _ int32, err error) {
 			if fetchErr == nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
@@ -155,8 +165,13 @@ func (r *runner) run(ctx context.Context, q projections.ActiveQuery) error {
 		}
 		var applyErr error
 		read := false
+		traced := traceCommits(fetches)
 		fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
 			if applyErr != nil || len(fp.Records) == 0 {
+				return
+			}
+			if fp.Topic == fresh.topic {
+				fresh.note(fp.Records)
 				return
 			}
 			read = true
@@ -198,6 +213,9 @@ func (r *runner) run(ctx context.Context, q projections.ActiveQuery) error {
 		changes, err := eng.Changes()
 		if err != nil {
 			return r.fail(ctx, q.QueryID, err)
+		}
+		if live {
+			stagetrace.MarkAll("ivm-applied", traced, time.Now())
 		}
 		if live && h.due(live) {
 			// A query deleted and created again while nothing changed in
@@ -256,16 +274,38 @@ func (r *runner) run(ctx context.Context, q projections.ActiveQuery) error {
 			continue
 		}
 		if len(changes) == 0 && (!read || time.Since(lastProgress) < r.progressEvery) {
+			// The result in Postgres reflects every record read.
+			if err := fresh.update(ctx, p.Positions); err != nil {
+				return r.stopIfDeleted(err)
+			}
 			continue
 		}
 		lastProgress = time.Now()
 		if err := r.results.Apply(ctx, q.QueryID, changes, p); err != nil {
 			return r.stopIfDeleted(err)
 		}
-		if err := produce(ctx, cl, resultTopic, changes); err != nil {
-			return err
+		stagetrace.MarkAll("results-committed", traced, time.Now())
+		pub.publish(ctx, changes, traced)
+		if err := fresh.update(ctx, p.Positions); err != nil {
+			return r.stopIfDeleted(err)
 		}
 	}
+}
+
+// traceCommits, when stage tracing is on, marks the records of a poll as
+// read by the runner and returns their commit times.
+func traceCommits(fetches kgo.Fetches) []int64 {
+	if !stagetrace.On() {
+		return nil
+	}
+	var out []int64
+	fetches.EachRecord(func(rec *kgo.Record) {
+		if rec.Value != nil {
+			out = append(out, stagetrace.CommitMicros(rec.Value))
+		}
+	})
+	stagetrace.MarkAll("runner-polled", out, time.Now())
+	return out
 }
 
 // pollWait bounds one poll: short while catching up, so that the end of

@@ -420,3 +420,17 @@ func TestSlowSubscriberIsCutOff(t *testing.T) {
 		t.Errorf("events = %v, want at most 5 then overflow", kinds)
 	}
 }
+
+func TestNumericsKeepTheirScale(t *testing.T) {
+	w := newWorld(t)
+	c := w.cache(true, 0)
+	p := results.Progress{State: results.StateLive}
+	// As Flink's JSON format writes them: trailing zeros dropped.
+	rows := []results.Change{{Key: key(ip(1)), Row: []byte(`{"query_id":"q1","grp":1,"n":2,"total":12.5}`)},
+		{Key: key(ip(2)), Row: []byte(`{"query_id":"q1","grp":2,"n":1,"total":7}`)},
+		{Key: key(ip(3)), Row: []byte(`{"query_id":"q1","grp":3,"n":1,"total":null}`)}}
+	if err := w.store.Replace(t.Context(), "q1", rows, p); err != nil {
+		t.Fatal(err)
+	}
+	awaitRows(t, c, `[{"grp":1,"n":2,"total":12.50},{"grp":2,"n":1,"total":7.00},{"grp":3,"n":1,"total":null}]`)
+}

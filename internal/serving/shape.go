@@ -48,10 +48,19 @@ func newShape(schema, sql string) (*shape, error) {
 		s.fields = append(s.fields, o.Name)
 		head, _ := json.Marshal(o.Name)
 		s.heads = append(s.heads, append(head, ':'))
-		s.conv = append(s.conv, converterFor(o.Type))
+		conv := converterFor(o.Type)
+		if scale := numericScale(c.Plan, o); scale > 0 {
+			conv = padScale(scale)
+		}
+		s.conv = append(s.conv, conv)
 	}
 	for _, g := range c.Plan.GroupBy {
-		s.keyConv = append(s.keyConv, converterFor(g.ResultType()))
+		t := g.ResultType()
+		conv := converterFor(t)
+		if t.Kind == sqlplan.KindNumeric && t.Precision != sqlplan.NoPrecision && t.Scale > 0 {
+			conv = padScale(t.Scale)
+		}
+		s.keyConv = append(s.keyConv, conv)
 	}
 	return s, nil
 }
@@ -108,6 +117,63 @@ func converterFor(t sqlplan.Type) convert {
 		return floatText(64)
 	}
 	return nil
+}
+
+// numericScale is the scale PostgreSQL writes a numeric output with when
+// the plan tells it: a column's numeric(p,s), and its sum, min and max,
+// have scale s. 0 when the plan does not tell (avg, expressions): values
+// are then served as the engine wrote them.
+func numericScale(p *sqlplan.Plan, o sqlplan.Output) int {
+	if o.Type.Kind != sqlplan.KindNumeric {
+		return 0
+	}
+	if o.Type.Precision != sqlplan.NoPrecision {
+		return o.Type.Scale
+	}
+	var t sqlplan.Type
+	switch e := o.Expr.(type) {
+	case *sqlplan.GroupRef:
+		t = p.GroupBy[e.Index].ResultType()
+	case *sqlplan.AggRef:
+		a := p.Aggregates[e.Index]
+		if a.Arg == nil || (a.Func != sqlplan.Sum && a.Func != sqlplan.Min && a.Func != sqlplan.Max) {
+			return 0
+		}
+		t = a.Arg.ResultType()
+	default:
+		return 0
+	}
+	if t.Kind == sqlplan.KindNumeric && t.Precision != sqlplan.NoPrecision {
+		return t.Scale
+	}
+	return 0
+}
+
+// padScale writes a numeric with at least scale digits after the point,
+// as PostgreSQL does for a value of a numeric(p,scale) column: Flink's
+// JSON format drops trailing zeros (2.250 becomes 2.25).
+func padScale(scale int) convert {
+	return func(v json.RawMessage) (json.RawMessage, error) {
+		if len(v) == 0 || v[0] == '"' || v[0] == 'n' || bytes.ContainsAny(v, "eE") {
+			return v, nil
+		}
+		have := 0
+		if dot := bytes.IndexByte(v, '.'); dot >= 0 {
+			have = len(v) - dot - 1
+		}
+		if have >= scale {
+			return v, nil
+		}
+		out := make([]byte, 0, len(v)+scale-have+1)
+		out = append(out, v...)
+		if have == 0 && bytes.IndexByte(v, '.') < 0 {
+			out = append(out, '.')
+		}
+		for range scale - have {
+			out = append(out, '0')
+		}
+		return out, nil
+	}
 }
 
 // byteaHex turns base64 ("AQI=") into PostgreSQL's hex format ("\\x0102").

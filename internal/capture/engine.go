@@ -50,10 +50,11 @@ type Config struct {
 	// confirmed to the slot. Default 1s.
 	StatusInterval time.Duration
 	// HeartbeatInterval is how often a heartbeat record is written to
-	// __debezium-heartbeat.<prefix> while streaming; the slot is advanced
-	// past WAL that carries no captured change whenever the server reports
-	// it, independent of this. Default 10s; negative disables heartbeat
-	// records.
+	// __debezium-heartbeat.<prefix> while streaming, each saying that every
+	// transaction acknowledged before its time is in Kafka (freshness.go);
+	// the slot is advanced past WAL that carries no captured change
+	// whenever the server reports it, independent of this. Default 1s;
+	// negative disables heartbeat records.
 	HeartbeatInterval time.Duration
 	// ProgressInterval is how often a running capture records its
 	// progress, lag and health in the job-state database, and notices
@@ -84,7 +85,9 @@ type Config struct {
 	// defaults, as Debezium leaves them).
 	TopicConfigs map[string]*string
 	// ProducerLinger, MaxBufferedRecords and Compression tune the Kafka
-	// producer. Defaults 5ms, 20000 and none (on a small machine the
+	// producer. Defaults 1ms (a committed change waits at most that long
+	// for others to share its request; under load requests are in flight
+	// and batches fill regardless), 20000 and none (on a small machine the
 	// encoding CPU matters more than the bytes).
 	ProducerLinger     time.Duration
 	MaxBufferedRecords int
@@ -133,14 +136,14 @@ func (c *Config) setDefaults() {
 	}
 	def(&c.ConnectTimeout, 10*time.Second)
 	def(&c.StatusInterval, time.Second)
-	def(&c.HeartbeatInterval, 10*time.Second)
+	def(&c.HeartbeatInterval, time.Second)
 	def(&c.ProgressInterval, time.Second)
 	def(&c.RefreshInterval, time.Minute)
 	def(&c.StaleAfter, 2*time.Minute)
 	def(&c.RetryMin, time.Second)
 	def(&c.RetryMax, 30*time.Second)
 	def(&c.TakeoverGrace, 10*time.Second)
-	def(&c.ProducerLinger, 5*time.Millisecond)
+	def(&c.ProducerLinger, time.Millisecond)
 	if c.SnapshotChunkRows == 0 {
 		c.SnapshotChunkRows = 10000
 	}

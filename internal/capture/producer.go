@@ -13,6 +13,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/cdcq/cdcq/internal/stagetrace"
 )
 
 // producer writes one capture's records to Kafka. Records are produced
@@ -175,8 +177,11 @@ func (b *batch) ack(_ *kgo.Record, err error) {
 		// Before the count: advance must see it once pending is 0.
 		b.failed.Store(true)
 		b.p.fail(fmt.Errorf("produce to kafka: %w", err))
-	} else if b.p.onAck != nil {
-		b.p.onAck(b.commit)
+	} else {
+		if b.p.onAck != nil {
+			b.p.onAck(b.commit)
+		}
+		stagetrace.Mark("capture-acked", b.commit, time.Now())
 	}
 	b.pending.Add(-1)
 }

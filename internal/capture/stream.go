@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"strconv"
 	"time"
 
 	"github.com/jackc/pglogrepl"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/cdcq/cdcq/internal/dbzjson"
 	"github.com/cdcq/cdcq/internal/pgsource"
+	"github.com/cdcq/cdcq/internal/stagetrace"
 )
 
 // wakeInterval is how often the stream loop stops reading to confirm
@@ -85,6 +85,8 @@ type streamer struct {
 	sentConfirmed pglogrepl.LSN
 	lastStatus    time.Time
 	nextHeartbeat time.Time
+	// probe is the heartbeat waiting for its position (freshness.go).
+	probe freshProbe
 }
 
 func (s *streamer) run(ctx context.Context) error {
@@ -171,6 +173,10 @@ func (s *streamer) copyData(ctx context.Context, data []byte) error {
 		if k.ReplyRequested {
 			return s.periodic(ctx, time.Now(), true)
 		}
+		if s.cur == nil {
+			// Likely the keepalive a pending heartbeat asked for.
+			return s.heartbeatIfConfirmed(ctx, time.Now())
+		}
 	case pglogrepl.XLogDataByteID:
 		x, err := pglogrepl.ParseXLogData(data[1:])
 		if err != nil {
@@ -226,28 +232,8 @@ func (s *streamer) periodic(ctx context.Context, now time.Time, reply bool) erro
 		}
 		s.sentConfirmed, s.lastStatus = confirmed, now
 	}
-	if s.e.cfg.HeartbeatInterval > 0 && !now.Before(s.nextHeartbeat) {
-		s.nextHeartbeat = now.Add(s.e.cfg.HeartbeatInterval)
-		if err := s.heartbeat(ctx, now); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// heartbeat writes Debezium's heartbeat record: key {"serverName":prefix},
-// value {"ts_ms":now}.
-func (s *streamer) heartbeat(ctx context.Context, now time.Time) error {
-	topic := HeartbeatTopicPrefix + s.row.TopicPrefix
-	if err := s.prod.ensureTopic(ctx, topic); err != nil {
-		return err
-	}
-	key := strconv.AppendQuote([]byte(`{"serverName":`), s.row.TopicPrefix)
-	key = append(key, '}')
-	val := strconv.AppendInt([]byte(`{"ts_ms":`), now.UnixMilli(), 10)
-	val = append(val, '}')
-	s.prod.produceUntracked(ctx, &kgo.Record{Topic: topic, Key: key, Value: val})
-	return nil
+	// Heartbeats say how fresh the topics are (freshness.go).
+	return s.freshness(ctx, now)
 }
 
 func (s *streamer) message(ctx context.Context, lsn pglogrepl.LSN, msg pglogrepl.Message) error {
@@ -264,6 +250,7 @@ func (s *streamer) message(ctx context.Context, lsn pglogrepl.LSN, msg pglogrepl
 		if s.cur == nil {
 			return fmt.Errorf("commit at %s without a transaction", lsn)
 		}
+		stagetrace.Mark("capture-decoded", s.commitTime, time.Now())
 		s.cur.end = m.TransactionEndLSN
 		s.acks.push(s.cur)
 		s.cur = nil

@@ -1,0 +1,131 @@
+package embedded
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/cdcq/cdcq/internal/capture"
+	"github.com/cdcq/cdcq/internal/kafkabus"
+	"github.com/cdcq/cdcq/internal/names"
+	"github.com/cdcq/cdcq/internal/results"
+)
+
+// freshness follows the capture's heartbeats (Debezium's topic
+// __debezium-heartbeat.<prefix>, {"ts_ms": T}) and records how fresh the
+// query's result is: once the runner has read a heartbeat for T, then its
+// source topics up to the end offsets listed after that, and committed the
+// result of those records, the result reflects every transaction the
+// heartbeat vouches for (internal/capture/freshness.go: every commit
+// acknowledged before T), and results.SetFreshThrough(T) says so.
+type freshness struct {
+	store   *results.Store
+	log     *slog.Logger
+	adm     *kadm.Client
+	queryID string
+	topic   string   // the heartbeat topic
+	sources []string // the query's source topics
+
+	seen    time.Time          // the newest heartbeat read
+	pending time.Time          // the heartbeat waiting for ends to be read
+	ends    kadm.ListedOffsets // the sources' ends listed after pending was read
+	written time.Time          // the last time recorded
+}
+
+// followHeartbeats makes cl read the environment's heartbeat topic from its
+// last record on.
+func (r *runner) followHeartbeats(ctx context.Context, cl *kgo.Client, env, queryID string, sources []string) (*freshness, error) {
+	f := &freshness{store: r.results, log: r.logger, adm: kadm.NewClient(cl), queryID: queryID,
+		topic: capture.HeartbeatTopicPrefix + names.TopicPrefix(env), sources: sources}
+	if err := kafkabus.EnsureTopics(ctx, r.brokers, kafkabus.Topic{Name: f.topic, Partitions: 1}); err != nil {
+		return nil, err
+	}
+	ends, err := f.adm.ListEndOffsets(ctx, f.topic)
+	if err == nil {
+		err = ends.Error()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list end offsets of %s: %w", f.topic, err)
+	}
+	from := map[string]map[int32]kgo.Offset{f.topic: {}}
+	ends.Each(func(o kadm.ListedOffset) {
+		from[f.topic][o.Partition] = kgo.NewOffset().At(max(o.Offset-1, 0))
+	})
+	cl.AddConsumePartitions(from)
+	return f, nil
+}
+
+// note reads a fetch's heartbeat records.
+func (f *freshness) note(recs []*kgo.Record) {
+	for _, rec := range recs {
+		if t, ok := heartbeatTime(rec.Value); ok && t.After(f.seen) {
+			f.seen = t
+		}
+	}
+}
+
+// heartbeatTime reads a heartbeat's ts_ms, written by cdcq's capture or by
+// Debezium (with or without the JSON converter's schema envelope).
+func heartbeatTime(value []byte) (time.Time, bool) {
+	var v struct {
+		TsMs    *int64 `json:"ts_ms"`
+		Payload *struct {
+			TsMs *int64 `json:"ts_ms"`
+		} `json:"payload"`
+	}
+	if json.Unmarshal(value, &v) != nil {
+		return time.Time{}, false
+	}
+	ms := v.TsMs
+	if ms == nil && v.Payload != nil {
+		ms = v.Payload.TsMs
+	}
+	if ms == nil || *ms <= 0 {
+		return time.Time{}, false
+	}
+	return time.UnixMilli(*ms).UTC(), true
+}
+
+// update is called, while the query is live, when the result in Postgres
+// reflects every record up to positions: it records the pending heartbeat
+// when positions reached the ends listed after it, and takes up the newest
+// heartbeat read.
+func (f *freshness) update(ctx context.Context, positions map[string]map[int32]int64) error {
+	for range 2 {
+		if f.pending.IsZero() {
+			if !f.seen.After(f.written) {
+				return nil
+			}
+			ends, err := f.adm.ListEndOffsets(ctx, f.sources...)
+			if err == nil {
+				err = ends.Error()
+			}
+			if err != nil {
+				// Tried again after the next poll; meanwhile the time
+				// recorded stays where it is.
+				f.log.Warn("cached query: list end offsets for its fresh-through time", "query_id", f.queryID, "error", err)
+				return nil
+			}
+			f.pending, f.ends = f.seen, ends
+		}
+		reached := true
+		f.ends.Each(func(o kadm.ListedOffset) {
+			if o.Offset > positions[o.Topic][o.Partition] {
+				reached = false
+			}
+		})
+		if !reached {
+			return nil
+		}
+		if err := f.store.SetFreshThrough(ctx, f.queryID, f.pending); err != nil {
+			return err
+		}
+		f.written, f.pending, f.ends = f.pending, time.Time{}, nil
+	}
+	return nil
+}

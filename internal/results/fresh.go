@@ -1,0 +1,43 @@
+package results
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// SetFreshThrough records that queryID's result reflects every source
+// transaction whose commit was acknowledged to its client before t
+// (query_progress.fresh_through; migrations/00810_query_fresh_through.sql
+// says exactly what it means). It only moves the time forward, and only
+// for a LIVE query: a query catching up, stale or deleted keeps the time
+// it had, so its lag grows. It touches nothing else of the progress.
+func (s *Store) SetFreshThrough(ctx context.Context, queryID string, t time.Time) error {
+	_, err := s.pool.Exec(ctx, `UPDATE query_progress SET fresh_through = $2
+		WHERE query_id = $1 AND state = $3 AND (fresh_through IS NULL OR fresh_through < $2)`,
+		queryID, t, StateLive)
+	if err != nil {
+		return fmt.Errorf("results: fresh-through time of %s: %w", queryID, err)
+	}
+	return nil
+}
+
+// FreshThrough reads queryID's fresh-through time: the zero time when it
+// was never set, ErrNotFound when the query has no progress.
+func (s *Store) FreshThrough(ctx context.Context, queryID string) (time.Time, error) {
+	var t *time.Time
+	err := s.pool.QueryRow(ctx, `SELECT fresh_through FROM query_progress WHERE query_id = $1`, queryID).Scan(&t)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return time.Time{}, ErrNotFound
+	}
+	if err != nil {
+		return time.Time{}, fmt.Errorf("results: read fresh-through time of %s: %w", queryID, err)
+	}
+	if t == nil {
+		return time.Time{}, nil
+	}
+	return t.UTC(), nil
+}

@@ -181,7 +181,9 @@ func (b *batch) ack(_ *kgo.Record, err error) {
 		if b.p.onAck != nil {
 			b.p.onAck(b.commit)
 		}
-		stagetrace.Mark("capture-acked", b.commit, time.Now())
+		if stagetrace.On() {
+			stagetrace.Mark("capture-acked", b.commit, time.Now())
+		}
 	}
 	b.pending.Add(-1)
 }

@@ -250,7 +250,9 @@ func (s *streamer) message(ctx context.Context, lsn pglogrepl.LSN, msg pglogrepl
 		if s.cur == nil {
 			return fmt.Errorf("commit at %s without a transaction", lsn)
 		}
-		stagetrace.Mark("capture-decoded", s.commitTime, time.Now())
+		if stagetrace.On() {
+			stagetrace.Mark("capture-decoded", s.commitTime, time.Now())
+		}
 		s.cur.end = m.TransactionEndLSN
 		s.acks.push(s.cur)
 		s.cur = nil

@@ -25,6 +25,8 @@ type ivmEngine struct {
 	// helpers are the decoders of the goroutines beyond the first (which
 	// uses the query's), per source; made when first needed.
 	helpers [][]*ivm.Decoder
+	// reserved are the tables Reserve sized the state for.
+	reserved map[string]bool
 }
 
 type rawRecord struct {

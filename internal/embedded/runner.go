@@ -15,6 +15,7 @@ import (
 	"github.com/cdcq/cdcq/internal/cachedquery"
 	"github.com/cdcq/cdcq/internal/capture"
 	"github.com/cdcq/cdcq/internal/ivm"
+	"github.com/cdcq/cdcq/internal/jobs"
 	"github.com/cdcq/cdcq/internal/kafkabus"
 	"github.com/cdcq/cdcq/internal/names"
 	"github.com/cdcq/cdcq/internal/results"
@@ -118,7 +119,7 @@ func (r *runner) run(ctx context.Context, q projections.ActiveQuery) error {
 		return err
 	}
 	p := results.Progress{State: results.StateCatchingUp, Positions: map[string]map[int32]int64{}, Owner: r.owner}
-	h := &hydration{r: r, env: q.EnvironmentID, adm: kadm.NewClient(cl), topics: topics, tables: map[string]bool{}}
+	h := &hydration{r: r, env: q.EnvironmentID, adm: kadm.NewClient(cl), topics: topics, tables: map[string]bool{}, reserve: reserveFor(eng)}
 	for _, src := range compiled.Plan.Sources {
 		h.tables[src.Schema+"."+src.Name] = true
 	}
@@ -327,6 +328,9 @@ type hydration struct {
 	adm    *kadm.Client
 	topics []string
 	tables map[string]bool // "<schema>.<table>" the query reads
+	// reserve, when set, sizes the engine's state from the capture's
+	// estimates of its tables (reserve.go).
+	reserve func(jobs.SnapshotProgress)
 
 	done      bool
 	snapshot  results.Hydration
@@ -364,6 +368,9 @@ func (h *hydration) check(ctx context.Context) error {
 		}
 		done = sp.Done
 		h.snapshot = results.NewHydration(sp, h.tables)
+		if h.reserve != nil {
+			h.reserve(sp)
+		}
 	}
 	if !done {
 		h.done, h.ends = false, nil

@@ -71,9 +71,10 @@ type ResultColumn struct {
 
 // ResultSubscription is one subscriber's stream of result events.
 type ResultSubscription interface {
-	// Next waits for the next event until ctx ends. It returns
+	// Next waits for events until ctx ends, and returns every event that
+	// waits (at least one), so that they go out in one write. It returns
 	// ErrSubscriptionEnded when the stream is over.
-	Next(ctx context.Context) (ResultEvent, error)
+	Next(ctx context.Context) ([]ResultEvent, error)
 	Close()
 }
 

@@ -255,7 +255,7 @@ func (s *Server) stream(conn net.Conn, w *bufio.Writer, sub ResultSubscription) 
 	}
 	for {
 		ctx, cancel := context.WithTimeout(s.streams, keepAlive)
-		ev, err := sub.Next(ctx)
+		evs, err := sub.Next(ctx)
 		cancel()
 		switch {
 		case err != nil && s.streams.Err() == nil && errors.Is(err, context.DeadlineExceeded):
@@ -267,26 +267,30 @@ func (s *Server) stream(conn net.Conn, w *bufio.Writer, sub ResultSubscription) 
 		case err != nil:
 			return
 		}
-		data := ev.Data
-		if ev.Result != nil {
-			if ev.Event == EventSnapshot {
-				data, err = resultBody(ev.Result, 0, "")
-			} else {
-				q := ev.Result.Query()
-				data, err = marshalJSON(resultHead{ID: q.ID, Name: q.Name, Status: q.Status, QueryResult: withLag(ev.Result.Meta()), Columns: ev.Result.Columns()})
+		end := false
+		for _, ev := range evs {
+			data := ev.Data
+			if ev.Result != nil {
+				if ev.Event == EventSnapshot {
+					data, err = resultBody(ev.Result, 0, "")
+				} else {
+					q := ev.Result.Query()
+					data, err = marshalJSON(resultHead{ID: q.ID, Name: q.Name, Status: q.Status, QueryResult: withLag(ev.Result.Meta()), Columns: ev.Result.Columns()})
+				}
+				if err != nil {
+					s.cfg.Logger.Error("encode result event", "error", err)
+					return
+				}
 			}
-			if err != nil {
-				s.cfg.Logger.Error("encode result event", "error", err)
-				return
+			if ev.ID != "" {
+				w.WriteString("id: " + ev.ID + "\n")
 			}
+			w.WriteString("event: " + ev.Event + "\ndata: ")
+			w.Write(data)
+			w.WriteString("\n\n")
+			end = end || ev.Event == EventOverflow
 		}
-		if ev.ID != "" {
-			w.WriteString("id: " + ev.ID + "\n")
-		}
-		w.WriteString("event: " + ev.Event + "\ndata: ")
-		w.Write(data)
-		w.WriteString("\n\n")
-		if !flush() || ev.Event == EventOverflow {
+		if !flush() || end {
 			return
 		}
 	}

@@ -248,6 +248,16 @@ func (c *Cluster) CreateDatabase(ctx context.Context, name string) error {
 	return nil
 }
 
+// Tool is the path of one of the server's client programs (pgbench, psql)
+// in its binary directory; an error when it is not there.
+func (c *Cluster) Tool(name string) (string, error) {
+	path := filepath.Join(c.binDir, name)
+	if _, err := os.Stat(path); err != nil {
+		return "", err
+	}
+	return path, nil
+}
+
 // run executes one of the server binaries, as the postgres user when root.
 func (c *Cluster) run(ctx context.Context, tool string, args ...string) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)

@@ -130,17 +130,20 @@ type subscription struct{ sub *serving.Subscription }
 
 func (s subscription) Close() { s.sub.Close() }
 
-func (s subscription) Next(ctx context.Context) (httpapi.ResultEvent, error) {
-	ev, err := s.sub.Next(ctx)
+func (s subscription) Next(ctx context.Context) ([]httpapi.ResultEvent, error) {
+	evs, err := s.sub.NextBatch(ctx, make([]serving.Event, 0, 256))
 	if errors.Is(err, serving.ErrClosed) {
-		return httpapi.ResultEvent{}, httpapi.ErrSubscriptionEnded
+		return nil, httpapi.ErrSubscriptionEnded
 	}
 	if err != nil {
-		return httpapi.ResultEvent{}, err
+		return nil, err
 	}
-	out := httpapi.ResultEvent{Event: ev.Kind, ID: ev.ID, Data: ev.Data}
-	if ev.Snapshot != nil {
-		out.Result = resultView{ev.Snapshot}
+	out := make([]httpapi.ResultEvent, len(evs))
+	for i, ev := range evs {
+		out[i] = httpapi.ResultEvent{Event: ev.Kind, ID: ev.ID, Data: ev.Data}
+		if ev.Snapshot != nil {
+			out[i].Result = resultView{ev.Snapshot}
+		}
 	}
 	return out, nil
 }

@@ -478,9 +478,17 @@ func (e *entry) publish(old *Snapshot, view projections.QueryView, d results.Del
 		}
 	}
 	e.pruneRemovals()
-	if whole || old == nil {
+	switch {
+	case whole || old == nil:
 		s.rows = e.sortedRows()
-	} else {
+	case len(changes) == 0:
+		// Only the progress moved: the rows, and their encoding, stay.
+		s.rows = old.rows
+		if old.Serving == s.Serving {
+			s.all = old.Rows()
+			s.allOnce.Do(func() {})
+		}
+	default:
 		s.rows = mergeRows(old.rows, changes)
 	}
 	slices.SortFunc(changes, compareChanges)

@@ -38,14 +38,14 @@ const query = `SELECT grp, COUNT(*) AS n, SUM(amount) AS total FROM sales GROUP 
 // world is a job-state database with one cached query whose result a
 // results.Store writes, and caches over it.
 type world struct {
-	t     *testing.T
+	t     testing.TB
 	pool  *pgxpool.Pool
 	store *results.Store
 	views *projections.Store
 	id    string
 }
 
-func newWorld(t *testing.T) *world {
+func newWorld(t testing.TB) *world {
 	t.Helper()
 	_, pool := pgtest.NewJobState(t)
 	store, err := results.New(pool)

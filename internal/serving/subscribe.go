@@ -225,30 +225,42 @@ func (sub *Subscription) push(evs []Event) {
 // Next returns the next event, waiting for one until ctx ends. After an
 // overflow event, and once the query is gone, it returns ErrClosed.
 func (sub *Subscription) Next(ctx context.Context) (Event, error) {
+	evs, err := sub.NextBatch(ctx, make([]Event, 0, 1))
+	if err != nil {
+		return Event{}, err
+	}
+	return evs[0], nil
+}
+
+// NextBatch waits for events like Next and appends to buf every event that
+// waits, up to buf's capacity (at least one), so that a writer can send
+// them in one write.
+func (sub *Subscription) NextBatch(ctx context.Context, buf []Event) ([]Event, error) {
 	for {
 		sub.mu.Lock()
 		switch {
 		case len(sub.queue) > 0:
-			ev := sub.queue[0]
-			sub.queue[0] = Event{}
-			sub.queue = sub.queue[1:]
-			sub.delivered = ev.ID
+			n := min(len(sub.queue), max(cap(buf)-len(buf), 1))
+			buf = append(buf, sub.queue[:n]...)
+			clear(sub.queue[:n])
+			sub.queue = sub.queue[n:]
+			sub.delivered = buf[len(buf)-1].ID
 			sub.mu.Unlock()
-			return ev, nil
+			return buf, nil
 		case sub.overflow && !sub.closed:
 			sub.closed = true
 			data := fmt.Appendf(nil, `{"error":"this subscriber fell more than %d events behind and is cut off; reconnect with Last-Event-ID %q to resume","lastEventId":%q}`,
 				sub.max, sub.delivered, sub.delivered)
 			sub.mu.Unlock()
-			return Event{Kind: EventOverflow, Data: data}, nil
+			return append(buf, Event{Kind: EventOverflow, Data: data}), nil
 		case sub.closed:
 			sub.mu.Unlock()
-			return Event{}, ErrClosed
+			return buf, ErrClosed
 		}
 		sub.mu.Unlock()
 		select {
 		case <-ctx.Done():
-			return Event{}, ctx.Err()
+			return buf, ctx.Err()
 		case <-sub.wake:
 		}
 	}

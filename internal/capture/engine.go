@@ -85,9 +85,7 @@ type Config struct {
 	// defaults, as Debezium leaves them).
 	TopicConfigs map[string]*string
 	// ProducerLinger, MaxBufferedRecords and Compression tune the Kafka
-	// producer. Defaults 1ms (a committed change waits at most that long
-	// for others to share its request; under load requests are in flight
-	// and batches fill regardless), 20000 and none (on a small machine the
+	// producer. Defaults 5ms, 20000 and none (on a small machine the
 	// encoding CPU matters more than the bytes).
 	ProducerLinger     time.Duration
 	MaxBufferedRecords int
@@ -143,7 +141,7 @@ func (c *Config) setDefaults() {
 	def(&c.RetryMin, time.Second)
 	def(&c.RetryMax, 30*time.Second)
 	def(&c.TakeoverGrace, 10*time.Second)
-	def(&c.ProducerLinger, time.Millisecond)
+	def(&c.ProducerLinger, 5*time.Millisecond)
 	if c.SnapshotChunkRows == 0 {
 		c.SnapshotChunkRows = 10000
 	}

@@ -151,9 +151,17 @@ type ResultPosition struct {
 	LSN int64 `json:"lsn"`
 	// SourceTime is that change's commit time.
 	SourceTime *time.Time `json:"sourceTime,omitempty"`
-	// LagSeconds is how long that change took from its commit in the
-	// source to the result.
+	// LagSeconds is how far the result may be behind its source. Where the
+	// capture's heartbeats say up to when the result holds every commit
+	// (FreshThrough), it is 0 while they keep coming (a quiet source is
+	// not behind) and grows from the moment they stop (a stuck capture or
+	// engine), and a change newer than the last heartbeat counts with the
+	// time it took from its commit to the result. Otherwise it is the time
+	// the newest change took.
 	LagSeconds *float64 `json:"lagSeconds,omitempty"`
+	// FreshThrough: the rows reflect every source transaction committed
+	// before it (from the capture's heartbeats; absent when unknown).
+	FreshThrough *time.Time `json:"freshThrough,omitempty"`
 	// Offsets are the next offsets to read per change topic and partition.
 	Offsets map[string]map[int32]int64 `json:"offsets,omitempty"`
 }

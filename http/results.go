@@ -193,11 +193,12 @@ func etagMatches(header, etag string) bool {
 	return false
 }
 
-// withLag fills in how long the newest change took from its commit in the
-// source to the result: the engine writes its progress when it applies a
-// batch, so an idle query keeps the lag of its last change.
+// withLag fills in, where the result source did not, how long the newest
+// change took from its commit in the source to the result: the engine
+// writes its progress when it applies a batch, so an idle query keeps the
+// lag of its last change.
 func withLag(res QueryResult) QueryResult {
-	if res.Position.SourceTime != nil && !res.UpdatedAt.IsZero() {
+	if res.Position.LagSeconds == nil && res.Position.SourceTime != nil && !res.UpdatedAt.IsZero() {
 		lag := max(res.UpdatedAt.Sub(*res.Position.SourceTime).Seconds(), 0)
 		res.Position.LagSeconds = &lag
 	}

@@ -61,7 +61,11 @@ type Progress struct {
 	SourceLSN     int64      `json:"sourceLsn"`
 	SourceTime    *time.Time `json:"sourceTime,omitempty"`
 	EventsApplied int64      `json:"eventsApplied"`
-	LastError     string     `json:"lastError,omitempty"`
+	// FreshThrough, when set, says the rows reflect every source
+	// transaction acknowledged before it (SetFreshThrough). Not written by
+	// the progress writes.
+	FreshThrough *time.Time `json:"freshThrough,omitempty"`
+	LastError    string     `json:"lastError,omitempty"`
 	Owner         string     `json:"owner,omitempty"`
 	UpdatedAt     time.Time  `json:"updatedAt"`
 	// Hydration says how far the first complete state is while the
@@ -404,7 +408,7 @@ func (s *Store) Keys(ctx context.Context, queryID string) ([][]byte, error) {
 
 // progressColumns are the columns of query_progress that scanProgress
 // reads, for an alias p.
-const progressColumns = `p.state, p.positions, p.source_lsn, p.source_ts, p.events_applied, p.last_error, p.owner, p.updated_at, p.hydration`
+const progressColumns = `p.state, p.positions, p.source_lsn, p.source_ts, p.events_applied, p.last_error, p.owner, p.updated_at, p.hydration, p.fresh_through`
 
 // progressScan scans progressColumns into a Progress; finish decodes what
 // needs decoding once the row is scanned.
@@ -415,7 +419,7 @@ type progressScan struct {
 
 func (ps *progressScan) dest() []any {
 	p := ps.p
-	return []any{&p.State, &ps.positions, &p.SourceLSN, &p.SourceTime, &p.EventsApplied, &p.LastError, &p.Owner, &p.UpdatedAt, &ps.hydration}
+	return []any{&p.State, &ps.positions, &p.SourceLSN, &p.SourceTime, &p.EventsApplied, &p.LastError, &p.Owner, &p.UpdatedAt, &ps.hydration, &p.FreshThrough}
 }
 
 func (ps *progressScan) finish(queryID string) error {
@@ -427,9 +431,11 @@ func (ps *progressScan) finish(queryID string) error {
 		return fmt.Errorf("results: hydration of %s: %w", queryID, err)
 	}
 	p.UpdatedAt = p.UpdatedAt.UTC()
-	if p.SourceTime != nil {
-		t := p.SourceTime.UTC()
-		p.SourceTime = &t
+	for _, t := range []**time.Time{&p.SourceTime, &p.FreshThrough} {
+		if *t != nil {
+			u := (*t).UTC()
+			*t = &u
+		}
 	}
 	return nil
 }

@@ -119,11 +119,33 @@ func (v resultView) Meta() httpapi.QueryResult {
 		LastError:     p.LastError,
 		UpdatedAt:     p.UpdatedAt,
 	}
+	if p.FreshThrough != nil && out.CaughtUp {
+		out.Position.FreshThrough = p.FreshThrough
+		lag := freshLag(time.Now(), p)
+		out.Position.LagSeconds = &lag
+	}
 	if h := p.Hydration; h != nil && !out.CaughtUp {
 		out.Hydration = &httpapi.Hydration{SnapshotDone: h.SnapshotDone, RowsCaptured: h.RowsCaptured,
 			RowsEstimate: h.RowsEstimate, RowsApplied: p.EventsApplied}
 	}
 	return out
+}
+
+// heartbeatGrace is how long after its fresh-through time a result is not
+// behind yet: the captures write a heartbeat every second (the embedded
+// capture's HeartbeatInterval, Debezium's heartbeat.interval.ms).
+const heartbeatGrace = 1500 * time.Millisecond
+
+// freshLag is how far a LIVE result with a fresh-through time may be
+// behind its source at now: 0 while heartbeats keep coming, the time since
+// the last one beyond that; and at least the time the newest change took
+// when it is newer than the last heartbeat.
+func freshLag(now time.Time, p results.Progress) float64 {
+	lag := max(now.Sub(*p.FreshThrough)-heartbeatGrace, 0)
+	if p.SourceTime != nil && !p.SourceTime.Before(*p.FreshThrough) {
+		lag = max(lag, p.UpdatedAt.Sub(*p.SourceTime))
+	}
+	return lag.Seconds()
 }
 
 type subscription struct{ sub *serving.Subscription }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -18,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/cdcq/cdcq/internal/config"
+	"github.com/cdcq/cdcq/internal/results"
 )
 
 // The result endpoints end to end: the response shape, the event stream,
@@ -89,10 +91,11 @@ type resultAnswer struct {
 	Rows     []json.RawMessage `json:"rows"`
 	Next     string            `json:"next"`
 	Position struct {
-		Version    int64      `json:"version"`
-		LSN        int64      `json:"lsn"`
-		SourceTime *time.Time `json:"sourceTime"`
-		LagSeconds *float64   `json:"lagSeconds"`
+		Version      int64      `json:"version"`
+		LSN          int64      `json:"lsn"`
+		SourceTime   *time.Time `json:"sourceTime"`
+		LagSeconds   *float64   `json:"lagSeconds"`
+		FreshThrough *time.Time `json:"freshThrough"`
 	} `json:"position"`
 }
 
@@ -709,4 +712,61 @@ func TestClusterResultShapeEveryType(t *testing.T) {
 	}
 	checkResultShape(t, s, src, srcConn, exact, numbersAsWritten)
 	checkResultShape(t, s, src, srcConn, []string{`SELECT m, avg(n) AS an, avg(i4) AS a4 FROM typed GROUP BY m`}, 0)
+}
+
+func TestFreshLag(t *testing.T) {
+	now := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	at := func(d time.Duration) *time.Time { x := now.Add(d); return &x }
+	for _, tt := range []struct {
+		name string
+		p    results.Progress
+		want float64
+	}{
+		{"quiet: heartbeats keep coming", results.Progress{FreshThrough: at(-800 * time.Millisecond), SourceTime: at(-time.Hour), UpdatedAt: now.Add(-time.Hour)}, 0},
+		{"stuck: heartbeats stopped 10 s ago", results.Progress{FreshThrough: at(-10 * time.Second), SourceTime: at(-time.Hour), UpdatedAt: now.Add(-time.Hour)}, 8.5},
+		{"busy: the newest change took 120 ms", results.Progress{FreshThrough: at(-500 * time.Millisecond), SourceTime: at(-200 * time.Millisecond), UpdatedAt: now.Add(-80 * time.Millisecond)}, 0.12},
+	} {
+		if got := freshLag(now, tt.p); math.Abs(got-tt.want) > 1e-9 {
+			t.Errorf("%s: lag %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
+
+// TestQuietSourceHasNoLag: a caught-up query on a quiet source reports lag
+// 0, and its fresh-through time keeps moving.
+func TestQuietSourceHasNoLag(t *testing.T) {
+	s := startSystemWith(t, func(inf *Infra, cfg config.Config, logger *slog.Logger) []WorkerDeps { return nil })
+	s.startEmbeddedWorker()
+	src, srcConn := sourceDatabase(t)
+	if _, err := srcConn.Exec(context.Background(), `CREATE TABLE sales (id int PRIMARY KEY, grp int, amount numeric(12,2));
+		INSERT INTO sales VALUES (1, 1, 1.00)`); err != nil {
+		t.Fatal(err)
+	}
+	env := uniqueEnv("quiet")
+	res := s.postJSON("/createCachedQuery", map[string]string{"connectionString": src, "environmentId": env, "schema": streamSchema, "sqlQuery": streamQuery})
+	if res.status != http.StatusCreated {
+		t.Fatalf("create: %d %s", res.status, res.body)
+	}
+	id := res.json(t)["id"].(string)
+	s.deleteOnCleanup(src, env)
+	var first *time.Time
+	var last resultAnswer
+	waitFor(t, time.Minute, "lag 0 with a fresh-through time that moved", func() bool {
+		res, err := http.Get(s.apiURL + "/cachedQueries/" + id + "/result")
+		if err != nil {
+			return false
+		}
+		var a resultAnswer
+		json.NewDecoder(res.Body).Decode(&a)
+		res.Body.Close()
+		last = a
+		if !a.CaughtUp || a.Position.FreshThrough == nil || a.Position.LagSeconds == nil {
+			return false
+		}
+		if first == nil {
+			first = a.Position.FreshThrough
+		}
+		return *a.Position.LagSeconds == 0 && a.Position.FreshThrough.Sub(*first) >= 3*time.Second
+	})
+	t.Logf("fresh through %s, lag %v, the newest change at %s", last.Position.FreshThrough, *last.Position.LagSeconds, last.Position.SourceTime)
 }

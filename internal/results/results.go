@@ -66,8 +66,8 @@ type Progress struct {
 	// the progress writes.
 	FreshThrough *time.Time `json:"freshThrough,omitempty"`
 	LastError    string     `json:"lastError,omitempty"`
-	Owner         string     `json:"owner,omitempty"`
-	UpdatedAt     time.Time  `json:"updatedAt"`
+	Owner        string     `json:"owner,omitempty"`
+	UpdatedAt    time.Time  `json:"updatedAt"`
 	// Hydration says how far the first complete state is while the
 	// result is not LIVE because of the capture's initial snapshot; nil
 	// otherwise.

@@ -16,7 +16,7 @@
 -- one heartbeat period plus a moment); a capture or an engine that is stuck
 -- (replication connection or Kafka blocked, a loop that hangs) stops it, so
 -- the lag grows. Over Debezium's topics T is Debezium's heartbeat time
--- (heartbeat.interval.ms, 10 s in cdcq's connector config), which Debezium
+-- (heartbeat.interval.ms, 1 s in cdcq's connector config), which Debezium
 -- does not order after the changes before it: there it is an estimate.
 --
 -- Writing it changes no row, state or position and takes no result

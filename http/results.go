@@ -147,36 +147,41 @@ func (s *Server) getCachedQueryResult(c *fiber.Ctx) error {
 	if etagMatches(inm, res.ETag()) {
 		return c.SendStatus(http.StatusNotModified)
 	}
-	body, err := resultBody(res, params.limit, params.after)
+	head, rows, err := resultParts(res, params.limit, params.after)
 	if err != nil {
 		return err
 	}
 	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
-	return c.Send(body)
+	// Appended to the response's own buffer: the rows, encoded once per
+	// version, are copied, not re-encoded or allocated per request.
+	r := c.Response()
+	r.ResetBody()
+	r.AppendBody(head)
+	r.AppendBody(rows)
+	r.AppendBody(closingBrace)
+	return nil
 }
 
-// resultBody encodes the answer: the head, then the rows as the result
-// holds them (all, or a page).
-func resultBody(res ResultView, limit int, after string) ([]byte, error) {
+var closingBrace = []byte("}")
+
+// resultParts encodes the answer as a head (every field but the rows, and
+// the rows' name) and the rows as the result holds them (all, or a page);
+// the answer is head, rows and "}".
+func resultParts(res ResultView, limit int, after string) (head, rows []byte, err error) {
 	q := res.Query()
-	head := resultHead{ID: q.ID, Name: q.Name, Status: q.Status, QueryResult: withLag(res.Meta()), Columns: res.Columns()}
-	rows := res.Rows()
+	h := resultHead{ID: q.ID, Name: q.Name, Status: q.Status, QueryResult: withLag(res.Meta()), Columns: res.Columns()}
+	rows = res.Rows()
 	if limit > 0 {
-		var err error
-		rows, head.Next, err = res.Page(after, limit)
+		rows, h.Next, err = res.Page(after, limit)
 		if err != nil {
-			return nil, newError(http.StatusBadRequest, CodeInvalidParameter, "after", err.Error())
+			return nil, nil, newError(http.StatusBadRequest, CodeInvalidParameter, "after", err.Error())
 		}
 	}
-	b, err := marshalJSON(head)
+	b, err := marshalJSON(h)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	out := make([]byte, 0, len(b)+len(rows)+10)
-	out = append(out, b[:len(b)-1]...)
-	out = append(out, `,"rows":`...)
-	out = append(out, rows...)
-	return append(out, '}'), nil
+	return append(b[:len(b)-1], `,"rows":`...), rows, nil
 }
 
 // etagMatches says whether an If-None-Match header names etag.
@@ -273,7 +278,10 @@ func (s *Server) stream(conn net.Conn, w *bufio.Writer, sub ResultSubscription) 
 			data := ev.Data
 			if ev.Result != nil {
 				if ev.Event == EventSnapshot {
-					data, err = resultBody(ev.Result, 0, "")
+					var head, rows []byte
+					if head, rows, err = resultParts(ev.Result, 0, ""); err == nil {
+						data = append(append(head, rows...), '}')
+					}
 				} else {
 					q := ev.Result.Query()
 					data, err = marshalJSON(resultHead{ID: q.ID, Name: q.Name, Status: q.Status, QueryResult: withLag(ev.Result.Meta()), Columns: ev.Result.Columns()})

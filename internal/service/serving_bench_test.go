@@ -280,6 +280,12 @@ func measureFreshness(b *testing.B, s *system, src, id string, groups, subscribe
 		if err != nil {
 			b.Fatal(err)
 		}
+		// PostgreSQL's default, which the test server turns off: with
+		// asynchronous commits the walsender sends a transaction only
+		// once the WAL writer flushed it (wal_writer_delay, 200 ms).
+		if _, err := conn.Exec(ctx, `SET synchronous_commit = on`); err != nil {
+			b.Fatal(err)
+		}
 		ww.Add(1)
 		go func() {
 			defer ww.Done()

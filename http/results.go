@@ -230,6 +230,9 @@ func (s *Server) getCachedQueryChanges(c *fiber.Ctx) error {
 	ctx, cancel := s.backendContext(c)
 	sub, err := s.cfg.Results.Subscribe(ctx, id, strings.Clone(since))
 	cancel()
+	if errors.Is(err, ErrBadPosition) && c.Get("Last-Event-ID") != "" {
+		return newError(http.StatusBadRequest, CodeInvalidParameter, "Last-Event-ID", err.Error())
+	}
 	if err != nil {
 		return resultError(id, err)
 	}

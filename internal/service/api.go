@@ -69,7 +69,7 @@ func (r resultSource) Subscribe(ctx context.Context, queryID, since string) (htt
 	if since != "" {
 		c, err := serving.ParseCursor(since)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %v", httpapi.ErrBadPosition, err)
+			return nil, badPosition{err}
 		}
 		cur = &c
 	}
@@ -80,7 +80,16 @@ func (r resultSource) Subscribe(ctx context.Context, queryID, since string) (htt
 	return subscription{sub}, nil
 }
 
+// badPosition is a position the API was given that cannot be read.
+type badPosition struct{ err error }
+
+func (e badPosition) Error() string        { return e.err.Error() }
+func (e badPosition) Is(target error) bool { return target == httpapi.ErrBadPosition }
+
 func servingError(err error) error {
+	if errors.Is(err, serving.ErrBadCursor) {
+		return badPosition{err}
+	}
 	if errors.Is(err, serving.ErrNotFound) {
 		return fmt.Errorf("%w: %w", projections.ErrNotFound, err)
 	}

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/cdcq/cdcq/internal/jobs"
@@ -135,30 +136,10 @@ func New(pool *pgxpool.Pool) (*Store, error) {
 	return &Store{pool: pool, pruned: map[string]time.Time{}}, nil
 }
 
-// checkNotDeleted locks the query's progress row for the transaction and
-// refuses a deleted or stale query.
-func checkNotDeleted(ctx context.Context, tx pgx.Tx, queryID string, continues bool) error {
-	state, err := lockProgress(ctx, tx, queryID)
-	if err != nil {
-		return err
-	}
-	switch state {
-	case "":
-		if continues {
-			return fmt.Errorf("results: %s was deleted and created again: %w", queryID, ErrDeleted)
-		}
-	case StateDeleted:
-		return fmt.Errorf("results: %s: %w", queryID, ErrDeleted)
-	case StateStale:
-		return fmt.Errorf("results: %s: %w", queryID, ErrStale)
-	}
-	return nil
-}
-
 // lockProgress locks the query's progress row for the transaction and
 // returns its state, "" when there is none. Every write takes this lock
-// before its version (newVersion), so that one query's versions commit in
-// the order they were taken.
+// (here, or in lock_query_result) before its version (newVersion), so
+// that one query's versions commit in the order they were taken.
 func lockProgress(ctx context.Context, tx pgx.Tx, queryID string) (string, error) {
 	var state string
 	err := tx.QueryRow(ctx, `SELECT state FROM query_progress WHERE query_id = $1 FOR UPDATE`, queryID).Scan(&state)
@@ -200,12 +181,7 @@ func queueClear(b *pgx.Batch, queryID string) {
 // Apply writes row changes and the progress they bring, in one
 // transaction.
 func (s *Store) Apply(ctx context.Context, queryID string, changes []Change, p Progress) error {
-	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if err := checkNotDeleted(ctx, tx, queryID, p.Continues); err != nil {
-			return err
-		}
-		b := &pgx.Batch{}
-		newVersion(b)
+	err := s.write(ctx, queryID, p.Continues, func(b *pgx.Batch) {
 		for _, c := range changes {
 			if c.Row == nil {
 				queueRemove(b, queryID, c.Key)
@@ -215,28 +191,49 @@ func (s *Store) Apply(ctx context.Context, queryID string, changes []Change, p P
 		}
 		queueProgress(b, queryID, p, len(changes) > 0, false)
 		s.queuePrune(b, queryID)
-		if err := tx.SendBatch(ctx, b).Close(); err != nil {
-			return fmt.Errorf("results: apply %d changes to %s: %w", len(changes), queryID, err)
-		}
-		return nil
 	})
+	if err != nil {
+		return fmt.Errorf("results: apply %d changes to %s: %w", len(changes), queryID, err)
+	}
+	return nil
+}
+
+// write runs a write in one round trip: the statements queue adds, after
+// the lock of the query's progress (lock_query_result, migration 00830)
+// and the write's version, in one pipeline that PostgreSQL runs as one
+// implicit transaction. A deleted or stale query gives ErrDeleted or
+// ErrStale and nothing is written.
+func (s *Store) write(ctx context.Context, queryID string, continues bool, queue func(b *pgx.Batch)) error {
+	b := &pgx.Batch{}
+	b.Queue(`SELECT lock_query_result($1, $2)`, queryID, continues)
+	newVersion(b)
+	queue(b)
+	err := s.pool.SendBatch(ctx, b).Close()
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch pe.Code {
+		case "CQ001":
+			return fmt.Errorf("%s: %w", pe.Message, ErrDeleted)
+		case "CQ002":
+			return fmt.Errorf("%s: %w", pe.Message, ErrStale)
+		}
+	}
+	return err
 }
 
 // Replace makes rows the whole result, in one transaction: the state an
 // engine reached after rebuilding replaces the one it had before.
 func (s *Store) Replace(ctx context.Context, queryID string, rows []Change, p Progress) error {
-	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if err := checkNotDeleted(ctx, tx, queryID, p.Continues); err != nil {
-			return err
-		}
-		return replaceRows(ctx, tx, queryID, rows, p)
-	})
+	err := s.write(ctx, queryID, p.Continues, func(b *pgx.Batch) { queueReplace(b, queryID, rows, p) })
+	if err != nil {
+		return fmt.Errorf("results: replace %s (%s): %w", queryID, p.State, err)
+	}
+	return nil
 }
 
-// replaceRows makes rows the whole result at progress p, in tx.
-func replaceRows(ctx context.Context, tx pgx.Tx, queryID string, rows []Change, p Progress) error {
-	b := &pgx.Batch{}
-	newVersion(b)
+// queueReplace queues the statements that make rows the whole result at
+// progress p, after the write's version.
+func queueReplace(b *pgx.Batch, queryID string, rows []Change, p Progress) {
 	queueClear(b, queryID)
 	for _, c := range rows {
 		if c.Row != nil {
@@ -244,27 +241,16 @@ func replaceRows(ctx context.Context, tx pgx.Tx, queryID string, rows []Change, 
 		}
 	}
 	queueProgress(b, queryID, p, true, true)
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return fmt.Errorf("results: replace %s (%s): %w", queryID, p.State, err)
-	}
-	return nil
 }
 
 // SetProgress records progress without changing rows (catching up, an
 // error).
 func (s *Store) SetProgress(ctx context.Context, queryID string, p Progress) error {
-	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if err := checkNotDeleted(ctx, tx, queryID, p.Continues); err != nil {
-			return err
-		}
-		b := &pgx.Batch{}
-		newVersion(b)
-		queueProgress(b, queryID, p, false, false)
-		if err := tx.SendBatch(ctx, b).Close(); err != nil {
-			return fmt.Errorf("results: progress of %s: %w", queryID, err)
-		}
-		return nil
-	})
+	err := s.write(ctx, queryID, p.Continues, func(b *pgx.Batch) { queueProgress(b, queryID, p, false, false) })
+	if err != nil {
+		return fmt.Errorf("results: progress of %s: %w", queryID, err)
+	}
+	return nil
 }
 
 // MarkDeleted removes a query's rows and refuses later writes until Reset.
@@ -335,7 +321,13 @@ func (s *Store) ReplaceStale(ctx context.Context, queryID string, rows []Change,
 			return err
 		}
 		p.State, p.LastError, p.Hydration = StateStale, reason, nil
-		return replaceRows(ctx, tx, queryID, rows, p)
+		b := &pgx.Batch{}
+		newVersion(b)
+		queueReplace(b, queryID, rows, p)
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return fmt.Errorf("results: replace %s as stale: %w", queryID, err)
+		}
+		return nil
 	})
 }
 

@@ -209,3 +209,38 @@ func TestSinceFollowsEveryChange(t *testing.T) {
 		t.Errorf("after reset: %+v", d)
 	}
 }
+
+// TestWriteIsOneTransaction: a write's statements go in one pipeline; one
+// that fails leaves nothing of the others, and the next write goes through.
+func TestWriteIsOneTransaction(t *testing.T) {
+	s := newStore(t)
+	ctx := t.Context()
+	p := results.Progress{State: results.StateLive, SourceLSN: 1}
+	good := results.Change{Key: []byte(`{"query_id":"q1","group":{"g":1}}`), Row: []byte(`{"query_id":"q1","g":1}`)}
+	if err := s.Apply(ctx, "q1", []results.Change{good}, p); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := s.Since(ctx, "q1", -1)
+	p.SourceLSN = 2
+	bad := results.Change{Key: []byte(`{"query_id":"q1","group":{"g":2}}`), Row: []byte(`{not json`)}
+	other := results.Change{Key: []byte(`{"query_id":"q1","group":{"g":3}}`), Row: []byte(`{"query_id":"q1","g":3}`)}
+	if err := s.Apply(ctx, "q1", []results.Change{other, bad}, p); err == nil {
+		t.Fatal("a row that is not JSON was written")
+	}
+	after, _ := s.Since(ctx, "q1", -1)
+	if len(after.Rows) != 1 || after.Version != before.Version || after.Progress.SourceLSN != 1 {
+		t.Errorf("after a failed write: %d rows, version %d (was %d), lsn %d", len(after.Rows), after.Version, before.Version, after.Progress.SourceLSN)
+	}
+	if err := s.Apply(ctx, "q1", []results.Change{other}, p); err != nil {
+		t.Fatalf("the next write: %v", err)
+	}
+	if err := s.MarkDeleted(ctx, "q1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Apply(ctx, "q1", []results.Change{good}, p); !errors.Is(err, results.ErrDeleted) {
+		t.Fatalf("apply to a deleted query: %v", err)
+	}
+	if r, _ := s.Result(ctx, "q1"); len(r.Rows) != 0 {
+		t.Errorf("a deleted query got %d rows", len(r.Rows))
+	}
+}

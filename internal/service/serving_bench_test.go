@@ -43,20 +43,8 @@ func BenchmarkServing(b *testing.B) {
 		FROM generate_series(1, %d) g`, groups, rows))
 	source.exec(b, `ANALYZE sales`)
 	const query = `SELECT grp, COUNT(*) AS n, SUM(amount) AS total, AVG(amount) AS mean, MIN(amount) AS lo, MAX(amount) AS hi FROM sales GROUP BY grp`
-	const schema = `datasource db {
-  provider = "postgresql"
-}
-
-model Sale {
-  id     Int      @id
-  grp    Int
-  amount Decimal? @db.Decimal(12, 2)
-
-  @@map("sales")
-}
-`
 	start := time.Now()
-	id := createQuery(b, s, src, uniqueEnv("serve"), schema, query)
+	id := createQuery(b, s, src, uniqueEnv("serve"), salesSchema, query)
 	waitCaughtUp(b, s, id, func(body resultBody) bool { return sumN(body) == rows && len(body.Rows) == groups })
 	hydrate := time.Since(start)
 	out := func(format string, args ...any) { fmt.Printf("serving: "+format+"\n", args...) }

@@ -413,30 +413,37 @@ func salesWriters(t testing.TB, src string, writers int, stop <-chan struct{}) (
 	return ch
 }
 
+// startStreamQuery starts a system with an embedded worker, runs setup on a
+// new source database and creates streamQuery over it, caught up.
+func startStreamQuery(t *testing.T, setup string) (s *system, src string, srcConn *pgx.Conn, id string) {
+	t.Helper()
+	s = startSystemWith(t, func(inf *Infra, cfg config.Config, logger *slog.Logger) []WorkerDeps { return nil })
+	s.startEmbeddedWorker()
+	src, srcConn = sourceDatabase(t)
+	if _, err := srcConn.Exec(context.Background(), setup); err != nil {
+		t.Fatal(err)
+	}
+	env := uniqueEnv("stream")
+	res := s.postJSON("/createCachedQuery", map[string]string{"connectionString": src, "environmentId": env, "schema": streamSchema, "sqlQuery": streamQuery})
+	if res.status != http.StatusCreated {
+		t.Fatalf("create: %d %s", res.status, res.body)
+	}
+	id = res.json(t)["id"].(string)
+	s.deleteOnCleanup(src, env)
+	if got, ok := s.awaitRows(id, postgresRows(t, srcConn, streamQuery, numbersAsWritten), numbersAsWritten, 2*time.Minute); !ok {
+		t.Fatalf("the result did not catch up: %s", got)
+	}
+	return s, src, srcConn, id
+}
+
 // TestChangesStream: 1,000 subscribers of GET .../changes and one that
 // keeps reconnecting with Last-Event-ID, while four writers change the
 // source: every subscriber ends with exactly PostgreSQL's result, the
 // 1,000 saw the same events, and the reconnecting one never got an event
 // twice.
 func TestChangesStream(t *testing.T) {
-	s := startSystemWith(t, func(inf *Infra, cfg config.Config, logger *slog.Logger) []WorkerDeps { return nil })
-	s.startEmbeddedWorker()
-	src, srcConn := sourceDatabase(t)
-	ctx := context.Background()
-	if _, err := srcConn.Exec(ctx, `CREATE TABLE sales (id int PRIMARY KEY, grp int, amount numeric(12,2));
-		INSERT INTO sales SELECT g, g % 30, g * 1.25 FROM generate_series(1, 500) g`); err != nil {
-		t.Fatal(err)
-	}
-	env := uniqueEnv("sse")
-	res := s.postJSON("/createCachedQuery", map[string]string{"connectionString": src, "environmentId": env, "schema": streamSchema, "sqlQuery": streamQuery})
-	if res.status != http.StatusCreated {
-		t.Fatalf("create: %d %s", res.status, res.body)
-	}
-	id := res.json(t)["id"].(string)
-	s.deleteOnCleanup(src, env)
-	if got, ok := s.awaitRows(id, postgresRows(t, srcConn, streamQuery, numbersAsWritten), numbersAsWritten, 2*time.Minute); !ok {
-		t.Fatalf("the result did not catch up: %s", got)
-	}
+	s, src, srcConn, id := startStreamQuery(t, `CREATE TABLE sales (id int PRIMARY KEY, grp int, amount numeric(12,2));
+		INSERT INTO sales SELECT g, g % 30, g * 1.25 FROM generate_series(1, 500) g`)
 
 	const subscribers = 1000
 	type follower struct {
@@ -597,24 +604,8 @@ func (s *system) startAPI() string {
 // PostgreSQL's result, give the same ETag for the same version, and see
 // each version at nearly the same time.
 func TestTwoAPIProcessesServeTheSameResult(t *testing.T) {
-	s := startSystemWith(t, func(inf *Infra, cfg config.Config, logger *slog.Logger) []WorkerDeps { return nil })
-	s.startEmbeddedWorker()
+	s, src, srcConn, id := startStreamQuery(t, `CREATE TABLE sales (id int PRIMARY KEY, grp int, amount numeric(12,2))`)
 	second := s.startAPI()
-	src, srcConn := sourceDatabase(t)
-	ctx := context.Background()
-	if _, err := srcConn.Exec(ctx, `CREATE TABLE sales (id int PRIMARY KEY, grp int, amount numeric(12,2))`); err != nil {
-		t.Fatal(err)
-	}
-	env := uniqueEnv("twoapi")
-	res := s.postJSON("/createCachedQuery", map[string]string{"connectionString": src, "environmentId": env, "schema": streamSchema, "sqlQuery": streamQuery})
-	if res.status != http.StatusCreated {
-		t.Fatalf("create: %d %s", res.status, res.body)
-	}
-	id := res.json(t)["id"].(string)
-	s.deleteOnCleanup(src, env)
-	if got, ok := s.awaitRows(id, nil, numbersAsWritten, 2*time.Minute); !ok {
-		t.Fatalf("the result did not catch up: %s", got)
-	}
 
 	type sighting struct {
 		etag string
@@ -735,20 +726,8 @@ func TestFreshLag(t *testing.T) {
 // TestQuietSourceHasNoLag: a caught-up query on a quiet source reports lag
 // 0, and its fresh-through time keeps moving.
 func TestQuietSourceHasNoLag(t *testing.T) {
-	s := startSystemWith(t, func(inf *Infra, cfg config.Config, logger *slog.Logger) []WorkerDeps { return nil })
-	s.startEmbeddedWorker()
-	src, srcConn := sourceDatabase(t)
-	if _, err := srcConn.Exec(context.Background(), `CREATE TABLE sales (id int PRIMARY KEY, grp int, amount numeric(12,2));
-		INSERT INTO sales VALUES (1, 1, 1.00)`); err != nil {
-		t.Fatal(err)
-	}
-	env := uniqueEnv("quiet")
-	res := s.postJSON("/createCachedQuery", map[string]string{"connectionString": src, "environmentId": env, "schema": streamSchema, "sqlQuery": streamQuery})
-	if res.status != http.StatusCreated {
-		t.Fatalf("create: %d %s", res.status, res.body)
-	}
-	id := res.json(t)["id"].(string)
-	s.deleteOnCleanup(src, env)
+	s, _, _, id := startStreamQuery(t, `CREATE TABLE sales (id int PRIMARY KEY, grp int, amount numeric(12,2));
+		INSERT INTO sales VALUES (1, 1, 1.00)`)
 	var first *time.Time
 	var last resultAnswer
 	waitFor(t, time.Minute, "lag 0 with a fresh-through time that moved", func() bool {

@@ -3,7 +3,6 @@ package service
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -21,7 +20,7 @@ import (
 // and report their figures with b.ReportMetric; they assert nothing. Run
 // them with `make bench` or
 //
-//	go test -run '^$' -bench 'Read|Freshness' -benchtime 1x ./internal/service/
+//	go test -run '^$' -bench 'Serving|Freshness' -benchtime 1x ./internal/service/
 
 const benchSchema = `datasource db {
   provider = "postgresql"
@@ -36,7 +35,6 @@ model Order {
 }
 `
 
-const benchQuery = `SELECT region, count(*) AS n, sum(total) AS revenue, avg(total) AS mean FROM orders GROUP BY region`
 
 func startBenchSystem(b *testing.B) (*system, string, *benchSource) {
 	b.Helper()
@@ -49,54 +47,6 @@ func startBenchSystem(b *testing.B) (*system, string, *benchSource) {
 	})
 	src, conn := sourceDatabase(b)
 	return s, src, &benchSource{conn: conn}
-}
-
-// BenchmarkReadVsDirect compares reading a cached result through the API
-// with running the same aggregate on Postgres, at 100k and 1M source rows.
-func BenchmarkReadVsDirect(b *testing.B) {
-	for _, rows := range []int{100_000, 1_000_000} {
-		b.Run(fmt.Sprintf("rows=%d", rows), func(b *testing.B) {
-			s, src, source := startBenchSystem(b)
-			ctx := context.Background()
-			source.exec(b, `CREATE TABLE orders (id int PRIMARY KEY, region text NOT NULL, total numeric(10,2) NOT NULL)`)
-			source.exec(b, fmt.Sprintf(`INSERT INTO orders SELECT g, 'r' || (g %% 50), (g %% 1000) / 10.0 FROM generate_series(1, %d) g`, rows))
-			source.exec(b, `ANALYZE orders`)
-			// Slot names are per server: each run captures its own environment.
-			id := createQuery(b, s, src, uniqueEnv("bench"), benchSchema, benchQuery)
-			waitCaughtUp(b, s, id, func(body resultBody) bool { return sumN(body) == rows })
-
-			api := sample(200, func() {
-				res, err := http.Get(s.apiURL + "/cachedQueries/" + id + "/result")
-				if err != nil {
-					b.Fatal(err)
-				}
-				var body resultBody
-				json.NewDecoder(res.Body).Decode(&body)
-				res.Body.Close()
-				if len(body.Rows) != 50 {
-					b.Fatalf("%d rows", len(body.Rows))
-				}
-			})
-			direct := sample(20, func() {
-				rs, err := source.conn.Query(ctx, benchQuery)
-				if err != nil {
-					b.Fatal(err)
-				}
-				n := 0
-				for rs.Next() {
-					n++
-				}
-				rs.Close()
-				if n != 50 {
-					b.Fatalf("%d rows", n)
-				}
-			})
-			report(b, "api", api)
-			report(b, "postgres", direct)
-			b.ReportMetric(pct(direct, 50)/pct(api, 50), "speedup-p50")
-			b.ReportMetric(pct(direct, 99)/pct(api, 99), "speedup-p99")
-		})
-	}
 }
 
 // BenchmarkFreshness measures how long a commit in the source takes to be

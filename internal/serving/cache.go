@@ -439,15 +439,9 @@ func (e *entry) publish(old *Snapshot, view projections.QueryView, d results.Del
 	s := &Snapshot{View: view, Columns: e.shape.columns, shape: e.shape, Found: d.Found, Progress: d.Progress, Version: d.Version,
 		changed: make(chan struct{})}
 	s.Serving = d.Found && (d.Progress.State == results.StateLive || d.Progress.State == results.StateStale)
-	whole := !d.Found || d.Whole || old == nil || !old.Found
-	var changes []*row
-	if whole {
-		clear(e.rows)
-		clear(e.removed)
-		// The removals the store still knows came with the rows: changes
-		// after its history's start can be replayed.
-		e.horizon = d.HistoryFrom
-	}
+	// Decode everything first: a record that cannot be served changes
+	// nothing (the refresh is retried from the same version).
+	var read []*row
 	for _, list := range [][]results.VersionedChange{d.Rows, d.Removed} {
 		for _, vc := range list {
 			k, err := e.shape.key(vc.Key)
@@ -460,22 +454,34 @@ func (e *entry) publish(old *Snapshot, view projections.QueryView, d results.Del
 					return fmt.Errorf("cached query %s, row %s: %w", e.id, vc.Key, err)
 				}
 			}
-			key := string(vc.Key)
-			if cur := e.rows[key]; cur != nil && cur.version >= r.version {
-				continue
-			}
-			if cur := e.removed[key]; cur != nil && cur.version >= r.version {
-				continue
-			}
-			if r.body == nil {
-				delete(e.rows, key)
-				e.removed[key] = r
-			} else {
-				delete(e.removed, key)
-				e.rows[key] = r
-			}
-			changes = append(changes, r)
+			read = append(read, r)
 		}
+	}
+	whole := !d.Found || d.Whole || old == nil || !old.Found
+	if whole {
+		clear(e.rows)
+		clear(e.removed)
+		// The removals the store still knows came with the rows: changes
+		// after its history's start can be replayed.
+		e.horizon = d.HistoryFrom
+	}
+	var changes []*row
+	for _, r := range read {
+		key := string(r.key.raw)
+		if cur := e.rows[key]; cur != nil && cur.version >= r.version {
+			continue
+		}
+		if cur := e.removed[key]; cur != nil && cur.version >= r.version {
+			continue
+		}
+		if r.body == nil {
+			delete(e.rows, key)
+			e.removed[key] = r
+		} else {
+			delete(e.removed, key)
+			e.rows[key] = r
+		}
+		changes = append(changes, r)
 	}
 	e.pruneRemovals()
 	switch {

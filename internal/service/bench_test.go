@@ -35,7 +35,6 @@ model Order {
 }
 `
 
-
 func startBenchSystem(b *testing.B) (*system, string, *benchSource) {
 	b.Helper()
 	s := startSystemWith(b, func(inf *Infra, cfg config.Config, logger *slog.Logger) []WorkerDeps {

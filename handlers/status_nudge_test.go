@@ -347,3 +347,54 @@ func TestStatusPollerPollsPendingQueryJobsOfProcessorsThatDoNotNudge(t *testing.
 		return false
 	})
 }
+
+// fingerprintedCapture is a capture that cannot nudge but lists its
+// connectors' states in one call.
+type fingerprintedCapture struct {
+	*scriptedCapture
+	listed int
+}
+
+func (f *fingerprintedCapture) StateFingerprints(context.Context) (map[string]string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.listed++
+	out := map[string]string{}
+	for env, s := range f.status {
+		out[env] = string(s)
+	}
+	return out, nil
+}
+
+// With rounds an hour apart, a RUNNING connector of an engine that cannot
+// push that fails is observed within the fast-poll period through the
+// engine's state listing, and only its environment is observed.
+func TestStatusPollerSeesRunningJobsFailThroughStateListing(t *testing.T) {
+	s := newSealer(t)
+	conns := []projections.ActiveConnection{
+		{EnvironmentID: "env1", SlotName: "cdcq_env1", ConnectionSealed: s.Seal(plainConn), Last: jobs.CaptureStatus{Status: jobs.StatusRunning}},
+		{EnvironmentID: "env2", SlotName: "cdcq_env2", ConnectionSealed: s.Seal(plainConn), Last: jobs.CaptureStatus{Status: jobs.StatusRunning}},
+	}
+	capt := &fingerprintedCapture{scriptedCapture: newScriptedCapture(false, map[string]jobs.Status{"env1": jobs.StatusRunning, "env2": jobs.StatusRunning})}
+	rec := &recorder{}
+	p, err := NewStatusPoller(StatusPollerConfig{
+		Connections: listFunc(func(context.Context) ([]projections.ActiveConnection, error) { return conns, nil }),
+		Capture:     capt, Events: rec, Sealer: s, Interval: time.Hour, PendingInterval: 20 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runPoller(t, p)
+	eventually(t, 5*time.Second, "the first round", func() bool { return capt.count("env1") == 1 && capt.count("env2") == 1 })
+	time.Sleep(200 * time.Millisecond)
+	if n := capt.count("env1"); n != 1 {
+		t.Fatalf("env1 observed %d times while nothing changed", n)
+	}
+	failed := time.Now()
+	capt.set("env1", jobs.StatusFailed)
+	eventually(t, 5*time.Second, "env1 FAILED", func() bool { return observedConnection(rec, "env1") == jobs.StatusFailed })
+	t.Logf("published FAILED %s after the change", time.Since(failed).Round(time.Millisecond))
+	if n := capt.count("env2"); n != 1 {
+		t.Errorf("env2 observed %d times; only env1 changed", n)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -61,6 +62,17 @@ type StatusPollerConfig struct {
 // jobs faster than its rounds.
 type StatusNotifier interface {
 	NotifiesStatus() bool
+}
+
+// StateFingerprinter is an engine that cannot push (Kafka Connect, Flink)
+// but can list the state of all its jobs in one cheap request: per
+// environment, a text that changes whenever the state of one of that
+// environment's jobs changes. The poller lists it every PendingInterval
+// and observes at once the environments whose text changed, so that a
+// running connector or job that fails shows within about a second, not at
+// the next round.
+type StateFingerprinter interface {
+	StateFingerprints(ctx context.Context) (map[string]string, error)
 }
 
 // notifies says whether engine nudges the poller itself.
@@ -241,6 +253,22 @@ func (p *StatusPoller) Run(ctx context.Context) {
 			soon.Stop()
 		}
 	}()
+	if p.cfg.PendingInterval > 0 {
+		var engines []StateFingerprinter
+		for _, e := range []any{p.cfg.Capture, p.cfg.Processor} {
+			if f, ok := e.(StateFingerprinter); ok && !notifies(e) {
+				engines = append(engines, f)
+			}
+		}
+		if len(engines) > 0 {
+			done := make(chan struct{})
+			defer func() { <-done }()
+			go func() {
+				defer close(done)
+				p.watchStates(ctx, engines)
+			}()
+		}
+	}
 	for {
 		var soonC <-chan time.Time
 		if soon != nil {
@@ -284,6 +312,52 @@ func (p *StatusPoller) Run(ctx context.Context) {
 				soon.Stop()
 			}
 			soon = time.NewTimer(d)
+		}
+	}
+}
+
+// watchStates lists the engines' state fingerprints every
+// PendingInterval until ctx ends, and nudges the environments whose
+// fingerprint changed since the previous listing (appeared or went too).
+func (p *StatusPoller) watchStates(ctx context.Context, engines []StateFingerprinter) {
+	t := time.NewTicker(p.cfg.PendingInterval)
+	defer t.Stop()
+	var last map[string]string
+	for {
+		now := map[string]string{}
+		ok := true
+		for i, e := range engines {
+			fps, err := e.StateFingerprints(ctx)
+			if err != nil {
+				if ctx.Err() == nil {
+					p.cfg.Logger.Debug("status poller: list job states", "error", err)
+				}
+				ok = false
+				break
+			}
+			for env, fp := range fps {
+				now[env] += strconv.Itoa(i) + ":" + fp + ";"
+			}
+		}
+		if ok {
+			if last != nil {
+				for env, fp := range now {
+					if last[env] != fp {
+						p.Nudge(env)
+					}
+				}
+				for env := range last {
+					if _, still := now[env]; !still {
+						p.Nudge(env)
+					}
+				}
+			}
+			last = now
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
 		}
 	}
 }

@@ -38,6 +38,7 @@ type Connect interface {
 	ConnectorStatus(ctx context.Context, name string) (kafkaconnect.ConnectorStatus, error)
 	DeleteConnector(ctx context.Context, name string) (existed bool, err error)
 	ConnectorOffsets(ctx context.Context, name string) ([]kafkaconnect.SourceOffset, error)
+	ConnectorsStatus(ctx context.Context) (map[string]kafkaconnect.ConnectorStatus, error)
 }
 
 // Source is what the capture does in the source database. Errors that
@@ -173,6 +174,30 @@ func (c *Capture) Observe(ctx context.Context, spec handlers.CaptureSpec) (jobs.
 // streams. No offset yet means the snapshot has not started or committed
 // nothing. Connect commits only offsets of records Kafka acknowledged, so
 // Done implies that the snapshot's records are all in Kafka. Debezium
+// StateFingerprints lists, in one request for all connectors (GET
+// /connectors?expand=status), the state of each environment's connector
+// and tasks (handlers.StateFingerprinter).
+func (c *Capture) StateFingerprints(ctx context.Context) (map[string]string, error) {
+	all, err := c.connect.ConnectorsStatus(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]string, len(all))
+	for name, st := range all {
+		env, ok := strings.CutPrefix(name, names.ConnectorName(""))
+		if !ok {
+			continue
+		}
+		var b strings.Builder
+		b.WriteString(st.Connector.State)
+		for _, t := range st.Tasks {
+			fmt.Fprintf(&b, " %d:%s", t.ID, t.State)
+		}
+		out[env] = b.String()
+	}
+	return out, nil
+}
+
 // reports no row counts here.
 func (c *Capture) SnapshotProgress(ctx context.Context, environmentID string) (jobs.SnapshotProgress, error) {
 	name := names.ConnectorName(environmentID)

@@ -207,6 +207,22 @@ func (c *Client) ConnectorStatus(ctx context.Context, name string) (ConnectorSta
 	return st, nil
 }
 
+// ConnectorsStatus returns the state of every connector and its tasks in
+// one request (GET /connectors?expand=status), by connector name.
+func (c *Client) ConnectorsStatus(ctx context.Context) (map[string]ConnectorStatus, error) {
+	var out map[string]struct {
+		Status ConnectorStatus `json:"status"`
+	}
+	if _, err := c.do(ctx, http.MethodGet, "/connectors?expand=status", nil, &out); err != nil {
+		return nil, err
+	}
+	st := make(map[string]ConnectorStatus, len(out))
+	for name, v := range out {
+		st[name] = v.Status
+	}
+	return st, nil
+}
+
 // SourceOffset is one partition's committed offset of a source connector:
 // both maps are the connector's own (Debezium's PostgreSQL connector uses
 // partition {"server": <topic.prefix>}).

@@ -140,6 +140,23 @@ func TestConnectorStatusCarriesTasksAndTraces(t *testing.T) {
 	}
 }
 
+func TestConnectorsStatusListsEveryConnector(t *testing.T) {
+	s := connectfake.NewServer(t)
+	c := newClient(t, s.URL, 0)
+	s.AddConnector("c1", debeziumConfig())
+	s.AddConnector("c2", debeziumConfig())
+	if err := s.SetTaskState("c2", 0, kafkaconnect.StateFailed, "boom"); err != nil {
+		t.Fatal(err)
+	}
+	all, err := c.ConnectorsStatus(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != 2 || all["c1"].Connector.State != "RUNNING" || len(all["c2"].Tasks) != 1 || all["c2"].Tasks[0].State != "FAILED" {
+		t.Fatalf("statuses = %+v", all)
+	}
+}
+
 func TestErrorsAreClassified(t *testing.T) {
 	tests := []struct {
 		name      string

@@ -80,6 +80,10 @@ func TestSlotState(t *testing.T) {
 	createSlotAndPublication(t, conn, "cdcq_state", "cdcq_state")
 	t.Cleanup(func() { _ = pgsource.DropSlotAndPublication(ctx, dsn, "cdcq_state", "cdcq_state") })
 	// Write WAL after the slot's restart point, which the slot then retains.
+	// Committed synchronously: the test server commits asynchronously, and
+	// pg_current_wal_lsn (which both figures use) moves only once the WAL
+	// writer has written the WAL, up to wal_writer_delay later.
+	exec(t, conn, `SET synchronous_commit = on`)
 	exec(t, conn, `CREATE TABLE t (id int PRIMARY KEY, v text)`)
 	exec(t, conn, `INSERT INTO t SELECT g, repeat('x', 100) FROM generate_series(1, 2000) g`)
 

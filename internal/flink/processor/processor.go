@@ -315,6 +315,38 @@ func (e *StatementError) Error() string {
 
 func (e *StatementError) Unwrap() error { return e.Err }
 
+// StateFingerprints lists, in one request for all jobs (GET
+// /jobs/overview), the state of each environment's jobs
+// (handlers.StateFingerprinter). Jobs are named by names.PipelineName.
+func (p *Processor) StateFingerprints(ctx context.Context) (map[string]string, error) {
+	all, err := p.jm.Jobs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].ID < all[j].ID })
+	out := map[string]string{}
+	for _, j := range all {
+		env, ok := pipelineEnvironment(j.Name)
+		if ok {
+			out[env] += j.ID + ":" + j.State + " "
+		}
+	}
+	return out, nil
+}
+
+// pipelineEnvironment reads the environment of a job named by
+// names.PipelineName ("cdcq-<environmentId>-q_<hex>").
+func pipelineEnvironment(name string) (string, bool) {
+	prefix := names.PipelineName("", "")
+	prefix = prefix[:len(prefix)-1] // "cdcq-"
+	rest, ok := strings.CutPrefix(name, prefix)
+	i := strings.LastIndex(rest, "-q_")
+	if !ok || i <= 0 {
+		return "", false
+	}
+	return rest[:i], true
+}
+
 // ObserveQuery reports the state of the most recent job named
 // spec.PipelineName. A FAILED job's Reason is the meaningful line of its
 // latest exception and RootException the whole stack trace; no such job

@@ -375,6 +375,14 @@ func (f *Fake) routeLocked(w http.ResponseWriter, r *http.Request, body []byte) 
 			methodNotAllowed(w)
 			return
 		}
+		if slices.Contains(r.URL.Query()["expand"], "status") {
+			out := map[string]map[string]statusBody{}
+			for _, n := range f.namesLocked() {
+				out[n] = map[string]statusBody{"status": f.statusLocked(f.connectors[n])}
+			}
+			writeJSON(w, http.StatusOK, out)
+			return
+		}
 		writeJSON(w, http.StatusOK, f.namesLocked())
 	case len(parts) == 2:
 		switch r.Method {
@@ -583,6 +591,11 @@ func (f *Fake) getStatus(w http.ResponseWriter, name string) {
 		writeError(w, http.StatusNotFound, "No status found for connector "+name)
 		return
 	}
+	writeJSON(w, http.StatusOK, f.statusLocked(c))
+}
+
+// statusLocked is a connector's status as GET .../status answers it.
+func (f *Fake) statusLocked(c *Connector) statusBody {
 	st := statusBody{
 		Name:      c.Name,
 		Connector: stateBody{State: c.State, WorkerID: c.WorkerID, Trace: c.Trace},
@@ -592,7 +605,7 @@ func (f *Fake) getStatus(w http.ResponseWriter, name string) {
 	for _, t := range c.Tasks {
 		st.Tasks = append(st.Tasks, taskStateBody{ID: t.ID, State: t.State, WorkerID: t.WorkerID, Trace: t.Trace})
 	}
-	writeJSON(w, http.StatusOK, st)
+	return st
 }
 
 type statusBody struct {

@@ -243,3 +243,81 @@ func TestClusterFlinkFollowsTruncate(t *testing.T) {
 		})
 	}
 }
+
+// With the status poller's rounds ten minutes apart, a Debezium task that
+// fails and a Flink job that is canceled while running show in
+// checkJobStatus and GET /cachedQueries/{id} within seconds: the poller
+// lists every connector's and job's state each second
+// (handlers.StateFingerprinter).
+func TestClusterRunningJobFailureShowsAtOnce(t *testing.T) {
+	s := startClusterSystem(t, clusterEngines{debezium: true, flink: true, statusInterval: 10 * time.Minute})
+	src, srcConn := sourceDatabase(t)
+	ctx := context.Background()
+	if _, err := srcConn.Exec(ctx, storeTables+`;
+		INSERT INTO customers VALUES (1, 'eu', 'ann', now()), (2, NULL, 'bob', now())`); err != nil {
+		t.Fatal(err)
+	}
+	env := uniqueEnv("fast")
+	res := s.postJSON("/createCachedQuery", map[string]string{"connectionString": src, "environmentId": env,
+		"schema": storeSchema, "sqlQuery": "SELECT region, count(*) AS n FROM customers GROUP BY region"})
+	if res.status != http.StatusCreated {
+		t.Fatalf("create query: %d %s", res.status, res.body)
+	}
+	id := res.json(t)["id"].(string)
+	s.deleteOnCleanup(src, env)
+	if got, ok := s.awaitResult(id, postgresCanonical(t, srcConn, "SELECT region, count(*) AS n FROM customers GROUP BY region"), 3*time.Minute); !ok {
+		t.Fatalf("the Flink query's result: %s\nstatus %s", got, s.queryStatus(id))
+	}
+	s.waitForStatusWithin(src, env, "the connection RUNNING", 2*time.Minute, func(m map[string]any) bool { return m["status"] == "RUNNING" })
+	waitFor(t, 2*time.Minute, "the query RUNNING", func() bool { return strings.Contains(s.queryStatus(id), `"status":"RUNNING"`) })
+	// Past the fast polling of new jobs (their first minute).
+	time.Sleep(time.Minute)
+
+	// The Flink job canceled behind cdcq's back.
+	cl := clustertest.Shared(t)
+	var jid string
+	waitFor(t, time.Minute, "the job's id", func() bool {
+		res, err := http.Get(cl.FlinkRESTURL() + "/jobs/overview")
+		if err != nil {
+			return false
+		}
+		defer res.Body.Close()
+		var body struct {
+			Jobs []struct{ Jid, Name, State string }
+		}
+		json.NewDecoder(res.Body).Decode(&body)
+		for _, j := range body.Jobs {
+			if j.Name == names.PipelineName(env, id) && j.State == "RUNNING" {
+				jid = j.Jid
+			}
+		}
+		return jid != ""
+	})
+	req, _ := http.NewRequest(http.MethodPatch, cl.FlinkRESTURL()+"/jobs/"+jid+"?mode=cancel", nil)
+	if res, err := http.DefaultClient.Do(req); err != nil || res.StatusCode >= 300 {
+		t.Fatalf("cancel the Flink job: %v %v", res, err)
+	}
+	canceled := time.Now()
+	waitFor(t, 30*time.Second, "the query FAILED", func() bool { return strings.Contains(s.queryStatus(id), `"status":"FAILED"`) })
+	t.Logf("the canceled Flink job showed FAILED in GET /cachedQueries/{id} %s after the cancel", time.Since(canceled).Round(time.Millisecond))
+
+	// The slot dropped under the running connector: once Kafka Connect
+	// says its task FAILED, checkJobStatus says so within seconds.
+	dropSlotUnder(t, srcConn, names.SlotName(env))
+	var failed time.Time
+	waitFor(t, 2*time.Minute, "Kafka Connect's task FAILED", func() bool {
+		res, err := http.Get(cl.ConnectURL() + "/connectors/" + names.ConnectorName(env) + "/status")
+		if err != nil {
+			return false
+		}
+		defer res.Body.Close()
+		var st struct {
+			Tasks []struct{ State string }
+		}
+		json.NewDecoder(res.Body).Decode(&st)
+		failed = time.Now()
+		return len(st.Tasks) == 1 && st.Tasks[0].State == "FAILED"
+	})
+	s.waitForStatusWithin(src, env, "checkJobStatus FAILED", 30*time.Second, func(m map[string]any) bool { return m["status"] == "FAILED" })
+	t.Logf("checkJobStatus said FAILED %s after Kafka Connect did", time.Since(failed).Round(time.Millisecond))
+}

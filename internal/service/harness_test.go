@@ -92,6 +92,8 @@ type clusterEngines struct {
 	debezium, flink bool
 	// workers is how many workers to start (default 1).
 	workers int
+	// statusInterval is the status poller's round (default 200ms).
+	statusInterval time.Duration
 }
 
 // startClusterSystem starts the API and workers on the real local cluster
@@ -103,7 +105,7 @@ func startClusterSystem(t testing.TB, use clusterEngines) *system {
 	c := clustertest.Shared(t)
 	// Systems share the cluster's Kafka; each has a namespace of its own, as
 	// separate deployments would.
-	cfg := config.Config{KafkaBrokers: strings.Split(c.KafkaBrokers(), ","), KafkaNamespace: uniqueEnv("sys")}
+	cfg := config.Config{KafkaBrokers: strings.Split(c.KafkaBrokers(), ","), KafkaNamespace: uniqueEnv("sys"), StatusInterval: use.statusInterval}
 	if use.debezium {
 		cfg.ConnectURL = c.ConnectURL()
 	}

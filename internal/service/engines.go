@@ -176,6 +176,15 @@ type materialised struct {
 	brokers []string
 }
 
+// StateFingerprints lists the wrapped engine's job states, when it can
+// (handlers.StateFingerprinter); nothing otherwise.
+func (m materialised) StateFingerprints(ctx context.Context) (map[string]string, error) {
+	if f, ok := m.Processor.(handlers.StateFingerprinter); ok {
+		return f.StateFingerprints(ctx)
+	}
+	return nil, nil
+}
+
 // clockSkew is how far the clocks of the engine that writes result records
 // and of the worker that checks the source schema may disagree.
 const clockSkew = time.Second

@@ -119,17 +119,22 @@ func (c *Cache) Wait(ctx context.Context, queryID, etag string) (*Snapshot, erro
 			return s, err
 		}
 		var poll <-chan time.Time
+		var t *time.Timer
 		if !c.listening.Load() {
 			// No notifications: look again soon.
-			t := time.NewTimer(250 * time.Millisecond)
-			defer t.Stop()
+			t = time.NewTimer(250 * time.Millisecond)
 			poll = t.C
 		}
 		select {
 		case <-ctx.Done():
-			return s, nil
 		case <-s.changed:
 		case <-poll:
+		}
+		if t != nil {
+			t.Stop()
+		}
+		if ctx.Err() != nil {
+			return s, nil
 		}
 	}
 }

@@ -434,3 +434,35 @@ func TestNumericsKeepTheirScale(t *testing.T) {
 	}
 	awaitRows(t, c, `[{"grp":1,"n":2,"total":12.50},{"grp":2,"n":1,"total":7.00},{"grp":3,"n":1,"total":null}]`)
 }
+
+// TestWaitReturnsOnChangeOrWhenItsTimeIsUp: a long poll returns the next
+// version as soon as it exists, and the same one when its context ends;
+// without notifications it looks again on its own.
+func TestWaitReturnsOnChangeOrWhenItsTimeIsUp(t *testing.T) {
+	for _, listening := range []bool{true, false} {
+		w := newWorld(t)
+		c := w.cache(listening, 0)
+		ctx := t.Context()
+		p := results.Progress{State: results.StateLive}
+		if err := w.store.Replace(ctx, "q1", nil, p); err != nil {
+			t.Fatal(err)
+		}
+		s := awaitRows(t, c, "[]")
+		short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+		same, err := c.Wait(short, "q1", s.ETag())
+		cancel()
+		if err != nil || same.ETag() != s.ETag() {
+			t.Fatalf("listening %v: a wait with nothing new: %v, %v", listening, same, err)
+		}
+		go func() {
+			time.Sleep(100 * time.Millisecond)
+			w.store.Apply(context.Background(), "q1", []results.Change{{Key: key(ip(1)), Row: value(ip(1), 1, "1.00")}}, p)
+		}()
+		long, cancel := context.WithTimeout(ctx, 10*time.Second)
+		next, err := c.Wait(long, "q1", s.ETag())
+		cancel()
+		if err != nil || next.ETag() == s.ETag() || next.Len() != 1 {
+			t.Fatalf("listening %v: a wait across a write: %v, %v", listening, next, err)
+		}
+	}
+}

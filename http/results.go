@@ -135,11 +135,12 @@ func (s *Server) getCachedQueryResult(c *fiber.Ctx) error {
 	}
 	inm := c.Get(fiber.HeaderIfNoneMatch)
 	if params.wait > 0 && etagMatches(inm, res.ETag()) {
+		id := res.Query().ID
 		ctx, cancel := context.WithTimeout(c.UserContext(), params.wait)
-		res, err = s.cfg.Results.Wait(ctx, res.Query().ID, res.ETag())
+		res, err = s.cfg.Results.Wait(ctx, id, res.ETag())
 		cancel()
 		if err != nil {
-			return resultError(res.Query().ID, err)
+			return resultError(id, err)
 		}
 	}
 	c.Set(fiber.HeaderETag, res.ETag())

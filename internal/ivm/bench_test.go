@@ -3,6 +3,7 @@ package ivm
 import (
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"strconv"
 	"testing"
 
@@ -181,4 +182,49 @@ func BenchmarkDecode(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
+}
+
+// BenchmarkStateMemory reports the heap the engine holds for the issue-9
+// shape of query (count, sum, avg, min and max of a numeric per group) over
+// 100,000 source rows: with 1,000 groups and with 10,000, so that the cost
+// of a source row and of a result row (a group) can be told apart. Nothing
+// is asserted.
+//
+//	go test -run '^$' -bench StateMemory -benchtime 1x ./internal/ivm/
+func BenchmarkStateMemory(b *testing.B) {
+	const rows = 100_000
+	heap := func(groups int) float64 {
+		rng := rand.New(rand.NewPCG(3, 4))
+		var m0, m1 runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&m0)
+		q, err := New(compilePlan(b, "unit.prisma", "SELECT region, count(*), sum(amount), avg(amount), min(amount), max(amount) FROM sales GROUP BY region"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		for id := 0; id < rows; id++ {
+			row := benchSale(rng, id)
+			region := "region-" + strconv.Itoa(id%groups)
+			row[1] = &region
+			key, _ := dbzjson.Key(benchSales, row)
+			v, _ := dbzjson.Envelope(benchSales, dbzjson.OpRead, nil, row, dbzjson.Source{Name: "env42"}, 1)
+			if _, err := q.ApplyRecord(0, key, v); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if n := len(q.Rows()); n != groups {
+			b.Fatalf("%d groups, want %d", n, groups)
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&m1)
+		runtime.KeepAlive(q)
+		return float64(m1.HeapAlloc) - float64(m0.HeapAlloc)
+	}
+	few, many := heap(1_000), heap(10_000)
+	perGroup := (many - few) / 9_000
+	perRow := (few - 1_000*perGroup) / rows
+	fmt.Printf("ivm: %d source rows: %.1f MiB with 1,000 groups, %.1f MiB with 10,000: about %.0f bytes per source row and %.0f kB per 1,000 result rows\n",
+		rows, few/(1<<20), many/(1<<20), perRow, perGroup*1000/1024)
+	b.ReportMetric(perRow, "B/source-row")
+	b.ReportMetric(perGroup*1000/1024, "kB/1000-groups")
 }

@@ -12,7 +12,7 @@
 // sessions listening when the notifying transaction commits, so a
 // notification sent after the state was written is never seen before it.
 //
-// This package must not import other cdcq packages.
+// This package must not import other cdcq packages but internal/pglisten.
 package statusnudge
 
 import (
@@ -21,8 +21,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/cdcq/cdcq/internal/pglisten"
 )
 
 // Channel is the notification channel. The payload is the environment id.
@@ -101,49 +103,14 @@ func Listen(ctx context.Context, cfg ListenConfig) {
 	if cfg.RetryMax == 0 {
 		cfg.RetryMax = 30 * time.Second
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
-	backoff := cfg.RetryMin
-	for ctx.Err() == nil {
-		started := time.Now()
-		err := listenOnce(ctx, cfg)
-		if ctx.Err() != nil {
-			return
-		}
-		if time.Since(started) > cfg.RetryMax {
-			backoff = cfg.RetryMin
-		}
-		cfg.Logger.Warn("status nudges: listening stopped; the status follows the poller's rounds until it resumes",
-			"error", err, "retry_in", backoff.String())
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(backoff):
-		}
-		backoff = min(backoff*2, cfg.RetryMax)
-	}
-}
-
-// listenOnce listens on one session until it breaks or ctx ends.
-func listenOnce(ctx context.Context, cfg ListenConfig) error {
-	conn, err := pgx.Connect(ctx, cfg.DatabaseURL)
-	if err != nil {
-		return err
-	}
-	defer conn.Close(context.Background())
-	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{Channel}.Sanitize()); err != nil {
-		return err
-	}
-	// Whatever changed while nobody listened: look at everything once.
-	cfg.Nudge("")
-	for {
-		n, err := conn.WaitForNotification(ctx)
-		if err != nil {
-			return err
-		}
-		if n.Channel == Channel {
-			cfg.Nudge(n.Payload)
-		}
-	}
+	pglisten.Listen(ctx, pglisten.Config{
+		DatabaseURL: cfg.DatabaseURL,
+		Channels:    []string{Channel},
+		// Whatever changed while nobody listened: look at everything once.
+		Listening: func() { cfg.Nudge("") },
+		Notify:    func(n *pgconn.Notification) { cfg.Nudge(n.Payload) },
+		RetryMin:  cfg.RetryMin, RetryMax: cfg.RetryMax,
+		What:   "status nudges (the status follows the poller's rounds meanwhile)",
+		Logger: cfg.Logger,
+	})
 }

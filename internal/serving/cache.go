@@ -30,8 +30,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/cdcq/cdcq/internal/pglisten"
 	"github.com/cdcq/cdcq/internal/results"
 	"github.com/cdcq/cdcq/projections"
 )
@@ -54,11 +55,11 @@ type ResultReader interface {
 
 // Config configures a Cache.
 type Config struct {
-	// Pool is the job-state database; the Cache holds one of its
-	// connections to LISTEN. Required.
-	Pool    *pgxpool.Pool
-	Views   ViewReader   // Required.
-	Results ResultReader // Required.
+	// DatabaseURL is the job-state database; the Cache holds a session of
+	// its own on it to LISTEN. Required.
+	DatabaseURL string
+	Views       ViewReader   // Required.
+	Results     ResultReader // Required.
 	// MaxPending bounds the events waiting for one subscriber; a
 	// subscriber that falls further behind is cut off. Default 10,000.
 	MaxPending int
@@ -82,8 +83,8 @@ type Cache struct {
 
 // New refuses a config without its dependencies.
 func New(cfg Config) (*Cache, error) {
-	if cfg.Pool == nil || cfg.Views == nil || cfg.Results == nil {
-		return nil, errors.New("serving: Config needs Pool, Views and Results")
+	if cfg.DatabaseURL == "" || cfg.Views == nil || cfg.Results == nil {
+		return nil, errors.New("serving: Config needs DatabaseURL, Views and Results")
 	}
 	if cfg.MaxPending == 0 {
 		cfg.MaxPending = 10000
@@ -174,7 +175,7 @@ func (c *Cache) forget(e *entry) {
 
 // Run follows the database's notifications until ctx ends, reconnecting
 // when its connection breaks.
-func (c *Cache) Run(ctx context.Context) error {
+func (c *Cache) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	ctx, cancel := context.WithCancel(ctx)
@@ -192,62 +193,33 @@ func (c *Cache) Run(ctx context.Context) error {
 		defer wg.Done()
 		c.evictLoop(ctx)
 	}()
-	backoff := 100 * time.Millisecond
-	for ctx.Err() == nil {
-		started := time.Now()
-		err := c.listen(ctx)
-		c.listening.Store(false)
-		if ctx.Err() != nil {
-			return nil
-		}
-		if time.Since(started) > time.Minute {
-			backoff = 100 * time.Millisecond
-		}
-		c.cfg.Logger.Warn("result cache: listening for result changes failed; reads refresh from the database until it is back",
-			"error", err, "retry_in", backoff)
-		select {
-		case <-ctx.Done():
-		case <-time.After(backoff):
-		}
-		backoff = min(2*backoff, 5*time.Second)
-	}
-	return nil
-}
-
-// listen holds one connection that LISTENs, and marks the queries named
-// by notifications dirty.
-func (c *Cache) listen(ctx context.Context) error {
-	pc, err := c.cfg.Pool.Acquire(ctx)
-	if err != nil {
-		return err
-	}
-	conn := pc.Hijack()
-	defer conn.Close(context.WithoutCancel(ctx))
-	for _, ch := range []string{resultsChannel, queriesChannel} {
-		if _, err := conn.Exec(ctx, "LISTEN "+ch); err != nil {
-			return fmt.Errorf("listen %s: %w", ch, err)
-		}
-	}
-	// Whatever changed while nobody listened: refresh everything held.
-	c.mu.Lock()
-	for id := range c.entries {
-		c.dirty[id] = true
-	}
-	c.mu.Unlock()
-	c.signal()
-	c.listening.Store(true)
-	for {
-		n, err := conn.WaitForNotification(ctx)
-		if err != nil {
-			return err
-		}
-		c.mu.Lock()
-		if _, held := c.entries[n.Payload]; held {
-			c.dirty[n.Payload] = c.dirty[n.Payload] || n.Channel == queriesChannel
-		}
-		c.mu.Unlock()
-		c.signal()
-	}
+	pglisten.Listen(ctx, pglisten.Config{
+		DatabaseURL: c.cfg.DatabaseURL,
+		Channels:    []string{resultsChannel, queriesChannel},
+		Listening: func() {
+			// Whatever changed while nobody listened: refresh everything
+			// held.
+			c.mu.Lock()
+			for id := range c.entries {
+				c.dirty[id] = true
+			}
+			c.mu.Unlock()
+			c.signal()
+			c.listening.Store(true)
+		},
+		Notify: func(n *pgconn.Notification) {
+			c.mu.Lock()
+			if _, held := c.entries[n.Payload]; held {
+				c.dirty[n.Payload] = c.dirty[n.Payload] || n.Channel == queriesChannel
+			}
+			c.mu.Unlock()
+			c.signal()
+		},
+		Stopped: func(error) { c.listening.Store(false) },
+		What:    "result cache (reads refresh from the database meanwhile)",
+		Logger:  c.cfg.Logger,
+	})
+	c.listening.Store(false)
 }
 
 func (c *Cache) signal() {
@@ -327,30 +299,6 @@ func (c *Cache) evictLoop(ctx context.Context) {
 		}
 		c.mu.Unlock()
 	}
-}
-
-// Stats are what a Cache holds, for measurements.
-type Stats struct {
-	Queries, Rows, Subscribers int
-}
-
-// Stats counts what the cache holds now.
-func (c *Cache) Stats() Stats {
-	c.mu.Lock()
-	es := make([]*entry, 0, len(c.entries))
-	for _, e := range c.entries {
-		es = append(es, e)
-	}
-	c.mu.Unlock()
-	var s Stats
-	for _, e := range es {
-		s.Queries++
-		e.mu.Lock()
-		s.Rows += len(e.rows)
-		s.Subscribers += len(e.subs)
-		e.mu.Unlock()
-	}
-	return s
 }
 
 // row is one row of a result, or a removal (body nil).

@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"github.com/cdcq/cdcq/internal/pgtest"
 	"github.com/cdcq/cdcq/internal/results"
 	"github.com/cdcq/cdcq/internal/serving"
@@ -39,7 +37,7 @@ const query = `SELECT grp, COUNT(*) AS n, SUM(amount) AS total FROM sales GROUP 
 // results.Store writes, and caches over it.
 type world struct {
 	t     testing.TB
-	pool  *pgxpool.Pool
+	url   string
 	store *results.Store
 	views *projections.Store
 	id    string
@@ -47,7 +45,7 @@ type world struct {
 
 func newWorld(t testing.TB) *world {
 	t.Helper()
-	_, pool := pgtest.NewJobState(t)
+	url, pool := pgtest.NewJobState(t)
 	store, err := results.New(pool)
 	if err != nil {
 		t.Fatal(err)
@@ -56,7 +54,7 @@ func newWorld(t testing.TB) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &world{t: t, pool: pool, store: store, views: views, id: "q1"}
+	w := &world{t: t, url: url, store: store, views: views, id: "q1"}
 	_, err = pool.Exec(t.Context(), `INSERT INTO cached_queries (query_id, environment_id, pipeline_name, engine, sql_query, schema_text, status, created_at, updated_at)
 		VALUES ($1, 'env1', 'cdcq-env1-q1', 'embedded', $2, $3, 'RUNNING', now(), now())`, w.id, query, schema)
 	if err != nil {
@@ -68,7 +66,7 @@ func newWorld(t testing.TB) *world {
 // cache starts a cache; run says whether it listens.
 func (w *world) cache(run bool, maxPending int) *serving.Cache {
 	w.t.Helper()
-	c, err := serving.New(serving.Config{Pool: w.pool, Views: w.views, Results: w.store, MaxPending: maxPending})
+	c, err := serving.New(serving.Config{DatabaseURL: w.url, Views: w.views, Results: w.store, MaxPending: maxPending})
 	if err != nil {
 		w.t.Fatal(err)
 	}

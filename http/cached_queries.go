@@ -102,7 +102,7 @@ func (s *Server) getCachedQuery(c *fiber.Ctx) error {
 		return err
 	}
 	out := CachedQueryDetail{QueryView: res.Query()}
-	if meta := withLag(res.Meta()); meta.State != StateStarting {
+	if meta := res.Meta(); meta.State != StateStarting {
 		out.Progress = &meta
 	}
 	return c.JSON(out)

@@ -72,7 +72,8 @@ type ResultColumn struct {
 // ResultSubscription is one subscriber's stream of result events.
 type ResultSubscription interface {
 	// Next waits for events until ctx ends, and returns every event that
-	// waits (at least one), so that they go out in one write. It returns
+	// waits (at least one), so that they go out in one write; the slice
+	// is the subscription's until the next call. It returns
 	// ErrSubscriptionEnded when the stream is over.
 	Next(ctx context.Context) ([]ResultEvent, error)
 	Close()

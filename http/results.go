@@ -170,7 +170,7 @@ var closingBrace = []byte("}")
 // the answer is head, rows and "}".
 func resultParts(res ResultView, limit int, after string) (head, rows []byte, err error) {
 	q := res.Query()
-	h := resultHead{ID: q.ID, Name: q.Name, Status: q.Status, QueryResult: withLag(res.Meta()), Columns: res.Columns()}
+	h := resultHead{ID: q.ID, Name: q.Name, Status: q.Status, QueryResult: res.Meta(), Columns: res.Columns()}
 	rows = res.Rows()
 	if limit > 0 {
 		rows, h.Next, err = res.Page(after, limit)
@@ -197,18 +197,6 @@ func etagMatches(header, etag string) bool {
 		}
 	}
 	return false
-}
-
-// withLag fills in, where the result source did not, how long the newest
-// change took from its commit in the source to the result: the engine
-// writes its progress when it applies a batch, so an idle query keeps the
-// lag of its last change.
-func withLag(res QueryResult) QueryResult {
-	if res.Position.LagSeconds == nil && res.Position.SourceTime != nil && !res.UpdatedAt.IsZero() {
-		lag := max(res.UpdatedAt.Sub(*res.Position.SourceTime).Seconds(), 0)
-		res.Position.LagSeconds = &lag
-	}
-	return res
 }
 
 // getCachedQueryChanges streams the result's changes as Server-Sent
@@ -288,7 +276,7 @@ func (s *Server) stream(conn net.Conn, w *bufio.Writer, sub ResultSubscription) 
 					}
 				} else {
 					q := ev.Result.Query()
-					data, err = marshalJSON(resultHead{ID: q.ID, Name: q.Name, Status: q.Status, QueryResult: withLag(ev.Result.Meta()), Columns: ev.Result.Columns()})
+					data, err = marshalJSON(resultHead{ID: q.ID, Name: q.Name, Status: q.Status, QueryResult: ev.Result.Meta(), Columns: ev.Result.Columns()})
 				}
 				if err != nil {
 					s.cfg.Logger.Error("encode result event", "error", err)

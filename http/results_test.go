@@ -105,8 +105,9 @@ func resultsHarness(t *testing.T, results map[string]fakeView) (*harness, *fakeR
 
 func TestGetCachedQueryResult(t *testing.T) {
 	src := testNow.Add(-1500 * time.Millisecond)
+	lag := 1.5
 	h, _ := resultsHarness(t, map[string]fakeView{
-		"q_live": {meta: QueryResult{State: "LIVE", CaughtUp: true, Position: ResultPosition{Version: 12, LSN: 99, SourceTime: &src}, EventsApplied: 10, UpdatedAt: testNow},
+		"q_live": {meta: QueryResult{State: "LIVE", CaughtUp: true, Position: ResultPosition{Version: 12, LSN: 99, SourceTime: &src, LagSeconds: &lag}, EventsApplied: 10, UpdatedAt: testNow},
 			rows: []string{`{"country":"FR","count":2}`}, etag: `"12"`},
 		"q_catching": {meta: QueryResult{State: "CATCHING_UP", Position: ResultPosition{LSN: 5}}, etag: `"3"`},
 	})
@@ -250,8 +251,9 @@ func TestDeleteCachedQuery(t *testing.T) {
 
 func TestGetCachedQueryShowsProgress(t *testing.T) {
 	src := testNow.Add(-2 * time.Second)
+	lag := 0.25
 	h, _ := resultsHarness(t, map[string]fakeView{"q_1": {meta: QueryResult{State: "LIVE", CaughtUp: true,
-		Position: ResultPosition{LSN: 7, SourceTime: &src}, UpdatedAt: src.Add(250 * time.Millisecond)}, rows: []string{`{}`}}})
+		Position: ResultPosition{LSN: 7, SourceTime: &src, LagSeconds: &lag}, UpdatedAt: src.Add(250 * time.Millisecond)}, rows: []string{`{}`}}})
 	h.status.queries["q_1"] = projections.QueryView{ID: "q_1", Status: jobs.StatusRunning, EnvironmentID: testEnv, Engine: "embedded", SQLQuery: testSQL}
 	res := h.do(t, rawRequest(http.MethodGet, "/cachedQueries/q_1", "", ""))
 	if res.status != http.StatusOK {

@@ -77,7 +77,7 @@ func (r resultSource) Subscribe(ctx context.Context, queryID, since string) (htt
 	if err != nil {
 		return nil, servingError(err)
 	}
-	return subscription{sub}, nil
+	return &subscription{sub: sub, buf: make([]serving.Event, 0, 256)}, nil
 }
 
 // badPosition is a position the API was given that cannot be read.
@@ -128,10 +128,11 @@ func (v resultView) Meta() httpapi.QueryResult {
 		LastError:     p.LastError,
 		UpdatedAt:     p.UpdatedAt,
 	}
-	if p.FreshThrough != nil && out.CaughtUp {
-		out.Position.FreshThrough = p.FreshThrough
-		lag := freshLag(time.Now(), p)
+	if lag, ok := resultLag(time.Now(), p); ok {
 		out.Position.LagSeconds = &lag
+	}
+	if out.CaughtUp {
+		out.Position.FreshThrough = p.FreshThrough
 	}
 	if h := p.Hydration; h != nil && !out.CaughtUp {
 		out.Hydration = &httpapi.Hydration{SnapshotDone: h.SnapshotDone, RowsCaptured: h.RowsCaptured,
@@ -145,38 +146,59 @@ func (v resultView) Meta() httpapi.QueryResult {
 // capture's HeartbeatInterval, Debezium's heartbeat.interval.ms).
 const heartbeatGrace = 1500 * time.Millisecond
 
-// freshLag is how far a LIVE result with a fresh-through time may be
-// behind its source at now: 0 while heartbeats keep coming, the time since
-// the last one beyond that; and at least the time the newest change took
-// when it is newer than the last heartbeat.
-func freshLag(now time.Time, p results.Progress) float64 {
-	lag := max(now.Sub(*p.FreshThrough)-heartbeatGrace, 0)
-	if p.SourceTime != nil && !p.SourceTime.Before(*p.FreshThrough) {
-		lag = max(lag, p.UpdatedAt.Sub(*p.SourceTime))
+// resultLag is how far a result may be behind its source at now, in
+// seconds. A LIVE result with a fresh-through time: 0 while heartbeats
+// keep coming, the time since the last one beyond that, and at least the
+// time the newest change took when it is newer than the last heartbeat.
+// Otherwise (no heartbeats, as on Flink) the time the newest change took
+// from its commit to the result; false when no change was read yet.
+func resultLag(now time.Time, p results.Progress) (float64, bool) {
+	var lag time.Duration
+	switch {
+	case p.FreshThrough != nil && p.State == results.StateLive:
+		lag = max(now.Sub(*p.FreshThrough)-heartbeatGrace, 0)
+		if p.SourceTime != nil && !p.SourceTime.Before(*p.FreshThrough) {
+			lag = max(lag, p.UpdatedAt.Sub(*p.SourceTime))
+		}
+	case p.SourceTime != nil && !p.UpdatedAt.IsZero():
+		lag = max(p.UpdatedAt.Sub(*p.SourceTime), 0)
+	default:
+		return 0, false
 	}
-	return lag.Seconds()
+	return lag.Seconds(), true
 }
 
-type subscription struct{ sub *serving.Subscription }
+// subscription adapts a serving.Subscription; its buffers are reused from
+// one batch of events to the next (the API writes a batch before it asks
+// for the next).
+type subscription struct {
+	sub *serving.Subscription
+	buf []serving.Event
+	out []httpapi.ResultEvent
+}
 
-func (s subscription) Close() { s.sub.Close() }
+func (s *subscription) Close() { s.sub.Close() }
 
-func (s subscription) Next(ctx context.Context) ([]httpapi.ResultEvent, error) {
-	evs, err := s.sub.NextBatch(ctx, make([]serving.Event, 0, 256))
+func (s *subscription) Next(ctx context.Context) ([]httpapi.ResultEvent, error) {
+	clear(s.buf[:cap(s.buf)])
+	evs, err := s.sub.NextBatch(ctx, s.buf[:0])
+	s.buf = evs[:0]
 	if errors.Is(err, serving.ErrClosed) {
 		return nil, httpapi.ErrSubscriptionEnded
 	}
 	if err != nil {
 		return nil, err
 	}
-	out := make([]httpapi.ResultEvent, len(evs))
-	for i, ev := range evs {
-		out[i] = httpapi.ResultEvent{Event: ev.Kind, ID: ev.ID, Data: ev.Data}
+	clear(s.out[:cap(s.out)])
+	s.out = s.out[:0]
+	for _, ev := range evs {
+		out := httpapi.ResultEvent{Event: ev.Kind, ID: ev.ID, Data: ev.Data}
 		if ev.Snapshot != nil {
-			out[i].Result = resultView{ev.Snapshot}
+			out.Result = resultView{ev.Snapshot}
 		}
+		s.out = append(s.out, out)
 	}
-	return out, nil
+	return s.out, nil
 }
 
 // RunAPI serves the HTTP API until ctx ends, then drains in-flight
@@ -199,7 +221,7 @@ func RunAPI(ctx context.Context, inf *Infra, opts APIOptions, logger *slog.Logge
 	if err != nil {
 		return err
 	}
-	cache, err := serving.New(serving.Config{Pool: inf.Pool, Views: store, Results: res, Logger: logger})
+	cache, err := serving.New(serving.Config{DatabaseURL: inf.DatabaseURL, Views: store, Results: res, Logger: logger})
 	if err != nil {
 		return err
 	}

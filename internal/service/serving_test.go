@@ -705,20 +705,26 @@ func TestClusterResultShapeEveryType(t *testing.T) {
 	checkResultShape(t, s, src, srcConn, []string{`SELECT m, avg(n) AS an, avg(i4) AS a4 FROM typed GROUP BY m`}, 0)
 }
 
-func TestFreshLag(t *testing.T) {
+func TestResultLag(t *testing.T) {
 	now := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
 	at := func(d time.Duration) *time.Time { x := now.Add(d); return &x }
+	live := results.StateLive
 	for _, tt := range []struct {
-		name string
-		p    results.Progress
-		want float64
+		name  string
+		p     results.Progress
+		want  float64
+		known bool
 	}{
-		{"quiet: heartbeats keep coming", results.Progress{FreshThrough: at(-800 * time.Millisecond), SourceTime: at(-time.Hour), UpdatedAt: now.Add(-time.Hour)}, 0},
-		{"stuck: heartbeats stopped 10 s ago", results.Progress{FreshThrough: at(-10 * time.Second), SourceTime: at(-time.Hour), UpdatedAt: now.Add(-time.Hour)}, 8.5},
-		{"busy: the newest change took 120 ms", results.Progress{FreshThrough: at(-500 * time.Millisecond), SourceTime: at(-200 * time.Millisecond), UpdatedAt: now.Add(-80 * time.Millisecond)}, 0.12},
+		{"quiet: heartbeats keep coming", results.Progress{State: live, FreshThrough: at(-800 * time.Millisecond), SourceTime: at(-time.Hour), UpdatedAt: now.Add(-time.Hour)}, 0, true},
+		{"stuck: heartbeats stopped 10 s ago", results.Progress{State: live, FreshThrough: at(-10 * time.Second), SourceTime: at(-time.Hour), UpdatedAt: now.Add(-time.Hour)}, 8.5, true},
+		{"busy: the newest change took 120 ms", results.Progress{State: live, FreshThrough: at(-500 * time.Millisecond), SourceTime: at(-200 * time.Millisecond), UpdatedAt: now.Add(-80 * time.Millisecond)}, 0.12, true},
+		{"no heartbeats (Flink): the newest change took 1.5 s", results.Progress{State: live, SourceTime: at(-3 * time.Second), UpdatedAt: now.Add(-1500 * time.Millisecond)}, 1.5, true},
+		{"catching up: heartbeats do not count", results.Progress{State: results.StateCatchingUp, FreshThrough: at(-time.Second), SourceTime: at(-3 * time.Second), UpdatedAt: now.Add(-2 * time.Second)}, 1, true},
+		{"nothing read yet", results.Progress{State: results.StateCatchingUp, UpdatedAt: now}, 0, false},
 	} {
-		if got := freshLag(now, tt.p); math.Abs(got-tt.want) > 1e-9 {
-			t.Errorf("%s: lag %v, want %v", tt.name, got, tt.want)
+		got, known := resultLag(now, tt.p)
+		if known != tt.known || math.Abs(got-tt.want) > 1e-9 {
+			t.Errorf("%s: lag %v (known %v), want %v (%v)", tt.name, got, known, tt.want, tt.known)
 		}
 	}
 }

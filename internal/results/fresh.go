@@ -2,11 +2,8 @@ package results
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 )
 
 // SetFreshThrough records that queryID's result reflects every source
@@ -23,21 +20,4 @@ func (s *Store) SetFreshThrough(ctx context.Context, queryID string, t time.Time
 		return fmt.Errorf("results: fresh-through time of %s: %w", queryID, err)
 	}
 	return nil
-}
-
-// FreshThrough reads queryID's fresh-through time: the zero time when it
-// was never set, ErrNotFound when the query has no progress.
-func (s *Store) FreshThrough(ctx context.Context, queryID string) (time.Time, error) {
-	var t *time.Time
-	err := s.pool.QueryRow(ctx, `SELECT fresh_through FROM query_progress WHERE query_id = $1`, queryID).Scan(&t)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return time.Time{}, ErrNotFound
-	}
-	if err != nil {
-		return time.Time{}, fmt.Errorf("results: read fresh-through time of %s: %w", queryID, err)
-	}
-	if t == nil {
-		return time.Time{}, nil
-	}
-	return t.UTC(), nil
 }

@@ -66,11 +66,11 @@ func TestFreshThroughQuietAndStuck(t *testing.T) {
 		return row.N
 	}
 	fresh := func() time.Time {
-		f, err := store.FreshThrough(ctx, id)
-		if err != nil {
+		p, err := store.Progress(ctx, id)
+		if err != nil || p.FreshThrough == nil {
 			return time.Time{}
 		}
-		return f
+		return *p.FreshThrough
 	}
 	waitFor(t, time.Minute, "the query to be live with 30 rows and fresh", func() bool {
 		return count() == 30 && !fresh().IsZero()

@@ -12,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/cdcq/cdcq/internal/config"
 	"github.com/cdcq/cdcq/internal/kafkabus"
 )
@@ -43,19 +41,6 @@ func BenchmarkSnapshotThroughput(b *testing.B) {
 	if v, err := strconv.Atoi(os.Getenv("CDCQ_BENCH_SNAPSHOT_ROWS")); err == nil && v > 0 {
 		rows = v
 	}
-	const schema = `datasource db {
-  provider = "postgresql"
-}
-
-model Sale {
-  id     Int     @id
-  grp    Int
-  amount Decimal @db.Decimal(12, 2)
-
-  @@map("sales")
-}
-`
-	const query = `SELECT grp, COUNT(*) AS n, SUM(amount) AS total, AVG(amount) AS mean, MIN(amount) AS lo, MAX(amount) AS hi FROM sales GROUP BY grp`
 	for i := 0; i < b.N; i++ {
 		s, src, source := startSnapshotBenchSystem(b)
 		source.exec(b, `CREATE TABLE sales (id int PRIMARY KEY, grp int NOT NULL, amount numeric(12,2) NOT NULL)`)
@@ -66,7 +51,8 @@ model Sale {
 			b.Fatal(err)
 		}
 		env := uniqueEnv("snapbench")
-		captureState := captureStateOfB(b, s, env)
+		state := captureStateOf(b, s, env)
+		captureState := func() (string, int64, int64, bool) { return state(0) }
 		if connected {
 			// The capture's snapshot is on the topic already: what is
 			// measured is the engine reading it.
@@ -80,7 +66,7 @@ model Sale {
 		}
 		b.ResetTimer()
 		start := time.Now()
-		id := createQuery(b, s, src, env, schema, query)
+		id := createQuery(b, s, src, env, salesSchema, salesAggregates)
 		created := time.Since(start)
 
 		var firstCopied, snapshotDone, firstApplied, caughtUp time.Duration
@@ -159,33 +145,6 @@ func getResult(s *system, id string) (resultBody, int64) {
 		applied = body.EventsApplied
 	}
 	return body.resultBody, applied
-}
-
-// captureStateOfB reads an environment's embedded capture row: its
-// phase, rows copied and estimated, and whether the snapshot is complete.
-func captureStateOfB(b *testing.B, s *system, env string) func() (phase string, copied, estimate int64, done bool) {
-	b.Helper()
-	ctx := context.Background()
-	jobState, err := pgx.Connect(ctx, s.cfg.DatabaseURL)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { jobState.Close(context.Background()) })
-	return func() (phase string, copied, estimate int64, done bool) {
-		var lsn, c, e *int64
-		err := jobState.QueryRow(ctx, `SELECT phase, (snapshot->>'rowsCopied')::bigint, (snapshot->>'rowsEstimate')::bigint, snapshot_lsn
-			FROM embedded_captures WHERE environment_id = $1`, env).Scan(&phase, &c, &e, &lsn)
-		if err != nil {
-			return "", 0, 0, false
-		}
-		if c != nil {
-			copied = *c
-		}
-		if e != nil {
-			estimate = *e
-		}
-		return phase, copied, estimate, lsn != nil
-	}
 }
 
 // startSnapshotBenchSystem starts the system as startBenchSystem does, on a

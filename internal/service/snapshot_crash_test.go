@@ -216,7 +216,7 @@ func createSalesQuery(t *testing.T, s *system, src, env string) string {
 // captureStateOf reads an environment's embedded capture row as the
 // worker running it last wrote it; phase is "" unless that worker is pid
 // (0: any).
-func captureStateOf(t *testing.T, s *system, env string) func(pid int) (phase string, copied, estimate int64, done bool) {
+func captureStateOf(t testing.TB, s *system, env string) func(pid int) (phase string, copied, estimate int64, done bool) {
 	t.Helper()
 	ctx := context.Background()
 	jobState, err := pgx.Connect(ctx, s.cfg.DatabaseURL)

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -308,7 +309,7 @@ func measureFreshness(b *testing.B, s *system, src, id string, groups, subscribe
 		}
 	}
 	for _, ts := range perGroup {
-		sortTimes(ts)
+		slices.SortFunc(ts, time.Time.Compare)
 	}
 	waitFor(b, 2*time.Minute, "every commit at every subscriber", func() bool {
 		for _, c := range subs {
@@ -367,12 +368,4 @@ func grpAndN(row []byte) (grpN, bool) {
 	r.Grp, err1 = strconv.Atoi(g)
 	r.N, err2 = strconv.ParseInt(n, 10, 64)
 	return r, err1 == nil && err2 == nil
-}
-
-func sortTimes(ts []time.Time) {
-	for i := 1; i < len(ts); i++ {
-		for j := i; j > 0 && ts[j].Before(ts[j-1]); j-- {
-			ts[j], ts[j-1] = ts[j-1], ts[j]
-		}
-	}
 }

@@ -3,7 +3,6 @@ package embedded
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"log/slog"
 	"time"
 
@@ -45,12 +44,9 @@ func (r *runner) followHeartbeats(ctx context.Context, cl *kgo.Client, env, quer
 	if err := kafkabus.EnsureTopics(ctx, r.brokers, kafkabus.Topic{Name: f.topic, Partitions: 1}); err != nil {
 		return nil, err
 	}
-	ends, err := f.adm.ListEndOffsets(ctx, f.topic)
-	if err == nil {
-		err = ends.Error()
-	}
+	ends, err := endOffsets(ctx, f.adm, f.topic)
 	if err != nil {
-		return nil, fmt.Errorf("list end offsets of %s: %w", f.topic, err)
+		return nil, err
 	}
 	from := map[string]map[int32]kgo.Offset{f.topic: {}}
 	ends.Each(func(o kadm.ListedOffset) {
@@ -101,10 +97,7 @@ func (f *freshness) update(ctx context.Context, positions map[string]map[int32]i
 			if !f.seen.After(f.written) {
 				return nil
 			}
-			ends, err := f.adm.ListEndOffsets(ctx, f.sources...)
-			if err == nil {
-				err = ends.Error()
-			}
+			ends, err := endOffsets(ctx, f.adm, f.sources...)
 			if err != nil {
 				// Tried again after the next poll; meanwhile the time
 				// recorded stays where it is.
@@ -113,13 +106,7 @@ func (f *freshness) update(ctx context.Context, positions map[string]map[int32]i
 			}
 			f.pending, f.ends = f.seen, ends
 		}
-		reached := true
-		f.ends.Each(func(o kadm.ListedOffset) {
-			if o.Offset > positions[o.Topic][o.Partition] {
-				reached = false
-			}
-		})
-		if !reached {
+		if !reachedEnds(f.ends, positions) {
 			return nil
 		}
 		if err := f.store.SetFreshThrough(ctx, f.queryID, f.pending); err != nil {

@@ -379,30 +379,42 @@ func (h *hydration) check(ctx context.Context) error {
 	if h.done && h.ends != nil {
 		return nil
 	}
-	ends, err := h.adm.ListEndOffsets(ctx, h.topics...)
-	if err == nil {
-		err = ends.Error()
-	}
+	ends, err := endOffsets(ctx, h.adm, h.topics...)
 	if err != nil {
-		return fmt.Errorf("list end offsets: %w", err)
+		return err
 	}
 	h.done, h.ends = true, ends
 	return nil
 }
 
-// reached says whether positions are at the ends listed after the
-// snapshot was complete.
-func (h *hydration) reached(positions map[string]map[int32]int64) bool {
-	if !h.done || h.ends == nil {
-		return false
+// endOffsets lists the topics' end offsets.
+func endOffsets(ctx context.Context, adm *kadm.Client, topics ...string) (kadm.ListedOffsets, error) {
+	ends, err := adm.ListEndOffsets(ctx, topics...)
+	if err == nil {
+		err = ends.Error()
 	}
+	if err != nil {
+		return nil, fmt.Errorf("list end offsets of %v: %w", topics, err)
+	}
+	return ends, nil
+}
+
+// reachedEnds says whether positions (the next offsets to read) are at
+// ends, or past them.
+func reachedEnds(ends kadm.ListedOffsets, positions map[string]map[int32]int64) bool {
 	ok := true
-	h.ends.Each(func(o kadm.ListedOffset) {
+	ends.Each(func(o kadm.ListedOffset) {
 		if o.Offset > positions[o.Topic][o.Partition] {
 			ok = false
 		}
 	})
 	return ok
+}
+
+// reached says whether positions are at the ends listed after the
+// snapshot was complete.
+func (h *hydration) reached(positions map[string]map[int32]int64) bool {
+	return h.done && h.ends != nil && reachedEnds(h.ends, positions)
 }
 
 // progress is what the result says while it is not live.

@@ -32,25 +32,15 @@ func newPublisher(cl *kgo.Client, topic string) *publisher {
 // publish produces changes; traced are their sources' commit times for
 // stagetrace.
 func (p *publisher) publish(ctx context.Context, changes []results.Change, traced []int64) {
-	n := len(changes)
 	for i, c := range changes {
-		var done func(*kgo.Record, error)
-		if i == n-1 {
-			done = func(_ *kgo.Record, err error) {
-				if err != nil {
-					p.fail(fmt.Errorf("publish result changes to %s: %w", p.topic, err))
-					return
-				}
+		last := i == len(changes)-1
+		p.cl.Produce(ctx, &kgo.Record{Topic: p.topic, Key: c.Key, Value: c.Row}, func(_ *kgo.Record, err error) {
+			if err != nil {
+				p.fail(fmt.Errorf("publish result changes to %s: %w", p.topic, err))
+			} else if last {
 				stagetrace.MarkAll("result-topic-acked", traced, time.Now())
 			}
-		} else {
-			done = func(_ *kgo.Record, err error) {
-				if err != nil {
-					p.fail(fmt.Errorf("publish result changes to %s: %w", p.topic, err))
-				}
-			}
-		}
-		p.cl.Produce(ctx, &kgo.Record{Topic: p.topic, Key: c.Key, Value: c.Row}, done)
+		})
 	}
 }
 

@@ -2,9 +2,11 @@ package serving_test
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -182,6 +184,29 @@ func TestCacheServesColumnsInSelectOrderAndKeyOrder(t *testing.T) {
 	}
 	if _, _, err := s.Page("not a token!", 2); err == nil {
 		t.Error("a bad token was taken")
+	}
+	// A token of another shape (valid base64url JSON), and one of another
+	// query, are refused, and the message quotes the token as given.
+	for _, token := range []string{base64.RawURLEncoding.EncodeToString([]byte(`{"foo":1}`)),
+		base64.RawURLEncoding.EncodeToString([]byte(`{"query_id":"q2","group":{"grp":1}}`))} {
+		if _, _, err := s.Page(token, 2); err == nil || !strings.Contains(err.Error(), token) {
+			t.Errorf("token %s: %v", token, err)
+		}
+		if _, err := c.Subscribe(ctx, "q1", &serving.Cursor{}); err != nil {
+			t.Fatal(err)
+		}
+		cur, err := serving.ParseCursor("1." + token)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Subscribe(ctx, "q1", &cur); !errors.Is(err, serving.ErrBadCursor) {
+			t.Errorf("event id 1.%s: %v", token, err)
+		}
+	}
+	// After a token, without a limit: every row that follows.
+	_, next, _ := s.Page("", 1)
+	if rest, more, err := s.Page(next, math.MaxInt); err != nil || more != "" || strings.Count(string(rest), `"grp"`) != 3 {
+		t.Errorf("after the first row, no limit: %s, %q, %v", rest, more, err)
 	}
 
 	// A change of one group, and a group that leaves.

@@ -100,6 +100,21 @@ func typeName(t sqlplan.Type) string {
 // key decodes a record key with its grouping values as served.
 func (s *shape) key(raw []byte) (groupKey, error) { return parseKey(raw, s.keyConv) }
 
+// clientKey decodes a key a client gave back (a page token, an event id):
+// it must be a key of this query's result.
+func (s *shape) clientKey(queryID, token string) (groupKey, error) {
+	bad := fmt.Errorf("%q is not a row token or event id from this result", token)
+	raw, err := decodeKey(token)
+	if err != nil {
+		return groupKey{}, bad
+	}
+	k, err := s.key(raw)
+	if err != nil || k.queryID != queryID || len(k.values) != len(s.keyConv) {
+		return groupKey{}, bad
+	}
+	return k, nil
+}
+
 // A convert renders a value of a result record (as both engines write it,
 // in the format of Flink's JSON) as the API serves it: as PostgreSQL's
 // to_json renders it, where the two differ.

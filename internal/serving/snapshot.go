@@ -86,17 +86,16 @@ func (s *Snapshot) Page(after string, limit int) (rows []byte, next string, err 
 	}
 	start := 0
 	if after != "" {
-		raw, err := decodeKey(after)
+		k, err := s.shape.clientKey(s.View.ID, after)
 		if err != nil {
-			return nil, "", fmt.Errorf("after %q is not a row token from an earlier page: %v", after, err)
-		}
-		k, err := s.shape.key(raw)
-		if err != nil {
-			return nil, "", fmt.Errorf("after %q is not a row token from an earlier page: %v", after, err)
+			return nil, "", fmt.Errorf("after: %w", err)
 		}
 		start = sort.Search(len(s.rows), func(i int) bool { return compareKeys(&s.rows[i].key, &k) > 0 })
 	}
-	end := min(start+limit, len(s.rows))
+	end := len(s.rows)
+	if limit < end-start {
+		end = start + limit
+	}
 	if end < len(s.rows) && end > start {
 		next = encodeKey(s.rows[end-1].key.raw)
 	}

@@ -72,8 +72,8 @@ func (c *Cache) Subscribe(ctx context.Context, queryID string, since *Cursor) (*
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	s := e.snap.Load()
-	if since != nil && since.Key != nil {
-		k, err := e.shape.key(since.Key.raw)
+	if since != nil && since.token != "" {
+		k, err := e.shape.clientKey(e.id, since.token)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrBadCursor, err)
 		}

@@ -17,8 +17,8 @@ import (
 type groupKey struct {
 	raw     []byte // the record key as written
 	queryID string
-	group  []byte // its "group" object, or nil without GROUP BY
-	values []any  // json.Number, string, bool or nil
+	group   []byte // its "group" object, or nil without GROUP BY
+	values  []any  // json.Number, string, bool or nil
 }
 
 // parseKey decodes a result record key:

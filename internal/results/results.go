@@ -66,9 +66,13 @@ type Progress struct {
 	// transaction acknowledged before it (SetFreshThrough). Not written by
 	// the progress writes.
 	FreshThrough *time.Time `json:"freshThrough,omitempty"`
-	LastError    string     `json:"lastError,omitempty"`
-	Owner        string     `json:"owner,omitempty"`
-	UpdatedAt    time.Time  `json:"updatedAt"`
+	// RowsCorrect, for a STALE result, says its rows are the last correct
+	// state (it went stale while LIVE); they are not a result otherwise.
+	// Read only.
+	RowsCorrect bool      `json:"rowsCorrect,omitempty"`
+	LastError   string    `json:"lastError,omitempty"`
+	Owner       string    `json:"owner,omitempty"`
+	UpdatedAt   time.Time `json:"updatedAt"`
 	// Hydration says how far the first complete state is while the
 	// result is not LIVE because of the capture's initial snapshot; nil
 	// otherwise.
@@ -292,7 +296,8 @@ func (s *Store) Reset(ctx context.Context, queryID string) error {
 // MarkStale stops a query's result where it is: its rows and position
 // stay, the state becomes STALE with reason as LastError, and writes are
 // refused until Reset. A deleted query stays deleted; a query with no
-// progress yet gets a stale one with no rows.
+// progress yet gets a stale one with no rows. RowsCorrect says whether the
+// rows are a result: only if the query was LIVE.
 func (s *Store) MarkStale(ctx context.Context, queryID, reason string) error {
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if state, err := lockProgress(ctx, tx, queryID); err != nil || state == StateDeleted {
@@ -300,10 +305,14 @@ func (s *Store) MarkStale(ctx context.Context, queryID, reason string) error {
 		}
 		b := &pgx.Batch{}
 		newVersion(b)
-		b.Queue(`INSERT INTO query_progress (query_id, state, last_error, version, history_from)
-			VALUES ($1, $2, $3, `+currentVersion+`, `+currentVersion+`)
+		// The rows stay a correct result only if they were one: the query
+		// was LIVE (or already stale with correct rows).
+		b.Queue(`INSERT INTO query_progress (query_id, state, last_error, version, history_from, rows_correct)
+			VALUES ($1, $2, $3, `+currentVersion+`, `+currentVersion+`, false)
 			ON CONFLICT (query_id) DO UPDATE SET state = $2, last_error = $3, hydration = NULL, updated_at = now(),
-				version = EXCLUDED.version`, queryID, StateStale, reason)
+				version = EXCLUDED.version,
+				rows_correct = query_progress.state = $4 OR (query_progress.state = $2 AND query_progress.rows_correct)`,
+			queryID, StateStale, reason, StateLive)
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return fmt.Errorf("results: mark %s stale: %w", queryID, err)
 		}
@@ -347,7 +356,7 @@ func queueProgress(b *pgx.Batch, queryID string, p Progress, changed, replaced b
 	}
 	b.Queue(`INSERT INTO query_progress (query_id, state, positions, source_lsn, source_ts, events_applied, last_error, owner, hydration, updated_at, version, history_from)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now(), `+currentVersion+`, `+currentVersion+`)
-		ON CONFLICT (query_id) DO UPDATE SET state = EXCLUDED.state, positions = EXCLUDED.positions,
+		ON CONFLICT (query_id) DO UPDATE SET state = EXCLUDED.state, positions = EXCLUDED.positions, rows_correct = true,
 			source_lsn = EXCLUDED.source_lsn, source_ts = EXCLUDED.source_ts,
 			events_applied = EXCLUDED.events_applied, last_error = EXCLUDED.last_error,
 			owner = EXCLUDED.owner, hydration = EXCLUDED.hydration, updated_at = now(),
@@ -400,7 +409,7 @@ func (s *Store) Keys(ctx context.Context, queryID string) ([][]byte, error) {
 
 // progressColumns are the columns of query_progress that scanProgress
 // reads, for an alias p.
-const progressColumns = `p.state, p.positions, p.source_lsn, p.source_ts, p.events_applied, p.last_error, p.owner, p.updated_at, p.hydration, p.fresh_through`
+const progressColumns = `p.state, p.positions, p.source_lsn, p.source_ts, p.events_applied, p.last_error, p.owner, p.updated_at, p.hydration, p.fresh_through, p.rows_correct`
 
 // progressScan scans progressColumns into a Progress; finish decodes what
 // needs decoding once the row is scanned.
@@ -411,7 +420,7 @@ type progressScan struct {
 
 func (ps *progressScan) dest() []any {
 	p := ps.p
-	return []any{&p.State, &ps.positions, &p.SourceLSN, &p.SourceTime, &p.EventsApplied, &p.LastError, &p.Owner, &p.UpdatedAt, &ps.hydration, &p.FreshThrough}
+	return []any{&p.State, &ps.positions, &p.SourceLSN, &p.SourceTime, &p.EventsApplied, &p.LastError, &p.Owner, &p.UpdatedAt, &ps.hydration, &p.FreshThrough, &p.RowsCorrect}
 }
 
 func (ps *progressScan) finish(queryID string) error {

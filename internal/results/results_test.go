@@ -244,3 +244,31 @@ func TestWriteIsOneTransaction(t *testing.T) {
 		t.Errorf("a deleted query got %d rows", len(r.Rows))
 	}
 }
+
+// TestStaleRowsAreCorrectOnlyIfTheQueryWasLive: a query that goes stale
+// while LIVE keeps its rows as the last correct state; one that goes stale
+// while catching up has no correct rows.
+func TestStaleRowsAreCorrectOnlyIfTheQueryWasLive(t *testing.T) {
+	s := newStore(t)
+	ctx := t.Context()
+	row := []results.Change{{Key: []byte(`{"query_id":"q1"}`), Row: []byte(`{"query_id":"q1","n":1}`)}}
+	if err := s.Replace(ctx, "q1", row, results.Progress{State: results.StateLive}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetProgress(ctx, "q2", results.Progress{State: results.StateCatchingUp}); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"q1", "q2", "q3"} {
+		for range 2 { // marking it twice changes nothing
+			if err := s.MarkStale(ctx, id, "column dropped"); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for id, want := range map[string]bool{"q1": true, "q2": false, "q3": false} {
+		p, err := s.Progress(ctx, id)
+		if err != nil || p.State != results.StateStale || p.RowsCorrect != want {
+			t.Errorf("%s: %+v, %v; want STALE with rows correct %v", id, p, err, want)
+		}
+	}
+}

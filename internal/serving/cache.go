@@ -391,7 +391,7 @@ func (e *entry) publish(old *Snapshot, view projections.QueryView, d results.Del
 	defer e.mu.Unlock()
 	s := &Snapshot{View: view, Columns: e.shape.columns, shape: e.shape, Found: d.Found, Progress: d.Progress, Version: d.Version,
 		changed: make(chan struct{})}
-	s.Serving = d.Found && (d.Progress.State == results.StateLive || d.Progress.State == results.StateStale)
+	s.Serving = d.Found && (d.Progress.State == results.StateLive || d.Progress.State == results.StateStale && d.Progress.RowsCorrect)
 	// Decode everything first: a record that cannot be served changes
 	// nothing (the refresh is retried from the same version).
 	var read []*row

@@ -489,3 +489,34 @@ func TestWaitReturnsOnChangeOrWhenItsTimeIsUp(t *testing.T) {
 		}
 	}
 }
+
+// TestStaleBeforeLiveServesNoRows: a query whose source's schema changed
+// while it was still catching up has no result to serve.
+func TestStaleBeforeLiveServesNoRows(t *testing.T) {
+	w := newWorld(t)
+	c := w.cache(true, 0)
+	ctx := t.Context()
+	if err := w.store.SetProgress(ctx, "q1", results.Progress{State: results.StateCatchingUp}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.store.MarkStale(ctx, "q1", "column dropped"); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		s, err := c.Snapshot(ctx, "q1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.Progress.State == results.StateStale {
+			if s.Serving || string(s.Rows()) != "null" {
+				t.Fatalf("stale before live: serving %v, rows %s", s.Serving, s.Rows())
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("state %s", s.Progress.State)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -21,8 +21,9 @@ type Snapshot struct {
 	// Version is the position of the result: the last write that changed
 	// its rows, state, source position or error.
 	Version int64
-	// Serving says the rows are served: the result is LIVE, or STALE (the
-	// last correct one). Otherwise the rows are not a complete result.
+	// Serving says the rows are served: the result is LIVE, or STALE with
+	// the rows of the last correct state. Otherwise the rows are not a
+	// complete result.
 	Serving bool
 
 	shape   *shape

@@ -122,11 +122,11 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 	if err := c.start(ctx); err != nil {
 		return nil, err
 	}
-	if fresh {
-		if err := c.createDatabase(ctx); err != nil {
-			_ = c.Stop(context.Background())
-			return nil, err
-		}
+	// Also when not fresh: a first start that failed after initdb (its
+	// port taken, say) left a data directory without the database.
+	if err := c.createDatabase(ctx); err != nil {
+		_ = c.Stop(context.Background())
+		return nil, err
 	}
 	return c, nil
 }
@@ -228,12 +228,13 @@ func (c *Cluster) start(ctx context.Context) error {
 	return nil
 }
 
+// createDatabase creates the configured database unless it exists.
 func (c *Cluster) createDatabase(ctx context.Context) error {
 	if c.cfg.Database == "postgres" {
 		return nil
 	}
 	out, err := c.run(ctx, "createdb", "-h", "127.0.0.1", "-p", strconv.Itoa(c.port), "-U", c.cfg.Superuser, c.cfg.Database)
-	if err != nil {
+	if err != nil && !bytes.Contains(out, []byte("already exists")) {
 		return fmt.Errorf("pgcluster: createdb %s: %w: %s", c.cfg.Database, err, out)
 	}
 	return nil

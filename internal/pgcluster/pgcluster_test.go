@@ -2,6 +2,7 @@ package pgcluster_test
 
 import (
 	"context"
+	"net"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -59,6 +60,33 @@ func TestStartTakesOverAServerLeftRunning(t *testing.T) {
 	conn, err := pgx.Connect(ctx, second.URLFor("kept"))
 	if err != nil {
 		t.Fatalf("the database made before is gone: %v", err)
+	}
+	conn.Close(ctx)
+}
+
+// A first start that failed after initdb (its port taken) leaves a data
+// directory without the database; the next start creates it.
+func TestStartAfterAFailedFirstStart(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := taken.Addr().(*net.TCPAddr).Port
+	if c, err := pgcluster.Start(ctx, pgcluster.Config{DataDir: dir + "/data", Port: port}); err == nil {
+		_ = c.Stop(ctx)
+		t.Fatal("the server started on a port already listened on")
+	}
+	taken.Close()
+	c, err := pgcluster.Start(ctx, pgcluster.Config{DataDir: dir + "/data", Port: port})
+	if err != nil {
+		t.Fatalf("start again: %v", err)
+	}
+	t.Cleanup(func() { _ = c.Stop(context.Background()) })
+	conn, err := pgx.Connect(ctx, c.URL())
+	if err != nil {
+		t.Fatalf("the database: %v", err)
 	}
 	conn.Close(ctx)
 }

@@ -108,7 +108,7 @@ func Prepare(ctx context.Context, cfg config.Config, dev bool, logger *slog.Logg
 			Durable: true,
 		})
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%w (is port %d taken? set CDCQ_DEV_POSTGRES_PORT)", err, cfg.DevPostgresPort)
 		}
 		inf.closers = append(inf.closers, func() {
 			stopCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

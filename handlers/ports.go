@@ -98,8 +98,9 @@ type BrokenQueryStopper interface {
 }
 
 // RecreateAdvice ends the reason of a query that its source's schema
-// change broke.
-const RecreateAdvice = "create the cached query again with the new schema"
+// change broke. The connection's change topics still hold the table's
+// records from before the change, which a replacement would read too.
+const RecreateAdvice = "create the cached query again with the new schema, on a new connection (another environmentId): this one's change history holds the table as it was"
 
 // EventPublisher publishes events on the events topic.
 type EventPublisher interface {

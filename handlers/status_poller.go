@@ -400,15 +400,13 @@ func (p *StatusPoller) poll(ctx context.Context, only map[string]bool, nudged bo
 	if err := p.run(ctx, r); err != nil {
 		return err
 	}
-	if only != nil {
-		for env := range only {
-			_, following := p.followUps[env]
-			switch {
-			case r.seen[env] && !r.unsettled[env]:
-				delete(p.followUps, env)
-			case nudged && !following:
-				p.followUps[env] = r.now.Add(followUpFor)
-			}
+	for env := range only { // nil: a whole round, nothing to follow up
+		_, following := p.followUps[env]
+		switch {
+		case r.seen[env] && !r.unsettled[env]:
+			delete(p.followUps, env)
+		case nudged && !following:
+			p.followUps[env] = r.now.Add(followUpFor)
 		}
 	}
 	return nil

@@ -203,7 +203,7 @@ func Decode(name string, body []byte) (Command, error) {
 		}
 	}
 	if needsConnection && !sealedPattern.MatchString(conn.Sealed) {
-		problems = append(problems, "connection.sealed is missing or not a v1: sealed value (see `cdcq seal`)")
+		problems = append(problems, "connection.sealed is missing or not a v2: sealed value bound to the environment (see `cdcq seal`)")
 	}
 	if len(problems) > 0 {
 		return nil, &DecodeError{Name: name, Reason: strings.Join(problems, "; ")}
@@ -215,7 +215,7 @@ var (
 	// Query ids hold no '-', so that a pipeline name
 	// cdcq-<environmentId>-<queryId> names one environment only.
 	queryIDPattern = regexp.MustCompile(`^[A-Za-z0-9_]{1,64}$`)
-	sealedPattern  = regexp.MustCompile(`^v1:[A-Za-z0-9_-]+$`)
+	sealedPattern  = regexp.MustCompile(`^v2:[0-9a-f]{8}:[A-Za-z0-9_-]+$`)
 	// fieldNames are the JSON names of every command field, by object.
 	fieldNames = map[string][]string{
 		"":           {"commandId", "environmentId", "requestedAt", "connection", "queryId", "schema", "sqlQuery"},
@@ -268,9 +268,10 @@ func deref(c Command) Command {
 	return c
 }
 
-// Open decrypts a command's connection string.
-func (c Connection) Open(s *secret.Sealer) (string, error) {
-	plain, err := s.Open(c.Sealed)
+// Open decrypts a command's connection string, which must have been sealed
+// for the command's environment.
+func (c Connection) Open(s *secret.Sealer, environmentID string) (string, error) {
+	plain, err := s.Open(c.Sealed, environmentID)
 	if err != nil {
 		return "", fmt.Errorf("connection.sealed: %w", err)
 	}

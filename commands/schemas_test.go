@@ -163,9 +163,9 @@ func TestSchemasAndDecodeAgree(t *testing.T) {
 		{name: "environment_id_48_characters", change: set("environmentId", "Z"+strings.Repeat("x_-9", 11)+"abc"), valid: true},
 		{name: "environment_id_uuid", change: set("environmentId", "0b8c5a9e-3f1d-4c1e-9a57-1c2b3d4e5f60"), valid: true},
 		{name: "command_id_of_spaces", change: set("commandId", " ")},
-		// Decode checks only the v1: prefix; the schema also wants base64url,
-		// which every value of that shape is.
-		{name: "shortest_sealed_value", change: set("connection.sealed", "v1:A"), valid: true},
+		// Decode checks only the v2:<key id>: shape; the schema also wants
+		// base64url, which every value of that shape is.
+		{name: "shortest_sealed_value", change: set("connection.sealed", "v2:0123abcd:A"), valid: true},
 
 		{name: "empty_body", raw: func([]byte) []byte { return nil }},
 		{name: "trailing_bracket", raw: func(b []byte) []byte { return append(b, ']') }},
@@ -198,8 +198,11 @@ func TestSchemasAndDecodeAgree(t *testing.T) {
 		{name: "empty_sealed", change: set("connection.sealed", "")},
 		{name: "null_sealed", change: set("connection.sealed", nil)},
 		{name: "plaintext_in_sealed", change: set("connection.sealed", "postgres://user:pw@host:5432/db")},
-		{name: "sealed_in_another_format", change: set("connection.sealed", "v2:AAAA")},
-		{name: "sealed_with_upper_case_prefix", change: set("connection.sealed", "V1:AAAA")},
+		{name: "sealed_in_another_format", change: set("connection.sealed", "v3:0123abcd:AAAA")},
+		{name: "sealed_in_the_unbound_v1_format", change: set("connection.sealed", "v1:AAAA")},
+		{name: "sealed_without_key_id", change: set("connection.sealed", "v2:AAAA")},
+		{name: "sealed_with_upper_case_key_id", change: set("connection.sealed", "v2:0123ABCD:AAAA")},
+		{name: "sealed_with_upper_case_prefix", change: set("connection.sealed", "V2:0123abcd:AAAA")},
 		{name: "numeric_sealed", change: set("connection.sealed", 1)},
 		{name: "numeric_redacted", change: set("connection.redacted", 1)},
 		{name: "requested_at_in_words", change: set("requestedAt", "yesterday")},
@@ -523,7 +526,7 @@ func testSealer(t *testing.T) *secret.Sealer {
 func sampleCommands(t *testing.T) []Command {
 	s := testSealer(t)
 	conn := Connection{
-		Sealed:   s.Seal("postgres://alice:s3cret@db.internal:5432/shop?sslmode=require"),
+		Sealed:   s.Seal("postgres://alice:s3cret@db.internal:5432/shop?sslmode=require", "env1"),
 		Redacted: "postgres://alice:***@db.internal:5432/shop?sslmode=require",
 	}
 	at := time.Date(2026, 1, 31, 9, 30, 0, 123456789, time.UTC)
@@ -533,7 +536,7 @@ func sampleCommands(t *testing.T) []Command {
 	const query = "SELECT customer_id, SUM(total) AS revenue FROM orders GROUP BY customer_id"
 	return []Command{
 		CreateDatabaseConnection{Meta: Meta{CommandID: "3b0c2f4e-8d1a-4f3e-9c55-0a6f1e2d7b91", EnvironmentID: "env1", RequestedAt: at}, Connection: conn},
-		CreateDatabaseConnection{Meta: Meta{CommandID: "1", EnvironmentID: "a"}, Connection: Connection{Sealed: s.Seal("")}},
+		CreateDatabaseConnection{Meta: Meta{CommandID: "1", EnvironmentID: "a"}, Connection: Connection{Sealed: s.Seal("", "a")}},
 		CreateDatabaseConnection{Meta: Meta{CommandID: "c", EnvironmentID: "Z" + strings.Repeat("y_-0", 11) + "abc", RequestedAt: at.In(india)}, Connection: conn},
 		DeleteDatabaseConnection{Meta: Meta{CommandID: "9a4d1c2b-5e6f-4a70-8b19-2c3d4e5f6a7b", EnvironmentID: "prod_eu-1", RequestedAt: at.In(pacific)}, Connection: conn},
 		DeleteDatabaseConnection{Meta: Meta{CommandID: "d", EnvironmentID: "0b8c5a9e-3f1d-4c1e-9a57-1c2b3d4e5f60"}, Connection: Connection{Sealed: conn.Sealed}},

@@ -50,6 +50,12 @@ func (h *CreateCachedQueryHandler) Handle(ctx context.Context, cmd commands.Crea
 	}
 	spec, err := h.connections.ensure(ctx, c, cmd.Connection)
 	if err != nil {
+		if isBoundElsewhere(err) {
+			if rerr := rejectCommand(ctx, cfg, c, cmd.CommandName(), err); rerr != nil {
+				return rerr
+			}
+			return h.observe(ctx, c, cmd.QueryID, jobs.QueryStatus{Status: jobs.StatusFailed, Reason: err.Error()})
+		}
 		if jobs.IsTerminal(err) {
 			return h.observe(ctx, c, cmd.QueryID, jobs.QueryStatus{Status: jobs.StatusFailed, Reason: "capture: " + err.Error()})
 		}

@@ -22,24 +22,46 @@ type CreateDatabaseConnectionHandler struct {
 // a retry can help; a terminal failure is recorded on the job and
 // acknowledged.
 func (h *CreateDatabaseConnectionHandler) Handle(ctx context.Context, cmd commands.CreateDatabaseConnection, seq int64) error {
-	_, err := h.ensure(ctx, causeOf(cmd.Meta, seq), cmd.Connection)
+	c := causeOf(cmd.Meta, seq)
+	_, err := h.ensure(ctx, c, cmd.Connection)
+	if isBoundElsewhere(err) {
+		return rejectCommand(ctx, h.cfg, c, cmd.CommandName(), err)
+	}
 	if jobs.IsTerminal(err) {
 		return nil
 	}
 	return err
 }
 
+// rejectCommand records a command that was refused without changing
+// anything; the environment's status lists it.
+func rejectCommand(ctx context.Context, cfg WorkerConfig, c cause, name string, why error) error {
+	return cfg.Events.Publish(ctx, events.CommandRejected{Meta: meta(cfg, c), CommandName: name, Reason: why.Error()})
+}
+
 // ensure creates or updates the capture and records the outcome. A
 // terminal error has already been recorded as ConnectionFailed when it is
-// returned.
+// returned, except an *errBoundElsewhere, which changed nothing. A new
+// password for the bound database rotates the stored one.
 func (h *CreateDatabaseConnectionHandler) ensure(ctx context.Context, c cause, conn commands.Connection) (CaptureSpec, error) {
 	cfg := h.cfg
-	plain, err := conn.Open(cfg.Sealer)
-	if err != nil {
-		err = jobs.Terminalf("%v (was it sealed with this deployment's CDCQ_SECRET_KEY?)", err)
+	b, err := resolve(ctx, cfg, c.environmentID, conn, true)
+	switch {
+	case isBoundElsewhere(err):
+		return CaptureSpec{}, err
+	case jobs.IsTerminal(err):
 		return CaptureSpec{}, h.fail(ctx, c, err)
+	case err != nil:
+		return CaptureSpec{}, fmt.Errorf("read the connection bound to %s: %w", c.environmentID, err)
 	}
-	spec := captureSpec(c.environmentID, plain)
+	if !b.bound || b.rotated {
+		// Bound before the capture is touched: a delete that follows acts
+		// on this database even if the create fails half way.
+		if err := cfg.Bindings.Bind(ctx, c.environmentID, b.sealed); err != nil {
+			return CaptureSpec{}, fmt.Errorf("bind %s to its database: %w", c.environmentID, err)
+		}
+	}
+	spec := captureSpec(c.environmentID, b.plain)
 	// Record "create pending" before touching the engine, so that a crash
 	// between the call and the next event shows as a PENDING job.
 	requested := events.ConnectionRequested{
@@ -49,7 +71,7 @@ func (h *CreateDatabaseConnectionHandler) ensure(ctx context.Context, c cause, c
 		SlotName:           spec.SlotName,
 		PublicationName:    spec.PublicationName,
 		ConnectionRedacted: conn.Redacted,
-		ConnectionSealed:   conn.Sealed,
+		ConnectionSealed:   b.sealed,
 	}
 	if err := cfg.Events.Publish(ctx, requested); err != nil {
 		return spec, err

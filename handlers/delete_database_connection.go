@@ -24,10 +24,16 @@ func (h *DeleteDatabaseConnectionHandler) Handle(ctx context.Context, cmd comman
 	cfg := h.cfg
 	m := cmd.Meta
 	c := causeOf(m, seq)
-	plain, err := cmd.Connection.Open(cfg.Sealer)
-	if err != nil {
-		return cfg.Events.Publish(ctx, events.ConnectionFailed{Meta: meta(cfg, c),
-			Reason: fmt.Sprintf("delete: %v (was it sealed with this deployment's CDCQ_SECRET_KEY?)", err)})
+	// The bound connection string is the one acted on; the command's only
+	// has to name the same database.
+	b, err := resolve(ctx, cfg, m.EnvironmentID, cmd.Connection, false)
+	switch {
+	case isBoundElsewhere(err):
+		return rejectCommand(ctx, cfg, c, cmd.CommandName(), err)
+	case jobs.IsTerminal(err):
+		return cfg.Events.Publish(ctx, events.ConnectionFailed{Meta: meta(cfg, c), Reason: "delete: " + err.Error()})
+	case err != nil:
+		return fmt.Errorf("read the connection bound to %s: %w", m.EnvironmentID, err)
 	}
 	if err := cfg.Events.Publish(ctx, events.ConnectionDeleting{Meta: meta(cfg, c)}); err != nil {
 		return err
@@ -38,12 +44,15 @@ func (h *DeleteDatabaseConnectionHandler) Handle(ctx context.Context, cmd comman
 		}
 		cfg.Logger.WarnContext(ctx, "stop query jobs", "environment_id", m.EnvironmentID, "error", err)
 	}
-	if err := cfg.Capture.Delete(ctx, captureSpec(m.EnvironmentID, plain)); err != nil {
+	if err := cfg.Capture.Delete(ctx, captureSpec(m.EnvironmentID, b.plain)); err != nil {
 		if jobs.IsTerminal(err) {
 			return cfg.Events.Publish(ctx, events.ConnectionFailed{Meta: meta(cfg, c),
 				Reason: "delete: " + err.Error()})
 		}
 		return fmt.Errorf("delete capture of %s: %w", m.EnvironmentID, err)
+	}
+	if err := cfg.Bindings.Unbind(ctx, m.EnvironmentID); err != nil {
+		return fmt.Errorf("unbind %s: %w", m.EnvironmentID, err)
 	}
 	return cfg.Events.Publish(ctx, events.ConnectionDeleted{Meta: meta(cfg, c)})
 }

@@ -111,7 +111,7 @@ func newTestWorker(t *testing.T, c *fakeCapture, p *fakeProcessor) (*Worker, *re
 	t.Helper()
 	rec := &recorder{}
 	s := newSealer(t)
-	w, err := NewWorker(WorkerConfig{Capture: c, Processor: p, Events: rec, Sealer: s,
+	w, err := NewWorker(WorkerConfig{Capture: c, Processor: p, Events: rec, Sealer: s, Bindings: &memBindings{},
 		Now: func() time.Time { return time.Unix(1700000000, 0) }})
 	if err != nil {
 		t.Fatal(err)
@@ -119,8 +119,8 @@ func newTestWorker(t *testing.T, c *fakeCapture, p *fakeProcessor) (*Worker, *re
 	return w, rec, s
 }
 
-func connection(s *secret.Sealer) commands.Connection {
-	return commands.Connection{Sealed: s.Seal(plainConn), Redacted: "postgres://alice:***@db:5432/shop"}
+func connection(s *secret.Sealer, env string) commands.Connection {
+	return commands.Connection{Sealed: s.Seal(plainConn, env), Redacted: "postgres://alice:***@db:5432/shop"}
 }
 
 func TestNewWorkerRefusesMissingDependencies(t *testing.T) {
@@ -148,9 +148,9 @@ func TestCreateDatabaseConnection(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			c := &fakeCapture{ensureErr: tt.ensureErr, status: jobs.CaptureStatus{Status: jobs.StatusRunning}}
 			w, rec, s := newTestWorker(t, c, &fakeProcessor{})
-			conn := connection(s)
+			conn := connection(s, "env-1")
 			if tt.badSeal {
-				conn.Sealed = newSealer(t).Seal(plainConn)
+				conn.Sealed = newSealer(t).Seal(plainConn, "env-1")
 			}
 			err := w.Handle(context.Background(), commands.CreateDatabaseConnection{
 				Meta: commands.Meta{CommandID: "c1", EnvironmentID: "env-1"}, Connection: conn})
@@ -204,7 +204,7 @@ func TestDeleteDatabaseConnection(t *testing.T) {
 			p := &fakeProcessor{deleteErr: tt.procErr}
 			w, rec, s := newTestWorker(t, c, p)
 			err := w.Handle(context.Background(), commands.DeleteDatabaseConnection{
-				Meta: commands.Meta{CommandID: "c2", EnvironmentID: "env1"}, Connection: connection(s)})
+				Meta: commands.Meta{CommandID: "c2", EnvironmentID: "env1"}, Connection: connection(s, "env1")})
 			if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil && err != nil) {
 				t.Fatalf("err = %v, want %v", err, tt.wantErr)
 			}
@@ -242,7 +242,7 @@ func TestCreateCachedQuery(t *testing.T) {
 			p := &fakeProcessor{ensureErr: tt.procErr}
 			w, rec, s := newTestWorker(t, c, p)
 			err := w.Handle(context.Background(), commands.CreateCachedQuery{
-				Meta: commands.Meta{CommandID: "c3", EnvironmentID: "env1"}, Connection: connection(s),
+				Meta: commands.Meta{CommandID: "c3", EnvironmentID: "env1"}, Connection: connection(s, "env1"),
 				QueryID: "q_1", Schema: testSchema, SQLQuery: tt.sql})
 			if err != nil {
 				t.Fatal(err)
@@ -269,7 +269,7 @@ func TestCreateCachedQuery(t *testing.T) {
 
 func TestHandleMessageRejectsWhatCannotBeDecoded(t *testing.T) {
 	w, rec, s := newTestWorker(t, &fakeCapture{}, &fakeProcessor{})
-	good, _ := commands.Encode(commands.CreateDatabaseConnection{Meta: commands.Meta{CommandID: "c1", EnvironmentID: "env1"}, Connection: connection(s)})
+	good, _ := commands.Encode(commands.CreateDatabaseConnection{Meta: commands.Meta{CommandID: "c1", EnvironmentID: "env1"}, Connection: connection(s, "env1")})
 	tests := []struct {
 		name    string
 		headers map[string]string
@@ -348,8 +348,8 @@ func TestStatusPollerPublishesOnlyChanges(t *testing.T) {
 	s := newSealer(t)
 	running := jobs.CaptureStatus{Status: jobs.StatusRunning, Slot: &jobs.SlotState{Name: "cdcq_env1", Exists: true}}
 	conns := []projections.ActiveConnection{
-		{EnvironmentID: "env1", ConnectorName: "cdcq-env1", SlotName: "cdcq_env1", ConnectionSealed: s.Seal(plainConn), Last: running},
-		{EnvironmentID: "env2", ConnectorName: "cdcq-env2", SlotName: "cdcq_env2", ConnectionSealed: s.Seal(plainConn), Last: jobs.CaptureStatus{Status: jobs.StatusPending}},
+		{EnvironmentID: "env1", ConnectorName: "cdcq-env1", SlotName: "cdcq_env1", ConnectionSealed: s.Seal(plainConn, "env1"), Last: running},
+		{EnvironmentID: "env2", ConnectorName: "cdcq-env2", SlotName: "cdcq_env2", ConnectionSealed: s.Seal(plainConn, "env2"), Last: jobs.CaptureStatus{Status: jobs.StatusPending}},
 		{EnvironmentID: "env3", ConnectionSealed: "v1:garbage"},
 	}
 	rec := &recorder{}
@@ -695,7 +695,7 @@ func TestStatusPollerKeepsTheReasonOfAFailedCapture(t *testing.T) {
 		p, err := NewStatusPoller(StatusPollerConfig{
 			Connections: listFunc(func(context.Context) ([]projections.ActiveConnection, error) {
 				return []projections.ActiveConnection{{EnvironmentID: "env1", ConnectorName: "cdcq-env1",
-					ConnectionSealed: s.Seal(plainConn), Last: tc.last}}, nil
+					ConnectionSealed: s.Seal(plainConn, "env1"), Last: tc.last}}, nil
 			}),
 			Capture: &fakeCapture{status: gone}, Events: rec, Sealer: s,
 		})

@@ -48,21 +48,21 @@ func TestWorkerNumbersCommandsInItsEvents(t *testing.T) {
 	s := newSealer(t)
 	p := &fakeProcessor{}
 	w, err := NewWorker(WorkerConfig{Capture: &fakeCapture{status: jobs.CaptureStatus{Status: jobs.StatusRunning}},
-		Processor: p, Events: rec, Sealer: s, Sequencer: &fakeSequencer{}})
+		Processor: p, Events: rec, Sealer: s, Bindings: &memBindings{}, Sequencer: &fakeSequencer{}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
 	meta := func(id, env string) commands.Meta { return commands.Meta{CommandID: id, EnvironmentID: env} }
 	cmds := []commands.Command{
-		commands.CreateDatabaseConnection{Meta: meta("c1", "env1"), Connection: connection(s)},
-		commands.CreateDatabaseConnection{Meta: meta("x1", "env2"), Connection: connection(s)},
-		commands.DeleteDatabaseConnection{Meta: meta("d1", "env1"), Connection: connection(s)},
-		commands.CreateCachedQuery{Meta: meta("q1", "env1"), Connection: connection(s), QueryID: "q_1",
+		commands.CreateDatabaseConnection{Meta: meta("c1", "env1"), Connection: connection(s, "env1")},
+		commands.CreateDatabaseConnection{Meta: meta("x1", "env2"), Connection: connection(s, "env2")},
+		commands.DeleteDatabaseConnection{Meta: meta("d1", "env1"), Connection: connection(s, "env1")},
+		commands.CreateCachedQuery{Meta: meta("q1", "env1"), Connection: connection(s, "env1"), QueryID: "q_1",
 			Schema: testSchema, SQLQuery: "SELECT id, count(*) FROM a GROUP BY id"},
 		commands.DeleteCachedQuery{Meta: meta("dq1", "env1"), QueryID: "q_1"},
 		// Carried out again (a redelivery): the same number.
-		commands.DeleteDatabaseConnection{Meta: meta("d1", "env1"), Connection: connection(s)},
+		commands.DeleteDatabaseConnection{Meta: meta("d1", "env1"), Connection: connection(s, "env1")},
 	}
 	for _, c := range cmds {
 		if err := w.Handle(ctx, c); err != nil {
@@ -87,13 +87,13 @@ func TestWorkerRetriesWhenTheCommandCannotBeNumbered(t *testing.T) {
 	rec := &recorder{}
 	s := newSealer(t)
 	c := &fakeCapture{}
-	w, err := NewWorker(WorkerConfig{Capture: c, Processor: &fakeProcessor{}, Events: rec, Sealer: s,
+	w, err := NewWorker(WorkerConfig{Capture: c, Processor: &fakeProcessor{}, Events: rec, Sealer: s, Bindings: &memBindings{},
 		Sequencer: &fakeSequencer{err: errors.New("job-state database unavailable")}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	err = w.Handle(context.Background(), commands.CreateDatabaseConnection{
-		Meta: commands.Meta{CommandID: "c1", EnvironmentID: "env1"}, Connection: connection(s)})
+		Meta: commands.Meta{CommandID: "c1", EnvironmentID: "env1"}, Connection: connection(s, "env1")})
 	if err == nil || jobs.IsTerminal(err) {
 		t.Fatalf("err = %v, want a retriable error", err)
 	}
@@ -106,7 +106,7 @@ func TestWorkerRetriesWhenTheCommandCannotBeNumbered(t *testing.T) {
 func TestStatusPollerObservationsNameTheCommandTheyObservedUnder(t *testing.T) {
 	s := newSealer(t)
 	conns := []projections.ActiveConnection{{EnvironmentID: "env1", ConnectorName: "cdcq-env1", SlotName: "cdcq_env1",
-		ConnectionSealed: s.Seal(plainConn), CommandID: "c7", CommandSeq: 7, Last: jobs.CaptureStatus{Status: jobs.StatusPending}}}
+		ConnectionSealed: s.Seal(plainConn, "env1"), CommandID: "c7", CommandSeq: 7, Last: jobs.CaptureStatus{Status: jobs.StatusPending}}}
 	qs := []projections.ActiveQuery{{QueryID: "q1", EnvironmentID: "env1", PipelineName: "cdcq-env1-q1", Engine: "fakeproc",
 		CommandID: "c5", CommandSeq: 5, Last: jobs.QueryStatus{Status: jobs.StatusPending, JobState: "SCHEDULED"}}}
 	rec := &recorder{}
@@ -176,7 +176,7 @@ func TestRejectedCommandIsNotNumbered(t *testing.T) {
 	rec := &recorder{}
 	seq := &fakeSequencer{}
 	w, err := NewWorker(WorkerConfig{Capture: &fakeCapture{}, Processor: &fakeProcessor{}, Events: rec,
-		Sealer: newSealer(t), Sequencer: seq})
+		Sealer: newSealer(t), Bindings: &memBindings{}, Sequencer: seq})
 	if err != nil {
 		t.Fatal(err)
 	}

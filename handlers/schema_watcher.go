@@ -393,7 +393,7 @@ func (w *SchemaWatcher) source(ctx context.Context, env, sealed string) (*watche
 		s.close()
 		delete(w.sources, env)
 	}
-	plain, err := w.cfg.Sealer.Open(sealed)
+	plain, err := w.cfg.Sealer.Open(sealed, env)
 	if err != nil {
 		return nil, fmt.Errorf("stored connection does not open with this worker's key: %w", err)
 	}

@@ -81,7 +81,7 @@ func TestSchemaWatcherStopsBrokenQueriesOnce(t *testing.T) {
 	checked := map[string]time.Time{}
 	w, err := NewSchemaWatcher(SchemaWatcherConfig{
 		Connections: listFunc(func(context.Context) ([]projections.ActiveConnection, error) {
-			return []projections.ActiveConnection{{EnvironmentID: "env1", ConnectionSealed: s.Seal(dsn)}}, nil
+			return []projections.ActiveConnection{{EnvironmentID: "env1", ConnectionSealed: s.Seal(dsn, "env1")}}, nil
 		}),
 		Queries:   queryListFunc(func(context.Context) ([]projections.ActiveQuery, error) { return qs, nil }),
 		Processor: proc, Events: rec, Sealer: s,
@@ -170,7 +170,7 @@ func TestSchemaWatcherMindsTheEnginesOptions(t *testing.T) {
 		proc := &stoppingProcessor{opts: sourceschema.Options{ExactTypes: true, NeedBeforeImages: true}}
 		w, err := NewSchemaWatcher(SchemaWatcherConfig{
 			Connections: listFunc(func(context.Context) ([]projections.ActiveConnection, error) {
-				return []projections.ActiveConnection{{EnvironmentID: "env1", ConnectionSealed: s.Seal(dsn)}}, nil
+				return []projections.ActiveConnection{{EnvironmentID: "env1", ConnectionSealed: s.Seal(dsn, "env1")}}, nil
 			}),
 			Queries:   queryListFunc(func(context.Context) ([]projections.ActiveQuery, error) { return qs, nil }),
 			Processor: proc, Events: &recorder{}, Sealer: s,
@@ -209,7 +209,7 @@ func TestSchemaWatcherBacksOffAnUnreachableSource(t *testing.T) {
 	now := time.Unix(1000, 0)
 	w, err := NewSchemaWatcher(SchemaWatcherConfig{
 		Connections: listFunc(func(context.Context) ([]projections.ActiveConnection, error) {
-			return []projections.ActiveConnection{{EnvironmentID: "env1", ConnectionSealed: s.Seal("postgres://cdcq:secret@127.0.0.1:1/shop?connect_timeout=1")}}, nil
+			return []projections.ActiveConnection{{EnvironmentID: "env1", ConnectionSealed: s.Seal("postgres://cdcq:secret@127.0.0.1:1/shop?connect_timeout=1", "env1")}}, nil
 		}),
 		Queries:   queryListFunc(func(context.Context) ([]projections.ActiveQuery, error) { return qs, nil }),
 		Processor: &stoppingProcessor{}, Events: &recorder{}, Sealer: s, Now: func() time.Time { return now },

@@ -110,8 +110,8 @@ func runPoller(t *testing.T, p *StatusPoller) {
 func TestStatusPollerNudgeObservesOneEnvironmentAtOnce(t *testing.T) {
 	s := newSealer(t)
 	conns := []projections.ActiveConnection{
-		{EnvironmentID: "env1", SlotName: "cdcq_env1", ConnectionSealed: s.Seal(plainConn), Last: jobs.CaptureStatus{Status: jobs.StatusPending}},
-		{EnvironmentID: "env2", SlotName: "cdcq_env2", ConnectionSealed: s.Seal(plainConn), Last: jobs.CaptureStatus{Status: jobs.StatusPending}},
+		{EnvironmentID: "env1", SlotName: "cdcq_env1", ConnectionSealed: s.Seal(plainConn, "env1"), Last: jobs.CaptureStatus{Status: jobs.StatusPending}},
+		{EnvironmentID: "env2", SlotName: "cdcq_env2", ConnectionSealed: s.Seal(plainConn, "env2"), Last: jobs.CaptureStatus{Status: jobs.StatusPending}},
 	}
 	capt := newScriptedCapture(true, map[string]jobs.Status{"env1": jobs.StatusPending, "env2": jobs.StatusPending})
 	rec := &recorder{}
@@ -213,7 +213,7 @@ func TestStatusPollerPollsPendingJobsOfEnginesThatDoNotNudge(t *testing.T) {
 				last = o
 			}
 			out = append(out, projections.ActiveConnection{EnvironmentID: env, SlotName: "cdcq_" + env,
-				ConnectionSealed: s.Seal(plainConn), Last: jobs.CaptureStatus{Status: last}})
+				ConnectionSealed: s.Seal(plainConn, env), Last: jobs.CaptureStatus{Status: last}})
 		}
 		return out, nil
 	})
@@ -261,7 +261,7 @@ func TestJustCreatedConnectorNotListedYetIsPending(t *testing.T) {
 	gone := jobs.CaptureStatus{Status: jobs.StatusFailed, Reason: "connector cdcq-env-1 does not exist in Kafka Connect", Gone: true}
 	w, rec, s := newTestWorker(t, &fakeCapture{status: gone}, &fakeProcessor{})
 	if err := w.Handle(context.Background(), commands.CreateDatabaseConnection{
-		Meta: commands.Meta{CommandID: "c1", EnvironmentID: "env-1"}, Connection: connection(s)}); err != nil {
+		Meta: commands.Meta{CommandID: "c1", EnvironmentID: "env-1"}, Connection: connection(s, "env-1")}); err != nil {
 		t.Fatal(err)
 	}
 	if got := observedConnection(rec, "env-1"); got != jobs.StatusPending {
@@ -273,7 +273,7 @@ func TestJustCreatedConnectorNotListedYetIsPending(t *testing.T) {
 	p, err := NewStatusPoller(StatusPollerConfig{
 		Connections: listFunc(func(context.Context) ([]projections.ActiveConnection, error) {
 			return []projections.ActiveConnection{{EnvironmentID: "env-1", ConnectorName: "cdcq-env-1",
-				ConnectionSealed: s.Seal(plainConn), Last: jobs.CaptureStatus{Status: jobs.StatusPending}}}, nil
+				ConnectionSealed: s.Seal(plainConn, "env-1"), Last: jobs.CaptureStatus{Status: jobs.StatusPending}}}, nil
 		}),
 		Capture: &fakeCapture{status: gone}, Events: rec, Sealer: s, FastPollFor: time.Minute,
 		Now: func() time.Time { return now },
@@ -372,8 +372,8 @@ func (f *fingerprintedCapture) StateFingerprints(context.Context) (map[string]st
 func TestStatusPollerSeesRunningJobsFailThroughStateListing(t *testing.T) {
 	s := newSealer(t)
 	conns := []projections.ActiveConnection{
-		{EnvironmentID: "env1", SlotName: "cdcq_env1", ConnectionSealed: s.Seal(plainConn), Last: jobs.CaptureStatus{Status: jobs.StatusRunning}},
-		{EnvironmentID: "env2", SlotName: "cdcq_env2", ConnectionSealed: s.Seal(plainConn), Last: jobs.CaptureStatus{Status: jobs.StatusRunning}},
+		{EnvironmentID: "env1", SlotName: "cdcq_env1", ConnectionSealed: s.Seal(plainConn, "env1"), Last: jobs.CaptureStatus{Status: jobs.StatusRunning}},
+		{EnvironmentID: "env2", SlotName: "cdcq_env2", ConnectionSealed: s.Seal(plainConn, "env2"), Last: jobs.CaptureStatus{Status: jobs.StatusRunning}},
 	}
 	capt := &fingerprintedCapture{scriptedCapture: newScriptedCapture(false, map[string]jobs.Status{"env1": jobs.StatusRunning, "env2": jobs.StatusRunning})}
 	rec := &recorder{}

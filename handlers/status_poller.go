@@ -614,7 +614,7 @@ func (p *StatusPoller) pollConnections(ctx context.Context, r *round) error {
 }
 
 func (p *StatusPoller) observe(ctx context.Context, c projections.ActiveConnection) (jobs.CaptureStatus, error) {
-	plain, err := p.cfg.Sealer.Open(c.ConnectionSealed)
+	plain, err := p.cfg.Sealer.Open(c.ConnectionSealed, c.EnvironmentID)
 	if err != nil {
 		return jobs.CaptureStatus{Status: jobs.StatusFailed, Reason: "stored connection does not open with this worker's key: " + err.Error()}, nil
 	}

@@ -42,6 +42,8 @@ type WorkerConfig struct {
 	Events EventPublisher
 	// Sealer opens the sealed connection strings in commands. Required.
 	Sealer *secret.Sealer
+	// Bindings keeps the database each environment is bound to. Required.
+	Bindings Bindings
 	// Sequencer numbers each environment's commands, and the events they
 	// cause carry the number, so that the projector can tell a late event
 	// of an older command from a newer one's. Without it events carry no
@@ -82,6 +84,8 @@ func (c WorkerConfig) Validate() error {
 		return errors.New("handlers: WorkerConfig.Events is nil")
 	case c.Sealer == nil:
 		return errors.New("handlers: WorkerConfig.Sealer is nil")
+	case c.Bindings == nil:
+		return errors.New("handlers: WorkerConfig.Bindings is nil")
 	}
 	return nil
 }

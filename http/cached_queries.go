@@ -40,11 +40,14 @@ func (s *Server) createCachedQuery(c *fiber.Ctx) error {
 	if err != nil {
 		return queryProblem(err)
 	}
+	if err := s.checkBinding(c, req, rebindAdvice); err != nil {
+		return err
+	}
 	queryID := names.QueryID(req.env, body.Schema, normalized)
 	c.Locals(keyQueryID, queryID)
 	cmd := commands.CreateCachedQuery{
 		Meta:       s.meta(req.env),
-		Connection: s.sealed(req.conn),
+		Connection: s.sealed(req.env, req.conn),
 		QueryID:    queryID,
 		Schema:     body.Schema,
 		SQLQuery:   body.SQLQuery,

@@ -43,7 +43,7 @@ func TestCreateCachedQuery(t *testing.T) {
 			if cmd.QueryID != wantID || cmd.Schema != testSchema || cmd.SQLQuery != testSQL || cmd.EnvironmentID != testEnv {
 				t.Errorf("command = %+v", cmd)
 			}
-			if plain, err := cmd.Connection.Open(h.sealer); err != nil || plain != testConnStringNormalized {
+			if plain, err := cmd.Connection.Open(h.sealer, testEnv); err != nil || plain != testConnStringNormalized {
 				t.Errorf("sealed opens to %q, %v", plain, err)
 			}
 			// What the API publishes must pass the consumers' checks.

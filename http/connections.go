@@ -54,10 +54,14 @@ func (s *Server) readConnectionRequest(c *fiber.Ctx, fields []string) (requestBo
 }
 
 // sealed is the form of a connection that commands carry: the plaintext is
-// sealed here and kept nowhere else.
-func (s *Server) sealed(conn connstr.Conn) commands.Connection {
-	return commands.Connection{Sealed: s.cfg.Sealer.Seal(conn.String()), Redacted: conn.Redacted()}
+// sealed here, bound to its environment, and kept nowhere else.
+func (s *Server) sealed(env string, conn connstr.Conn) commands.Connection {
+	return commands.Connection{Sealed: s.cfg.Sealer.Seal(conn.String(), env), Redacted: conn.Redacted()}
 }
+
+// rebindAdvice ends the 409 of a create that names another database.
+const rebindAdvice = "; an environment stays bound to the database it was created with: to capture another one, " +
+	"delete this environment with deleteDatabaseConnection first (or use another environmentId)"
 
 func (s *Server) meta(env string) commands.Meta {
 	return commands.Meta{CommandID: s.cfg.NewID(), EnvironmentID: env, RequestedAt: s.cfg.Now().UTC()}
@@ -85,7 +89,10 @@ func (s *Server) createDatabaseConnection(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	cmd := commands.CreateDatabaseConnection{Meta: s.meta(req.env), Connection: s.sealed(req.conn)}
+	if err := s.checkBinding(c, req, rebindAdvice); err != nil {
+		return err
+	}
+	cmd := commands.CreateDatabaseConnection{Meta: s.meta(req.env), Connection: s.sealed(req.env, req.conn)}
 	if err := s.publish(c, cmd); err != nil {
 		return err
 	}
@@ -107,7 +114,10 @@ func (s *Server) deleteDatabaseConnection(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	cmd := commands.DeleteDatabaseConnection{Meta: s.meta(req.env), Connection: s.sealed(req.conn)}
+	if err := s.checkBinding(c, req, "; nothing was deleted: send the connection string the environment was created with"); err != nil {
+		return err
+	}
+	cmd := commands.DeleteDatabaseConnection{Meta: s.meta(req.env), Connection: s.sealed(req.env, req.conn)}
 	if err := s.publish(c, cmd); err != nil {
 		return err
 	}
@@ -133,12 +143,7 @@ func (s *Server) checkJobStatus(c *fiber.Ctx) error {
 		return err
 	}
 	if differ := connectionDifferences(view.Connection, req.conn); len(differ) > 0 {
-		verb := "differs"
-		if len(differ) > 1 {
-			verb = "differ"
-		}
-		return newError(http.StatusConflict, CodeConnectionMismatch, fieldConnectionString, fmt.Sprintf(
-			"environment %s captures a different database: its %s %s from connectionString's", req.env, joinAnd(differ), verb))
+		return mismatch(req.env, differ, "")
 	}
 	return c.JSON(view)
 }
@@ -186,30 +191,38 @@ func connectionDifferences(storedRedacted string, requested connstr.Conn) []stri
 	if err != nil {
 		return nil
 	}
-	asked, err := connstr.Parse(requested.Redacted())
-	if err != nil {
-		return nil
-	}
-	var differ []string
-	if !strings.EqualFold(stored.Host, asked.Host) {
-		differ = append(differ, "host")
-	}
-	if stored.Port != asked.Port {
-		differ = append(differ, "port")
-	}
-	if stored.Database != asked.Database {
-		differ = append(differ, "database")
-	}
-	if stored.User != asked.User {
-		differ = append(differ, "user")
-	}
-	return differ
+	return connstr.Differences(stored, requested)
 }
 
-// joinAnd joins words as "a", "a and b", "a, b and c".
-func joinAnd(words []string) string {
-	if len(words) < 2 {
-		return strings.Join(words, "")
+// mismatch is the 409 for a connection string that names another database
+// than the one the environment is bound to.
+func mismatch(env string, differ []string, then string) error {
+	verb := "differs"
+	if len(differ) > 1 {
+		verb = "differ"
 	}
-	return strings.Join(words[:len(words)-1], ", ") + " and " + words[len(words)-1]
+	return newError(http.StatusConflict, CodeConnectionMismatch, fieldConnectionString, fmt.Sprintf(
+		"environment %s captures a different database: its %s %s from connectionString's%s", env, connstr.JoinAnd(differ), verb, then))
+}
+
+// checkBinding refuses a command for an environment that is bound to
+// another database. An environment that does not exist, or was deleted, is
+// bound to nothing yet. A new password for the same database passes: it
+// rotates the stored one.
+func (s *Server) checkBinding(c *fiber.Ctx, req connectionRequest, then string) error {
+	ctx, cancel := s.backendContext(c)
+	defer cancel()
+	view, err := s.cfg.Status.Connection(ctx, req.env)
+	switch {
+	case errors.Is(err, projections.ErrNotFound):
+		return nil
+	case err != nil:
+		return statusUnavailable(fmt.Errorf("read connection %s: %w", req.env, err))
+	case view.Status == jobs.StatusDeleted:
+		return nil
+	}
+	if differ := connectionDifferences(view.Connection, req.conn); len(differ) > 0 {
+		return mismatch(req.env, differ, then)
+	}
+	return nil
 }

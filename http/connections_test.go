@@ -49,7 +49,7 @@ func TestCreateDatabaseConnection(t *testing.T) {
 			if cmd.Connection.Redacted != testConnRedacted {
 				t.Errorf("redacted = %q, want %q", cmd.Connection.Redacted, testConnRedacted)
 			}
-			plain, err := cmd.Connection.Open(h.sealer)
+			plain, err := cmd.Connection.Open(h.sealer, testEnv)
 			if err != nil || plain != testConnStringNormalized {
 				t.Errorf("sealed opens to %q, %v; want %q", plain, err, testConnStringNormalized)
 			}
@@ -206,5 +206,65 @@ func TestPublishFailure(t *testing.T) {
 				t.Errorf("log does not carry the cause: %s", h.logs)
 			}
 		})
+	}
+}
+
+// An environment is bound to the database it was created with: create,
+// delete and createCachedQuery naming another database answer 409 and
+// publish nothing; the same database with a new password is accepted (the
+// worker rotates the stored one); a deleted environment may be re-pointed.
+func TestCommandsForAnotherDatabaseAreRefused(t *testing.T) {
+	other := "postgres://alice:" + testPassword + "@db2.example.com/shop"
+	rotated := "postgres://alice:new-password@DB.example.com:5432/shop?sslmode=require"
+	requests := []struct {
+		path    string
+		fields  func(conn string) map[string]string
+		advice  string
+		success int
+	}{
+		{"/createDatabaseConnection", func(conn string) map[string]string {
+			return map[string]string{"connectionString": conn, "environmentId": testEnv}
+		}, "delete this environment with deleteDatabaseConnection first", http.StatusCreated},
+		{"/deleteDatabaseConnection", func(conn string) map[string]string {
+			return map[string]string{"connectionString": conn, "environmentId": testEnv}
+		}, "nothing was deleted", http.StatusAccepted},
+		{"/createCachedQuery", func(conn string) map[string]string {
+			f := cachedQueryFieldsFor(testEnv, testSQL)
+			f["connectionString"] = conn
+			return f
+		}, "delete this environment with deleteDatabaseConnection first", http.StatusCreated},
+	}
+	for _, r := range requests {
+		for _, enc := range encodings[:2] {
+			t.Run(strings.TrimPrefix(r.path, "/")+"_"+enc.name, func(t *testing.T) {
+				h := newHarness(t)
+				h.status.conns[testEnv] = storedView(testConnRedacted)
+				res := h.do(t, enc.build(r.path, r.fields(other)))
+				e := wantError(t, res, http.StatusConflict, CodeConnectionMismatch, "connectionString")
+				if !strings.Contains(e.Message, "its host differs") || !strings.Contains(e.Message, r.advice) {
+					t.Errorf("409 message %q does not say what differs and what to do", e.Message)
+				}
+				if strings.Contains(e.Message, testPassword) || strings.Contains(e.Message, "example.com") {
+					t.Errorf("409 message %q repeats connection details", e.Message)
+				}
+				if n := len(h.pub.published()); n != 0 {
+					t.Fatalf("a refused %s published %d commands", r.path, n)
+				}
+
+				if res := h.do(t, enc.build(r.path, r.fields(rotated))); res.status != r.success {
+					t.Fatalf("same database, new password: status %d, body %s", res.status, res.body)
+				}
+				if n := len(h.pub.published()); n != 1 {
+					t.Fatalf("published %d commands, want 1", n)
+				}
+
+				deleted := storedView(testConnRedacted)
+				deleted.Status = jobs.StatusDeleted
+				h.status.conns[testEnv] = deleted
+				if res := h.do(t, enc.build(r.path, r.fields(other))); res.status != r.success {
+					t.Fatalf("after a delete, another database: status %d, body %s", res.status, res.body)
+				}
+			})
+		}
 	}
 }

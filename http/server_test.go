@@ -219,7 +219,7 @@ func TestNoSecretLeaks(t *testing.T) {
 		if strings.Contains(string(body), testPassword) {
 			t.Errorf("published %s carries the plaintext password: %s", cmd.CommandName(), body)
 		}
-		if !strings.Contains(string(body), `"sealed":"v1:`) || !strings.Contains(string(body), testConnRedacted) {
+		if !strings.Contains(string(body), `"sealed":"v2:`) || !strings.Contains(string(body), testConnRedacted) {
 			t.Errorf("published %s lacks the sealed or redacted connection: %s", cmd.CommandName(), body)
 		}
 	}

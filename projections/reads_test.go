@@ -254,7 +254,7 @@ func TestSealed_connection_never_stored_in_plain_text(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := requested("c1")
-	r.ConnectionSealed = sealer.Seal(plain)
+	r.ConnectionSealed = sealer.Seal(plain, r.EnvironmentID)
 	r.ConnectionRedacted = conn.Redacted()
 	if strings.Contains(r.ConnectionRedacted, password) || strings.Contains(r.ConnectionSealed, password) {
 		t.Fatal("test setup: redacted or sealed form contains the password")
@@ -280,7 +280,7 @@ func TestSealed_connection_never_stored_in_plain_text(t *testing.T) {
 	if sealed != r.ConnectionSealed || redacted != r.ConnectionRedacted {
 		t.Errorf("stored sealed %q redacted %q; want the event's %q, %q", sealed, redacted, r.ConnectionSealed, r.ConnectionRedacted)
 	}
-	if opened, err := sealer.Open(sealed); err != nil || opened != plain {
+	if opened, err := sealer.Open(sealed, r.EnvironmentID); err != nil || opened != plain {
 		t.Errorf("stored sealed value does not open to the connection string (err %v)", err)
 	}
 

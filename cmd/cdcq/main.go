@@ -6,7 +6,8 @@
 //	cdcq api       run the HTTP API
 //	cdcq worker    run a worker: commands, projector, status poller
 //	cdcq migrate   apply the job-state database migrations
-//	cdcq seal      read a connection string on stdin, print it sealed
+//	cdcq seal ENV  read a connection string on stdin, print it sealed for ENV
+//	cdcq reseal    rewrite stored connection strings under CDCQ_SECRET_KEY
 //	cdcq keygen    print a new CDCQ_SECRET_KEY
 //
 // Configuration comes from CDCQ_* environment variables (see README.md).
@@ -28,8 +29,12 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/cdcq/cdcq/internal/bindings"
 	"github.com/cdcq/cdcq/internal/config"
 	"github.com/cdcq/cdcq/internal/connstr"
+	"github.com/cdcq/cdcq/internal/names"
 	"github.com/cdcq/cdcq/internal/secret"
 	"github.com/cdcq/cdcq/internal/service"
 	"github.com/cdcq/cdcq/migrations"
@@ -42,8 +47,10 @@ commands:
   api       run the HTTP API (needs CDCQ_KAFKA_BROKERS, CDCQ_DATABASE_URL, CDCQ_SECRET_KEY, CDCQ_API_TOKENS)
   worker    run a worker (needs CDCQ_KAFKA_BROKERS, CDCQ_DATABASE_URL, CDCQ_SECRET_KEY)
   migrate   apply the job-state database migrations (needs CDCQ_DATABASE_URL)
-  seal      read a connection string on stdin and print it sealed with CDCQ_SECRET_KEY
-            (or, when unset, the dev key in CDCQ_DATA_DIR/secret.key)
+  seal ENV  read a connection string on stdin and print it sealed with CDCQ_SECRET_KEY
+            (or, when unset, the dev key in CDCQ_DATA_DIR/secret.key) for environment ENV
+  reseal    rewrite every stored connection string under CDCQ_SECRET_KEY; older keys must
+            be in CDCQ_SECRET_KEYS_PREVIOUS (needs CDCQ_DATABASE_URL)
   keygen    print a new random CDCQ_SECRET_KEY
 `
 
@@ -55,8 +62,11 @@ func main() {
 }
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	if len(args) != 1 {
+	if len(args) == 0 || (len(args) > 1 && args[0] != "seal") || (args[0] == "seal" && len(args) != 2) {
 		fmt.Fprint(stderr, usage)
+		if len(args) > 0 && args[0] == "seal" {
+			return errors.New("seal needs the environmentId the connection string is for: cdcq seal ENV")
+		}
 		return errors.New("expected exactly one command")
 	}
 	cfg, err := config.FromEnv(os.Getenv)
@@ -111,7 +121,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stdout, "migrations applied")
 		return nil
 	case "seal":
-		return seal(cfg, stdin, stdout)
+		return seal(cfg, args[1], stdin, stdout)
+	case "reseal":
+		return reseal(ctx, cfg, stdout)
 	case "keygen":
 		fmt.Fprintln(stdout, secret.NewKey())
 		return nil
@@ -125,23 +137,18 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 }
 
 // seal prints the sealed form of the connection string on stdin, for
-// systems that publish commands directly.
-func seal(cfg config.Config, stdin io.Reader, stdout io.Writer) error {
-	var key []byte
-	var err error
-	if cfg.SecretKey != "" {
-		key, err = secret.ParseKey(cfg.SecretKey)
-	} else {
+// environment env, for systems that publish commands directly.
+func seal(cfg config.Config, env string, stdin io.Reader, stdout io.Writer) error {
+	if err := names.ValidateEnvironmentID(env); err != nil {
+		return fmt.Errorf("environmentId %q %w", env, err)
+	}
+	if cfg.SecretKey == "" {
 		path := filepath.Join(cfg.DataDir, "secret.key")
 		if _, statErr := os.Stat(path); statErr != nil {
 			return fmt.Errorf("set CDCQ_SECRET_KEY, or run `cdcq dev` once so that %s exists", path)
 		}
-		key, err = secret.LoadOrCreateKeyFile(path)
 	}
-	if err != nil {
-		return err
-	}
-	s, err := secret.NewSealer(key)
+	s, err := service.LoadSealer(cfg, true)
 	if err != nil {
 		return err
 	}
@@ -153,7 +160,47 @@ func seal(cfg config.Config, stdin io.Reader, stdout io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("connection string on stdin %w", err)
 	}
-	fmt.Fprintln(stdout, s.Seal(c.String()))
+	fmt.Fprintln(stdout, s.Seal(c.String(), env))
+	return nil
+}
+
+// reseal rewrites the stored connection strings under the current key and
+// says what it did; it fails when any value opens with none of the keys.
+func reseal(ctx context.Context, cfg config.Config, stdout io.Writer) error {
+	if cfg.DatabaseURL == "" {
+		return errors.New("CDCQ_DATABASE_URL is required")
+	}
+	if cfg.SecretKey == "" {
+		return errors.New("CDCQ_SECRET_KEY is required: the key to reseal under (list the old ones in CDCQ_SECRET_KEYS_PREVIOUS)")
+	}
+	s, err := service.LoadSealer(cfg, false)
+	if err != nil {
+		return err
+	}
+	if err := migrations.Up(ctx, cfg.DatabaseURL); err != nil {
+		return err
+	}
+	pool, err := pgxpool.New(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return fmt.Errorf("CDCQ_DATABASE_URL: %w", err)
+	}
+	defer pool.Close()
+	reports, err := bindings.Reseal(ctx, pool, s)
+	var failed []string
+	for _, r := range reports {
+		fmt.Fprintf(stdout, "%s: %d resealed under key %s, %d already current, %d failed\n",
+			r.Table, r.Resealed, s.CurrentKeyID(), r.Unchanged, len(r.Failed))
+		for _, env := range r.Failed {
+			failed = append(failed, r.Table+"/"+env)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("%d stored connection strings open with none of the keys (add the key that sealed them to CDCQ_SECRET_KEYS_PREVIOUS): %s",
+			len(failed), strings.Join(failed, ", "))
+	}
 	return nil
 }
 

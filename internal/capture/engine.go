@@ -272,7 +272,7 @@ func (e *Engine) Ensure(ctx context.Context, spec handlers.CaptureSpec) error {
 	if !ok || cur.Deleted || !e.sameSpec(cur, spec) {
 		if err := e.store.register(ctx, captureRow{
 			EnvironmentID:    spec.EnvironmentID,
-			ConnectionSealed: e.cfg.Sealer.Seal(spec.ConnectionString),
+			ConnectionSealed: e.cfg.Sealer.Seal(spec.ConnectionString, spec.EnvironmentID),
 			SlotName:         spec.SlotName,
 			PublicationName:  spec.PublicationName,
 			TopicPrefix:      spec.TopicPrefix,
@@ -296,7 +296,7 @@ func (e *Engine) sameSpec(r captureRow, spec handlers.CaptureSpec) bool {
 	if r.SlotName != spec.SlotName || r.PublicationName != spec.PublicationName || r.TopicPrefix != spec.TopicPrefix {
 		return false
 	}
-	plain, err := e.cfg.Sealer.Open(r.ConnectionSealed)
+	plain, err := e.cfg.Sealer.Open(r.ConnectionSealed, r.EnvironmentID)
 	return err == nil && plain == spec.ConnectionString
 }
 

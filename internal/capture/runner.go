@@ -134,7 +134,7 @@ func (e *Engine) wait(ctx context.Context, environmentID string, version int64, 
 // returns errNotWanted or errChanged when the reporter found the capture
 // deleted or changed.
 func (e *Engine) session(ctx context.Context, row captureRow, log *slog.Logger) error {
-	plain, err := e.cfg.Sealer.Open(row.ConnectionSealed)
+	plain, err := e.cfg.Sealer.Open(row.ConnectionSealed, row.EnvironmentID)
 	if err != nil {
 		return jobs.Terminalf("the stored connection string does not open with this worker's key (is CDCQ_SECRET_KEY the same everywhere?): %v", err)
 	}

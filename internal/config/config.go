@@ -38,6 +38,10 @@ type Config struct {
 	// SecretKey is the base64 AES-256 key that seals connection strings
 	// (CDCQ_SECRET_KEY). Dev mode keeps one in DataDir/secret.key.
 	SecretKey string
+	// SecretKeysPrevious are older keys, base64, comma-separated
+	// (CDCQ_SECRET_KEYS_PREVIOUS): they still open what they sealed, until
+	// `cdcq reseal` has rewritten it under SecretKey.
+	SecretKeysPrevious string
 	// APITokens are the accepted bearer tokens (CDCQ_API_TOKENS,
 	// comma-separated). Required by `cdcq api` outside dev mode.
 	APITokens []string
@@ -65,18 +69,19 @@ type Config struct {
 // Errors name the variable.
 func FromEnv(getenv func(string) string) (Config, error) {
 	c := Config{
-		HTTPAddr:          or(getenv("CDCQ_HTTP_ADDR"), "127.0.0.1:7000"),
-		DataDir:           or(getenv("CDCQ_DATA_DIR"), ".cdcq"),
-		KafkaBrokers:      list(getenv("CDCQ_KAFKA_BROKERS")),
-		DatabaseURL:       strings.TrimSpace(getenv("CDCQ_DATABASE_URL")),
-		ConnectURL:        strings.TrimSpace(getenv("CDCQ_CONNECT_URL")),
-		FlinkGatewayURL:   strings.TrimSpace(getenv("CDCQ_FLINK_SQL_GATEWAY_URL")),
-		FlinkRESTURL:      strings.TrimSpace(getenv("CDCQ_FLINK_REST_URL")),
-		FlinkKafkaBrokers: list(getenv("CDCQ_FLINK_KAFKA_BROKERS")),
-		SecretKey:         strings.TrimSpace(getenv("CDCQ_SECRET_KEY")),
-		APITokens:         list(getenv("CDCQ_API_TOKENS")),
-		LogLevel:          or(getenv("CDCQ_LOG_LEVEL"), "info"),
-		KafkaNamespace:    strings.TrimSpace(getenv("CDCQ_KAFKA_NAMESPACE")),
+		HTTPAddr:           or(getenv("CDCQ_HTTP_ADDR"), "127.0.0.1:7000"),
+		DataDir:            or(getenv("CDCQ_DATA_DIR"), ".cdcq"),
+		KafkaBrokers:       list(getenv("CDCQ_KAFKA_BROKERS")),
+		DatabaseURL:        strings.TrimSpace(getenv("CDCQ_DATABASE_URL")),
+		ConnectURL:         strings.TrimSpace(getenv("CDCQ_CONNECT_URL")),
+		FlinkGatewayURL:    strings.TrimSpace(getenv("CDCQ_FLINK_SQL_GATEWAY_URL")),
+		FlinkRESTURL:       strings.TrimSpace(getenv("CDCQ_FLINK_REST_URL")),
+		FlinkKafkaBrokers:  list(getenv("CDCQ_FLINK_KAFKA_BROKERS")),
+		SecretKey:          strings.TrimSpace(getenv("CDCQ_SECRET_KEY")),
+		SecretKeysPrevious: strings.TrimSpace(getenv("CDCQ_SECRET_KEYS_PREVIOUS")),
+		APITokens:          list(getenv("CDCQ_API_TOKENS")),
+		LogLevel:           or(getenv("CDCQ_LOG_LEVEL"), "info"),
+		KafkaNamespace:     strings.TrimSpace(getenv("CDCQ_KAFKA_NAMESPACE")),
 	}
 	var err error
 	if c.StatusInterval, err = duration(getenv, "CDCQ_STATUS_INTERVAL", 10*time.Second); err != nil {

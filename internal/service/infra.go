@@ -61,30 +61,8 @@ func Prepare(ctx context.Context, cfg config.Config, dev bool, logger *slog.Logg
 			inf.Close()
 		}
 	}()
-	key := cfg.SecretKey
-	switch {
-	case key != "":
-	case dev:
-		path := filepath.Join(cfg.DataDir, "secret.key")
-		k, err := secret.LoadOrCreateKeyFile(path)
-		if err != nil {
-			return nil, err
-		}
-		inf.Sealer, err = secret.NewSealer(k)
-		if err != nil {
-			return nil, err
-		}
-	default:
-		return nil, errors.New("CDCQ_SECRET_KEY is required: a base64 32-byte key shared by the api and the workers (generate one with `cdcq keygen`)")
-	}
-	if inf.Sealer == nil {
-		k, err := secret.ParseKey(key)
-		if err != nil {
-			return nil, fmt.Errorf("CDCQ_SECRET_KEY: %w", err)
-		}
-		if inf.Sealer, err = secret.NewSealer(k); err != nil {
-			return nil, err
-		}
+	if inf.Sealer, err = LoadSealer(cfg, dev); err != nil {
+		return nil, err
 	}
 	if len(inf.Brokers) == 0 {
 		if !dev {
@@ -143,4 +121,29 @@ func Topics(n names.ControlPlane, partitions int32) []kafkabus.Topic {
 		{Name: n.Events, Partitions: partitions},
 		{Name: n.EventsDead, Partitions: 1},
 	}
+}
+
+// LoadSealer builds the Sealer from CDCQ_SECRET_KEY and
+// CDCQ_SECRET_KEYS_PREVIOUS. Without CDCQ_SECRET_KEY, dev mode uses the key
+// file in the data directory (creating it), and any other mode fails.
+func LoadSealer(cfg config.Config, dev bool) (*secret.Sealer, error) {
+	var key []byte
+	var err error
+	switch {
+	case cfg.SecretKey != "":
+		if key, err = secret.ParseKey(cfg.SecretKey); err != nil {
+			return nil, fmt.Errorf("CDCQ_SECRET_KEY: %w", err)
+		}
+	case dev:
+		if key, err = secret.LoadOrCreateKeyFile(filepath.Join(cfg.DataDir, "secret.key")); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, errors.New("CDCQ_SECRET_KEY is required: a base64 32-byte key shared by the api and the workers (generate one with `cdcq keygen`)")
+	}
+	previous, err := secret.ParseKeys(cfg.SecretKeysPrevious)
+	if err != nil {
+		return nil, fmt.Errorf("CDCQ_SECRET_KEYS_PREVIOUS: %w", err)
+	}
+	return secret.NewSealer(key, previous...)
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/cdcq/cdcq/commands"
 	"github.com/cdcq/cdcq/handlers"
 	"github.com/cdcq/cdcq/internal/events"
+	"github.com/cdcq/cdcq/internal/bindings"
 	"github.com/cdcq/cdcq/internal/inbox"
 	"github.com/cdcq/cdcq/internal/kafkabus"
 	"github.com/cdcq/cdcq/internal/leader"
@@ -201,8 +202,12 @@ func RunWorker(ctx context.Context, inf *Infra, deps WorkerDeps, statusInterval 
 	if err != nil {
 		return err
 	}
+	bound, err := bindings.New(inf.Pool)
+	if err != nil {
+		return err
+	}
 	worker, err := handlers.NewWorker(handlers.WorkerConfig{
-		Capture: deps.Capture, Processor: deps.Processor, Events: evs, Sealer: inf.Sealer, Logger: logger,
+		Capture: deps.Capture, Processor: deps.Processor, Events: evs, Sealer: inf.Sealer, Bindings: bound, Logger: logger,
 		Sequencer: in, Catalog: handlers.SourceCatalog{},
 	})
 	if err != nil {

@@ -1,0 +1,99 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/cdcq/cdcq/commands"
+	"github.com/cdcq/cdcq/internal/connstr"
+	"github.com/cdcq/cdcq/internal/jobs"
+)
+
+// Bindings keeps the database each environment is bound to: the sealed
+// connection string it was created with, or the one that last rotated its
+// password. Workers act on the bound connection string, never on a
+// command's, so that a command naming another database cannot move an
+// environment or make a delete act elsewhere.
+type Bindings interface {
+	// Bound returns the environment's sealed connection string; ok is
+	// false when none is bound.
+	Bound(ctx context.Context, environmentID string) (sealed string, ok bool, err error)
+	// Bind records sealed as the environment's connection string.
+	Bind(ctx context.Context, environmentID, sealed string) error
+	// Unbind forgets the environment's connection string (after a delete).
+	Unbind(ctx context.Context, environmentID string) error
+}
+
+// errBoundElsewhere is a command whose connection string names another
+// database than the environment's: it changes nothing.
+type errBoundElsewhere struct {
+	environmentID string
+	differ        []string
+}
+
+func (e *errBoundElsewhere) Error() string {
+	verb := "differs"
+	if len(e.differ) > 1 {
+		verb = "differ"
+	}
+	return fmt.Sprintf("environment %s captures a different database: its %s %s from the command's connection string; "+
+		"nothing was changed (delete the environment first to capture another database)", e.environmentID, connstr.JoinAnd(e.differ), verb)
+}
+
+func isBoundElsewhere(err error) bool {
+	var b *errBoundElsewhere
+	return errors.As(err, &b)
+}
+
+// binding is an environment's connection as a handler acts on it.
+type binding struct {
+	// plain is the connection string to act on.
+	plain string
+	// sealed is its sealed form, bound to the environment.
+	sealed string
+	// rotated is true when the command brings a new password (or other
+	// parameters) for the bound database.
+	rotated bool
+	// bound is false when no connection was bound before this command.
+	bound bool
+}
+
+// resolve opens the command's connection string and compares it with the
+// bound one. It returns a terminal error for a value that does not open
+// and an *errBoundElsewhere for one that names another database. With
+// preferCommand the command's connection string is the one to act on (a
+// create: it may rotate the password); otherwise the bound one is.
+func resolve(ctx context.Context, cfg WorkerConfig, environmentID string, conn commands.Connection, preferCommand bool) (binding, error) {
+	plain, err := conn.Open(cfg.Sealer, environmentID)
+	if err != nil {
+		return binding{}, jobs.Terminalf("%v (was it sealed for this environment with this deployment's CDCQ_SECRET_KEY?)", err)
+	}
+	asked, err := connstr.Parse(plain)
+	if err != nil {
+		return binding{}, jobs.Terminalf("connection string %v", err)
+	}
+	out := binding{plain: plain, sealed: conn.Sealed}
+	sealed, ok, err := cfg.Bindings.Bound(ctx, environmentID)
+	if err != nil || !ok {
+		return out, err
+	}
+	boundPlain, err := cfg.Sealer.Open(sealed, environmentID)
+	if err != nil {
+		return binding{}, jobs.Terminalf("the stored connection string of environment %s: %v", environmentID, err)
+	}
+	bound, err := connstr.Parse(boundPlain)
+	if err != nil {
+		return binding{}, jobs.Terminalf("the stored connection string of environment %s %v", environmentID, err)
+	}
+	if differ := connstr.Differences(bound, asked); len(differ) > 0 {
+		return binding{}, &errBoundElsewhere{environmentID: environmentID, differ: differ}
+	}
+	out.bound = true
+	if !preferCommand || boundPlain == plain {
+		out.plain, out.sealed = boundPlain, sealed
+		return out, nil
+	}
+	out.rotated = true
+	return out, nil
+}

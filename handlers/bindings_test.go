@@ -1,0 +1,199 @@
+package handlers
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/cdcq/cdcq/commands"
+	"github.com/cdcq/cdcq/internal/events"
+	"github.com/cdcq/cdcq/internal/jobs"
+	"github.com/cdcq/cdcq/internal/secret"
+)
+
+// memBindings is Bindings in memory.
+type memBindings struct {
+	mu sync.Mutex
+	m  map[string]string
+}
+
+func (b *memBindings) Bound(_ context.Context, env string) (string, bool, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	s, ok := b.m[env]
+	return s, ok, nil
+}
+
+func (b *memBindings) Bind(_ context.Context, env, sealed string) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.m == nil {
+		b.m = map[string]string{}
+	}
+	b.m[env] = sealed
+	return nil
+}
+
+func (b *memBindings) Unbind(_ context.Context, env string) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	delete(b.m, env)
+	return nil
+}
+
+func sealedConn(s *secret.Sealer, env, plain string) commands.Connection {
+	return commands.Connection{Sealed: s.Seal(plain, env), Redacted: "(redacted)"}
+}
+
+// An environment stays bound to the database it was created with: a create
+// or a cached query naming another database is rejected and touches
+// nothing, a delete acts on the bound database, and a new password for the
+// same database rotates the stored one.
+func TestEnvironmentIsBoundToItsDatabase(t *testing.T) {
+	const (
+		first   = "postgres://alice:pw1@db:5432/shop"
+		rotated = "postgres://alice:pw2@db:5432/shop?sslmode=require"
+	)
+	ctx := context.Background()
+	c := &fakeCapture{status: jobs.CaptureStatus{Status: jobs.StatusRunning}}
+	p := &fakeProcessor{}
+	rec := &recorder{}
+	s := newSealer(t)
+	b := &memBindings{}
+	w, err := NewWorker(WorkerConfig{Capture: c, Processor: p, Events: rec, Sealer: s, Bindings: b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	meta := func(id string) commands.Meta { return commands.Meta{CommandID: id, EnvironmentID: "env1"} }
+	if err := w.Handle(ctx, commands.CreateDatabaseConnection{Meta: meta("c1"), Connection: sealedConn(s, "env1", first)}); err != nil {
+		t.Fatal(err)
+	}
+	if bound, _, _ := b.Bound(ctx, "env1"); bound == "" {
+		t.Fatal("create bound nothing")
+	}
+
+	for _, other := range []struct{ conn, differ string }{
+		{"postgres://alice:pw1@other:5432/shop", "host"},
+		{"postgres://alice:pw1@db:5433/shop", "port"},
+		{"postgres://alice:pw1@db:5432/crm", "database"},
+		{"postgres://bob:pw1@db:5432/shop", "user"},
+	} {
+		rec.events, c.calls, c.specs = nil, nil, nil
+		for _, cmd := range []commands.Command{
+			commands.CreateDatabaseConnection{Meta: meta("x-" + other.differ), Connection: sealedConn(s, "env1", other.conn)},
+			commands.DeleteDatabaseConnection{Meta: meta("y-" + other.differ), Connection: sealedConn(s, "env1", other.conn)},
+		} {
+			if err := w.Handle(ctx, cmd); err != nil {
+				t.Fatalf("%s naming another %s: %v", cmd.CommandName(), other.differ, err)
+			}
+		}
+		if got := strings.Join(rec.names(), " "); got != "CommandRejected CommandRejected" {
+			t.Fatalf("another %s: events %q, want two CommandRejected", other.differ, got)
+		}
+		if len(c.calls) != 0 || len(p.calls) != 0 {
+			t.Fatalf("another %s: the engines were called: capture %v, processor %v", other.differ, c.calls, p.calls)
+		}
+		for _, ev := range rec.events {
+			if r := reasonOf(ev); !strings.Contains(r, "its "+other.differ+" differs") || !strings.Contains(r, "delete the environment first") ||
+				strings.Contains(r, "pw1") {
+				t.Errorf("reason %q", r)
+			}
+		}
+	}
+
+	// A new password for the same database rotates the stored one.
+	rec.events, c.calls, c.specs = nil, nil, nil
+	if err := w.Handle(ctx, commands.CreateDatabaseConnection{Meta: meta("c2"), Connection: sealedConn(s, "env1", rotated)}); err != nil {
+		t.Fatal(err)
+	}
+	if len(c.specs) != 1 || c.specs[0].ConnectionString != rotated {
+		t.Fatalf("rotation ensured %d specs", len(c.specs))
+	}
+	bound, _, _ := b.Bound(ctx, "env1")
+	if plain, err := s.Open(bound, "env1"); err != nil || plain != rotated {
+		t.Fatalf("stored connection after rotation does not open to the new one (err %v)", err)
+	}
+
+	// A delete acts on the bound connection string, not the command's
+	// (which names the same database with an old password), then unbinds.
+	rec.events, c.calls, c.specs = nil, nil, nil
+	if err := w.Handle(ctx, commands.DeleteDatabaseConnection{Meta: meta("d1"), Connection: sealedConn(s, "env1", first)}); err != nil {
+		t.Fatal(err)
+	}
+	if len(c.specs) != 1 || c.specs[0].ConnectionString != rotated {
+		t.Fatalf("delete did not act on the bound connection string")
+	}
+	if _, ok, _ := b.Bound(ctx, "env1"); ok {
+		t.Fatal("delete left the environment bound")
+	}
+	// Deleted, the environment may capture another database.
+	rec.events = nil
+	if err := w.Handle(ctx, commands.CreateDatabaseConnection{Meta: meta("c3"), Connection: sealedConn(s, "env1", "postgres://bob:x@other:5432/crm")}); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(rec.names(), " "); got != "ConnectionRequested ConnectionObserved" {
+		t.Fatalf("create after delete: events %q", got)
+	}
+}
+
+// A cached query naming another database fails without touching the
+// capture, and says why.
+func TestCachedQueryForAnotherDatabaseIsRejected(t *testing.T) {
+	ctx := context.Background()
+	c := &fakeCapture{status: jobs.CaptureStatus{Status: jobs.StatusRunning}}
+	p := &fakeProcessor{}
+	rec := &recorder{}
+	s := newSealer(t)
+	b := &memBindings{}
+	w, err := NewWorker(WorkerConfig{Capture: c, Processor: p, Events: rec, Sealer: s, Bindings: b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Bind(ctx, "env1", s.Seal("postgres://alice:pw@db:5432/shop", "env1"))
+	err = w.Handle(ctx, commands.CreateCachedQuery{Meta: commands.Meta{CommandID: "q1", EnvironmentID: "env1"},
+		Connection: sealedConn(s, "env1", "postgres://alice:pw@db:5432/crm"), QueryID: "q_1",
+		Schema: testSchema, SQLQuery: "SELECT count(*) FROM a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.calls) != 0 || len(p.calls) != 0 {
+		t.Fatalf("engines called: capture %v, processor %v", c.calls, p.calls)
+	}
+	if got := strings.Join(rec.names(), " "); got != "CachedQueryRequested CommandRejected CachedQueryObserved" {
+		t.Fatalf("events %q", got)
+	}
+}
+
+// A sealed value copied from another environment's command does not open.
+func TestSealedValueOfAnotherEnvironmentFailsTheCommand(t *testing.T) {
+	ctx := context.Background()
+	c := &fakeCapture{}
+	rec := &recorder{}
+	s := newSealer(t)
+	w, err := NewWorker(WorkerConfig{Capture: c, Processor: &fakeProcessor{}, Events: rec, Sealer: s, Bindings: &memBindings{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stolen := sealedConn(s, "tenant_a", "postgres://alice:pw@db:5432/shop")
+	if err := w.Handle(ctx, commands.CreateDatabaseConnection{Meta: commands.Meta{CommandID: "c1", EnvironmentID: "tenant_b"}, Connection: stolen}); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(rec.names(), " "); got != "ConnectionFailed" || len(c.calls) != 0 {
+		t.Fatalf("events %q, capture calls %v", got, c.calls)
+	}
+	if r := reasonOf(rec.events[0]); !strings.Contains(r, "malformed") || !strings.Contains(r, "another environment") {
+		t.Fatalf("reason %q", r)
+	}
+}
+
+// reasonOf is the reason an event carries, if it carries one.
+func reasonOf(ev events.Event) string {
+	switch e := ev.(type) {
+	case events.CommandRejected:
+		return e.Reason
+	case events.ConnectionFailed:
+		return e.Reason
+	}
+	return ""
+}

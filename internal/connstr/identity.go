@@ -1,0 +1,33 @@
+package connstr
+
+import "strings"
+
+// Differences names the parts (host, port, database, user) in which a and b
+// differ, in that order; none means they name the same database as the same
+// user, whatever their passwords and parameters. An environment stays bound
+// to the database it was created with: a connection string that differs in
+// any of these parts names another database.
+func Differences(a, b Conn) []string {
+	var differ []string
+	if !strings.EqualFold(a.Host, b.Host) {
+		differ = append(differ, "host")
+	}
+	if a.Port != b.Port {
+		differ = append(differ, "port")
+	}
+	if a.Database != b.Database {
+		differ = append(differ, "database")
+	}
+	if a.User != b.User {
+		differ = append(differ, "user")
+	}
+	return differ
+}
+
+// JoinAnd joins words as "a", "a and b", "a, b and c".
+func JoinAnd(words []string) string {
+	if len(words) < 2 {
+		return strings.Join(words, "")
+	}
+	return strings.Join(words[:len(words)-1], ", ") + " and " + words[len(words)-1]
+}

@@ -15,8 +15,8 @@ import (
 
 	"github.com/cdcq/cdcq/commands"
 	"github.com/cdcq/cdcq/handlers"
-	"github.com/cdcq/cdcq/internal/events"
 	"github.com/cdcq/cdcq/internal/bindings"
+	"github.com/cdcq/cdcq/internal/events"
 	"github.com/cdcq/cdcq/internal/inbox"
 	"github.com/cdcq/cdcq/internal/kafkabus"
 	"github.com/cdcq/cdcq/internal/leader"

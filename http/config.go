@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"strings"
 	"time"
 
@@ -212,6 +213,12 @@ type Config struct {
 	// position; any other error answers 422 on sqlQuery.
 	// Default: no validation; collapse runs of white space and trim.
 	CheckQuery func(schema, sql string) (normalized string, err error)
+	// WriteRate and WriteBurst limit each caller's POST and DELETE
+	// requests: a token bucket per bearer token, or per client address
+	// without authentication. Default: DefaultWriteRate per second, bursts
+	// of DefaultWriteBurst.
+	WriteRate  float64
+	WriteBurst int
 }
 
 // QueryError is a problem at a position in the schema or the query.
@@ -246,6 +253,12 @@ func (c *Config) setDefaults() {
 	if c.CheckQuery == nil {
 		c.CheckQuery = func(_, sql string) (string, error) { return collapseWhitespace(sql), nil }
 	}
+	if c.WriteRate == 0 {
+		c.WriteRate = DefaultWriteRate
+	}
+	if c.WriteBurst == 0 {
+		c.WriteBurst = DefaultWriteBurst
+	}
 }
 
 // Validate reports what is missing or inconsistent. Fields that have
@@ -268,6 +281,12 @@ func (c Config) Validate() error {
 		if strings.TrimSpace(t) == "" {
 			errs = append(errs, fmt.Errorf("Tokens[%d] is empty", i))
 		}
+	}
+	if c.WriteRate < 0 || math.IsNaN(c.WriteRate) || math.IsInf(c.WriteRate, 0) {
+		errs = append(errs, fmt.Errorf("WriteRate is %v; want > 0", c.WriteRate))
+	}
+	if c.WriteBurst < 0 {
+		errs = append(errs, fmt.Errorf("WriteBurst is %d; want > 0", c.WriteBurst))
 	}
 	if c.BodyLimit < 0 {
 		errs = append(errs, fmt.Errorf("BodyLimit is %d; want > 0", c.BodyLimit))

@@ -29,6 +29,7 @@ const (
 	CodeNotFound                = "not_found"                    // 404
 	CodeMethodNotAllowed        = "method_not_allowed"           // 405
 	CodeConnectionMismatch      = "connection_mismatch"          // 409
+	CodeRateLimited             = "rate_limited"                 // 429: with Retry-After
 	CodeInternal                = "internal"                     // 500
 	CodePublishFailed           = "publish_failed"               // 503
 	CodeStatusUnavailable       = "status_unavailable"           // 503

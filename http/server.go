@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -30,6 +31,7 @@ type Server struct {
 	cfg         Config
 	app         *fiber.App
 	tokenHashes [][sha256.Size]byte
+	writes      *limiter
 	// streams ends with Shutdown, and with it every event stream.
 	streams     context.Context
 	stopStreams context.CancelFunc
@@ -41,7 +43,7 @@ func New(cfg Config) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("httpapi config: %w", err)
 	}
-	s := &Server{cfg: cfg}
+	s := &Server{cfg: cfg, writes: newLimiter(cfg.WriteRate, cfg.WriteBurst, cfg.Now)}
 	s.streams, s.stopStreams = context.WithCancel(context.Background())
 	for _, t := range cfg.Tokens {
 		s.tokenHashes = append(s.tokenHashes, sha256.Sum256([]byte(strings.TrimSpace(t))))
@@ -65,15 +67,15 @@ func New(cfg Config) (*Server, error) {
 func (s *Server) routes() {
 	s.app.Use(s.logRequests)
 	s.app.Get("/healthz", s.healthz)
-	s.app.Post("/createDatabaseConnection", s.authenticate, s.createDatabaseConnection)
-	s.app.Post("/createCachedQuery", s.authenticate, s.createCachedQuery)
-	s.app.Post("/deleteDatabaseConnection", s.authenticate, s.deleteDatabaseConnection)
-	s.app.Post("/checkJobStatus", s.authenticate, s.checkJobStatus)
+	s.app.Post("/createDatabaseConnection", s.authenticate, s.limitWrites, s.createDatabaseConnection)
+	s.app.Post("/createCachedQuery", s.authenticate, s.limitWrites, s.createCachedQuery)
+	s.app.Post("/deleteDatabaseConnection", s.authenticate, s.limitWrites, s.deleteDatabaseConnection)
+	s.app.Post("/checkJobStatus", s.authenticate, s.limitWrites, s.checkJobStatus)
 	s.app.Get("/connections/:environmentId", s.authenticate, s.getConnection)
 	s.app.Get("/cachedQueries/:queryId", s.authenticate, s.getCachedQuery)
 	s.app.Get("/cachedQueries/:queryId/result", s.authenticate, s.getCachedQueryResult)
 	s.app.Get("/cachedQueries/:queryId/changes", s.authenticate, s.getCachedQueryChanges)
-	s.app.Delete("/cachedQueries/:queryId", s.authenticate, s.deleteCachedQuery)
+	s.app.Delete("/cachedQueries/:queryId", s.authenticate, s.limitWrites, s.deleteCachedQuery)
 }
 
 // App is the Fiber application, for tests (app.Test) and for mounting.
@@ -111,6 +113,7 @@ const (
 	keyCommand
 	keyCommandID
 	keyCause
+	keyCaller // who the write rate limit counts against
 )
 
 // logRequests is the one place requests are logged and errors answered. It
@@ -198,6 +201,8 @@ func (s *Server) authenticate(c *fiber.Ctx) error {
 	if !s.tokenAccepted(token) {
 		return newError(http.StatusUnauthorized, CodeUnauthorized, "", "the bearer token is not accepted")
 	}
+	h := sha256.Sum256([]byte(token))
+	c.Locals(keyCaller, "token:"+hex.EncodeToString(h[:8]))
 	return c.Next()
 }
 

@@ -96,7 +96,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		}
 		defer inf.Close()
 		logger.Info("api listening", "addr", ln.Addr().String())
-		return service.RunAPI(ctx, inf, service.APIOptions{Listener: ln, RequireAuth: true, Tokens: cfg.APITokens}, logger)
+		return service.RunAPI(ctx, inf, service.APIOptions{Listener: ln, RequireAuth: true, Tokens: cfg.APITokens,
+			WriteRate: cfg.APIWriteRate, WriteBurst: cfg.APIWriteBurst}, logger)
 	case "worker":
 		inf, err := service.Prepare(ctx, cfg, false, logger)
 		if err != nil {

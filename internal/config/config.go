@@ -45,6 +45,11 @@ type Config struct {
 	// APITokens are the accepted bearer tokens (CDCQ_API_TOKENS,
 	// comma-separated). Required by `cdcq api` outside dev mode.
 	APITokens []string
+	// APIWriteRate and APIWriteBurst limit each API token's POST and DELETE
+	// requests (CDCQ_API_WRITE_RATE per second, default 50;
+	// CDCQ_API_WRITE_BURST, default 200). Past them the API answers 429.
+	APIWriteRate  float64
+	APIWriteBurst int
 	// StatusInterval is the status poller's period (CDCQ_STATUS_INTERVAL,
 	// a Go duration, default 10s).
 	StatusInterval time.Duration
@@ -92,6 +97,14 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		return Config{}, err
 	}
 	c.Partitions = int32(p)
+	if c.APIWriteBurst, err = integer(getenv, "CDCQ_API_WRITE_BURST", 200, 1, 1000000); err != nil {
+		return Config{}, err
+	}
+	if v := strings.TrimSpace(getenv("CDCQ_API_WRITE_RATE")); v == "" {
+		c.APIWriteRate = 50
+	} else if c.APIWriteRate, err = strconv.ParseFloat(v, 64); err != nil || !(c.APIWriteRate > 0 && c.APIWriteRate <= 1e6) {
+		return Config{}, fmt.Errorf("CDCQ_API_WRITE_RATE is %q; want requests per second, a number above 0 such as 50 or 0.5", v)
+	}
 	if c.DevPostgresPort, err = integer(getenv, "CDCQ_DEV_POSTGRES_PORT", 7432, 0, 65535); err != nil {
 		return Config{}, err
 	}

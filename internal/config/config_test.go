@@ -27,6 +27,19 @@ func TestFromEnv(t *testing.T) {
 		{name: "half_flink", env: map[string]string{"CDCQ_FLINK_SQL_GATEWAY_URL": "http://gw:8083"}, wantErr: "both"},
 		{name: "bad_interval", env: map[string]string{"CDCQ_STATUS_INTERVAL": "soon"}, wantErr: "CDCQ_STATUS_INTERVAL"},
 		{name: "bad_partitions", env: map[string]string{"CDCQ_TOPIC_PARTITIONS": "0"}, wantErr: "CDCQ_TOPIC_PARTITIONS"},
+		{name: "write_rate", env: map[string]string{"CDCQ_API_WRITE_RATE": "0.5", "CDCQ_API_WRITE_BURST": "3", "CDCQ_SECRET_KEYS_PREVIOUS": "a,b"}, check: func(t *testing.T, c Config) {
+			if c.APIWriteRate != 0.5 || c.APIWriteBurst != 3 || c.SecretKeysPrevious != "a,b" {
+				t.Errorf("rate %v burst %d previous %q", c.APIWriteRate, c.APIWriteBurst, c.SecretKeysPrevious)
+			}
+		}},
+		{name: "write_rate_default", env: map[string]string{}, check: func(t *testing.T, c Config) {
+			if c.APIWriteRate != 50 || c.APIWriteBurst != 200 {
+				t.Errorf("rate %v burst %d", c.APIWriteRate, c.APIWriteBurst)
+			}
+		}},
+		{name: "bad_write_rate", env: map[string]string{"CDCQ_API_WRITE_RATE": "0"}, wantErr: "CDCQ_API_WRITE_RATE"},
+		{name: "nan_write_rate", env: map[string]string{"CDCQ_API_WRITE_RATE": "NaN"}, wantErr: "CDCQ_API_WRITE_RATE"},
+		{name: "bad_write_burst", env: map[string]string{"CDCQ_API_WRITE_BURST": "-1"}, wantErr: "CDCQ_API_WRITE_BURST"},
 		{name: "bad_log_level", env: map[string]string{"CDCQ_LOG_LEVEL": "loud"}, wantErr: "CDCQ_LOG_LEVEL"},
 	}
 	for _, tt := range tests {

@@ -23,6 +23,10 @@ type APIOptions struct {
 	// RequireAuth and Tokens: see httpapi.Config.
 	RequireAuth bool
 	Tokens      []string
+	// WriteRate and WriteBurst limit each caller's POST and DELETE
+	// requests (see httpapi.Config); zero takes the defaults.
+	WriteRate  float64
+	WriteBurst int
 }
 
 // checkQuery compiles a cached query for the API, so that a bad schema or
@@ -239,6 +243,8 @@ func RunAPI(ctx context.Context, inf *Infra, opts APIOptions, logger *slog.Logge
 		Sealer:      inf.Sealer,
 		Tokens:      opts.Tokens,
 		RequireAuth: opts.RequireAuth,
+		WriteRate:   opts.WriteRate,
+		WriteBurst:  opts.WriteBurst,
 		Logger:      logger,
 		CheckQuery:  checkQuery,
 	})

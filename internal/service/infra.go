@@ -132,6 +132,11 @@ func Prepare(ctx context.Context, cfg config.Config, dev bool, logger *slog.Logg
 		inf.DatabaseURL = c.URL()
 		inf.EmbeddedPostgres = true
 	}
+	// Wrong TLS or SASL settings fail here, clearly, rather than as
+	// retries in every client later.
+	if err := inf.Kafka().Ping(ctx); err != nil {
+		return nil, fmt.Errorf("%w (check CDCQ_KAFKA_BROKERS, CDCQ_KAFKA_TLS* and CDCQ_KAFKA_SASL_*)", err)
+	}
 	if err := kafkabus.EnsureTopics(ctx, inf.Kafka(), Topics(inf.Names, cfg.Partitions)...); err != nil {
 		return nil, err
 	}

@@ -81,6 +81,16 @@ func WriteClientPair(t testing.TB, dir string) (certFile, keyFile string) {
 	return certFile, keyFile
 }
 
+// WriteCA writes the PEM certificate of a fresh authority to dir and
+// returns its path.
+func WriteCA(t testing.TB, dir string) string {
+	t.Helper()
+	_, _, caPEM := newCA(t, "cdcq written CA")
+	path := filepath.Join(dir, "written-ca.pem")
+	writeFile(t, path, caPEM)
+	return path
+}
+
 func newCA(t testing.TB, name string) (*x509.Certificate, *ecdsa.PrivateKey, []byte) {
 	t.Helper()
 	key := newKey(t)

@@ -236,3 +236,18 @@ func TestLoadErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestTLSWithoutSASL: TLS alone (SSL), with a client certificate loaded,
+// reaches a TLS-only broker; plaintext does not.
+func TestTLSWithoutSASL(t *testing.T) {
+	b := kafkasectest.Start(t, "", "", "")
+	certFile, keyFile := kafkasectest.WriteClientPair(t, t.TempDir())
+	sec := load(t, kafkasec.Settings{CAFile: b.CAFile, CertFile: certFile, KeyFile: keyFile})
+	if sec.String() != "SSL" {
+		t.Errorf("String() = %q, want SSL", sec.String())
+	}
+	roundTrip(t, kafkasec.Cluster{Brokers: b.Brokers, Security: sec})
+	if err := pingErr(t, kafkasec.Plaintext(b.Brokers...)); err == nil {
+		t.Errorf("plaintext reached a TLS-only broker")
+	}
+}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/cdcq/cdcq/handlers"
 	"github.com/cdcq/cdcq/internal/jobs"
+	"github.com/cdcq/cdcq/internal/kafkasec"
 	"github.com/cdcq/cdcq/internal/leader"
 	"github.com/cdcq/cdcq/internal/pgsource"
 	"github.com/cdcq/cdcq/internal/secret"
@@ -35,8 +36,9 @@ type Config struct {
 	// Sealer seals the connection strings kept in embedded_captures.
 	// Required.
 	Sealer *secret.Sealer
-	// Brokers are the Kafka bootstrap addresses. Required.
-	Brokers []string
+	// Kafka is the cluster the changes go to: bootstrap addresses
+	// (required) and security.
+	Kafka kafkasec.Cluster
 	// Source inspects and drops slots in source databases. Default: a
 	// pgsource client with its defaults.
 	Source *pgsource.Client
@@ -169,8 +171,8 @@ func (c Config) Validate() error {
 		return errors.New("capture: Config.Pool is nil")
 	case c.Sealer == nil:
 		return errors.New("capture: Config.Sealer is nil")
-	case len(c.Brokers) == 0:
-		return errors.New("capture: Config.Brokers is empty")
+	case len(c.Kafka.Brokers) == 0:
+		return errors.New("capture: Config.Kafka.Brokers is empty")
 	case c.SnapshotChunkRows < 1:
 		return errors.New("capture: SnapshotChunkRows must be positive")
 	case c.RetryMax < c.RetryMin:

@@ -19,6 +19,7 @@ import (
 
 	"github.com/cdcq/cdcq/handlers"
 	"github.com/cdcq/cdcq/internal/kafkabus"
+	"github.com/cdcq/cdcq/internal/kafkasec"
 	"github.com/cdcq/cdcq/internal/names"
 	"github.com/cdcq/cdcq/internal/pgsource"
 	"github.com/cdcq/cdcq/internal/pgtest"
@@ -74,7 +75,7 @@ func (h *harness) engine(worker string, tweak func(*Config)) *Engine {
 		h.t.Fatal(err)
 	}
 	cfg := Config{
-		Pool: h.pool, Sealer: h.sealer, Brokers: h.brokers, Source: src, WorkerID: worker,
+		Pool: h.pool, Sealer: h.sealer, Kafka: kafkasec.Plaintext(h.brokers...), Source: src, WorkerID: worker,
 		StatusInterval: 200 * time.Millisecond, HeartbeatInterval: 300 * time.Millisecond,
 		ProgressInterval: 200 * time.Millisecond, RetryMin: 100 * time.Millisecond, RetryMax: time.Second,
 		TakeoverGrace: time.Second, SnapshotChunkRows: 7, RefreshInterval: 300 * time.Millisecond, Logger: testLogger().With("worker", worker),

@@ -39,8 +39,7 @@ type producer struct {
 }
 
 func newProducer(cfg Config) (*producer, error) {
-	opts := []kgo.Opt{
-		kgo.SeedBrokers(cfg.Brokers...),
+	cl, err := cfg.Kafka.NewClient(
 		kgo.ClientID("cdcq-capture"),
 		// Idempotent writes (the default) with acks=all keep each
 		// partition's records in the order produced, across retries.
@@ -55,10 +54,9 @@ func newProducer(cfg Config) (*producer, error) {
 		kgo.ProducerBatchCompression(slices.Clone(cfg.Compression)...),
 		// A topic just created may take a moment to show in metadata.
 		kgo.UnknownTopicRetries(50),
-	}
-	cl, err := kgo.NewClient(opts...)
+	)
 	if err != nil {
-		return nil, fmt.Errorf("kafka client for %v: %w", cfg.Brokers, err)
+		return nil, err
 	}
 	return &producer{
 		cl: cl, adm: kadm.NewClient(cl),

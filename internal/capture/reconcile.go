@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/cdcq/cdcq/internal/dbzjson"
+	"github.com/cdcq/cdcq/internal/kafkasec"
 )
 
 // A snapshot that starts over (after a crash in the middle of the previous
@@ -93,7 +94,7 @@ func recordOp(value []byte) string {
 
 // readPriorRows reads topic from its start to its current end. A topic
 // that does not exist holds no rows.
-func readPriorRows(ctx context.Context, brokers []string, adm *kadm.Client, topic string) (*priorRows, error) {
+func readPriorRows(ctx context.Context, kafka kafkasec.Cluster, adm *kadm.Client, topic string) (*priorRows, error) {
 	p := &priorRows{topic: topic, live: map[rowKey]topicPos{}, ends: map[int32]int64{}}
 	starts, err := adm.ListStartOffsets(ctx, topic)
 	if err != nil {
@@ -124,7 +125,7 @@ func readPriorRows(ctx context.Context, brokers []string, adm *kadm.Client, topi
 	if len(from) == 0 {
 		return p, nil
 	}
-	err = readRange(ctx, brokers, topic, from, p.ends, func(r *kgo.Record) error {
+	err = readRange(ctx, kafka, topic, from, p.ends, func(r *kgo.Record) error {
 		pos := topicPos{r.Partition, r.Offset}
 		if r.Key == nil {
 			if r.Value != nil && recordOp(r.Value) == "t" {
@@ -156,8 +157,8 @@ func readPriorRows(ctx context.Context, brokers []string, adm *kadm.Client, topi
 
 // readRange consumes topic's partitions from the offsets in from up to
 // (not including) the offsets in until, in order within each partition.
-func readRange(ctx context.Context, brokers []string, topic string, from map[int32]kgo.Offset, until map[int32]int64, fn func(*kgo.Record) error) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ClientID("cdcq-capture"),
+func readRange(ctx context.Context, kafka kafkasec.Cluster, topic string, from map[int32]kgo.Offset, until map[int32]int64, fn func(*kgo.Record) error) error {
+	cl, err := kafka.NewClient(kgo.ClientID("cdcq-capture"),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: from}))
 	if err != nil {
 		return err
@@ -214,7 +215,7 @@ func (p *priorRows) forget(key []byte) error {
 // find it), a delete whose before image is the row's last after image,
 // followed by a tombstone, as part of b. It returns how many rows it
 // retracted.
-func (p *priorRows) retract(ctx context.Context, brokers []string, prod *producer, b *batch, src dbzjson.Source, schema, table string) (int64, error) {
+func (p *priorRows) retract(ctx context.Context, kafka kafkasec.Cluster, prod *producer, b *batch, src dbzjson.Source, schema, table string) (int64, error) {
 	if len(p.live) == 0 {
 		return 0, nil
 	}
@@ -234,7 +235,7 @@ func (p *priorRows) retract(ctx context.Context, brokers []string, prod *produce
 	}
 	src.Schema, src.Table, src.Snapshot = schema, table, "false"
 	var n int64
-	err := readRange(ctx, brokers, p.topic, from, until, func(r *kgo.Record) error {
+	err := readRange(ctx, kafka, p.topic, from, until, func(r *kgo.Record) error {
 		if !wanted[topicPos{r.Partition, r.Offset}] {
 			return nil
 		}

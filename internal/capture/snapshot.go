@@ -84,7 +84,7 @@ func (e *Engine) snapshot(ctx context.Context, src source, snapshotName string, 
 		}
 		// What the topic holds from before: read before this snapshot
 		// writes to it.
-		if priors[i], err = readPriorRows(ctx, e.cfg.Brokers, prod.adm, topic); err != nil {
+		if priors[i], err = readPriorRows(ctx, e.cfg.Kafka, prod.adm, topic); err != nil {
 			return nil, nil, err
 		}
 		em.prior = priors[i]
@@ -110,7 +110,7 @@ func (e *Engine) snapshot(ctx context.Context, src source, snapshotName string, 
 		return nil, nil, err
 	}
 	for i, prior := range priors {
-		n, err := prior.retract(ctx, e.cfg.Brokers, prod, em.batch, em.src, rels[i].Schema, rels[i].Table)
+		n, err := prior.retract(ctx, e.cfg.Kafka, prod, em.batch, em.src, rels[i].Schema, rels[i].Table)
 		if err != nil {
 			return nil, nil, err
 		}

@@ -5,8 +5,11 @@
 package config
 
 import (
+	"encoding/base64"
+	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -68,6 +71,52 @@ type Config struct {
 	// cdcq-worker, ...), so that deployments can share a Kafka cluster.
 	// The API and every worker of a deployment must agree on it.
 	KafkaNamespace string
+	// KafkaTLS turns on TLS to Kafka (CDCQ_KAFKA_TLS, true or false;
+	// setting any of the files below turns it on too).
+	KafkaTLS bool
+	// KafkaTLSCAFile is a PEM file of the authorities that sign the
+	// brokers' certificates (CDCQ_KAFKA_TLS_CA_FILE; empty: the system's).
+	KafkaTLSCAFile string
+	// KafkaTLSCertFile and KafkaTLSKeyFile are a client certificate and
+	// its key, both PEM (CDCQ_KAFKA_TLS_CERT_FILE, CDCQ_KAFKA_TLS_KEY_FILE;
+	// both or neither).
+	KafkaTLSCertFile string
+	KafkaTLSKeyFile  string
+	// KafkaSASLMechanism is PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512
+	// (CDCQ_KAFKA_SASL_MECHANISM; empty: no SASL). It needs
+	// KafkaSASLUsername and KafkaSASLPassword (CDCQ_KAFKA_SASL_USERNAME,
+	// CDCQ_KAFKA_SASL_PASSWORD).
+	KafkaSASLMechanism string
+	KafkaSASLUsername  string
+	KafkaSASLPassword  Secret
+	// FlinkAuthorization is the Authorization header sent to Flink's SQL
+	// Gateway and REST API: CDCQ_FLINK_AUTHORIZATION as is, or Basic
+	// credentials from CDCQ_FLINK_USERNAME and CDCQ_FLINK_PASSWORD.
+	// Empty: none.
+	FlinkAuthorization Secret
+}
+
+// Secret is a setting that must not be printed. Its String and GoString
+// hide it, so a Config printed whole does not leak it.
+type Secret string
+
+// String hides the secret.
+func (s Secret) String() string {
+	if s == "" {
+		return ""
+	}
+	return "***"
+}
+
+// GoString hides the secret from %#v.
+func (s Secret) GoString() string { return strconv.Quote(s.String()) }
+
+// Reveal is the secret's value, for the one place that sends it.
+func (s Secret) Reveal() string { return string(s) }
+
+// KafkaSecured reports whether any Kafka TLS or SASL setting is given.
+func (c Config) KafkaSecured() bool {
+	return c.KafkaTLS || c.KafkaSASLMechanism != ""
 }
 
 // FromEnv reads the configuration through getenv (os.Getenv in main).
@@ -133,12 +182,115 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	if c.FlinkGatewayURL != "" && len(c.FlinkKafkaBrokers) == 0 {
 		return Config{}, fmt.Errorf("Flink needs to reach Kafka: set CDCQ_FLINK_KAFKA_BROKERS (or CDCQ_KAFKA_BROKERS); the in-process broker of cdcq dev is not reachable from a Flink cluster")
 	}
+	if err := c.readKafkaSecurity(getenv); err != nil {
+		return Config{}, err
+	}
+	if c.FlinkAuthorization, err = flinkAuthorization(getenv); err != nil {
+		return Config{}, err
+	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:
 		return Config{}, fmt.Errorf("CDCQ_LOG_LEVEL is %q; want debug, info, warn or error", c.LogLevel)
 	}
 	return c, nil
+}
+
+// readKafkaSecurity reads the CDCQ_KAFKA_TLS* and CDCQ_KAFKA_SASL_*
+// variables and checks that they are complete and that the files can be
+// read. Errors name the variable (and the path); never the password.
+func (c *Config) readKafkaSecurity(getenv func(string) string) error {
+	c.KafkaTLSCAFile = strings.TrimSpace(getenv("CDCQ_KAFKA_TLS_CA_FILE"))
+	c.KafkaTLSCertFile = strings.TrimSpace(getenv("CDCQ_KAFKA_TLS_CERT_FILE"))
+	c.KafkaTLSKeyFile = strings.TrimSpace(getenv("CDCQ_KAFKA_TLS_KEY_FILE"))
+	c.KafkaSASLMechanism = strings.ToUpper(strings.TrimSpace(getenv("CDCQ_KAFKA_SASL_MECHANISM")))
+	c.KafkaSASLUsername = strings.TrimSpace(getenv("CDCQ_KAFKA_SASL_USERNAME"))
+	c.KafkaSASLPassword = Secret(getenv("CDCQ_KAFKA_SASL_PASSWORD"))
+
+	files := []struct{ name, path string }{
+		{"CDCQ_KAFKA_TLS_CA_FILE", c.KafkaTLSCAFile},
+		{"CDCQ_KAFKA_TLS_CERT_FILE", c.KafkaTLSCertFile},
+		{"CDCQ_KAFKA_TLS_KEY_FILE", c.KafkaTLSKeyFile},
+	}
+	anyFile := ""
+	for _, f := range files {
+		if f.path != "" && anyFile == "" {
+			anyFile = f.name
+		}
+	}
+	v := strings.TrimSpace(getenv("CDCQ_KAFKA_TLS"))
+	switch {
+	case v == "":
+		c.KafkaTLS = anyFile != ""
+	default:
+		on, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("CDCQ_KAFKA_TLS is %q; want true or false", v)
+		}
+		if !on && anyFile != "" {
+			return fmt.Errorf("CDCQ_KAFKA_TLS is false but %s is set; a TLS file implies TLS", anyFile)
+		}
+		c.KafkaTLS = on
+	}
+	if (c.KafkaTLSCertFile == "") != (c.KafkaTLSKeyFile == "") {
+		return errors.New("set both CDCQ_KAFKA_TLS_CERT_FILE and CDCQ_KAFKA_TLS_KEY_FILE, or neither")
+	}
+	for _, f := range files {
+		if f.path == "" {
+			continue
+		}
+		if _, err := os.ReadFile(f.path); err != nil {
+			return fmt.Errorf("%s: cannot read %s: %w", f.name, f.path, errors.Unwrap(err))
+		}
+	}
+	return c.checkSASL()
+}
+
+// checkSASL reports an unknown mechanism or missing credentials.
+func (c *Config) checkSASL() error {
+	switch c.KafkaSASLMechanism {
+	case "":
+		if c.KafkaSASLUsername != "" || c.KafkaSASLPassword != "" {
+			return errors.New("CDCQ_KAFKA_SASL_USERNAME and CDCQ_KAFKA_SASL_PASSWORD need CDCQ_KAFKA_SASL_MECHANISM (PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512)")
+		}
+		return nil
+	case "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512":
+	default:
+		return fmt.Errorf("CDCQ_KAFKA_SASL_MECHANISM is %q; want PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", c.KafkaSASLMechanism)
+	}
+	if c.KafkaSASLUsername == "" {
+		return fmt.Errorf("CDCQ_KAFKA_SASL_MECHANISM %s needs CDCQ_KAFKA_SASL_USERNAME", c.KafkaSASLMechanism)
+	}
+	if c.KafkaSASLPassword == "" {
+		return fmt.Errorf("CDCQ_KAFKA_SASL_MECHANISM %s needs CDCQ_KAFKA_SASL_PASSWORD", c.KafkaSASLMechanism)
+	}
+	return nil
+}
+
+// flinkAuthorization is the Authorization header for Flink from
+// CDCQ_FLINK_AUTHORIZATION or CDCQ_FLINK_USERNAME and CDCQ_FLINK_PASSWORD.
+func flinkAuthorization(getenv func(string) string) (Secret, error) {
+	header := strings.TrimSpace(getenv("CDCQ_FLINK_AUTHORIZATION"))
+	user := getenv("CDCQ_FLINK_USERNAME")
+	pass := getenv("CDCQ_FLINK_PASSWORD")
+	switch {
+	case header != "" && (user != "" || pass != ""):
+		return "", errors.New("set CDCQ_FLINK_AUTHORIZATION or CDCQ_FLINK_USERNAME and CDCQ_FLINK_PASSWORD, not both")
+	case header != "":
+		if strings.ContainsAny(header, "\r\n") {
+			return "", errors.New("CDCQ_FLINK_AUTHORIZATION must not contain a line break")
+		}
+		return Secret(header), nil
+	case user == "" && pass == "":
+		return "", nil
+	case user == "":
+		return "", errors.New("CDCQ_FLINK_PASSWORD needs CDCQ_FLINK_USERNAME")
+	case pass == "":
+		return "", errors.New("CDCQ_FLINK_USERNAME needs CDCQ_FLINK_PASSWORD")
+	case strings.Contains(user, ":"):
+		return "", errors.New("CDCQ_FLINK_USERNAME must not contain a colon (basic authentication separates it from the password with one)")
+	}
+	return Secret("Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass))), nil
 }
 
 func or(v, def string) string {

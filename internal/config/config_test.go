@@ -1,6 +1,10 @@
 package config
 
 import (
+	"encoding/base64"
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -57,4 +61,112 @@ func TestFromEnv(t *testing.T) {
 			tt.check(t, c)
 		})
 	}
+}
+
+// TestKafkaSecurity: the CDCQ_KAFKA_TLS* and CDCQ_KAFKA_SASL_* variables,
+// their defaults and their errors, which name the variable and path and
+// never the password.
+func TestKafkaSecurity(t *testing.T) {
+	dir := t.TempDir()
+	ca := filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(ca, []byte("pem"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(dir, "missing.pem")
+	sasl := map[string]string{"CDCQ_KAFKA_SASL_MECHANISM": "scram-sha-256", "CDCQ_KAFKA_SASL_USERNAME": "u", "CDCQ_KAFKA_SASL_PASSWORD": "hunter2"}
+	with := func(extra map[string]string) map[string]string {
+		m := map[string]string{}
+		for k, v := range sasl {
+			m[k] = v
+		}
+		for k, v := range extra {
+			m[k] = v
+		}
+		return m
+	}
+
+	c := fromMap(t, nil)
+	if c.KafkaSecured() || c.KafkaTLS {
+		t.Errorf("no settings: secured %v tls %v", c.KafkaSecured(), c.KafkaTLS)
+	}
+	c = fromMap(t, map[string]string{"CDCQ_KAFKA_TLS_CA_FILE": ca})
+	if !c.KafkaTLS || c.KafkaTLSCAFile != ca {
+		t.Errorf("CA file: tls %v ca %q; a file implies TLS", c.KafkaTLS, c.KafkaTLSCAFile)
+	}
+	c = fromMap(t, with(map[string]string{"CDCQ_KAFKA_TLS": "true"}))
+	if !c.KafkaTLS || c.KafkaSASLMechanism != "SCRAM-SHA-256" || c.KafkaSASLUsername != "u" || c.KafkaSASLPassword.Reveal() != "hunter2" {
+		t.Errorf("SASL over TLS: %+v", c)
+	}
+	if s := fmt.Sprintf("%v %+v %#v", c, c, c); strings.Contains(s, "hunter2") {
+		t.Errorf("a printed Config shows the password: %s", s)
+	}
+
+	for _, tt := range []struct {
+		name string
+		env  map[string]string
+		want []string
+	}{
+		{"bad tls", map[string]string{"CDCQ_KAFKA_TLS": "yes please"}, []string{"CDCQ_KAFKA_TLS"}},
+		{"tls off with file", map[string]string{"CDCQ_KAFKA_TLS": "false", "CDCQ_KAFKA_TLS_CA_FILE": ca}, []string{"CDCQ_KAFKA_TLS", "CDCQ_KAFKA_TLS_CA_FILE"}},
+		{"missing ca", map[string]string{"CDCQ_KAFKA_TLS_CA_FILE": missing}, []string{"CDCQ_KAFKA_TLS_CA_FILE", missing}},
+		{"missing cert", map[string]string{"CDCQ_KAFKA_TLS_CERT_FILE": missing, "CDCQ_KAFKA_TLS_KEY_FILE": ca}, []string{"CDCQ_KAFKA_TLS_CERT_FILE", missing}},
+		{"missing key", map[string]string{"CDCQ_KAFKA_TLS_CERT_FILE": ca, "CDCQ_KAFKA_TLS_KEY_FILE": missing}, []string{"CDCQ_KAFKA_TLS_KEY_FILE", missing}},
+		{"cert without key", map[string]string{"CDCQ_KAFKA_TLS_CERT_FILE": ca}, []string{"CDCQ_KAFKA_TLS_CERT_FILE", "CDCQ_KAFKA_TLS_KEY_FILE"}},
+		{"unknown mechanism", with(map[string]string{"CDCQ_KAFKA_SASL_MECHANISM": "GSSAPI"}), []string{"CDCQ_KAFKA_SASL_MECHANISM", "GSSAPI"}},
+		{"no username", with(map[string]string{"CDCQ_KAFKA_SASL_USERNAME": ""}), []string{"CDCQ_KAFKA_SASL_USERNAME"}},
+		{"no password", with(map[string]string{"CDCQ_KAFKA_SASL_PASSWORD": ""}), []string{"CDCQ_KAFKA_SASL_PASSWORD"}},
+		{"no mechanism", with(map[string]string{"CDCQ_KAFKA_SASL_MECHANISM": ""}), []string{"CDCQ_KAFKA_SASL_MECHANISM"}},
+	} {
+		_, err := FromEnv(func(k string) string { return tt.env[k] })
+		if err == nil {
+			t.Errorf("%s: no error", tt.name)
+			continue
+		}
+		for _, w := range tt.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%s: error %q does not name %q", tt.name, err, w)
+			}
+		}
+		if strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("%s: error %q shows the password", tt.name, err)
+		}
+	}
+}
+
+// TestFlinkAuthorization: a whole header, or basic credentials, not both.
+func TestFlinkAuthorization(t *testing.T) {
+	c := fromMap(t, map[string]string{"CDCQ_FLINK_AUTHORIZATION": "Bearer abc"})
+	if c.FlinkAuthorization.Reveal() != "Bearer abc" {
+		t.Errorf("header = %q", c.FlinkAuthorization.Reveal())
+	}
+	c = fromMap(t, map[string]string{"CDCQ_FLINK_USERNAME": "flink", "CDCQ_FLINK_PASSWORD": "pw"})
+	if want := "Basic " + base64.StdEncoding.EncodeToString([]byte("flink:pw")); c.FlinkAuthorization.Reveal() != want {
+		t.Errorf("basic = %q, want %q", c.FlinkAuthorization.Reveal(), want)
+	}
+	if c.FlinkAuthorization.String() != "***" {
+		t.Errorf("String() = %q, want ***", c.FlinkAuthorization.String())
+	}
+	for _, tt := range []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{"CDCQ_FLINK_AUTHORIZATION": "Bearer x", "CDCQ_FLINK_USERNAME": "u"}, "not both"},
+		{map[string]string{"CDCQ_FLINK_USERNAME": "u"}, "CDCQ_FLINK_PASSWORD"},
+		{map[string]string{"CDCQ_FLINK_PASSWORD": "hunter2"}, "CDCQ_FLINK_USERNAME"},
+		{map[string]string{"CDCQ_FLINK_USERNAME": "a:b", "CDCQ_FLINK_PASSWORD": "hunter2"}, "CDCQ_FLINK_USERNAME"},
+	} {
+		_, err := FromEnv(func(k string) string { return tt.env[k] })
+		if err == nil || !strings.Contains(err.Error(), tt.want) || strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("%v: error %v, want one naming %s", tt.env, err, tt.want)
+		}
+	}
+}
+
+func fromMap(t *testing.T, env map[string]string) Config {
+	t.Helper()
+	c, err := FromEnv(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatalf("FromEnv(%v): %v", env, err)
+	}
+	return c
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/cdcq/cdcq/handlers"
 	"github.com/cdcq/cdcq/internal/jobs"
+	"github.com/cdcq/cdcq/internal/kafkasec"
 	"github.com/cdcq/cdcq/internal/leader"
 	"github.com/cdcq/cdcq/internal/results"
 	"github.com/cdcq/cdcq/projections"
@@ -26,8 +27,8 @@ type QueryLister interface {
 
 // Config configures the embedded processor.
 type Config struct {
-	// Brokers are Kafka's bootstrap addresses. Required.
-	Brokers []string
+	// Kafka is the cluster: bootstrap addresses (required) and security.
+	Kafka kafkasec.Cluster
 	// DatabaseURL is the job-state database, for the leases. Required.
 	DatabaseURL string
 	// Results materialises results. Required.
@@ -69,8 +70,8 @@ type Processor struct {
 // New refuses a configuration that lacks a dependency.
 func New(cfg Config) (*Processor, error) {
 	switch {
-	case len(cfg.Brokers) == 0:
-		return nil, errors.New("embedded: Config.Brokers is empty")
+	case len(cfg.Kafka.Brokers) == 0:
+		return nil, errors.New("embedded: Config.Kafka.Brokers is empty")
 	case cfg.DatabaseURL == "":
 		return nil, errors.New("embedded: Config.DatabaseURL is empty")
 	case cfg.Results == nil, cfg.Queries == nil, cfg.NewEngine == nil:
@@ -90,7 +91,7 @@ func New(cfg Config) (*Processor, error) {
 	}
 	host, _ := os.Hostname()
 	return &Processor{cfg: cfg, wake: make(chan struct{}, 1), runner: &runner{
-		brokers: cfg.Brokers, results: cfg.Results, newEngine: cfg.NewEngine,
+		kafka: cfg.Kafka, results: cfg.Results, newEngine: cfg.NewEngine,
 		owner: fmt.Sprintf("%s/%d", host, os.Getpid()), logger: cfg.Logger, progressEvery: cfg.ProgressEvery,
 		snapshots: cfg.Snapshots, snapshotEvery: cfg.SnapshotEvery, changed: cfg.StatusChanged,
 	}}, nil

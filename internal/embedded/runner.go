@@ -17,6 +17,7 @@ import (
 	"github.com/cdcq/cdcq/internal/ivm"
 	"github.com/cdcq/cdcq/internal/jobs"
 	"github.com/cdcq/cdcq/internal/kafkabus"
+	"github.com/cdcq/cdcq/internal/kafkasec"
 	"github.com/cdcq/cdcq/internal/names"
 	"github.com/cdcq/cdcq/internal/results"
 	"github.com/cdcq/cdcq/internal/sqlplan"
@@ -41,7 +42,7 @@ type NewEngineFunc func(plan *sqlplan.Plan, queryID string) (Engine, error)
 
 // runner runs one cached query.
 type runner struct {
-	brokers   []string
+	kafka     kafkasec.Cluster
 	results   *results.Store
 	newEngine NewEngineFunc
 	owner     string
@@ -94,10 +95,10 @@ func (r *runner) run(ctx context.Context, q projections.ActiveQuery) error {
 	for _, t := range topics {
 		want = append(want, kafkabus.Topic{Name: t, Partitions: 1})
 	}
-	if err := kafkabus.EnsureTopics(ctx, r.brokers, want...); err != nil {
+	if err := kafkabus.EnsureTopics(ctx, r.kafka, want...); err != nil {
 		return err
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(r.brokers...), kgo.ConsumeTopics(topics...),
+	cl, err := r.kafka.NewClient(kgo.ConsumeTopics(topics...),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.ProducerLinger(0),
 		// A poll's records are applied as one batch: while catching up,
 		// larger batches recompute each group's row less often (4 MiB is

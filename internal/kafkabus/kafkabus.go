@@ -22,6 +22,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/cdcq/cdcq/internal/kafkasec"
 )
 
 // KeyHeader is the metadata key whose value becomes the Kafka record key.
@@ -29,8 +31,8 @@ const KeyHeader = "environment_id"
 
 // Config says how to reach Kafka.
 type Config struct {
-	// Brokers are the bootstrap addresses. Required.
-	Brokers []string
+	// Kafka is the cluster: bootstrap addresses (required) and security.
+	Kafka kafkasec.Cluster
 	// Logger receives Watermill's and Sarama's logs. Default slog.Default().
 	Logger *slog.Logger
 	// NackResendSleep is how long a subscriber waits before handing a
@@ -49,7 +51,7 @@ func (c *Config) setDefaults() {
 
 // Validate reports a configuration that cannot work.
 func (c Config) Validate() error {
-	if len(c.Brokers) == 0 {
+	if len(c.Kafka.Brokers) == 0 {
 		return errors.New("kafkabus: no brokers configured")
 	}
 	return nil
@@ -58,8 +60,9 @@ func (c Config) Validate() error {
 // saramaConfig is shared by publishers and subscribers. Sarama's defaults
 // do not fit: its default protocol version breaks against newer brokers,
 // a new group would skip what was published before it joined, and
-// auto-commit would let a rebalance redeliver handled messages.
-func saramaConfig() *sarama.Config {
+// auto-commit would let a rebalance redeliver handled messages. sec adds
+// TLS and SASL.
+func saramaConfig(sec kafkasec.Security) *sarama.Config {
 	c := sarama.NewConfig()
 	c.Version = sarama.V2_8_0_0
 	c.ClientID = "cdcq"
@@ -74,6 +77,7 @@ func saramaConfig() *sarama.Config {
 	c.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{sarama.NewBalanceStrategyRoundRobin()}
 	c.Metadata.Retry.Max = 10
 	c.Metadata.Retry.Backoff = 250 * time.Millisecond
+	sec.ConfigureSarama(c)
 	return c
 }
 
@@ -85,9 +89,9 @@ func NewPublisher(cfg Config) (message.Publisher, error) {
 		return nil, err
 	}
 	pub, err := wkafka.NewPublisher(wkafka.PublisherConfig{
-		Brokers:               cfg.Brokers,
+		Brokers:               cfg.Kafka.Brokers,
 		Marshaler:             marshaler(),
-		OverwriteSaramaConfig: saramaConfig(),
+		OverwriteSaramaConfig: saramaConfig(cfg.Kafka.Security),
 	}, watermill.NewSlogLogger(cfg.Logger))
 	if err != nil {
 		return nil, fmt.Errorf("kafkabus: new publisher: %w", err)
@@ -104,9 +108,9 @@ func NewSubscriber(cfg Config, group string) (message.Subscriber, error) {
 		return nil, err
 	}
 	sub, err := wkafka.NewSubscriber(wkafka.SubscriberConfig{
-		Brokers:               cfg.Brokers,
+		Brokers:               cfg.Kafka.Brokers,
 		Unmarshaler:           marshaler(),
-		OverwriteSaramaConfig: saramaConfig(),
+		OverwriteSaramaConfig: saramaConfig(cfg.Kafka.Security),
 		ConsumerGroup:         group,
 		NackResendSleep:       cfg.NackResendSleep,
 		ReconnectRetrySleep:   time.Second,
@@ -161,10 +165,10 @@ type Topic struct {
 
 // EnsureTopics creates the topics that do not exist yet. Existing topics are
 // left as they are.
-func EnsureTopics(ctx context.Context, brokers []string, topics ...Topic) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+func EnsureTopics(ctx context.Context, kafka kafkasec.Cluster, topics ...Topic) error {
+	cl, err := kafka.NewClient()
 	if err != nil {
-		return fmt.Errorf("kafkabus: connect to %v: %w", brokers, err)
+		return fmt.Errorf("kafkabus: %w", err)
 	}
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
@@ -174,7 +178,7 @@ func EnsureTopics(ctx context.Context, brokers []string, topics ...Topic) error 
 			err = resp.Err
 		}
 		if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
-			return fmt.Errorf("kafkabus: create topic %s: %w", t.Name, err)
+			return fmt.Errorf("kafkabus: create topic %s on %v (%s): %w", t.Name, kafka.Brokers, kafka.Security, err)
 		}
 	}
 	return nil
@@ -182,8 +186,8 @@ func EnsureTopics(ctx context.Context, brokers []string, topics ...Topic) error 
 
 // Scan calls fn for every record of topic, from the start to the end
 // offsets it has when scan begins. A topic that does not exist is empty.
-func Scan(ctx context.Context, brokers []string, topic string, fn func(*kgo.Record)) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+func Scan(ctx context.Context, kafka kafkasec.Cluster, topic string, fn func(*kgo.Record)) error {
+	cl, err := kafka.NewClient()
 	if err != nil {
 		return err
 	}

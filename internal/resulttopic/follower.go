@@ -13,6 +13,7 @@ import (
 
 	"github.com/cdcq/cdcq/internal/jobs"
 	"github.com/cdcq/cdcq/internal/kafkabus"
+	"github.com/cdcq/cdcq/internal/kafkasec"
 	"github.com/cdcq/cdcq/internal/leader"
 	"github.com/cdcq/cdcq/internal/names"
 	"github.com/cdcq/cdcq/internal/results"
@@ -26,8 +27,8 @@ type QueryLister interface {
 
 // FollowerConfig configures a Follower.
 type FollowerConfig struct {
-	// Brokers are Kafka's bootstrap addresses. Required.
-	Brokers []string
+	// Kafka is the cluster: bootstrap addresses (required) and security.
+	Kafka kafkasec.Cluster
 	// DatabaseURL is the job-state database, for the leases. Required.
 	DatabaseURL string
 	// Results is where the rows go. Required.
@@ -69,8 +70,8 @@ func (c *FollowerConfig) setDefaults() {
 // Validate reports a configuration that cannot work.
 func (c FollowerConfig) Validate() error {
 	switch {
-	case len(c.Brokers) == 0:
-		return errors.New("resulttopic: FollowerConfig.Brokers is empty")
+	case len(c.Kafka.Brokers) == 0:
+		return errors.New("resulttopic: FollowerConfig.Kafka.Brokers is empty")
 	case c.DatabaseURL == "":
 		return errors.New("resulttopic: FollowerConfig.DatabaseURL is empty")
 	case c.Results == nil || c.Queries == nil:
@@ -166,10 +167,10 @@ const gateRefresh = 100 * time.Millisecond
 // follow reads one environment's result topic until ctx ends or an error.
 func (f *Follower) follow(ctx context.Context, env string) error {
 	topic := names.ResultTopic(env)
-	if err := kafkabus.EnsureTopics(ctx, f.cfg.Brokers, kafkabus.Topic{Name: topic, Partitions: 1}); err != nil {
+	if err := kafkabus.EnsureTopics(ctx, f.cfg.Kafka, kafkabus.Topic{Name: topic, Partitions: 1}); err != nil {
 		return err
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(f.cfg.Brokers...), kgo.ConsumeTopics(topic),
+	cl, err := f.cfg.Kafka.NewClient(kgo.ConsumeTopics(topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	if err != nil {
 		return err

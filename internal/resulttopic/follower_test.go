@@ -14,6 +14,7 @@ import (
 
 	"github.com/cdcq/cdcq/internal/jobs"
 	"github.com/cdcq/cdcq/internal/kafkabus"
+	"github.com/cdcq/cdcq/internal/kafkasec"
 	"github.com/cdcq/cdcq/internal/pgtest"
 	"github.com/cdcq/cdcq/internal/results"
 	"github.com/cdcq/cdcq/internal/resulttopic"
@@ -140,7 +141,7 @@ func value(q, region string, n int) string {
 func TestFollowerMaterialisesOneEnginesQueries(t *testing.T) {
 	f := newFixture(t)
 	const env = "env1"
-	if err := kafkabus.EnsureTopics(t.Context(), f.brokers, kafkabus.Topic{Name: env, Partitions: 1}); err != nil {
+	if err := kafkabus.EnsureTopics(t.Context(), kafkasec.Plaintext(f.brokers...), kafkabus.Topic{Name: env, Partitions: 1}); err != nil {
 		t.Fatal(err)
 	}
 	// History before the follower starts: an update written as tombstone
@@ -159,7 +160,7 @@ func TestFollowerMaterialisesOneEnginesQueries(t *testing.T) {
 	list := &queryList{}
 	list.set(query(env, "qf", "flink"), query(env, "qe", "embedded"))
 	fol, err := resulttopic.NewFollower(resulttopic.FollowerConfig{
-		Brokers: f.brokers, DatabaseURL: f.dbURL, Results: f.store, Queries: list, Engine: "flink",
+		Kafka: kafkasec.Plaintext(f.brokers...), DatabaseURL: f.dbURL, Results: f.store, Queries: list, Engine: "flink",
 		Interval: 100 * time.Millisecond, Logger: slog.New(slog.DiscardHandler),
 	})
 	if err != nil {
@@ -188,7 +189,7 @@ func TestFollowerMaterialisesOneEnginesQueries(t *testing.T) {
 	f.waitRows("qf", value("qf", `"eu"`, 3))
 
 	// Clear tombstones the query's live keys, and nothing else.
-	if err := resulttopic.Clear(t.Context(), f.brokers, env, "qf"); err != nil {
+	if err := resulttopic.Clear(t.Context(), kafkasec.Plaintext(f.brokers...), env, "qf"); err != nil {
 		t.Fatal(err)
 	}
 	f.waitRows("qf", "")

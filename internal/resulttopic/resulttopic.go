@@ -21,6 +21,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/cdcq/cdcq/internal/kafkabus"
+	"github.com/cdcq/cdcq/internal/kafkasec"
 	"github.com/cdcq/cdcq/internal/names"
 )
 
@@ -38,10 +39,10 @@ func QueryIDOf(key []byte) (string, bool) {
 // Clear writes a tombstone for every key of queryID whose latest record in
 // the environment's result topic is not one already, so that the query's
 // rows are gone for every reader of the topic. Idempotent.
-func Clear(ctx context.Context, brokers []string, environmentID, queryID string) error {
+func Clear(ctx context.Context, kafka kafkasec.Cluster, environmentID, queryID string) error {
 	topic := names.ResultTopic(environmentID)
 	live := map[string]bool{}
-	err := kafkabus.Scan(ctx, brokers, topic, func(r *kgo.Record) {
+	err := kafkabus.Scan(ctx, kafka, topic, func(r *kgo.Record) {
 		if id, ok := QueryIDOf(r.Key); !ok || id != queryID {
 			return
 		}
@@ -59,7 +60,7 @@ func Clear(ctx context.Context, brokers []string, environmentID, queryID string)
 	if len(recs) == 0 {
 		return nil
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ProducerLinger(0))
+	cl, err := kafka.NewClient(kgo.ProducerLinger(0))
 	if err != nil {
 		return err
 	}
@@ -79,12 +80,12 @@ const pollTimeout = time.Second
 // timestamps, which the engine's producer sets when it writes): the
 // result as it was then. Positions are the offsets where reading stopped,
 // per partition.
-func RowsBefore(ctx context.Context, brokers []string, environmentID, queryID string, before time.Time) (map[string][]byte, map[int32]int64, error) {
+func RowsBefore(ctx context.Context, kafka kafkasec.Cluster, environmentID, queryID string, before time.Time) (map[string][]byte, map[int32]int64, error) {
 	topic := names.ResultTopic(environmentID)
 	rows := map[string][]byte{}
 	positions := map[int32]int64{}
 	stopped := map[int32]bool{}
-	err := kafkabus.Scan(ctx, brokers, topic, func(r *kgo.Record) {
+	err := kafkabus.Scan(ctx, kafka, topic, func(r *kgo.Record) {
 		if stopped[r.Partition] {
 			return
 		}

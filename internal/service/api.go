@@ -208,7 +208,7 @@ func (s *subscription) Next(ctx context.Context) ([]httpapi.ResultEvent, error) 
 // RunAPI serves the HTTP API until ctx ends, then drains in-flight
 // requests.
 func RunAPI(ctx context.Context, inf *Infra, opts APIOptions, logger *slog.Logger) error {
-	pub, err := kafkabus.NewPublisher(kafkabus.Config{Brokers: inf.Brokers, Logger: logger})
+	pub, err := kafkabus.NewPublisher(kafkabus.Config{Kafka: inf.Kafka(), Logger: logger})
 	if err != nil {
 		return err
 	}

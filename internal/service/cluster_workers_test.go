@@ -32,6 +32,7 @@ import (
 	"github.com/cdcq/cdcq/internal/config"
 	"github.com/cdcq/cdcq/internal/events"
 	"github.com/cdcq/cdcq/internal/kafkabus"
+	"github.com/cdcq/cdcq/internal/kafkasec"
 	"github.com/cdcq/cdcq/internal/names"
 	"github.com/cdcq/cdcq/internal/pgcluster"
 )
@@ -800,7 +801,7 @@ func commandPartitions(t *testing.T, brokers []string, topic string) map[string]
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	out := map[string]int32{}
-	if err := kafkabus.Scan(ctx, brokers, topic, func(r *kgo.Record) {
+	if err := kafkabus.Scan(ctx, kafkasec.Plaintext(brokers...), topic, func(r *kgo.Record) {
 		out[header(r, commands.CommandIDHeader)] = r.Partition
 	}); err != nil {
 		t.Fatal(err)
@@ -815,7 +816,7 @@ func eventsByCommand(t *testing.T, brokers []string, topic string) map[string]ma
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	out := map[string]map[string]int{}
-	if err := kafkabus.Scan(ctx, brokers, topic, func(r *kgo.Record) {
+	if err := kafkabus.Scan(ctx, kafkasec.Plaintext(brokers...), topic, func(r *kgo.Record) {
 		var m events.Meta
 		if err := json.Unmarshal(r.Value, &m); err != nil || m.CommandID == "" {
 			return

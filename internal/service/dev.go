@@ -60,6 +60,9 @@ func printDev(out io.Writer, cfg config.Config, inf *Infra, httpAddr string, dep
 	if inf.EmbeddedKafka {
 		kafka += " (in-process broker, log in " + abs(filepath.Join(cfg.DataDir, "kafka")) + ")"
 	}
+	if inf.KafkaSecurity.TLS() || inf.KafkaSecurity.SASL() {
+		kafka += " (" + inf.KafkaSecurity.String() + ")"
+	}
 	pg := redactURL(inf.DatabaseURL)
 	if inf.EmbeddedPostgres {
 		pg += " (data in " + abs(filepath.Join(cfg.DataDir, "postgres")) + ")"

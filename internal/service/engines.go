@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -20,6 +21,7 @@ import (
 	"github.com/cdcq/cdcq/internal/flink/processor"
 	"github.com/cdcq/cdcq/internal/jobs"
 	"github.com/cdcq/cdcq/internal/kafkaconnect"
+	"github.com/cdcq/cdcq/internal/kafkasec"
 	"github.com/cdcq/cdcq/internal/names"
 	"github.com/cdcq/cdcq/internal/pgsource"
 	"github.com/cdcq/cdcq/internal/results"
@@ -49,7 +51,7 @@ func Engines(cfg config.Config, inf *Infra, logger *slog.Logger) (WorkerDeps, er
 		deps.Capture = capture
 	} else {
 		engine, err := capture.New(capture.Config{
-			Pool: inf.Pool, Sealer: inf.Sealer, Brokers: inf.Brokers, Logger: logger,
+			Pool: inf.Pool, Sealer: inf.Sealer, Kafka: inf.Kafka(), Logger: logger,
 			Version: dbzjson.Version(Version), StatusChanged: nudges.Notify,
 		})
 		if err != nil {
@@ -63,11 +65,11 @@ func Engines(cfg config.Config, inf *Infra, logger *slog.Logger) (WorkerDeps, er
 		deps.Background = append(deps.Background, sup.Run)
 	}
 	if cfg.FlinkGatewayURL != "" {
-		topics, err := kafkatopics.New(inf.Brokers)
+		topics, err := kafkatopics.New(inf.Kafka())
 		if err != nil {
 			return WorkerDeps{}, err
 		}
-		proc, err := flinkProcessor(cfg.FlinkGatewayURL, cfg.FlinkRESTURL, strings.Join(cfg.FlinkKafkaBrokers, ","), topics)
+		proc, err := flinkProcessor(cfg, inf.KafkaSecurity, topics)
 		if err != nil {
 			return WorkerDeps{}, err
 		}
@@ -112,7 +114,7 @@ func embeddedProcessor(inf *Infra, snaps handlers.SnapshotReporter, changed func
 		return nil, err
 	}
 	return embedded.New(embedded.Config{
-		Brokers: inf.Brokers, DatabaseURL: inf.DatabaseURL, Results: res, Queries: store,
+		Kafka: inf.Kafka(), DatabaseURL: inf.DatabaseURL, Results: res, Queries: store,
 		NewEngine: embedded.NewIVMEngine, Snapshots: snaps, StatusChanged: changed, Logger: logger,
 	})
 }
@@ -131,7 +133,7 @@ func flinkResults(inf *Infra, proc handlers.Processor, progress *kafkatopics.Pro
 	}
 	tables := &queryTables{byQuery: map[string]map[string]bool{}}
 	follower, err := resulttopic.NewFollower(resulttopic.FollowerConfig{
-		Brokers: inf.Brokers, DatabaseURL: inf.DatabaseURL, Results: res, Queries: store,
+		Kafka: inf.Kafka(), DatabaseURL: inf.DatabaseURL, Results: res, Queries: store,
 		Engine: processor.Engine, Logger: logger,
 		// Flink reads a field a DDL renamed or dropped as NULL: what it
 		// wrote after the source's schema was last found intact waits.
@@ -163,7 +165,7 @@ func flinkResults(inf *Infra, proc handlers.Processor, progress *kafkatopics.Pro
 	if err != nil {
 		return nil, nil, err
 	}
-	return materialised{Processor: proc, results: res, queries: store, brokers: inf.Brokers}, follower, nil
+	return materialised{Processor: proc, results: res, queries: store, kafka: inf.Kafka()}, follower, nil
 }
 
 // materialised is a Processor whose results a follower materialises:
@@ -173,7 +175,7 @@ type materialised struct {
 	handlers.Processor
 	results *results.Store
 	queries *projections.Store
-	brokers []string
+	kafka   kafkasec.Cluster
 }
 
 // StateFingerprints lists the wrapped engine's job states, when it can
@@ -206,7 +208,7 @@ func (m materialised) StopBrokenQuery(ctx context.Context, spec handlers.QuerySp
 	if cleanAt.IsZero() {
 		return m.results.MarkStale(ctx, spec.QueryID, reason)
 	}
-	rows, positions, err := resulttopic.RowsBefore(ctx, m.brokers, spec.EnvironmentID, spec.QueryID, cleanAt.Add(-clockSkew))
+	rows, positions, err := resulttopic.RowsBefore(ctx, m.kafka, spec.EnvironmentID, spec.QueryID, cleanAt.Add(-clockSkew))
 	if err != nil {
 		return err
 	}
@@ -265,18 +267,33 @@ func (m materialised) NeedsRestart(status jobs.QueryStatus) bool {
 }
 
 // flinkProcessor runs cached queries as Flink SQL jobs submitted through the
-// SQL Gateway at gatewayURL and watched through the JobManager at restURL.
-// kafkaBrokers is Kafka as Flink reaches it; topics reaches it as cdcq does.
-func flinkProcessor(gatewayURL, restURL, kafkaBrokers string, topics *kafkatopics.Topics) (*processor.Processor, error) {
-	gw, err := flink.NewGateway(flink.GatewayConfig{URL: gatewayURL})
+// SQL Gateway and watched through the JobManager, both sent
+// cfg.FlinkAuthorization. The jobs reach Kafka at cfg.FlinkKafkaBrokers
+// with sec's TLS and SASL; topics reaches it as cdcq does.
+func flinkProcessor(cfg config.Config, sec kafkasec.Security, topics *kafkatopics.Topics) (*processor.Processor, error) {
+	header := flinkHeader(cfg.FlinkAuthorization)
+	gw, err := flink.NewGateway(flink.GatewayConfig{URL: cfg.FlinkGatewayURL, Header: header})
 	if err != nil {
 		return nil, fmt.Errorf("CDCQ_FLINK_SQL_GATEWAY_URL: %w", err)
 	}
-	jm, err := flink.NewJobManager(flink.JobManagerConfig{URL: restURL})
+	jm, err := flink.NewJobManager(flink.JobManagerConfig{URL: cfg.FlinkRESTURL, Header: header})
 	if err != nil {
 		return nil, fmt.Errorf("CDCQ_FLINK_REST_URL: %w", err)
 	}
-	return processor.New(gw, jm, processor.Config{KafkaBootstrapServers: kafkaBrokers, Topics: topics})
+	return processor.New(gw, jm, processor.Config{
+		KafkaBootstrapServers: strings.Join(cfg.FlinkKafkaBrokers, ","),
+		KafkaProperties:       sec.FlinkProperties(),
+		Topics:                topics,
+	})
+}
+
+// flinkHeader is the header sent with every Flink request: Authorization,
+// when configured.
+func flinkHeader(authorization config.Secret) http.Header {
+	if authorization == "" {
+		return nil
+	}
+	return http.Header{"Authorization": {authorization.Reveal()}}
 }
 
 // kafkaConnectCapture is Debezium's PostgreSQL connector driven through the

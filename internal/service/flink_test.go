@@ -181,12 +181,13 @@ func startWithConnectAndFlink(t *testing.T) (*system, *flinkfake.Server) {
 	fl := flinkfake.NewServer(t)
 	fl.Gateway.SetStatusPolls(0)
 	return startSystemWith(t, func(inf *Infra, _ config.Config, _ *slog.Logger) []WorkerDeps {
-		topics, err := kafkatopics.New(inf.Brokers)
+		topics, err := kafkatopics.New(inf.Kafka())
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(topics.Close)
-		proc, err := flinkProcessor(fl.GatewayURL, fl.JobManagerURL, "kafka:9092", topics)
+		cfg := config.Config{FlinkGatewayURL: fl.GatewayURL, FlinkRESTURL: fl.JobManagerURL, FlinkKafkaBrokers: []string{"kafka:9092"}}
+		proc, err := flinkProcessor(cfg, inf.KafkaSecurity, topics)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -202,7 +202,7 @@ func (s *system) run(fn func(ctx context.Context) error) {
 // partitions assigned, so that tests publish into a settled group.
 func (s *system) waitForGroupMembers(group string, n int) {
 	s.t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(s.inf.Brokers...))
+	cl, err := s.inf.Kafka().NewClient()
 	if err != nil {
 		s.t.Fatal(err)
 	}
@@ -320,7 +320,7 @@ func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool)
 // records reads every record of a topic from the beginning.
 func (s *system) records(topic string) []*kgo.Record {
 	s.t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(s.inf.Brokers...), kgo.ConsumeTopics(topic),
+	cl, err := s.inf.Kafka().NewClient(kgo.ConsumeTopics(topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	if err != nil {
 		s.t.Fatal(err)

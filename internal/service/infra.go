@@ -16,6 +16,7 @@ import (
 
 	"github.com/cdcq/cdcq/internal/config"
 	"github.com/cdcq/cdcq/internal/kafkabus"
+	"github.com/cdcq/cdcq/internal/kafkasec"
 	"github.com/cdcq/cdcq/internal/names"
 	"github.com/cdcq/cdcq/internal/pgcluster"
 	"github.com/cdcq/cdcq/internal/secret"
@@ -25,7 +26,10 @@ import (
 // Infra is what every part needs: where Kafka and the job-state database
 // are, and the key that seals connection strings.
 type Infra struct {
-	Brokers []string
+	// Brokers are Kafka's bootstrap addresses and KafkaSecurity how cdcq
+	// connects to them; Kafka() puts them together, for every client.
+	Brokers       []string
+	KafkaSecurity kafkasec.Security
 	// Names are the control plane's topics and consumer groups.
 	Names       names.ControlPlane
 	DatabaseURL string
@@ -35,6 +39,11 @@ type Infra struct {
 	EmbeddedKafka    bool
 	EmbeddedPostgres bool
 	closers          []func()
+}
+
+// Kafka is the cluster as cdcq's clients reach it.
+func (i *Infra) Kafka() kafkasec.Cluster {
+	return kafkasec.Cluster{Brokers: i.Brokers, Security: i.KafkaSecurity}
 }
 
 // Close stops what Prepare started, in reverse order.
@@ -61,6 +70,9 @@ func Prepare(ctx context.Context, cfg config.Config, dev bool, logger *slog.Logg
 			inf.Close()
 		}
 	}()
+	if inf.KafkaSecurity, err = kafkaSecurity(cfg, dev); err != nil {
+		return nil, err
+	}
 	if inf.Sealer, err = LoadSealer(cfg, dev); err != nil {
 		return nil, err
 	}
@@ -98,7 +110,12 @@ func Prepare(ctx context.Context, cfg config.Config, dev bool, logger *slog.Logg
 		inf.DatabaseURL = c.URL()
 		inf.EmbeddedPostgres = true
 	}
-	if err := kafkabus.EnsureTopics(ctx, inf.Brokers, Topics(inf.Names, cfg.Partitions)...); err != nil {
+	// Wrong TLS or SASL settings fail here, clearly, rather than as
+	// retries in every client later.
+	if err := inf.Kafka().Ping(ctx); err != nil {
+		return nil, fmt.Errorf("%w (check CDCQ_KAFKA_BROKERS, CDCQ_KAFKA_TLS* and CDCQ_KAFKA_SASL_*)", err)
+	}
+	if err := kafkabus.EnsureTopics(ctx, inf.Kafka(), Topics(inf.Names, cfg.Partitions)...); err != nil {
 		return nil, err
 	}
 	if err := migrations.Up(ctx, inf.DatabaseURL); err != nil {
@@ -146,4 +163,27 @@ func LoadSealer(cfg config.Config, dev bool) (*secret.Sealer, error) {
 		return nil, fmt.Errorf("CDCQ_SECRET_KEYS_PREVIOUS: %w", err)
 	}
 	return secret.NewSealer(key, previous...)
+}
+
+// kafkaSecurity loads the Kafka TLS and SASL settings. cdcq dev's
+// in-process broker speaks plaintext only, so settings without
+// CDCQ_KAFKA_BROKERS are refused rather than ignored.
+func kafkaSecurity(cfg config.Config, dev bool) (kafkasec.Security, error) {
+	if cfg.KafkaSecured() && len(cfg.KafkaBrokers) == 0 && dev {
+		return kafkasec.Security{}, errors.New("CDCQ_KAFKA_TLS and CDCQ_KAFKA_SASL_* need CDCQ_KAFKA_BROKERS: the in-process broker of cdcq dev speaks plaintext only")
+	}
+	return kafkasec.Load(KafkaSettings(cfg))
+}
+
+// KafkaSettings are the Kafka security settings of cfg.
+func KafkaSettings(cfg config.Config) kafkasec.Settings {
+	return kafkasec.Settings{
+		TLS:       cfg.KafkaTLS,
+		CAFile:    cfg.KafkaTLSCAFile,
+		CertFile:  cfg.KafkaTLSCertFile,
+		KeyFile:   cfg.KafkaTLSKeyFile,
+		Mechanism: cfg.KafkaSASLMechanism,
+		Username:  cfg.KafkaSASLUsername,
+		Password:  cfg.KafkaSASLPassword.Reveal(),
+	}
 }

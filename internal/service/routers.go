@@ -134,13 +134,13 @@ func runRouter(ctx context.Context, inf *Infra, logger *slog.Logger, consumers .
 		return err
 	}
 	d := &drain{}
-	pub, err := kafkabus.NewPublisher(kafkabus.Config{Brokers: inf.Brokers, Logger: logger})
+	pub, err := kafkabus.NewPublisher(kafkabus.Config{Kafka: inf.Kafka(), Logger: logger})
 	if err != nil {
 		return err
 	}
 	defer pub.Close()
 	for _, c := range consumers {
-		sub, err := kafkabus.NewSubscriber(kafkabus.Config{Brokers: inf.Brokers, Logger: logger}, c.name)
+		sub, err := kafkabus.NewSubscriber(kafkabus.Config{Kafka: inf.Kafka(), Logger: logger}, c.name)
 		if err != nil {
 			return err
 		}
@@ -189,7 +189,7 @@ type WorkerDeps struct {
 // RunWorker consumes the control topic, projects the events topic into
 // Postgres, and campaigns to lead the status poller, until ctx ends.
 func RunWorker(ctx context.Context, inf *Infra, deps WorkerDeps, statusInterval time.Duration, logger *slog.Logger) error {
-	pub, err := kafkabus.NewPublisher(kafkabus.Config{Brokers: inf.Brokers, Logger: logger})
+	pub, err := kafkabus.NewPublisher(kafkabus.Config{Kafka: inf.Kafka(), Logger: logger})
 	if err != nil {
 		return err
 	}

@@ -21,12 +21,13 @@ import (
 
 	"github.com/cdcq/cdcq/internal/jobs"
 	"github.com/cdcq/cdcq/internal/kafkabus"
+	"github.com/cdcq/cdcq/internal/kafkasec"
 	"github.com/cdcq/cdcq/internal/resulttopic"
 )
 
 // Topics reaches Kafka with franz-go.
 type Topics struct {
-	brokers []string
+	kafka kafkasec.Cluster
 	// adm serves the small admin requests (group offsets, end offsets,
 	// group deletion) that Progress makes every few seconds: one client
 	// for the process, not one per request.
@@ -34,15 +35,15 @@ type Topics struct {
 }
 
 // New refuses an empty broker list.
-func New(brokers []string) (*Topics, error) {
-	if len(brokers) == 0 {
+func New(kafka kafkasec.Cluster) (*Topics, error) {
+	if len(kafka.Brokers) == 0 {
 		return nil, errors.New("kafkatopics: no brokers")
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	cl, err := kafka.NewClient()
 	if err != nil {
 		return nil, fmt.Errorf("kafkatopics: %w", err)
 	}
-	return &Topics{brokers: brokers, adm: kadm.NewClient(cl)}, nil
+	return &Topics{kafka: kafka, adm: kadm.NewClient(cl)}, nil
 }
 
 // Close releases the admin client.
@@ -61,7 +62,7 @@ func (t *Topics) TruncateStarts(ctx context.Context, topics []string) (map[strin
 	for _, topic := range topics {
 		last := map[int32]int64{}
 		partitions := map[int32]bool{}
-		err := kafkabus.Scan(ctx, t.brokers, topic, func(r *kgo.Record) {
+		err := kafkabus.Scan(ctx, t.kafka, topic, func(r *kgo.Record) {
 			partitions[r.Partition] = true
 			if isTruncate(r) {
 				last[r.Partition] = r.Offset + 1
@@ -84,7 +85,7 @@ func (t *Topics) TruncateStarts(ctx context.Context, topics []string) (map[strin
 // ClearQuery tombstones the query's rows in the environment's result
 // topic.
 func (t *Topics) ClearQuery(ctx context.Context, environmentID, queryID string) error {
-	return resulttopic.Clear(ctx, t.brokers, environmentID, queryID)
+	return resulttopic.Clear(ctx, t.kafka, environmentID, queryID)
 }
 
 var opTruncate = []byte(`"op":"t"`)

@@ -82,7 +82,8 @@ type Config struct {
 	// KafkaProperties are extra Kafka client properties for the jobs'
 	// sources and sink, for example security.protocol and
 	// sasl.jaas.config. Values of keys that name a secret (password,
-	// secret, token, credential, jaas) are masked in errors and statuses.
+	// secret, token, credential, jaas, keystore.key) are masked in errors
+	// and statuses.
 	KafkaProperties map[string]string
 	// Settings are extra Flink settings for every job, executed as SET
 	// statements (for example parallelism.default or
@@ -652,7 +653,7 @@ func (p *Processor) mask(s string) string {
 
 func isSecretKey(k string) bool {
 	k = strings.ToLower(k)
-	for _, part := range []string{"password", "secret", "token", "credential", "jaas"} {
+	for _, part := range []string{"password", "secret", "token", "credential", "jaas", "keystore.key"} {
 		if strings.Contains(k, part) {
 			return true
 		}

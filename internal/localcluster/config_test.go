@@ -73,9 +73,13 @@ func TestEnv(t *testing.T) {
 export CDCQ_CONNECT_URL=http://127.0.0.1:8083
 export CDCQ_FLINK_SQL_GATEWAY_URL=http://127.0.0.1:8084
 export CDCQ_FLINK_REST_URL=http://127.0.0.1:8081
+export CDCQ_CONNECT_SECRETS_DIR=/cluster/secrets
 `
 	if diff := cmp.Diff(want, c.Env()); diff != "" {
 		t.Errorf("Env (-want +got):\n%s", diff)
+	}
+	if got, want := c.ConnectSecretsDir(), "/cluster/secrets"; got != want {
+		t.Errorf("ConnectSecretsDir = %q, want %q", got, want)
 	}
 	if got, want := c.LogFile(Connect), "/cluster/logs/connect.log"; got != want {
 		t.Errorf("LogFile = %q, want %q", got, want)
@@ -84,11 +88,12 @@ export CDCQ_FLINK_REST_URL=http://127.0.0.1:8081
 
 func TestFromEnvFile(t *testing.T) {
 	tests := []struct {
-		name    string
-		text    string
-		wantErr string
+		name        string
+		text        string
+		wantSecrets string
+		wantErr     string
 	}{
-		{name: "as_up_writes_it", text: newCluster("/c", DefaultPorts()).Env()},
+		{name: "as_up_writes_it", text: newCluster("/c", DefaultPorts()).Env(), wantSecrets: "/c/secrets"},
 		{name: "without_export_and_quoted", text: "# local\nCDCQ_KAFKA_BROKERS=127.0.0.1:9092\nCDCQ_CONNECT_URL=\"http://127.0.0.1:8083\"\n" +
 			"CDCQ_FLINK_SQL_GATEWAY_URL='http://127.0.0.1:8084'\nCDCQ_FLINK_REST_URL=http://127.0.0.1:8081\n"},
 		{name: "missing_variable", text: "CDCQ_KAFKA_BROKERS=127.0.0.1:9092\n", wantErr: "does not set CDCQ_"},
@@ -111,6 +116,7 @@ func TestFromEnvFile(t *testing.T) {
 				t.Fatal(err)
 			}
 			want := newCluster("", DefaultPorts()).vars
+			want.SecretsDir = tt.wantSecrets
 			if diff := cmp.Diff(want, c.vars); diff != "" {
 				t.Errorf("vars (-want +got):\n%s", diff)
 			}

@@ -14,6 +14,7 @@
 //	logs/<component>.log         each JVM's output (the previous run's in .log.1)
 //	run/<component>.pid          each running JVM's process id
 //	tmp/                         Flink's temporary files
+//	secrets/                     passwords cdcq writes for Connect's "dir" config provider (mode 0700)
 //	env                          the CDCQ_* variables that point cdcq at the cluster
 //
 // `make cluster-up` (cmd/localcluster) and the tests' harness
@@ -208,15 +209,22 @@ type envVars struct {
 	ConnectURL    string
 	SQLGatewayURL string
 	FlinkRESTURL  string
+	// SecretsDir is the directory Connect's "dir" config provider reads
+	// (CDCQ_CONNECT_SECRETS_DIR); empty for an env file that does not set it.
+	SecretsDir string
 }
 
 func newCluster(dir string, p Ports) *Cluster {
-	return &Cluster{dir: dir, ports: p, vars: envVars{
+	c := &Cluster{dir: dir, ports: p, vars: envVars{
 		KafkaBrokers:  fmt.Sprintf("127.0.0.1:%d", p.Kafka),
 		ConnectURL:    fmt.Sprintf("http://127.0.0.1:%d", p.Connect),
 		SQLGatewayURL: fmt.Sprintf("http://127.0.0.1:%d", p.SQLGateway),
 		FlinkRESTURL:  fmt.Sprintf("http://127.0.0.1:%d", p.FlinkREST),
 	}}
+	if dir != "" {
+		c.vars.SecretsDir = layout{dir: dir}.secrets()
+	}
+	return c
 }
 
 // Dir is the cluster's directory; empty for a cluster read from an env file.
@@ -237,6 +245,11 @@ func (c *Cluster) SQLGatewayURL() string { return c.vars.SQLGatewayURL }
 // FlinkRESTURL is the JobManager's REST URL (CDCQ_FLINK_REST_URL).
 func (c *Cluster) FlinkRESTURL() string { return c.vars.FlinkRESTURL }
 
+// ConnectSecretsDir is the directory whose files Kafka Connect's "dir"
+// config provider reads (CDCQ_CONNECT_SECRETS_DIR); empty for an env file
+// that does not set it.
+func (c *Cluster) ConnectSecretsDir() string { return c.vars.SecretsDir }
+
 // LogFile is the path of a component's log (Kafka, Connect, JobManager,
 // TaskManager, SQLGateway); empty for a cluster read from an env file.
 func (c *Cluster) LogFile(component string) string {
@@ -252,6 +265,7 @@ func (c *Cluster) LogFile(component string) string {
 //	export CDCQ_CONNECT_URL=http://127.0.0.1:8083
 //	export CDCQ_FLINK_SQL_GATEWAY_URL=http://127.0.0.1:8084
 //	export CDCQ_FLINK_REST_URL=http://127.0.0.1:8081
+//	export CDCQ_CONNECT_SECRETS_DIR=<Dir>/secrets
 func (c *Cluster) Env() string {
 	var b strings.Builder
 	for _, kv := range c.EnvVars() {
@@ -268,6 +282,7 @@ func (c *Cluster) EnvVars() []string {
 		"CDCQ_CONNECT_URL=" + c.vars.ConnectURL,
 		"CDCQ_FLINK_SQL_GATEWAY_URL=" + c.vars.SQLGatewayURL,
 		"CDCQ_FLINK_REST_URL=" + c.vars.FlinkRESTURL,
+		"CDCQ_CONNECT_SECRETS_DIR=" + c.vars.SecretsDir,
 	}
 }
 
@@ -299,6 +314,8 @@ func FromEnvFile(path string) (*Cluster, error) {
 			c.vars.SQLGatewayURL = v
 		case "CDCQ_FLINK_REST_URL":
 			c.vars.FlinkRESTURL = v
+		case "CDCQ_CONNECT_SECRETS_DIR":
+			c.vars.SecretsDir = v
 		}
 	}
 	for name, v := range map[string]string{
@@ -528,6 +545,7 @@ func (l layout) log(component string) string { return filepath.Join(l.dir, "logs
 func (l layout) pid(component string) string { return filepath.Join(l.dir, "run", component+".pid") }
 func (l layout) state() string               { return filepath.Join(l.dir, "run", "cluster.json") }
 func (l layout) env() string                 { return filepath.Join(l.dir, "env") }
+func (l layout) secrets() string             { return filepath.Join(l.dir, "secrets") }
 
 func (l layout) mkdirs() error {
 	for _, d := range []string{
@@ -537,6 +555,14 @@ func (l layout) mkdirs() error {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return fmt.Errorf("localcluster: create %s: %w", d, err)
 		}
+	}
+	// Only its owner (cdcq's tests, and the JVMs) may list and read the
+	// secrets; Chmod also tightens a directory created before.
+	if err := os.MkdirAll(l.secrets(), 0o700); err != nil {
+		return fmt.Errorf("localcluster: create %s: %w", l.secrets(), err)
+	}
+	if err := os.Chmod(l.secrets(), 0o700); err != nil {
+		return fmt.Errorf("localcluster: restrict %s: %w", l.secrets(), err)
 	}
 	return nil
 }

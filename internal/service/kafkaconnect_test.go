@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/cdcq/cdcq/internal/config"
 	"github.com/cdcq/cdcq/internal/kafkaconnect/connectfake"
 	"github.com/cdcq/cdcq/internal/names"
 	"github.com/cdcq/cdcq/internal/pgtest"
@@ -65,7 +66,7 @@ func slotAndPublicationCount(t *testing.T, src *pgx.Conn, env string) (slots, pu
 func startWithConnect(t *testing.T) (*system, *connectfake.Server) {
 	t.Helper()
 	fake := connectfake.NewServer(t)
-	capture, err := kafkaConnectCapture(fake.URL)
+	capture, err := kafkaConnectCapture(config.Config{ConnectURL: fake.URL})
 	if err != nil {
 		t.Fatal(err)
 	}

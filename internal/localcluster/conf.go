@@ -71,8 +71,16 @@ share.coordinator.state.topic.min.isr=1
 // the file and directory config providers, so that connector configs name
 // secrets in files instead of carrying passwords.
 func connectWorkerProperties(l layout, p Ports) string {
-	return workerProperties(fmt.Sprintf("127.0.0.1:%d", p.Kafka), p.Connect, "cdcq-connect", "connect", l.plugins(), l.secrets())
+	return workerProperties(fmt.Sprintf("127.0.0.1:%d", p.Kafka), p.Connect, "cdcq-connect", connectTopics, l.plugins(), l.secrets())
 }
+
+// connectTopics prefixes the names of the cluster's Connect worker's
+// topics.
+const connectTopics = "connect"
+
+// ConnectConfigTopic is the topic where the cluster's Connect worker keeps
+// the connector configurations (config.storage.topic).
+const ConnectConfigTopic = connectTopics + "-configs"
 
 // workerProperties configures a distributed Connect worker of group on
 // brokers, with its REST API on restPort and its config, offset and status

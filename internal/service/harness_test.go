@@ -108,6 +108,8 @@ func startClusterSystem(t testing.TB, use clusterEngines) *system {
 	cfg := config.Config{KafkaBrokers: strings.Split(c.KafkaBrokers(), ","), KafkaNamespace: uniqueEnv("sys"), StatusInterval: use.statusInterval}
 	if use.debezium {
 		cfg.ConnectURL = c.ConnectURL()
+		// As an operator should: Kafka Connect never holds the password.
+		cfg.ConnectSecretsDir = c.ConnectSecretsDir()
 	}
 	if use.flink {
 		cfg.FlinkGatewayURL, cfg.FlinkRESTURL = c.SQLGatewayURL(), c.FlinkRESTURL()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -74,6 +75,20 @@ func TestClusterConnectHoldsNoPassword(t *testing.T) {
 	checkConfigTopicHoldsNoPassword(t, s, name, knownPassword, rotated)
 	s.checkPasswordNowhere(t, env, knownPassword)
 	s.checkPasswordNowhere(t, env, rotated)
+	// Debezium logs its configuration with the password masked; the log of
+	// a cluster from CDCQ_TEST_CLUSTER_ENV is not known here.
+	if log := c.LogFile(localcluster.Connect); log != "" {
+		b, err := os.ReadFile(log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(b), name) {
+			t.Fatalf("Kafka Connect's log %s does not mention %s; the test is not looking at it", log, name)
+		}
+		if strings.Contains(string(b), knownPassword) || strings.Contains(string(b), rotated) {
+			t.Errorf("Kafka Connect's log %s holds a password", log)
+		}
+	}
 }
 
 // checkConnectShowsNoPassword reads what Kafka Connect's REST API shows of

@@ -70,8 +70,12 @@ share.coordinator.state.topic.min.isr=1
 // schemaless JSON (what cdcq's consumers and Flink's debezium-json read) and
 // the file and directory config providers, so that connector configs name
 // secrets in files instead of carrying passwords.
+//
+// Its REST API asks for basic authentication (restAuthExtension; users in
+// conf/connect/rest-credentials.properties, see writeRESTAuth).
 func connectWorkerProperties(l layout, p Ports) string {
-	return workerProperties(fmt.Sprintf("127.0.0.1:%d", p.Kafka), p.Connect, "cdcq-connect", connectTopics, l.plugins(), l.secrets())
+	return workerProperties(fmt.Sprintf("127.0.0.1:%d", p.Kafka), p.Connect, "cdcq-connect", connectTopics, l.plugins(), l.secrets()) +
+		"rest.extension.classes=" + restAuthExtension + "\n"
 }
 
 // connectTopics prefixes the names of the cluster's Connect worker's
@@ -192,8 +196,12 @@ func yamlString(s string) string {
 	return string(b)
 }
 
-// writeConfig writes every component's configuration under conf/.
-func writeConfig(l layout, p Ports) error {
+// writeConfig writes every component's configuration under conf/, and
+// Connect's REST credentials.
+func writeConfig(l layout, p Ports, auth restAuth) error {
+	if err := writeRESTAuth(l, auth); err != nil {
+		return err
+	}
 	for path, text := range map[string]string{
 		l.conf("log4j2.properties"):            log4jProperties,
 		l.conf("kafka", "server.properties"):   kafkaServerProperties(l, p),

@@ -68,15 +68,20 @@ func TestJarSetsAreResolvedFromTheirOwnDirectories(t *testing.T) {
 }
 
 func TestEnv(t *testing.T) {
-	c := newCluster("/cluster", DefaultPorts())
+	c := newCluster("/cluster", DefaultPorts(), restAuth{User: "cdcq", Password: "pw"})
 	want := `export CDCQ_KAFKA_BROKERS=127.0.0.1:9092
 export CDCQ_CONNECT_URL=http://127.0.0.1:8083
 export CDCQ_FLINK_SQL_GATEWAY_URL=http://127.0.0.1:8084
 export CDCQ_FLINK_REST_URL=http://127.0.0.1:8081
 export CDCQ_CONNECT_SECRETS_DIR=/cluster/secrets
+export CDCQ_CONNECT_USERNAME=cdcq
+export CDCQ_CONNECT_PASSWORD=pw
 `
 	if diff := cmp.Diff(want, c.Env()); diff != "" {
 		t.Errorf("Env (-want +got):\n%s", diff)
+	}
+	if got, want := c.ConnectAuthorization(), "Basic Y2RjcTpwdw=="; got != want {
+		t.Errorf("ConnectAuthorization = %q, want %q", got, want)
 	}
 	if got, want := c.ConnectSecretsDir(), "/cluster/secrets"; got != want {
 		t.Errorf("ConnectSecretsDir = %q, want %q", got, want)
@@ -91,9 +96,10 @@ func TestFromEnvFile(t *testing.T) {
 		name        string
 		text        string
 		wantSecrets string
+		wantAuth    restAuth
 		wantErr     string
 	}{
-		{name: "as_up_writes_it", text: newCluster("/c", DefaultPorts()).Env(), wantSecrets: "/c/secrets"},
+		{name: "as_up_writes_it", text: newCluster("/c", DefaultPorts(), restAuth{User: "u", Password: "p=w"}).Env(), wantSecrets: "/c/secrets", wantAuth: restAuth{User: "u", Password: "p=w"}},
 		{name: "without_export_and_quoted", text: "# local\nCDCQ_KAFKA_BROKERS=127.0.0.1:9092\nCDCQ_CONNECT_URL=\"http://127.0.0.1:8083\"\n" +
 			"CDCQ_FLINK_SQL_GATEWAY_URL='http://127.0.0.1:8084'\nCDCQ_FLINK_REST_URL=http://127.0.0.1:8081\n"},
 		{name: "missing_variable", text: "CDCQ_KAFKA_BROKERS=127.0.0.1:9092\n", wantErr: "does not set CDCQ_"},
@@ -115,7 +121,7 @@ func TestFromEnvFile(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			want := newCluster("", DefaultPorts()).vars
+			want := newCluster("", DefaultPorts(), tt.wantAuth).vars
 			want.SecretsDir = tt.wantSecrets
 			if diff := cmp.Diff(want, c.vars); diff != "" {
 				t.Errorf("vars (-want +got):\n%s", diff)

@@ -123,12 +123,12 @@ func (w *ConnectWorker) Start(ctx context.Context) error {
 	s.t0 = time.Now()
 	ctx, cancel := context.WithTimeout(ctx, w.cfg.StartTimeout)
 	defer cancel()
-	p, err := s.launch(Connect, nil, connectArgs(w.l)...)
+	p, err := s.launch(Connect, nil, connectArgs(w.l, false)...)
 	if err != nil {
 		return err
 	}
 	w.proc = p
-	if err := s.waitFor(ctx, Connect, func(ctx context.Context) error { return connectReady(ctx, w.URL()) }); err != nil {
+	if err := s.waitFor(ctx, Connect, func(ctx context.Context) error { return connectReady(ctx, w.URL(), "") }); err != nil {
 		_ = w.Kill()
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/cdcq/cdcq/internal/clustertest"
+	"github.com/cdcq/cdcq/internal/config"
 	"github.com/cdcq/cdcq/internal/localcluster"
 	"github.com/cdcq/cdcq/internal/names"
 )
@@ -28,6 +29,16 @@ func TestClusterConnectHoldsNoPassword(t *testing.T) {
 	secrets := c.ConnectSecretsDir()
 	if secrets == "" {
 		t.Fatal("the cluster's env file sets no CDCQ_CONNECT_SECRETS_DIR: start it again with this localcluster")
+	}
+	// The cluster's Connect asks for basic authentication (cdcq sends it:
+	// the capture below runs only if it does).
+	if c.ConnectAuthorization() == "" {
+		t.Fatal("the cluster's env file sets no CDCQ_CONNECT_USERNAME: start it again with this localcluster")
+	}
+	if res, err := http.Get(c.ConnectURL() + "/connectors"); err != nil || res.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("GET /connectors without credentials: %v %v, want 401", res.Status, err)
+	} else {
+		res.Body.Close()
 	}
 	s := startClusterSystem(t, clusterEngines{debezium: true})
 	src, srcConn := sourceDatabase(t)
@@ -140,9 +151,31 @@ func checkConfigTopicHoldsNoPassword(t *testing.T, s *system, connector string, 
 	}
 }
 
+// useClusterConnect points cfg at the cluster's Kafka Connect as an
+// operator should: with its REST credentials, and with its secrets
+// directory so that Connect never holds a source password.
+func useClusterConnect(cfg *config.Config, c *localcluster.Cluster) {
+	cfg.ConnectURL = c.ConnectURL()
+	cfg.ConnectSecretsDir = c.ConnectSecretsDir()
+	cfg.ConnectUsername, cfg.ConnectPassword = c.ConnectUsername(), c.ConnectPassword()
+}
+
+// connectGetResponse sends GET path to the cluster's Kafka Connect, with
+// its credentials.
+func connectGetResponse(c *localcluster.Cluster, path string) (*http.Response, error) {
+	req, err := http.NewRequest(http.MethodGet, c.ConnectURL()+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	if a := c.ConnectAuthorization(); a != "" {
+		req.Header.Set("Authorization", a)
+	}
+	return http.DefaultClient.Do(req)
+}
+
 func connectGet(t *testing.T, c *localcluster.Cluster, path string) string {
 	t.Helper()
-	res, err := http.Get(c.ConnectURL() + path)
+	res, err := connectGetResponse(c, path)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -86,6 +86,9 @@ func TestClusterConnectHoldsNoPassword(t *testing.T) {
 	checkConfigTopicHoldsNoPassword(t, s, name, knownPassword, rotated)
 	s.checkPasswordNowhere(t, env, knownPassword)
 	s.checkPasswordNowhere(t, env, rotated)
+	// Nor does Connect's REST password, as it is or as sent.
+	s.checkPasswordNowhere(t, env, c.ConnectPassword())
+	s.checkPasswordNowhere(t, env, strings.TrimPrefix(c.ConnectAuthorization(), "Basic "))
 	// Debezium logs its configuration with the password masked; the log of
 	// a cluster from CDCQ_TEST_CLUSTER_ENV is not known here.
 	if log := c.LogFile(localcluster.Connect); log != "" {

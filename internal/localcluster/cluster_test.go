@@ -91,6 +91,9 @@ func TestUpDown(t *testing.T) {
 		t.Fatalf("second Up: %v", err)
 	}
 	t.Logf("second Up took %s", time.Since(t1).Round(time.Millisecond))
+	if again.ConnectAuthorization() != c.ConnectAuthorization() {
+		t.Error("second Up does not know the running Connect's REST credentials")
+	}
 	if again.Ports() != c.Ports() {
 		t.Errorf("second Up ports = %+v, want the running cluster's %+v", again.Ports(), c.Ports())
 	}

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -31,6 +32,24 @@ type Config struct {
 	// ConnectURL is Kafka Connect's REST URL (CDCQ_CONNECT_URL); set, it
 	// selects Debezium for capture.
 	ConnectURL string
+	// ConnectSecretsDir is a directory that cdcq and every Kafka Connect
+	// worker see at the same absolute path (CDCQ_CONNECT_SECRETS_DIR). Set,
+	// the connector configurations hold no password: cdcq writes each one
+	// to a file there (mode 0600) and the configuration names it through
+	// Kafka Connect's DirectoryConfigProvider, ${dir:<dir>:<file>}. Empty,
+	// Kafka Connect stores and shows the passwords in clear.
+	ConnectSecretsDir string
+	// ConnectAuthorization is the whole Authorization header sent with every
+	// request to Kafka Connect's REST API (CDCQ_CONNECT_AUTHORIZATION), for
+	// example "Bearer ..." for a proxy in front of the workers.
+	ConnectAuthorization string
+	// ConnectUsername and ConnectPassword are sent as HTTP basic
+	// authentication with every request to Kafka Connect's REST API
+	// (CDCQ_CONNECT_USERNAME, CDCQ_CONNECT_PASSWORD), as Connect's
+	// BasicAuthSecurityRestExtension checks them. Exclusive with
+	// ConnectAuthorization.
+	ConnectUsername string
+	ConnectPassword string
 	// FlinkGatewayURL and FlinkRESTURL select Flink for cached queries
 	// (CDCQ_FLINK_SQL_GATEWAY_URL, CDCQ_FLINK_REST_URL).
 	FlinkGatewayURL string
@@ -123,19 +142,24 @@ func (c Config) KafkaSecured() bool {
 // Errors name the variable.
 func FromEnv(getenv func(string) string) (Config, error) {
 	c := Config{
-		HTTPAddr:           or(getenv("CDCQ_HTTP_ADDR"), "127.0.0.1:7000"),
-		DataDir:            or(getenv("CDCQ_DATA_DIR"), ".cdcq"),
-		KafkaBrokers:       list(getenv("CDCQ_KAFKA_BROKERS")),
-		DatabaseURL:        strings.TrimSpace(getenv("CDCQ_DATABASE_URL")),
-		ConnectURL:         strings.TrimSpace(getenv("CDCQ_CONNECT_URL")),
-		FlinkGatewayURL:    strings.TrimSpace(getenv("CDCQ_FLINK_SQL_GATEWAY_URL")),
-		FlinkRESTURL:       strings.TrimSpace(getenv("CDCQ_FLINK_REST_URL")),
-		FlinkKafkaBrokers:  list(getenv("CDCQ_FLINK_KAFKA_BROKERS")),
-		SecretKey:          strings.TrimSpace(getenv("CDCQ_SECRET_KEY")),
-		SecretKeysPrevious: strings.TrimSpace(getenv("CDCQ_SECRET_KEYS_PREVIOUS")),
-		APITokens:          list(getenv("CDCQ_API_TOKENS")),
-		LogLevel:           or(getenv("CDCQ_LOG_LEVEL"), "info"),
-		KafkaNamespace:     strings.TrimSpace(getenv("CDCQ_KAFKA_NAMESPACE")),
+		HTTPAddr:          or(getenv("CDCQ_HTTP_ADDR"), "127.0.0.1:7000"),
+		DataDir:           or(getenv("CDCQ_DATA_DIR"), ".cdcq"),
+		KafkaBrokers:      list(getenv("CDCQ_KAFKA_BROKERS")),
+		DatabaseURL:       strings.TrimSpace(getenv("CDCQ_DATABASE_URL")),
+		ConnectURL:        strings.TrimSpace(getenv("CDCQ_CONNECT_URL")),
+		ConnectSecretsDir: strings.TrimSpace(getenv("CDCQ_CONNECT_SECRETS_DIR")),
+		// Credentials are taken as they are: spaces may belong to them.
+		ConnectAuthorization: getenv("CDCQ_CONNECT_AUTHORIZATION"),
+		ConnectUsername:      getenv("CDCQ_CONNECT_USERNAME"),
+		ConnectPassword:      getenv("CDCQ_CONNECT_PASSWORD"),
+		FlinkGatewayURL:      strings.TrimSpace(getenv("CDCQ_FLINK_SQL_GATEWAY_URL")),
+		FlinkRESTURL:         strings.TrimSpace(getenv("CDCQ_FLINK_REST_URL")),
+		FlinkKafkaBrokers:    list(getenv("CDCQ_FLINK_KAFKA_BROKERS")),
+		SecretKey:            strings.TrimSpace(getenv("CDCQ_SECRET_KEY")),
+		SecretKeysPrevious:   strings.TrimSpace(getenv("CDCQ_SECRET_KEYS_PREVIOUS")),
+		APITokens:            list(getenv("CDCQ_API_TOKENS")),
+		LogLevel:             or(getenv("CDCQ_LOG_LEVEL"), "info"),
+		KafkaNamespace:       strings.TrimSpace(getenv("CDCQ_KAFKA_NAMESPACE")),
 	}
 	var err error
 	if c.StatusInterval, err = duration(getenv, "CDCQ_STATUS_INTERVAL", 10*time.Second); err != nil {
@@ -172,6 +196,9 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return Config{}, fmt.Errorf("%s must be an http(s) URL such as http://localhost:8083", v.name)
 		}
+	}
+	if err := c.checkConnectSecurity(); err != nil {
+		return Config{}, err
 	}
 	if (c.FlinkGatewayURL == "") != (c.FlinkRESTURL == "") {
 		return Config{}, fmt.Errorf("set both CDCQ_FLINK_SQL_GATEWAY_URL and CDCQ_FLINK_REST_URL, or neither")
@@ -263,6 +290,31 @@ func (c *Config) checkSASL() error {
 	}
 	if c.KafkaSASLPassword == "" {
 		return fmt.Errorf("CDCQ_KAFKA_SASL_MECHANISM %s needs CDCQ_KAFKA_SASL_PASSWORD", c.KafkaSASLMechanism)
+	}
+	return nil
+}
+
+// checkConnectSecurity checks the Kafka Connect secrets directory and REST
+// credentials. Its errors name the variables, never their values.
+func (c Config) checkConnectSecurity() error {
+	if d := c.ConnectSecretsDir; d != "" {
+		// ${dir:<path>:<file>}: Kafka's ConfigTransformer ends the path at
+		// the first ':' and the reference at the first '}'.
+		if !filepath.IsAbs(d) || strings.ContainsAny(d, ":}$,") {
+			return fmt.Errorf("CDCQ_CONNECT_SECRETS_DIR is %q; want an absolute path without ':', '}', '$' or ','", d)
+		}
+	}
+	if c.ConnectAuthorization != "" && (c.ConnectUsername != "" || c.ConnectPassword != "") {
+		return errors.New("set CDCQ_CONNECT_AUTHORIZATION or CDCQ_CONNECT_USERNAME and CDCQ_CONNECT_PASSWORD, not both")
+	}
+	if strings.ContainsAny(c.ConnectAuthorization, "\r\n") {
+		return errors.New("CDCQ_CONNECT_AUTHORIZATION must be one line")
+	}
+	if (c.ConnectUsername == "") != (c.ConnectPassword == "") {
+		return errors.New("set both CDCQ_CONNECT_USERNAME and CDCQ_CONNECT_PASSWORD, or neither")
+	}
+	if strings.Contains(c.ConnectUsername, ":") {
+		return errors.New("CDCQ_CONNECT_USERNAME must not contain ':' (HTTP basic authentication cannot carry it)")
 	}
 	return nil
 }

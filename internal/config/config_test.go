@@ -44,6 +44,17 @@ func TestFromEnv(t *testing.T) {
 		{name: "bad_write_rate", env: map[string]string{"CDCQ_API_WRITE_RATE": "0"}, wantErr: "CDCQ_API_WRITE_RATE"},
 		{name: "nan_write_rate", env: map[string]string{"CDCQ_API_WRITE_RATE": "NaN"}, wantErr: "CDCQ_API_WRITE_RATE"},
 		{name: "bad_write_burst", env: map[string]string{"CDCQ_API_WRITE_BURST": "-1"}, wantErr: "CDCQ_API_WRITE_BURST"},
+		{name: "connect_security", env: map[string]string{"CDCQ_CONNECT_SECRETS_DIR": " /run/cdcq-secrets ", "CDCQ_CONNECT_USERNAME": "cdcq", "CDCQ_CONNECT_PASSWORD": " pw with spaces"},
+			check: func(t *testing.T, c Config) {
+				if c.ConnectSecretsDir != "/run/cdcq-secrets" || c.ConnectUsername != "cdcq" || c.ConnectPassword != " pw with spaces" {
+					t.Errorf("connect security = %q %q", c.ConnectSecretsDir, c.ConnectUsername)
+				}
+			}},
+		{name: "relative_secrets_dir", env: map[string]string{"CDCQ_CONNECT_SECRETS_DIR": "secrets"}, wantErr: "CDCQ_CONNECT_SECRETS_DIR"},
+		{name: "secrets_dir_with_colon", env: map[string]string{"CDCQ_CONNECT_SECRETS_DIR": "/a:b"}, wantErr: "CDCQ_CONNECT_SECRETS_DIR"},
+		{name: "username_without_password", env: map[string]string{"CDCQ_CONNECT_USERNAME": "cdcq"}, wantErr: "CDCQ_CONNECT_PASSWORD"},
+		{name: "authorization_and_basic", env: map[string]string{"CDCQ_CONNECT_AUTHORIZATION": "Bearer x", "CDCQ_CONNECT_USERNAME": "u", "CDCQ_CONNECT_PASSWORD": "p"}, wantErr: "not both"},
+		{name: "authorization_two_lines", env: map[string]string{"CDCQ_CONNECT_AUTHORIZATION": "Bearer x\nX-Evil: 1"}, wantErr: "one line"},
 		{name: "bad_log_level", env: map[string]string{"CDCQ_LOG_LEVEL": "loud"}, wantErr: "CDCQ_LOG_LEVEL"},
 	}
 	for _, tt := range tests {

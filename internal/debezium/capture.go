@@ -2,7 +2,10 @@
 // Debezium's PostgreSQL connector on Kafka Connect: Ensure creates or
 // updates the connector, Observe turns its status and the replication
 // slot's state into a jobs.CaptureStatus, Delete removes the connector and
-// then the slot and publication it left in the source database.
+// then the slot and publication it left in the source database. With
+// Config.SecretsDir, Kafka Connect never holds the source password: the
+// connector configuration names a file that Connect's
+// DirectoryConfigProvider reads (secrets.go).
 //
 // It talks to Kafka Connect and to the source database only through the
 // Connect and Source interfaces below (implemented by
@@ -15,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -39,6 +43,7 @@ type Connect interface {
 	DeleteConnector(ctx context.Context, name string) (existed bool, err error)
 	ConnectorOffsets(ctx context.Context, name string) ([]kafkaconnect.SourceOffset, error)
 	ConnectorsStatus(ctx context.Context) (map[string]kafkaconnect.ConnectorStatus, error)
+	RestartConnector(ctx context.Context, name string) error
 }
 
 // Source is what the capture does in the source database. Errors that
@@ -65,6 +70,15 @@ type Config struct {
 	// PollInterval is how often Delete asks for the connector's status
 	// while waiting. Default 500ms.
 	PollInterval time.Duration
+	// SecretsDir, when set, is a directory that cdcq and every Kafka
+	// Connect worker see at this same absolute path, the workers through
+	// Kafka's DirectoryConfigProvider configured as ConfigProviderName.
+	// The connector configuration then holds no password: Ensure writes it
+	// to SecretsDir/SecretFileName(connector) (mode 0600) and sets
+	// database.password to ${dir:<SecretsDir>:<file>}; Delete removes the
+	// file. Empty: Kafka Connect stores the password in clear and shows it
+	// to whoever can read its REST API.
+	SecretsDir string
 }
 
 func (c *Config) setDefaults() {
@@ -81,6 +95,9 @@ func (c Config) Validate() error {
 	if c.DeleteTimeout < 0 || c.PollInterval < 0 {
 		return errors.New("debezium: DeleteTimeout and PollInterval must not be negative")
 	}
+	if c.SecretsDir != "" {
+		return checkSecretsDir(c.SecretsDir)
+	}
 	return nil
 }
 
@@ -90,6 +107,8 @@ type Capture struct {
 	connect Connect
 	source  Source
 	cfg     Config
+	// secrets is nil without Config.SecretsDir.
+	secrets *secretStore
 }
 
 // New returns a Capture. Both dependencies are required.
@@ -104,8 +123,16 @@ func New(connect Connect, source Source, cfg Config) (*Capture, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Capture{connect: connect, source: source, cfg: cfg}, nil
+	c := &Capture{connect: connect, source: source, cfg: cfg}
+	if cfg.SecretsDir != "" {
+		c.secrets = &secretStore{dir: filepath.Clean(cfg.SecretsDir)}
+	}
+	return c, nil
 }
+
+// KeepsPasswordsOutOfConnect reports whether connector configurations
+// refer to password files (Config.SecretsDir) instead of holding them.
+func (c *Capture) KeepsPasswordsOutOfConnect() bool { return c.secrets != nil }
 
 // Engine names the implementation for status output.
 func (c *Capture) Engine() string { return Engine }
@@ -115,23 +142,73 @@ func (c *Capture) Engine() string { return Engine }
 // restart it for nothing); otherwise the configuration is PUT, which
 // creates or updates it. A configuration Connect rejects (400) is a
 // jobs.TerminalError carrying Connect's message.
+//
+// With Config.SecretsDir the password goes to its file first. A rotated
+// password leaves the configuration as it was (it names the file), so
+// Ensure restarts the connector and its tasks, which makes them read the
+// file again; until that succeeds a marker beside the file keeps the
+// restart pending for the next Ensure.
 func (c *Capture) Ensure(ctx context.Context, spec handlers.CaptureSpec) error {
 	want, err := ConnectorConfig(spec)
 	if err != nil {
 		return err
 	}
 	name := spec.ConnectorName
+	file, err := c.storePassword(want, name)
+	if err != nil {
+		return err
+	}
 	current, err := c.connect.ConnectorConfig(ctx, name)
 	switch {
 	case err == nil && sameConfig(current, want):
-		return nil
+		return c.restartIfRotated(ctx, name, file)
 	case err != nil && !kafkaconnect.IsNotFound(err):
 		return classify(fmt.Sprintf("read config of connector %s", name), err)
 	}
 	if _, err := c.connect.PutConnectorConfig(ctx, name, want); err != nil {
 		return classify(fmt.Sprintf("put config of connector %s", name), err)
 	}
+	// A new or changed configuration restarts the tasks: they read the
+	// file as it is now.
+	if file != "" {
+		return c.secrets.restarted(file)
+	}
 	return nil
+}
+
+// storePassword moves the password of connector config cfg into its file
+// and replaces it with a reference to the file, when SecretsDir is set and
+// there is a password. It returns the file's name ("" when it did
+// nothing); a spec without password leaves no stale file behind.
+func (c *Capture) storePassword(cfg map[string]string, connector string) (string, error) {
+	if c.secrets == nil {
+		return "", nil
+	}
+	file := SecretFileName(connector)
+	password := cfg[passwordKey]
+	if password == "" {
+		if err := c.secrets.remove(file); err != nil {
+			return "", fmt.Errorf("connector %s: %w", connector, err)
+		}
+		return "", nil
+	}
+	if err := c.secrets.write(file, password); err != nil {
+		return "", fmt.Errorf("connector %s: %w", connector, err)
+	}
+	cfg[passwordKey] = c.secrets.reference(file)
+	return file, nil
+}
+
+// restartIfRotated restarts a connector whose password file was rewritten
+// since its tasks last started.
+func (c *Capture) restartIfRotated(ctx context.Context, name, file string) error {
+	if file == "" || !c.secrets.restartPending(file) {
+		return nil
+	}
+	if err := c.connect.RestartConnector(ctx, name); err != nil {
+		return classify(fmt.Sprintf("restart connector %s for its new password", name), err)
+	}
+	return c.secrets.restarted(file)
 }
 
 // sameConfig compares a stored configuration with a wanted one, ignoring
@@ -312,6 +389,13 @@ func (c *Capture) Delete(ctx context.Context, spec handlers.CaptureSpec) error {
 	}
 	if _, err := c.connect.DeleteConnector(ctx, name); err != nil {
 		return classify(fmt.Sprintf("delete connector %s", name), err)
+	}
+	// The connector is gone, or was already: its running tasks resolved
+	// the password when they started, and nothing will read the file again.
+	if c.secrets != nil {
+		if err := c.secrets.remove(SecretFileName(name)); err != nil {
+			return fmt.Errorf("connector %s: %w", name, err)
+		}
 	}
 	if err := c.waitGone(ctx, name); err != nil {
 		return err

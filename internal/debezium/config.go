@@ -14,8 +14,9 @@ const ConnectorClass = "io.debezium.connector.postgresql.PostgresConnector"
 
 // ConnectorConfig builds the Debezium PostgreSQL connector configuration
 // for spec. The result holds the database password: it goes to Kafka
-// Connect and nowhere else. A spec that cannot be turned into a
-// configuration is a jobs.TerminalError.
+// Connect and nowhere else, and with Config.SecretsDir Capture.Ensure
+// replaces it by a reference to a file before sending it. A spec that
+// cannot be turned into a configuration is a jobs.TerminalError.
 //
 // Key names and values follow Debezium's PostgreSQL connector (3.1 or
 // later, for time.precision.mode=isostring) and Kafka Connect's

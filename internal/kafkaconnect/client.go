@@ -13,6 +13,7 @@ package kafkaconnect
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -49,6 +50,17 @@ type Config struct {
 	// header when the workers sit behind an authenticating proxy. Its
 	// values are never put in errors.
 	Header http.Header
+	// Authorization, when set, is the Authorization header of every
+	// request, replacing one in Header: a whole value such as "Bearer
+	// <token>", or BasicAuthorization's for Connect's
+	// BasicAuthSecurityRestExtension. It is never put in errors.
+	Authorization string
+}
+
+// BasicAuthorization is the Authorization header value of HTTP basic
+// authentication (RFC 7617) with username and password.
+func BasicAuthorization(username, password string) string {
+	return "Basic " + base64.StdEncoding.EncodeToString([]byte(username+":"+password))
 }
 
 func (c *Config) setDefaults() {
@@ -68,6 +80,9 @@ func (c Config) Validate() error {
 	u, err := url.Parse(c.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return errors.New("kafkaconnect: URL must be an http:// or https:// URL with a host")
+	}
+	if strings.ContainsAny(c.Authorization, "\r\n") {
+		return errors.New("kafkaconnect: Authorization must be one line")
 	}
 	if u.RawQuery != "" || u.Fragment != "" {
 		return errors.New("kafkaconnect: URL must not have a query or fragment")
@@ -268,6 +283,18 @@ func (c *Client) DeleteConnector(ctx context.Context, name string) (existed bool
 	}
 }
 
+// RestartConnector restarts a connector and all its tasks (POST
+// /connectors/{name}/restart?includeTasks=true, Kafka 3.0 and later), so
+// that they resolve their configuration again, config provider references
+// included. Connect answers once the restart is requested, not done.
+func (c *Client) RestartConnector(ctx context.Context, name string) error {
+	if err := checkName(name); err != nil {
+		return err
+	}
+	_, err := c.do(ctx, http.MethodPost, connectorPath(name, "restart")+"?includeTasks=true&onlyFailed=false", nil, nil)
+	return err
+}
+
 // checkName refuses names that cannot round-trip through a URL path
 // segment the way Connect reads them.
 func checkName(name string) error {
@@ -304,6 +331,9 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, out a
 		for _, v := range vs {
 			req.Header.Add(k, v)
 		}
+	}
+	if c.cfg.Authorization != "" {
+		req.Header.Set("Authorization", c.cfg.Authorization)
 	}
 	req.Header.Set("Accept", "application/json")
 	if body != nil {

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -382,5 +383,79 @@ func TestBaseURLWithPath(t *testing.T) {
 	}
 	if _, ok := s.Connector("c1"); !ok {
 		t.Fatal("connector not created through a base URL with a path")
+	}
+}
+
+// Every request carries the configured Authorization header, basic
+// authentication as Connect's BasicAuthSecurityRestExtension reads it, and
+// a rejected one's error does not repeat the credentials.
+func TestAuthorizationIsSentOnEveryRequest(t *testing.T) {
+	const user, pass = "cdcq", "s3cret:with-colon"
+	var mu sync.Mutex
+	var seen []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen = append(seen, r.Method+" "+r.URL.Path)
+		mu.Unlock()
+		u, p, ok := r.BasicAuth()
+		if !ok || u != user || p != pass {
+			w.WriteHeader(http.StatusUnauthorized)
+			_, _ = w.Write([]byte(`{"error_code":401,"message":"Credentials authentication failed"}`))
+			return
+		}
+		switch {
+		case r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/status"):
+			_, _ = w.Write([]byte(`{"name":"c","connector":{"state":"RUNNING"},"tasks":[]}`))
+		case r.Method == http.MethodGet:
+			_, _ = w.Write([]byte(`{}`))
+		case r.Method == http.MethodPut:
+			w.WriteHeader(http.StatusCreated)
+			_, _ = w.Write([]byte(`{"name":"c","config":{}}`))
+		case r.Method == http.MethodPost:
+			w.WriteHeader(http.StatusAccepted)
+		default:
+			w.WriteHeader(http.StatusNoContent)
+		}
+	}))
+	defer srv.Close()
+	ctx := context.Background()
+
+	c, err := kafkaconnect.New(kafkaconnect.Config{URL: srv.URL, Authorization: kafkaconnect.BasicAuthorization(user, pass)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.PutConnectorConfig(ctx, "c", map[string]string{"k": "v"}); err != nil {
+		t.Errorf("PUT: %v", err)
+	}
+	if _, err := c.ConnectorConfig(ctx, "c"); err != nil {
+		t.Errorf("GET config: %v", err)
+	}
+	if _, err := c.ConnectorStatus(ctx, "c"); err != nil {
+		t.Errorf("GET status: %v", err)
+	}
+	if err := c.RestartConnector(ctx, "c"); err != nil {
+		t.Errorf("restart: %v", err)
+	}
+	if _, err := c.DeleteConnector(ctx, "c"); err != nil {
+		t.Errorf("DELETE: %v", err)
+	}
+	if len(seen) != 5 {
+		t.Errorf("requests = %v, want 5", seen)
+	}
+
+	wrong, err := kafkaconnect.New(kafkaconnect.Config{URL: srv.URL, Authorization: kafkaconnect.BasicAuthorization(user, "wrong-password")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = wrong.ConnectorStatus(ctx, "c")
+	if err == nil || kafkaconnect.IsRetriable(err) {
+		t.Fatalf("wrong credentials: err = %v, want a terminal error", err)
+	}
+	if strings.Contains(err.Error(), "wrong-password") || strings.Contains(err.Error(), "Basic ") {
+		t.Errorf("error repeats the credentials: %v", err)
+	}
+
+	if _, err := kafkaconnect.New(kafkaconnect.Config{URL: srv.URL, Authorization: "Bearer x\r\nX-Injected: 1"}); err == nil {
+		t.Error("an Authorization of two lines was accepted")
 	}
 }

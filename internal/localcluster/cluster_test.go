@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -51,8 +52,18 @@ func TestUpDown(t *testing.T) {
 	if err := kafkaReady(ctx, c.KafkaBrokers()); err != nil {
 		t.Error(err)
 	}
-	if err := connectReady(ctx, c.ConnectURL()); err != nil {
+	if err := connectReady(ctx, c.ConnectURL(), c.ConnectAuthorization()); err != nil {
 		t.Error(err)
+	}
+	if c.ConnectAuthorization() == "" {
+		t.Error("the cluster's Connect asks for no credentials")
+	} else if err := connectReady(ctx, c.ConnectURL(), ""); err == nil || !strings.Contains(err.Error(), "401") {
+		t.Errorf("Connect without credentials: %v, want 401", err)
+	}
+	for _, f := range []string{c.dirLayout().env(), c.dirLayout().state(), c.dirLayout().conf("connect", "rest-credentials.properties")} {
+		if st, err := os.Stat(f); err != nil || st.Mode().Perm() != 0o600 {
+			t.Errorf("%s: %v, mode %v; want 0600", f, err, st.Mode().Perm())
+		}
 	}
 	if err := flinkReady(ctx, c.FlinkRESTURL(), true); err != nil {
 		t.Error(err)
@@ -80,6 +91,9 @@ func TestUpDown(t *testing.T) {
 		t.Fatalf("second Up: %v", err)
 	}
 	t.Logf("second Up took %s", time.Since(t1).Round(time.Millisecond))
+	if again.ConnectAuthorization() != c.ConnectAuthorization() {
+		t.Error("second Up does not know the running Connect's REST credentials")
+	}
 	if again.Ports() != c.Ports() {
 		t.Errorf("second Up ports = %+v, want the running cluster's %+v", again.Ports(), c.Ports())
 	}

@@ -68,16 +68,33 @@ share.coordinator.state.topic.min.isr=1
 
 // connectWorkerProperties configures a distributed Connect worker with
 // schemaless JSON (what cdcq's consumers and Flink's debezium-json read) and
-// the file config provider, so that connector configs may name secrets in
-// files instead of carrying passwords.
+// the file and directory config providers, so that connector configs name
+// secrets in files instead of carrying passwords.
+//
+// Its REST API asks for basic authentication (restAuthExtension; users in
+// conf/connect/rest-credentials.properties, see writeRESTAuth).
 func connectWorkerProperties(l layout, p Ports) string {
-	return workerProperties(fmt.Sprintf("127.0.0.1:%d", p.Kafka), p.Connect, "cdcq-connect", "connect", l.plugins())
+	return workerProperties(fmt.Sprintf("127.0.0.1:%d", p.Kafka), p.Connect, "cdcq-connect", connectTopics, l.plugins(), l.secrets()) +
+		"rest.extension.classes=" + restAuthExtension + "\n"
 }
+
+// connectTopics prefixes the names of the cluster's Connect worker's
+// topics.
+const connectTopics = "connect"
+
+// ConnectConfigTopic is the topic where the cluster's Connect worker keeps
+// the connector configurations (config.storage.topic).
+const ConnectConfigTopic = connectTopics + "-configs"
 
 // workerProperties configures a distributed Connect worker of group on
 // brokers, with its REST API on restPort and its config, offset and status
 // topics named <topics>-configs, <topics>-offsets and <topics>-status.
-func workerProperties(brokers string, restPort int, group, topics, plugins string) string {
+//
+// Its "dir" config provider (Kafka's DirectoryConfigProvider) resolves
+// ${dir:<directory>:<file>} to the content of <directory>/<file> when a
+// connector or task starts; allowed.paths limits it to secretsDir, where
+// cdcq writes the source databases' passwords (CDCQ_CONNECT_SECRETS_DIR).
+func workerProperties(brokers string, restPort int, group, topics, plugins, secretsDir string) string {
 	return fmt.Sprintf(`bootstrap.servers=%[1]s
 group.id=%[2]s
 key.converter=org.apache.kafka.connect.json.JsonConverter
@@ -97,9 +114,11 @@ listeners=http://127.0.0.1:%[4]d
 rest.advertised.host.name=127.0.0.1
 plugin.path=%[5]s
 plugin.discovery=%[6]s
-config.providers=file
+config.providers=file,dir
 config.providers.file.class=org.apache.kafka.common.config.provider.FileConfigProvider
-`, brokers, group, topics, restPort, plugins, connectPluginDiscovery)
+config.providers.dir.class=org.apache.kafka.common.config.provider.DirectoryConfigProvider
+config.providers.dir.param.allowed.paths=%[7]s
+`, brokers, group, topics, restPort, plugins, connectPluginDiscovery, secretsDir)
 }
 
 // connectPluginDiscovery: service_load finds plugins through their
@@ -177,8 +196,12 @@ func yamlString(s string) string {
 	return string(b)
 }
 
-// writeConfig writes every component's configuration under conf/.
-func writeConfig(l layout, p Ports) error {
+// writeConfig writes every component's configuration under conf/, and
+// Connect's REST credentials.
+func writeConfig(l layout, p Ports, auth restAuth) error {
+	if err := writeRESTAuth(l, auth); err != nil {
+		return err
+	}
 	for path, text := range map[string]string{
 		l.conf("log4j2.properties"):            log4jProperties,
 		l.conf("kafka", "server.properties"):   kafkaServerProperties(l, p),

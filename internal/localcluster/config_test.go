@@ -68,14 +68,23 @@ func TestJarSetsAreResolvedFromTheirOwnDirectories(t *testing.T) {
 }
 
 func TestEnv(t *testing.T) {
-	c := newCluster("/cluster", DefaultPorts())
+	c := newCluster("/cluster", DefaultPorts(), restAuth{User: "cdcq", Password: "pw"})
 	want := `export CDCQ_KAFKA_BROKERS=127.0.0.1:9092
 export CDCQ_CONNECT_URL=http://127.0.0.1:8083
 export CDCQ_FLINK_SQL_GATEWAY_URL=http://127.0.0.1:8084
 export CDCQ_FLINK_REST_URL=http://127.0.0.1:8081
+export CDCQ_CONNECT_SECRETS_DIR=/cluster/secrets
+export CDCQ_CONNECT_USERNAME=cdcq
+export CDCQ_CONNECT_PASSWORD=pw
 `
 	if diff := cmp.Diff(want, c.Env()); diff != "" {
 		t.Errorf("Env (-want +got):\n%s", diff)
+	}
+	if got, want := c.ConnectAuthorization(), "Basic Y2RjcTpwdw=="; got != want {
+		t.Errorf("ConnectAuthorization = %q, want %q", got, want)
+	}
+	if got, want := c.ConnectSecretsDir(), "/cluster/secrets"; got != want {
+		t.Errorf("ConnectSecretsDir = %q, want %q", got, want)
 	}
 	if got, want := c.LogFile(Connect), "/cluster/logs/connect.log"; got != want {
 		t.Errorf("LogFile = %q, want %q", got, want)
@@ -84,11 +93,13 @@ export CDCQ_FLINK_REST_URL=http://127.0.0.1:8081
 
 func TestFromEnvFile(t *testing.T) {
 	tests := []struct {
-		name    string
-		text    string
-		wantErr string
+		name        string
+		text        string
+		wantSecrets string
+		wantAuth    restAuth
+		wantErr     string
 	}{
-		{name: "as_up_writes_it", text: newCluster("/c", DefaultPorts()).Env()},
+		{name: "as_up_writes_it", text: newCluster("/c", DefaultPorts(), restAuth{User: "u", Password: "p=w"}).Env(), wantSecrets: "/c/secrets", wantAuth: restAuth{User: "u", Password: "p=w"}},
 		{name: "without_export_and_quoted", text: "# local\nCDCQ_KAFKA_BROKERS=127.0.0.1:9092\nCDCQ_CONNECT_URL=\"http://127.0.0.1:8083\"\n" +
 			"CDCQ_FLINK_SQL_GATEWAY_URL='http://127.0.0.1:8084'\nCDCQ_FLINK_REST_URL=http://127.0.0.1:8081\n"},
 		{name: "missing_variable", text: "CDCQ_KAFKA_BROKERS=127.0.0.1:9092\n", wantErr: "does not set CDCQ_"},
@@ -110,7 +121,8 @@ func TestFromEnvFile(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			want := newCluster("", DefaultPorts()).vars
+			want := newCluster("", DefaultPorts(), tt.wantAuth).vars
+			want.SecretsDir = tt.wantSecrets
 			if diff := cmp.Diff(want, c.vars); diff != "" {
 				t.Errorf("vars (-want +got):\n%s", diff)
 			}

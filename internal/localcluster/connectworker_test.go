@@ -22,11 +22,14 @@ func TestConnectWorkerConfiguration(t *testing.T) {
 	if err := w.Kill(); err != nil {
 		t.Errorf("killing a worker not started: %v", err)
 	}
-	props := workerProperties("127.0.0.1:9092", w.wcfg.Port, "test-group", "test-group", "/plugins")
+	props := workerProperties("127.0.0.1:9092", w.wcfg.Port, "test-group", "test-group", "/plugins", "/secrets")
 	for _, want := range []string{
 		"bootstrap.servers=127.0.0.1:9092\n", "group.id=test-group\n", "config.storage.topic=test-group-configs\n",
 		"offset.storage.topic=test-group-offsets\n", "status.storage.topic=test-group-status\n",
 		"listeners=http://127.0.0.1:" + w.URL()[len("http://127.0.0.1:"):] + "\n", "plugin.path=/plugins\n",
+		"config.providers=file,dir\n",
+		"config.providers.dir.class=org.apache.kafka.common.config.provider.DirectoryConfigProvider\n",
+		"config.providers.dir.param.allowed.paths=/secrets\n",
 	} {
 		if !strings.Contains(props, want) {
 			t.Errorf("worker properties lack %q:\n%s", want, props)

@@ -41,6 +41,9 @@ type jarSet struct {
 	// excludeGroups are left out: the Debezium plugin runs inside Connect,
 	// whose Kafka and SLF4J classes it must use.
 	excludeGroups []string
+	// artifactsOnly leaves out the artifacts' dependencies: a jar added to
+	// another set's class path, whose dependencies that set has.
+	artifactsOnly bool
 }
 
 var kafkaLogging = []string{
@@ -83,6 +86,14 @@ var jarSets = []jarSet{
 		artifacts:     []string{"io.debezium:debezium-connector-postgres:" + DebeziumVersion},
 		excludeGroups: []string{"org.apache.kafka", "org.slf4j"},
 	},
+	// Connect's basic-authentication REST extension, on the cluster's
+	// Connect class path after lib/connect (a set of its own, so that
+	// lib/connect, which other checkouts share, stays as it is).
+	{
+		name: "connect-rest-auth", dir: "lib/connect-rest-auth",
+		artifacts:     []string{"org.apache.kafka:connect-basic-auth-extension:" + KafkaVersion},
+		artifactsOnly: true,
+	},
 }
 
 // pom is a packaging-pom project that depends on the set's artifacts; Maven's
@@ -113,6 +124,9 @@ func (s jarSet) mavenArgs(pomPath, outDir string) []string {
 	}
 	if len(s.excludeGroups) > 0 {
 		args = append(args, "-DexcludeGroupIds="+strings.Join(s.excludeGroups, ","))
+	}
+	if s.artifactsOnly {
+		args = append(args, "-DexcludeTransitive=true")
 	}
 	return args
 }

@@ -14,6 +14,7 @@
 //	logs/<component>.log         each JVM's output (the previous run's in .log.1)
 //	run/<component>.pid          each running JVM's process id
 //	tmp/                         Flink's temporary files
+//	secrets/                     passwords cdcq writes for Connect's "dir" config provider (mode 0700)
 //	env                          the CDCQ_* variables that point cdcq at the cluster
 //
 // `make cluster-up` (cmd/localcluster) and the tests' harness
@@ -208,15 +209,26 @@ type envVars struct {
 	ConnectURL    string
 	SQLGatewayURL string
 	FlinkRESTURL  string
+	// SecretsDir is the directory Connect's "dir" config provider reads
+	// (CDCQ_CONNECT_SECRETS_DIR); empty for an env file that does not set it.
+	SecretsDir string
+	// ConnectAuth is the user of Connect's REST API
+	// (CDCQ_CONNECT_USERNAME, CDCQ_CONNECT_PASSWORD); zero for none.
+	ConnectAuth restAuth
 }
 
-func newCluster(dir string, p Ports) *Cluster {
-	return &Cluster{dir: dir, ports: p, vars: envVars{
+func newCluster(dir string, p Ports, auth restAuth) *Cluster {
+	c := &Cluster{dir: dir, ports: p, vars: envVars{
 		KafkaBrokers:  fmt.Sprintf("127.0.0.1:%d", p.Kafka),
 		ConnectURL:    fmt.Sprintf("http://127.0.0.1:%d", p.Connect),
 		SQLGatewayURL: fmt.Sprintf("http://127.0.0.1:%d", p.SQLGateway),
 		FlinkRESTURL:  fmt.Sprintf("http://127.0.0.1:%d", p.FlinkREST),
+		ConnectAuth:   auth,
 	}}
+	if dir != "" {
+		c.vars.SecretsDir = layout{dir: dir}.secrets()
+	}
+	return c
 }
 
 // Dir is the cluster's directory; empty for a cluster read from an env file.
@@ -237,6 +249,21 @@ func (c *Cluster) SQLGatewayURL() string { return c.vars.SQLGatewayURL }
 // FlinkRESTURL is the JobManager's REST URL (CDCQ_FLINK_REST_URL).
 func (c *Cluster) FlinkRESTURL() string { return c.vars.FlinkRESTURL }
 
+// ConnectSecretsDir is the directory whose files Kafka Connect's "dir"
+// config provider reads (CDCQ_CONNECT_SECRETS_DIR); empty for an env file
+// that does not set it.
+func (c *Cluster) ConnectSecretsDir() string { return c.vars.SecretsDir }
+
+// ConnectUsername and ConnectPassword are the basic-authentication user of
+// Connect's REST API (CDCQ_CONNECT_USERNAME, CDCQ_CONNECT_PASSWORD); empty
+// when it asks for none.
+func (c *Cluster) ConnectUsername() string { return c.vars.ConnectAuth.User }
+func (c *Cluster) ConnectPassword() string { return c.vars.ConnectAuth.Password }
+
+// ConnectAuthorization is the Authorization header of requests to Connect's
+// REST API; empty when it asks for none.
+func (c *Cluster) ConnectAuthorization() string { return c.vars.ConnectAuth.header() }
+
 // LogFile is the path of a component's log (Kafka, Connect, JobManager,
 // TaskManager, SQLGateway); empty for a cluster read from an env file.
 func (c *Cluster) LogFile(component string) string {
@@ -252,6 +279,9 @@ func (c *Cluster) LogFile(component string) string {
 //	export CDCQ_CONNECT_URL=http://127.0.0.1:8083
 //	export CDCQ_FLINK_SQL_GATEWAY_URL=http://127.0.0.1:8084
 //	export CDCQ_FLINK_REST_URL=http://127.0.0.1:8081
+//	export CDCQ_CONNECT_SECRETS_DIR=<Dir>/secrets
+//	export CDCQ_CONNECT_USERNAME=cdcq
+//	export CDCQ_CONNECT_PASSWORD=<drawn at start>
 func (c *Cluster) Env() string {
 	var b strings.Builder
 	for _, kv := range c.EnvVars() {
@@ -263,12 +293,17 @@ func (c *Cluster) Env() string {
 // EnvVars are the same variables as KEY=value pairs, as os/exec's Cmd.Env
 // takes them.
 func (c *Cluster) EnvVars() []string {
-	return []string{
+	vars := []string{
 		"CDCQ_KAFKA_BROKERS=" + c.vars.KafkaBrokers,
 		"CDCQ_CONNECT_URL=" + c.vars.ConnectURL,
 		"CDCQ_FLINK_SQL_GATEWAY_URL=" + c.vars.SQLGatewayURL,
 		"CDCQ_FLINK_REST_URL=" + c.vars.FlinkRESTURL,
+		"CDCQ_CONNECT_SECRETS_DIR=" + c.vars.SecretsDir,
 	}
+	if a := c.vars.ConnectAuth; a.User != "" {
+		vars = append(vars, "CDCQ_CONNECT_USERNAME="+a.User, "CDCQ_CONNECT_PASSWORD="+a.Password)
+	}
+	return vars
 }
 
 // FromEnvFile describes the cluster that an env file (as Up writes it, with
@@ -299,6 +334,12 @@ func FromEnvFile(path string) (*Cluster, error) {
 			c.vars.SQLGatewayURL = v
 		case "CDCQ_FLINK_REST_URL":
 			c.vars.FlinkRESTURL = v
+		case "CDCQ_CONNECT_SECRETS_DIR":
+			c.vars.SecretsDir = v
+		case "CDCQ_CONNECT_USERNAME":
+			c.vars.ConnectAuth.User = v
+		case "CDCQ_CONNECT_PASSWORD":
+			c.vars.ConnectAuth.Password = v
 		}
 	}
 	for name, v := range map[string]string{
@@ -318,7 +359,7 @@ func FromEnvFile(path string) (*Cluster, error) {
 func (c *Cluster) Check(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return kafkaReady(ctx, c.vars.KafkaBrokers) })
-	g.Go(func() error { return connectReady(ctx, c.vars.ConnectURL) })
+	g.Go(func() error { return connectReady(ctx, c.vars.ConnectURL, c.ConnectAuthorization()) })
 	g.Go(func() error { return flinkReady(ctx, c.vars.FlinkRESTURL, false) })
 	g.Go(func() error { return gatewayReady(ctx, c.vars.SQLGatewayURL) })
 	return g.Wait()
@@ -376,14 +417,18 @@ func Up(ctx context.Context, cfg Config) (*Cluster, error) {
 		return nil, err
 	}
 	fmt.Fprintf(cfg.Progress, "jars ready in %s (%.1fs)\n", l.jarDir, time.Since(t0).Seconds())
-	if err := writeConfig(l, ports); err != nil {
+	auth, err := newRESTAuth()
+	if err != nil {
 		return nil, err
 	}
-	s := &starter{cfg: cfg, l: l, ports: ports}
+	if err := writeConfig(l, ports, auth); err != nil {
+		return nil, err
+	}
+	s := &starter{cfg: cfg, l: l, ports: ports, auth: auth}
 	if err := s.start(ctx); err != nil {
 		return nil, err
 	}
-	c := newCluster(l.dir, ports)
+	c := newCluster(l.dir, ports, auth)
 	if err := writeState(l, c); err != nil {
 		_ = Down(l.dir)
 		return nil, err
@@ -411,7 +456,7 @@ func running(ctx context.Context, l layout, cfg Config) (*Cluster, error) {
 		err = json.Unmarshal(b, &st)
 	}
 	if alive == len(components) && err == nil {
-		c := newCluster(l.dir, st.Ports)
+		c := newCluster(l.dir, st.Ports, st.ConnectAuth)
 		// A running cluster may be busy for a moment (Connect rebalancing).
 		cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 		err := c.Check(cctx)
@@ -452,17 +497,21 @@ func conflictingPorts(want, have Ports) error {
 // state is what run/cluster.json records about a running cluster.
 type state struct {
 	Ports Ports `json:"ports"`
+	// ConnectAuth is the user of Connect's REST API.
+	ConnectAuth restAuth `json:"connectAuth,omitzero"`
 }
 
+// writeState writes run/cluster.json and env, both its owner's only: they
+// hold Connect's REST password.
 func writeState(l layout, c *Cluster) error {
-	b, err := json.MarshalIndent(state{Ports: c.ports}, "", "  ")
+	b, err := json.MarshalIndent(state{Ports: c.ports, ConnectAuth: c.vars.ConnectAuth}, "", "  ")
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(l.state(), b); err != nil {
+	if err := writeFileAtomicMode(l.state(), b, 0o600); err != nil {
 		return fmt.Errorf("localcluster: write cluster state: %w", err)
 	}
-	if err := writeFileAtomic(l.env(), []byte(c.Env())); err != nil {
+	if err := writeFileAtomicMode(l.env(), []byte(c.Env()), 0o600); err != nil {
 		return fmt.Errorf("localcluster: write env file: %w", err)
 	}
 	return nil
@@ -528,6 +577,7 @@ func (l layout) log(component string) string { return filepath.Join(l.dir, "logs
 func (l layout) pid(component string) string { return filepath.Join(l.dir, "run", component+".pid") }
 func (l layout) state() string               { return filepath.Join(l.dir, "run", "cluster.json") }
 func (l layout) env() string                 { return filepath.Join(l.dir, "env") }
+func (l layout) secrets() string             { return filepath.Join(l.dir, "secrets") }
 
 func (l layout) mkdirs() error {
 	for _, d := range []string{
@@ -537,6 +587,14 @@ func (l layout) mkdirs() error {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return fmt.Errorf("localcluster: create %s: %w", d, err)
 		}
+	}
+	// Only its owner (cdcq's tests, and the JVMs) may list and read the
+	// secrets; Chmod also tightens a directory created before.
+	if err := os.MkdirAll(l.secrets(), 0o700); err != nil {
+		return fmt.Errorf("localcluster: create %s: %w", l.secrets(), err)
+	}
+	if err := os.Chmod(l.secrets(), 0o700); err != nil {
+		return fmt.Errorf("localcluster: restrict %s: %w", l.secrets(), err)
 	}
 	return nil
 }
@@ -553,9 +611,17 @@ func (w *lockedWriter) Write(p []byte) (int, error) {
 	return w.w.Write(p)
 }
 
-func writeFileAtomic(path string, b []byte) error {
+func writeFileAtomic(path string, b []byte) error { return writeFileAtomicMode(path, b, 0o644) }
+
+// writeFileAtomicMode writes b to path through a temporary file of mode
+// perm, renamed over path.
+func writeFileAtomicMode(path string, b []byte, perm os.FileMode) error {
 	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+	_ = os.Remove(tmp) // a leftover would keep its mode
+	if err := os.WriteFile(tmp, b, perm); err != nil {
+		return err
+	}
+	if err := os.Chmod(tmp, perm); err != nil {
 		return err
 	}
 	return os.Rename(tmp, path)

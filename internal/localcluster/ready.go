@@ -42,11 +42,12 @@ func kafkaReady(ctx context.Context, brokers string) error {
 
 // connectReady: Connect's REST API lists the Debezium PostgreSQL connector,
 // and the worker has joined its group (GET /connectors answers only then).
-func connectReady(ctx context.Context, baseURL string) error {
+// authorization is the Authorization header of the requests ("" for none).
+func connectReady(ctx context.Context, baseURL, authorization string) error {
 	var plugins []struct {
 		Class string `json:"class"`
 	}
-	if err := getJSON(ctx, baseURL+"/connector-plugins", &plugins); err != nil {
+	if err := getJSONAuth(ctx, baseURL+"/connector-plugins", authorization, &plugins); err != nil {
 		return fmt.Errorf("kafka connect: %w", err)
 	}
 	found := false
@@ -57,7 +58,7 @@ func connectReady(ctx context.Context, baseURL string) error {
 		return fmt.Errorf("kafka connect at %s does not list %s among %d plugins", baseURL, debeziumPostgresConnector, len(plugins))
 	}
 	var connectors []string
-	if err := getJSON(ctx, baseURL+"/connectors", &connectors); err != nil {
+	if err := getJSONAuth(ctx, baseURL+"/connectors", authorization, &connectors); err != nil {
 		return fmt.Errorf("kafka connect: %w", err)
 	}
 	return nil
@@ -99,9 +100,17 @@ func gatewayReady(ctx context.Context, baseURL string) error {
 }
 
 func getJSON(ctx context.Context, url string, v any) error {
+	return getJSONAuth(ctx, url, "", v)
+}
+
+// getJSONAuth is getJSON with an Authorization header ("" for none).
+func getJSONAuth(ctx context.Context, url, authorization string, v any) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return err
+	}
+	if authorization != "" {
+		req.Header.Set("Authorization", authorization)
 	}
 	resp, err := httpClient.Do(req)
 	if err != nil {

@@ -30,8 +30,10 @@ type starter struct {
 	cfg   Config
 	l     layout
 	ports Ports
-	java  string
-	t0    time.Time
+	// auth is the user of the Connect REST API.
+	auth restAuth
+	java string
+	t0   time.Time
 
 	mu    sync.Mutex
 	procs []*process
@@ -72,22 +74,25 @@ func (s *starter) kafkaAndConnect(ctx context.Context) error {
 	if err := s.waitFor(ctx, Kafka, func(ctx context.Context) error { return kafkaReady(ctx, brokers) }); err != nil {
 		return err
 	}
-	if _, err := s.launch(Connect, nil, connectArgs(s.l)...); err != nil {
+	if _, err := s.launch(Connect, nil, connectArgs(s.l, true)...); err != nil {
 		return err
 	}
 	url := fmt.Sprintf("http://127.0.0.1:%d", s.ports.Connect)
-	return s.waitFor(ctx, Connect, func(ctx context.Context) error { return connectReady(ctx, url) })
+	return s.waitFor(ctx, Connect, func(ctx context.Context) error { return connectReady(ctx, url, s.auth.header()) })
 }
 
 // connectArgs are the Java arguments of a Connect worker configured by
-// conf/connect/worker.properties.
-func connectArgs(l layout) []string {
-	return []string{
-		"-Xms256m", "-Xmx768m", "-Djava.awt.headless=true",
-		"-Dlog4j2.configurationFile=" + l.conf("log4j2.properties"),
-		"-cp", filepath.Join(l.lib("connect"), "*"),
-		"org.apache.kafka.connect.cli.ConnectDistributed", l.conf("connect", "worker.properties"),
+// conf/connect/worker.properties; with restAuth, its REST extension is on
+// the class path and reads conf/connect/jaas.conf.
+func connectArgs(l layout, restAuth bool) []string {
+	args := []string{"-Xms256m", "-Xmx768m", "-Djava.awt.headless=true", "-Dlog4j2.configurationFile=" + l.conf("log4j2.properties")}
+	cp := filepath.Join(l.lib("connect"), "*")
+	if restAuth {
+		args = append(args, "-Djava.security.auth.login.config="+l.conf("connect", "jaas.conf"))
+		cp += string(filepath.ListSeparator) + filepath.Join(l.lib("connect-rest-auth"), "*")
 	}
+	return append(args, "-cp", cp,
+		"org.apache.kafka.connect.cli.ConnectDistributed", l.conf("connect", "worker.properties"))
 }
 
 // formatKafka formats Kafka's log directory with a new cluster id, once.

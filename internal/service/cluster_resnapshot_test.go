@@ -122,7 +122,8 @@ func TestClusterDebeziumSnapshotKilledAndRestarted(t *testing.T) {
 
 	// Debezium's capture (on the test's worker) and the embedded query
 	// engine.
-	cfg := config.Config{KafkaBrokers: strings.Split(c.KafkaBrokers(), ","), KafkaNamespace: uniqueEnv("sys"), ConnectURL: worker.URL()}
+	cfg := config.Config{KafkaBrokers: strings.Split(c.KafkaBrokers(), ","), KafkaNamespace: uniqueEnv("sys"), ConnectURL: worker.URL(),
+		ConnectSecretsDir: worker.SecretsDir()}
 	s := startSystemOn(t, cfg, func(inf *Infra, cfg config.Config, logger *slog.Logger) []WorkerDeps {
 		deps, err := Engines(cfg, inf, logger)
 		if err != nil {

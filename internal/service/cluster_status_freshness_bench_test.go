@@ -14,6 +14,7 @@ import (
 
 	"github.com/cdcq/cdcq/internal/clustertest"
 	"github.com/cdcq/cdcq/internal/config"
+	"github.com/cdcq/cdcq/internal/localcluster"
 	"github.com/cdcq/cdcq/internal/names"
 )
 
@@ -28,7 +29,8 @@ func BenchmarkClusterStatusFreshness(b *testing.B) {
 	const interval = 10 * time.Second
 	c := clustertest.Shared(b)
 	base := config.Config{KafkaBrokers: strings.Split(c.KafkaBrokers(), ","), KafkaNamespace: uniqueEnv("sys"),
-		ConnectURL: c.ConnectURL(), StatusInterval: interval}
+		StatusInterval: interval}
+	useClusterConnect(&base, c)
 	s := startSystemOn(b, base, func(inf *Infra, cfg config.Config, logger *slog.Logger) []WorkerDeps {
 		deps, err := Engines(cfg, inf, logger)
 		if err != nil {
@@ -51,7 +53,7 @@ func BenchmarkClusterStatusFreshness(b *testing.B) {
 				b.Fatalf("create connection: %d %s", res.status, res.body)
 			}
 			lags = append(lags, sampleLag(b, 3*interval+2*time.Minute, "the connector RUNNING, and checkJobStatus showing it",
-				func() bool { return connectorRunning(c.ConnectURL(), names.ConnectorName(env)) },
+				func() bool { return connectorRunning(c, names.ConnectorName(env)) },
 				func() bool {
 					res := s.postJSON("/checkJobStatus", body)
 					var m struct {
@@ -72,8 +74,8 @@ func BenchmarkClusterStatusFreshness(b *testing.B) {
 
 // connectorRunning asks Kafka Connect whether a connector and all its
 // tasks run.
-func connectorRunning(connectURL, name string) bool {
-	res, err := http.Get(connectURL + "/connectors/" + name + "/status")
+func connectorRunning(c *localcluster.Cluster, name string) bool {
+	res, err := connectGetResponse(c, "/connectors/"+name+"/status")
 	if err != nil {
 		return false
 	}

@@ -43,7 +43,7 @@ func flinkJobs(t *testing.T) map[string][]string {
 // connectorExists asks the real Kafka Connect for a connector.
 func connectorExists(t *testing.T, name string) bool {
 	t.Helper()
-	res, err := http.Get(clustertest.Shared(t).ConnectURL() + "/connectors/" + name)
+	res, err := connectGetResponse(clustertest.Shared(t), "/connectors/"+name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -306,7 +306,7 @@ func TestClusterRunningJobFailureShowsAtOnce(t *testing.T) {
 	dropSlotUnder(t, srcConn, names.SlotName(env))
 	var failed time.Time
 	waitFor(t, 2*time.Minute, "Kafka Connect's task FAILED", func() bool {
-		res, err := http.Get(cl.ConnectURL() + "/connectors/" + names.ConnectorName(env) + "/status")
+		res, err := connectGetResponse(cl, "/connectors/"+names.ConnectorName(env)+"/status")
 		if err != nil {
 			return false
 		}

@@ -44,9 +44,12 @@ func Engines(cfg config.Config, inf *Infra, logger *slog.Logger) (WorkerDeps, er
 	// a status changes (RunWorker listens while it leads the poller).
 	nudges := statusnudge.NewNotifier(inf.Pool, logger)
 	if cfg.ConnectURL != "" {
-		capture, err := kafkaConnectCapture(cfg.ConnectURL)
+		capture, err := kafkaConnectCapture(cfg)
 		if err != nil {
 			return WorkerDeps{}, err
+		}
+		if !capture.KeepsPasswordsOutOfConnect() {
+			logger.Warn("CDCQ_CONNECT_SECRETS_DIR is not set: Kafka Connect will store the source databases' passwords in clear in the connector configurations and show them to whoever can read its REST API")
 		}
 		deps.Capture = capture
 	} else {
@@ -297,9 +300,10 @@ func flinkHeader(authorization config.Secret) http.Header {
 }
 
 // kafkaConnectCapture is Debezium's PostgreSQL connector driven through the
-// Kafka Connect REST API at url.
-func kafkaConnectCapture(url string) (*debezium.Capture, error) {
-	connect, err := kafkaconnect.New(kafkaconnect.Config{URL: url})
+// Kafka Connect REST API at cfg.ConnectURL, with cfg's credentials for it
+// and its secrets directory.
+func kafkaConnectCapture(cfg config.Config) (*debezium.Capture, error) {
+	connect, err := kafkaconnect.New(kafkaconnect.Config{URL: cfg.ConnectURL, Authorization: connectAuthorization(cfg)})
 	if err != nil {
 		return nil, fmt.Errorf("CDCQ_CONNECT_URL: %w", err)
 	}
@@ -307,7 +311,24 @@ func kafkaConnectCapture(url string) (*debezium.Capture, error) {
 	if err != nil {
 		return nil, err
 	}
-	return debezium.New(connect, source, debezium.Config{})
+	capture, err := debezium.New(connect, source, debezium.Config{SecretsDir: cfg.ConnectSecretsDir})
+	if err != nil {
+		return nil, fmt.Errorf("CDCQ_CONNECT_SECRETS_DIR: %w", err)
+	}
+	return capture, nil
+}
+
+// connectAuthorization is the Authorization header for Kafka Connect's REST
+// API: CDCQ_CONNECT_AUTHORIZATION as it is, or basic authentication with
+// CDCQ_CONNECT_USERNAME and CDCQ_CONNECT_PASSWORD; empty without either.
+func connectAuthorization(cfg config.Config) string {
+	switch {
+	case cfg.ConnectAuthorization != "":
+		return cfg.ConnectAuthorization
+	case cfg.ConnectUsername != "":
+		return kafkaconnect.BasicAuthorization(cfg.ConnectUsername, cfg.ConnectPassword)
+	}
+	return ""
 }
 
 // queryTables remembers which tables ("<schema>.<table>") each query reads.

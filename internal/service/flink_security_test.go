@@ -56,7 +56,7 @@ func TestFlinkGetsKafkaSecurityAndAuthorization(t *testing.T) {
 		t.Fatal(err)
 	}
 	connect := connectfake.NewServer(t)
-	capture, err := kafkaConnectCapture(connect.URL)
+	capture, err := kafkaConnectCapture(config.Config{ConnectURL: connect.URL})
 	if err != nil {
 		t.Fatal(err)
 	}

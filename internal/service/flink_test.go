@@ -174,7 +174,7 @@ func ordersDatabase(t *testing.T) string {
 func startWithConnectAndFlink(t *testing.T) (*system, *flinkfake.Server) {
 	t.Helper()
 	connect := connectfake.NewServer(t)
-	capture, err := kafkaConnectCapture(connect.URL)
+	capture, err := kafkaConnectCapture(config.Config{ConnectURL: connect.URL})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -107,7 +107,7 @@ func startClusterSystem(t testing.TB, use clusterEngines) *system {
 	// separate deployments would.
 	cfg := config.Config{KafkaBrokers: strings.Split(c.KafkaBrokers(), ","), KafkaNamespace: uniqueEnv("sys"), StatusInterval: use.statusInterval}
 	if use.debezium {
-		cfg.ConnectURL = c.ConnectURL()
+		useClusterConnect(&cfg, c)
 	}
 	if use.flink {
 		cfg.FlinkGatewayURL, cfg.FlinkRESTURL = c.SQLGatewayURL(), c.FlinkRESTURL()

@@ -2,14 +2,20 @@ package service
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/cdcq/cdcq/internal/config"
+	"github.com/cdcq/cdcq/internal/debezium"
 	"github.com/cdcq/cdcq/internal/kafkaconnect/connectfake"
 	"github.com/cdcq/cdcq/internal/names"
 	"github.com/cdcq/cdcq/internal/pgtest"
@@ -64,8 +70,16 @@ func slotAndPublicationCount(t *testing.T, src *pgx.Conn, env string) (slots, pu
 
 func startWithConnect(t *testing.T) (*system, *connectfake.Server) {
 	t.Helper()
+	return startWithConnectConfig(t, config.Config{})
+}
+
+// startWithConnectConfig is startWithConnect with cfg's Kafka Connect
+// settings (its ConnectURL is the fake's).
+func startWithConnectConfig(t *testing.T, cfg config.Config) (*system, *connectfake.Server) {
+	t.Helper()
 	fake := connectfake.NewServer(t)
-	capture, err := kafkaConnectCapture(fake.URL)
+	cfg.ConnectURL = fake.URL
+	capture, err := kafkaConnectCapture(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,14 +192,25 @@ func TestKafkaConnectBadConfigFailsJob(t *testing.T) {
 
 // The password of a connection string appears in no log line, no
 // response, no record on any cdcq topic, and no row of the job-state
-// database.
+// database; with a secrets directory, not in Kafka Connect either, and its
+// file is the owner's only. (TestClusterConnectHoldsNoPassword checks the
+// same with the real Kafka Connect.)
 func TestPasswordAppearsNowhere(t *testing.T) {
-	s, fake := startWithConnect(t)
+	secrets := t.TempDir()
+	if err := os.Chmod(secrets, 0o700); err != nil { // as an operator keeps it
+		t.Fatal(err)
+	}
+	s, fake := startWithConnectConfig(t, config.Config{ConnectSecretsDir: secrets})
 	src, srcConn := sourceDatabase(t)
 	const env = "secret1"
 	body := map[string]string{"connectionString": src, "environmentId": env}
 	s.postForm("/createDatabaseConnection", body)
 	s.waitForStatus(src, env, "RUNNING", func(m map[string]any) bool { return m["status"] == "RUNNING" })
+	c, _ := fake.Connector(names.ConnectorName(env))
+	if cfg := fmt.Sprint(c.Config); strings.Contains(cfg, knownPassword) || !strings.Contains(cfg, "${dir:"+secrets+":") {
+		t.Errorf("Kafka Connect holds the password, or no reference to its file: %s", cfg)
+	}
+	checkSecretsFile(t, secrets, names.ConnectorName(env), knownPassword)
 	debeziumStarted(t, srcConn, env)
 	s.postJSON("/createCachedQuery", map[string]string{"connectionString": src, "environmentId": env,
 		"schema": "model orders {\n id Int @id\n total Decimal\n}", "sqlQuery": "SELECT count(*) FROM orders"})
@@ -196,13 +221,21 @@ func TestPasswordAppearsNowhere(t *testing.T) {
 	s.waitForStatus(src, env, "FAILED", func(m map[string]any) bool { return m["status"] == "FAILED" })
 	s.postForm("/deleteDatabaseConnection", body)
 	s.waitForStatus(src, env, "DELETED", func(m map[string]any) bool { return m["status"] == "DELETED" })
+	checkNoSecretsFile(t, secrets, names.ConnectorName(env))
+	s.checkPasswordNowhere(t, env, knownPassword)
+}
 
-	if strings.Contains(s.logs.String(), knownPassword) {
+// checkPasswordNowhere checks that password is in no log line, no
+// response, no record on cdcq's topics and no row of the job-state
+// database of s, where environment env was created and deleted.
+func (s *system) checkPasswordNowhere(t *testing.T, env, password string) {
+	t.Helper()
+	if strings.Contains(s.logs.String(), password) {
 		t.Error("password found in logs")
 	}
 	s.respMu.Lock()
 	for _, r := range s.responses {
-		if strings.Contains(r, knownPassword) {
+		if strings.Contains(r, password) {
 			t.Errorf("password found in a response: %s", r)
 		}
 	}
@@ -219,7 +252,7 @@ func TestPasswordAppearsNowhere(t *testing.T) {
 		for _, h := range r.Headers {
 			text += h.Key + string(h.Value)
 		}
-		if strings.Contains(text, knownPassword) {
+		if strings.Contains(text, password) {
 			t.Errorf("password found on topic %s: %s", r.Topic, text)
 		}
 	}
@@ -227,8 +260,45 @@ func TestPasswordAppearsNowhere(t *testing.T) {
 	if !strings.Contains(rows, env) {
 		t.Fatal("job-state dump does not mention the environment; the test is not looking at it")
 	}
-	if strings.Contains(rows, knownPassword) {
+	if strings.Contains(rows, password) {
 		t.Error("password found in the job-state database")
+	}
+}
+
+// checkSecretsFile checks that the secrets directory and connector's
+// password file in it are their owner's only, and that the file holds
+// password.
+func checkSecretsFile(t *testing.T, dir, connector, password string) {
+	t.Helper()
+	st, err := os.Stat(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm()&0o077 != 0 {
+		t.Errorf("secrets directory %s has mode %v: others may read it", dir, st.Mode().Perm())
+	}
+	path := filepath.Join(dir, debezium.SecretFileName(connector))
+	if st, err = os.Stat(path); err != nil {
+		t.Fatalf("password file: %v", err)
+	}
+	if st.Mode().Perm() != 0o600 {
+		t.Errorf("password file %s has mode %v, want 0600", path, st.Mode().Perm())
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(b) != password {
+		t.Errorf("password file %s does not hold the connection's password", path)
+	}
+}
+
+// checkNoSecretsFile checks that connector's password file is gone.
+func checkNoSecretsFile(t *testing.T, dir, connector string) {
+	t.Helper()
+	path := filepath.Join(dir, debezium.SecretFileName(connector))
+	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("password file %s is still there (%v)", path, err)
 	}
 }
 
@@ -262,4 +332,17 @@ func dumpTables(t *testing.T, url string) string {
 		b.WriteString(strings.Join(lines, "\n"))
 	}
 	return b.String()
+}
+
+func secretsPath(dir, connector string) string {
+	return filepath.Join(dir, debezium.SecretFileName(connector))
+}
+
+// readFileIfExists is the file's content, "" when it does not exist.
+func readFileIfExists(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", nil
+	}
+	return string(b), err
 }

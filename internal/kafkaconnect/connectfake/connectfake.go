@@ -408,8 +408,10 @@ func (f *Fake) routeLocked(w http.ResponseWriter, r *http.Request, body []byte) 
 			f.setTarget(w, name, "PAUSED")
 		case "resume PUT":
 			f.setTarget(w, name, "RUNNING")
+		case "restart POST":
+			f.restart(w, name)
 		default:
-			if slices.Contains([]string{"config", "status", "offsets", "pause", "resume"}, parts[2]) {
+			if slices.Contains([]string{"config", "status", "offsets", "pause", "resume", "restart"}, parts[2]) {
 				methodNotAllowed(w)
 				return
 			}
@@ -639,6 +641,21 @@ func (f *Fake) setTarget(w http.ResponseWriter, name, state string) {
 		c.Tasks[i].State, c.Tasks[i].Trace = state, ""
 	}
 	w.WriteHeader(http.StatusAccepted)
+}
+
+// restart answers POST .../restart?includeTasks=true as Connect does: the
+// connector and its tasks run again, with their traces cleared.
+func (f *Fake) restart(w http.ResponseWriter, name string) {
+	c, ok := f.connectors[name]
+	if !ok {
+		writeError(w, http.StatusNotFound, "Unknown connector: "+name)
+		return
+	}
+	c.State, c.Trace = "RUNNING", ""
+	for i := range c.Tasks {
+		c.Tasks[i].State, c.Tasks[i].Trace = "RUNNING", ""
+	}
+	writeJSON(w, http.StatusAccepted, f.statusLocked(c))
 }
 
 func (f *Fake) deleteConnector(w http.ResponseWriter, name string) {

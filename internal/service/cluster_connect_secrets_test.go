@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"os"
@@ -121,6 +122,16 @@ func checkConnectShowsNoPassword(t *testing.T, c *localcluster.Cluster, connecto
 		"/connectors?expand=info&expand=status",
 	} {
 		body := connectGet(t, c, path)
+		if strings.HasPrefix(path, "/connectors?") {
+			// Only this connector's entry: a cluster reused from older runs
+			// may list connectors that cdcq made before it had a secrets
+			// directory.
+			var all map[string]json.RawMessage
+			if err := json.Unmarshal([]byte(body), &all); err != nil {
+				t.Fatalf("GET %s: %v", path, err)
+			}
+			body = string(all[connector])
+		}
 		if !strings.Contains(body, connector) && !strings.Contains(body, "database.dbname") {
 			t.Fatalf("GET %s does not show the connector; the test is not looking at it: %.500s", path, body)
 		}

@@ -248,7 +248,7 @@ func (e *Engine) Ensure(ctx context.Context, spec handlers.CaptureSpec) error {
 	if err := checkSpec(spec); err != nil {
 		return err
 	}
-	src, err := parseSource(spec.ConnectionString, e.cfg.ConnectTimeout)
+	src, err := parseSource(e.cfg.Source, spec.ConnectionString, e.cfg.ConnectTimeout)
 	if err != nil {
 		return err
 	}

@@ -117,11 +117,18 @@ func SlotState(ctx context.Context, connString, slot string) (jobs.SlotState, er
 }
 
 // Connect opens a connection to a source database with the default
-// Config. Its errors name the database by the redacted connection string,
+// Config (and so the strict source policy). Its errors name the database by the redacted connection string,
 // never the password, and are jobs.TerminalError when retrying cannot help
 // (a bad connection string, authentication, a missing database).
 func Connect(ctx context.Context, connString string) (*pgx.Conn, error) {
 	conn, _, err := defaultClient.connect(ctx, connString)
+	return conn, err
+}
+
+// Connect opens a connection to a source database, configured by
+// ConnConfig. Its errors read as DescribeConnectError's.
+func (c *Client) Connect(ctx context.Context, connString string) (*pgx.Conn, error) {
+	conn, _, err := c.connect(ctx, connString)
 	return conn, err
 }
 
@@ -244,7 +251,7 @@ func (c *Client) dropSlot(ctx context.Context, conn *pgx.Conn, where, slot strin
 // connect opens a connection to the source database. where is the
 // redacted connection string, for error messages.
 func (c *Client) connect(ctx context.Context, connString string) (*pgx.Conn, string, error) {
-	cfg, parsed, err := c.ConnConfig(connString)
+	cfg, parsed, err := c.ConnConfig(connString, 0)
 	if err != nil {
 		return nil, "", err
 	}
@@ -262,10 +269,10 @@ func (c *Client) connect(ctx context.Context, connString string) (*pgx.Conn, str
 // only connstr.Params, checked by the driver's own parser, nothing taken
 // from cdcq's environment or files) and every address the connection
 // tries is checked by the client's policy after name resolution. The
-// connect timeout is the smaller of the client's and the string's
-// connect_timeout. Errors are jobs.TerminalError and never hold the
-// password.
-func (c *Client) ConnConfig(connString string) (*pgx.ConnConfig, connstr.Conn, error) {
+// connect timeout is the smaller of timeout (0: the client's
+// ConnectTimeout) and the string's connect_timeout. Errors are
+// jobs.TerminalError and never hold the password.
+func (c *Client) ConnConfig(connString string, timeout time.Duration) (*pgx.ConnConfig, connstr.Conn, error) {
 	parsed, err := connstr.Parse(connString)
 	if err != nil {
 		return nil, connstr.Conn{}, jobs.Terminalf("source connection string %w", err)
@@ -274,7 +281,9 @@ func (c *Client) ConnConfig(connString string) (*pgx.ConnConfig, connstr.Conn, e
 	if err != nil {
 		return nil, connstr.Conn{}, jobs.Terminalf("source connection string %s %w", parsed.Redacted(), err)
 	}
-	timeout := c.cfg.ConnectTimeout
+	if timeout <= 0 {
+		timeout = c.cfg.ConnectTimeout
+	}
 	if cfg.ConnectTimeout > 0 && cfg.ConnectTimeout < timeout {
 		timeout = cfg.ConnectTimeout
 	}

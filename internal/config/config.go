@@ -5,8 +5,11 @@
 package config
 
 import (
+	"errors"
 	"fmt"
+	"net/netip"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -59,6 +62,15 @@ type Config struct {
 	// cdcq-worker, ...), so that deployments can share a Kafka cluster.
 	// The API and every worker of a deployment must agree on it.
 	KafkaNamespace string
+	// SourceAllow and SourceDeny adjust which addresses the workers may
+	// connect to as source databases (CDCQ_SOURCE_ALLOW,
+	// CDCQ_SOURCE_DENY; comma-separated CIDRs, IP addresses, host names,
+	// or the words loopback, link-local and jobstate). Loopback,
+	// link-local, unspecified addresses and the job-state database are
+	// refused unless allowed; a deny entry wins over an allow entry.
+	// internal/sourcepolicy applies them.
+	SourceAllow []string
+	SourceDeny  []string
 }
 
 // FromEnv reads the configuration through getenv (os.Getenv in main).
@@ -77,6 +89,8 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		APITokens:         list(getenv("CDCQ_API_TOKENS")),
 		LogLevel:          or(getenv("CDCQ_LOG_LEVEL"), "info"),
 		KafkaNamespace:    strings.TrimSpace(getenv("CDCQ_KAFKA_NAMESPACE")),
+		SourceAllow:       list(getenv("CDCQ_SOURCE_ALLOW")),
+		SourceDeny:        list(getenv("CDCQ_SOURCE_DENY")),
 	}
 	var err error
 	if c.StatusInterval, err = duration(getenv, "CDCQ_STATUS_INTERVAL", 10*time.Second); err != nil {
@@ -115,12 +129,49 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	if c.FlinkGatewayURL != "" && len(c.FlinkKafkaBrokers) == 0 {
 		return Config{}, fmt.Errorf("Flink needs to reach Kafka: set CDCQ_FLINK_KAFKA_BROKERS (or CDCQ_KAFKA_BROKERS); the in-process broker of cdcq dev is not reachable from a Flink cluster")
 	}
+	for _, v := range []struct {
+		name    string
+		entries []string
+	}{{"CDCQ_SOURCE_ALLOW", c.SourceAllow}, {"CDCQ_SOURCE_DENY", c.SourceDeny}} {
+		for _, e := range v.entries {
+			if err := checkAddressEntry(e); err != nil {
+				return Config{}, fmt.Errorf("%s entry %q %v", v.name, e, err)
+			}
+		}
+	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:
 		return Config{}, fmt.Errorf("CDCQ_LOG_LEVEL is %q; want debug, info, warn or error", c.LogLevel)
 	}
 	return c, nil
+}
+
+var hostName = regexp.MustCompile(`^(?i)[a-z0-9_]([a-z0-9_-]{0,62})(\.[a-z0-9_]([a-z0-9_-]{0,62}))*\.?$`)
+
+// checkAddressEntry accepts what internal/sourcepolicy reads from
+// CDCQ_SOURCE_ALLOW and CDCQ_SOURCE_DENY.
+func checkAddressEntry(e string) error {
+	switch strings.ToLower(e) {
+	case "loopback", "link-local", "jobstate":
+		return nil
+	}
+	if strings.Contains(e, "/") {
+		if _, err := netip.ParsePrefix(e); err != nil {
+			return errors.New("is not a CIDR such as 10.0.0.0/8 or fd00::/8")
+		}
+		return nil
+	}
+	if a, err := netip.ParseAddr(e); err == nil {
+		if a.Zone() != "" {
+			return errors.New("has an IPv6 zone; give the address without it")
+		}
+		return nil
+	}
+	if len(e) > 253 || !hostName.MatchString(e) {
+		return errors.New("is not a CIDR, an IP address, a host name, or one of loopback, link-local, jobstate")
+	}
+	return nil
 }
 
 func or(v, def string) string {

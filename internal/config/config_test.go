@@ -27,6 +27,18 @@ func TestFromEnv(t *testing.T) {
 		{name: "half_flink", env: map[string]string{"CDCQ_FLINK_SQL_GATEWAY_URL": "http://gw:8083"}, wantErr: "both"},
 		{name: "bad_interval", env: map[string]string{"CDCQ_STATUS_INTERVAL": "soon"}, wantErr: "CDCQ_STATUS_INTERVAL"},
 		{name: "bad_partitions", env: map[string]string{"CDCQ_TOPIC_PARTITIONS": "0"}, wantErr: "CDCQ_TOPIC_PARTITIONS"},
+		{name: "source_lists", env: map[string]string{"CDCQ_SOURCE_ALLOW": "loopback, 10.0.0.0/8,db.internal,jobstate", "CDCQ_SOURCE_DENY": "10.9.0.0/16,::1"}, check: func(t *testing.T, c Config) {
+			if len(c.SourceAllow) != 4 || c.SourceAllow[1] != "10.0.0.0/8" || len(c.SourceDeny) != 2 {
+				t.Errorf("source lists = %v %v", c.SourceAllow, c.SourceDeny)
+			}
+		}},
+		{name: "source_lists_default_empty", env: map[string]string{}, check: func(t *testing.T, c Config) {
+			if len(c.SourceAllow) != 0 || len(c.SourceDeny) != 0 {
+				t.Errorf("source lists = %v %v, want none", c.SourceAllow, c.SourceDeny)
+			}
+		}},
+		{name: "bad_source_allow", env: map[string]string{"CDCQ_SOURCE_ALLOW": "loopback,10.0.0.0/40"}, wantErr: `CDCQ_SOURCE_ALLOW entry "10.0.0.0/40"`},
+		{name: "bad_source_deny", env: map[string]string{"CDCQ_SOURCE_DENY": "no such host"}, wantErr: `CDCQ_SOURCE_DENY entry "no such host"`},
 		{name: "bad_log_level", env: map[string]string{"CDCQ_LOG_LEVEL": "loud"}, wantErr: "CDCQ_LOG_LEVEL"},
 	}
 	for _, tt := range tests {

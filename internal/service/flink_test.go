@@ -174,13 +174,17 @@ func ordersDatabase(t *testing.T) string {
 func startWithConnectAndFlink(t *testing.T) (*system, *flinkfake.Server) {
 	t.Helper()
 	connect := connectfake.NewServer(t)
-	capture, err := kafkaConnectCapture(connect.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
 	fl := flinkfake.NewServer(t)
 	fl.Gateway.SetStatusPolls(0)
-	return startSystemWith(t, func(inf *Infra, _ config.Config, _ *slog.Logger) []WorkerDeps {
+	return startSystemWith(t, func(inf *Infra, cfg config.Config, _ *slog.Logger) []WorkerDeps {
+		source, err := SourceClient(cfg, inf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		capture, err := kafkaConnectCapture(connect.URL, source)
+		if err != nil {
+			t.Fatal(err)
+		}
 		topics, err := kafkatopics.New(inf.Brokers)
 		if err != nil {
 			t.Fatal(err)
@@ -190,6 +194,6 @@ func startWithConnectAndFlink(t *testing.T) (*system, *flinkfake.Server) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return []WorkerDeps{{Capture: capture, Processor: proc}}
+		return []WorkerDeps{{Capture: capture, Processor: proc, Source: source}}
 	}), fl
 }

@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
@@ -10,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/cdcq/cdcq/internal/config"
 	"github.com/cdcq/cdcq/internal/kafkaconnect/connectfake"
 	"github.com/cdcq/cdcq/internal/names"
 	"github.com/cdcq/cdcq/internal/pgtest"
@@ -65,11 +67,17 @@ func slotAndPublicationCount(t *testing.T, src *pgx.Conn, env string) (slots, pu
 func startWithConnect(t *testing.T) (*system, *connectfake.Server) {
 	t.Helper()
 	fake := connectfake.NewServer(t)
-	capture, err := kafkaConnectCapture(fake.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return startSystem(t, WorkerDeps{Capture: capture, Processor: noProcessor{}}), fake
+	return startSystemWith(t, func(inf *Infra, cfg config.Config, _ *slog.Logger) []WorkerDeps {
+		source, err := SourceClient(cfg, inf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		capture, err := kafkaConnectCapture(fake.URL, source)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return []WorkerDeps{{Capture: capture, Processor: noProcessor{}, Source: source}}
+	}), fake
 }
 
 // The whole life of a connection through Kafka Connect: create (form),

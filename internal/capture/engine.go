@@ -37,8 +37,11 @@ type Config struct {
 	Sealer *secret.Sealer
 	// Brokers are the Kafka bootstrap addresses. Required.
 	Brokers []string
-	// Source inspects and drops slots in source databases. Default: a
-	// pgsource client with its defaults.
+	// Source inspects and drops slots in source databases and configures
+	// every connection the engine makes to them (pgsource.Client.ConnConfig:
+	// its source policy decides which addresses may be reached). Default:
+	// a pgsource client with its defaults, whose policy refuses loopback,
+	// link-local and unspecified addresses.
 	Source *pgsource.Client
 	// Version is written as source.version; "" writes dbzjson's default.
 	Version string

@@ -64,8 +64,9 @@ type Rules struct {
 // the built-in refusals only. It is safe for concurrent use.
 type Policy struct {
 	allow, deny []entry
-	// jobState is the job-state database's host and port, when known.
-	jobState     *hostPort
+	// jobState are the job-state database's hosts and ports (one per
+	// host of its connection string; Unix sockets left out).
+	jobState     []hostPort
 	allowJob     bool
 	denyJobState bool
 	resolver     *net.Resolver
@@ -99,11 +100,11 @@ func New(r Rules) (*Policy, error) {
 		return nil, err
 	}
 	if r.JobStateURL != "" {
-		hp, err := jobStateAddress(r.JobStateURL)
+		hps, err := jobStateAddresses(r.JobStateURL)
 		if err != nil {
 			return nil, err
 		}
-		p.jobState = hp
+		p.jobState = hps
 	}
 	return p, nil
 }
@@ -168,18 +169,33 @@ func parseEntry(s string) (entry, bool, error) {
 	return e, false, nil
 }
 
-// jobStateAddress reads host and port of the job-state connection string
-// the way the driver does (URL or keyword/value form).
-func jobStateAddress(url string) (*hostPort, error) {
+// jobStateAddresses reads the hosts and ports of the job-state connection
+// string the way the driver does (URL or keyword/value form, several
+// hosts).
+func jobStateAddresses(url string) ([]hostPort, error) {
 	cfg, err := pgconn.ParseConfig(url)
 	if err != nil {
 		// The driver's message may quote the string, password included.
 		return nil, errors.New("CDCQ_DATABASE_URL is not a connection string the PostgreSQL driver accepts")
 	}
-	if strings.HasPrefix(cfg.Host, "/") { // a Unix socket: never a TCP address
-		return nil, nil
+	var out []hostPort
+	add := func(host string, port uint16) {
+		if strings.HasPrefix(host, "/") { // a Unix socket: never a TCP address
+			return
+		}
+		hp := hostPort{host: strings.TrimSuffix(strings.ToLower(host), "."), port: port}
+		for _, seen := range out {
+			if seen == hp {
+				return
+			}
+		}
+		out = append(out, hp)
 	}
-	return &hostPort{host: strings.TrimSuffix(strings.ToLower(cfg.Host), "."), port: cfg.Port}, nil
+	add(cfg.Host, cfg.Port)
+	for _, fb := range cfg.Fallbacks {
+		add(fb.Host, fb.Port)
+	}
+	return out, nil
 }
 
 // RefusedError says that the policy refuses an address. Its message names
@@ -238,10 +254,24 @@ func (p *Policy) Check(ctx context.Context, host string, ap netip.AddrPort) erro
 		return refuse(fmt.Sprintf("link-local addresses (where cloud metadata services answer) are not allowed; an operator can allow them with %s=%s", AllowVar, WordLinkLocal))
 	case a.IsUnspecified() || (a.Is4() && a.As4()[0] == 0):
 		return refuse(fmt.Sprintf("unspecified addresses (0.0.0.0/8, ::) reach the worker itself and are not allowed; an operator can allow them with %s=<CIDR>", AllowVar))
+	case a.Is6() && isIPv4Compatible(a):
+		return refuse(fmt.Sprintf("IPv4-compatible IPv6 addresses (::/96) are not allowed; an operator can allow them with %s=<CIDR>", AllowVar))
 	case a.IsMulticast() || a == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
 		return refuse("multicast and broadcast addresses are not PostgreSQL servers")
 	}
 	return nil
+}
+
+// isIPv4Compatible reports an address of the deprecated ::a.b.c.d form
+// (::/96 other than :: and ::1), which some stacks route as IPv4.
+func isIPv4Compatible(a netip.Addr) bool {
+	b := a.As16()
+	for _, x := range b[:12] {
+		if x != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // match returns the first entry that covers a.
@@ -265,14 +295,16 @@ func (p *Policy) match(ctx context.Context, entries []entry, a netip.Addr) (entr
 	return entry{}, false
 }
 
-// isJobState reports whether ap is the job-state database's address.
+// isJobState reports whether ap is an address of the job-state database.
 func (p *Policy) isJobState(ctx context.Context, ap netip.AddrPort) bool {
-	if p.jobState == nil || p.jobState.port != ap.Port() {
-		return false
-	}
-	for _, a := range p.lookup(ctx, p.jobState.host) {
-		if a == ap.Addr() {
-			return true
+	for _, hp := range p.jobState {
+		if hp.port != ap.Port() {
+			continue
+		}
+		for _, a := range p.lookup(ctx, hp.host) {
+			if a == ap.Addr() {
+				return true
+			}
 		}
 	}
 	return false
@@ -376,8 +408,8 @@ func (p *Policy) Describe() string {
 	}
 	list(AllowVar, p.allow, p.allowJob)
 	list(DenyVar, p.deny, p.denyJobState)
-	if p.jobState != nil {
-		fmt.Fprintf(&b, "job-state database %s refused", net.JoinHostPort(p.jobState.host, strconv.Itoa(int(p.jobState.port))))
+	for _, hp := range p.jobState {
+		fmt.Fprintf(&b, "job-state database %s ", net.JoinHostPort(hp.host, strconv.Itoa(int(hp.port))))
 	}
 	return strings.TrimSpace(b.String())
 }

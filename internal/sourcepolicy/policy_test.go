@@ -37,6 +37,7 @@ func TestStrictRefusesLocalAddresses(t *testing.T) {
 		"0.1.2.3:5432":                "unspecified",
 		"[::]:5432":                   "unspecified",
 		"239.1.2.3:5432":              "multicast",
+		"[::127.0.0.1]:5432":          "IPv4-compatible",
 	}
 	for addr, rule := range refused {
 		err := check(Strict(), addr)
@@ -119,8 +120,12 @@ func TestJobStateDatabase(t *testing.T) {
 	if err := check(p, "127.0.0.1:7432"); err == nil {
 		t.Errorf("deny jobstate wins over allow jobstate: allowed")
 	}
+	p = mustNew(t, Rules{Allow: []string{"10.0.0.0/8"}, JobStateURL: "postgres://cdcq:pw@10.0.0.5:5432,10.0.0.6:5433/cdcq"})
+	if err := check(p, "10.0.0.6:5433"); err == nil {
+		t.Errorf("second host of a multi-host job-state URL allowed")
+	}
 	p = mustNew(t, Rules{JobStateURL: "host=db.internal port=6000 user=cdcq password=pw dbname=cdcq"})
-	if p.jobState == nil || p.jobState.host != "db.internal" || p.jobState.port != 6000 {
+	if len(p.jobState) != 1 || p.jobState[0].host != "db.internal" || p.jobState[0].port != 6000 {
 		t.Errorf("keyword/value job-state URL read as %+v", p.jobState)
 	}
 }

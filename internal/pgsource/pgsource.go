@@ -117,9 +117,10 @@ func SlotState(ctx context.Context, connString, slot string) (jobs.SlotState, er
 }
 
 // Connect opens a connection to a source database with the default
-// Config (and so the strict source policy). Its errors name the database by the redacted connection string,
-// never the password, and are jobs.TerminalError when retrying cannot help
-// (a bad connection string, authentication, a missing database).
+// Config, and so the strict source policy. Its errors name the database by
+// the redacted connection string, never the password, and are
+// jobs.TerminalError when retrying cannot help (a bad connection string,
+// a refused address, authentication, a missing database).
 func Connect(ctx context.Context, connString string) (*pgx.Conn, error) {
 	conn, _, err := defaultClient.connect(ctx, connString)
 	return conn, err

@@ -28,6 +28,10 @@ type SchemaWatcherConfig struct {
 	Processor   Processor
 	Events      EventPublisher
 	Sealer      *secret.Sealer
+	// Source connects to source databases (its policy decides which
+	// addresses may be reached). Default: a pgsource client with the
+	// strict policy.
+	Source *pgsource.Client
 	// Checked, when set, records the queries found intact by a round that
 	// began at at (results.Store.SetSchemaChecked), for the follower of
 	// an outside engine's results.
@@ -397,7 +401,7 @@ func (w *SchemaWatcher) source(ctx context.Context, env, sealed string) (*watche
 	if err != nil {
 		return nil, fmt.Errorf("stored connection does not open with this worker's key: %w", err)
 	}
-	conn, err := connectSource(ctx, plain)
+	conn, err := connectSource(ctx, w.cfg.Source, plain)
 	if err != nil {
 		return nil, err
 	}
@@ -427,11 +431,15 @@ type Catalog interface {
 }
 
 // SourceCatalog reads the catalog over a connection of its own per call.
-type SourceCatalog struct{}
+type SourceCatalog struct {
+	// Source connects to source databases; nil is a pgsource client with
+	// the strict policy.
+	Source *pgsource.Client
+}
 
 // ReadTables implements Catalog.
-func (SourceCatalog) ReadTables(ctx context.Context, connString string, names []sourceschema.Name) (map[sourceschema.Name]*sourceschema.Table, error) {
-	conn, err := connectSource(ctx, connString)
+func (c SourceCatalog) ReadTables(ctx context.Context, connString string, names []sourceschema.Name) (map[sourceschema.Name]*sourceschema.Table, error) {
+	conn, err := connectSource(ctx, c.Source, connString)
 	if err != nil {
 		return nil, err
 	}
@@ -440,8 +448,11 @@ func (SourceCatalog) ReadTables(ctx context.Context, connString string, names []
 }
 
 // connectSource opens a connection to a source database for catalog
-// reads (pgsource.Connect: errors without the password, terminal when
-// retrying cannot help).
-func connectSource(ctx context.Context, connString string) (*pgx.Conn, error) {
-	return pgsource.Connect(ctx, connString)
+// reads through client, nil meaning the strict default (errors without
+// the password, terminal when retrying cannot help).
+func connectSource(ctx context.Context, client *pgsource.Client, connString string) (*pgx.Conn, error) {
+	if client == nil {
+		return pgsource.Connect(ctx, connString)
+	}
+	return client.Connect(ctx, connString)
 }

@@ -12,12 +12,28 @@ import (
 
 	"github.com/cdcq/cdcq/internal/events"
 	"github.com/cdcq/cdcq/internal/jobs"
+	"github.com/cdcq/cdcq/internal/pgsource"
 	"github.com/cdcq/cdcq/internal/pgtest"
+	"github.com/cdcq/cdcq/internal/sourcepolicy"
 	"github.com/cdcq/cdcq/internal/sourceschema"
 	"github.com/cdcq/cdcq/projections"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// loopbackSource reaches the test server, which listens on 127.0.0.1; the
+// default source policy refuses loopback.
+var loopbackSource = func() *pgsource.Client {
+	p, err := sourcepolicy.New(sourcepolicy.Rules{Allow: []string{sourcepolicy.WordLoopback}})
+	if err != nil {
+		panic(err)
+	}
+	c, err := pgsource.New(pgsource.Config{Policy: p})
+	if err != nil {
+		panic(err)
+	}
+	return c
+}()
 
 const watchedSchema = `datasource db {
   provider = "postgresql"
@@ -84,7 +100,7 @@ func TestSchemaWatcherStopsBrokenQueriesOnce(t *testing.T) {
 			return []projections.ActiveConnection{{EnvironmentID: "env1", ConnectionSealed: s.Seal(dsn, "env1")}}, nil
 		}),
 		Queries:   queryListFunc(func(context.Context) ([]projections.ActiveQuery, error) { return qs, nil }),
-		Processor: proc, Events: rec, Sealer: s,
+		Processor: proc, Events: rec, Sealer: s, Source: loopbackSource,
 		Checked: func(_ context.Context, ids []string, at time.Time) error {
 			mu.Lock()
 			defer mu.Unlock()
@@ -173,7 +189,7 @@ func TestSchemaWatcherMindsTheEnginesOptions(t *testing.T) {
 				return []projections.ActiveConnection{{EnvironmentID: "env1", ConnectionSealed: s.Seal(dsn, "env1")}}, nil
 			}),
 			Queries:   queryListFunc(func(context.Context) ([]projections.ActiveQuery, error) { return qs, nil }),
-			Processor: proc, Events: &recorder{}, Sealer: s,
+			Processor: proc, Events: &recorder{}, Sealer: s, Source: loopbackSource,
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -212,7 +228,7 @@ func TestSchemaWatcherBacksOffAnUnreachableSource(t *testing.T) {
 			return []projections.ActiveConnection{{EnvironmentID: "env1", ConnectionSealed: s.Seal("postgres://cdcq:secret@127.0.0.1:1/shop?connect_timeout=1", "env1")}}, nil
 		}),
 		Queries:   queryListFunc(func(context.Context) ([]projections.ActiveQuery, error) { return qs, nil }),
-		Processor: &stoppingProcessor{}, Events: &recorder{}, Sealer: s, Now: func() time.Time { return now },
+		Processor: &stoppingProcessor{}, Events: &recorder{}, Sealer: s, Now: func() time.Time { return now }, Source: loopbackSource,
 	})
 	if err != nil {
 		t.Fatal(err)

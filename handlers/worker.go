@@ -51,7 +51,8 @@ type WorkerConfig struct {
 	Sequencer CommandSequencer
 	// Catalog reads the source database's catalog, so that a cached query
 	// whose Prisma schema does not match the database fails before its job
-	// starts. SourceCatalog{} reads it for real; nil skips the check (for
+	// starts. SourceCatalog{Source: ...} reads it for real, through the
+	// source policy of its client; nil skips the check (for
 	// tests of other parts only).
 	Catalog Catalog
 	// Logger; default slog.Default().

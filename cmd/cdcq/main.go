@@ -45,7 +45,10 @@ const usage = `usage: cdcq <command>
 commands:
   dev       run the whole system in one process
   api       run the HTTP API (needs CDCQ_KAFKA_BROKERS, CDCQ_DATABASE_URL, CDCQ_SECRET_KEY, CDCQ_API_TOKENS)
-  worker    run a worker (needs CDCQ_KAFKA_BROKERS, CDCQ_DATABASE_URL, CDCQ_SECRET_KEY)
+  worker    run a worker (needs CDCQ_KAFKA_BROKERS, CDCQ_DATABASE_URL, CDCQ_SECRET_KEY);
+            it refuses source databases on loopback, link-local and unspecified
+            addresses and the job-state database's address unless
+            CDCQ_SOURCE_ALLOW allows them (CDCQ_SOURCE_DENY refuses more)
   migrate   apply the job-state database migrations (needs CDCQ_DATABASE_URL)
   seal ENV  read a connection string on stdin and print it sealed with CDCQ_SECRET_KEY
             (or, when unset, the dev key in CDCQ_DATA_DIR/secret.key) for environment ENV

@@ -39,8 +39,11 @@ type Config struct {
 	// Kafka is the cluster the changes go to: bootstrap addresses
 	// (required) and security.
 	Kafka kafkasec.Cluster
-	// Source inspects and drops slots in source databases. Default: a
-	// pgsource client with its defaults.
+	// Source inspects and drops slots in source databases and configures
+	// every connection the engine makes to them (pgsource.Client.ConnConfig:
+	// its source policy decides which addresses may be reached). Default:
+	// a pgsource client with its defaults, whose policy refuses loopback,
+	// link-local and unspecified addresses.
 	Source *pgsource.Client
 	// Version is written as source.version; "" writes dbzjson's default.
 	Version string
@@ -250,7 +253,7 @@ func (e *Engine) Ensure(ctx context.Context, spec handlers.CaptureSpec) error {
 	if err := checkSpec(spec); err != nil {
 		return err
 	}
-	src, err := parseSource(spec.ConnectionString, e.cfg.ConnectTimeout)
+	src, err := parseSource(e.cfg.Source, spec.ConnectionString, e.cfg.ConnectTimeout)
 	if err != nil {
 		return err
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/cdcq/cdcq/internal/pgsource"
 	"github.com/cdcq/cdcq/internal/pgtest"
 	"github.com/cdcq/cdcq/internal/secret"
+	"github.com/cdcq/cdcq/internal/sourcepolicy"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
@@ -70,7 +71,15 @@ func testLogger() *slog.Logger {
 // config.
 func (h *harness) engine(worker string, tweak func(*Config)) *Engine {
 	h.t.Helper()
-	src, err := pgsource.New(pgsource.Config{ActiveSlotGrace: 2 * time.Second, PollInterval: 50 * time.Millisecond})
+	// The test servers listen on loopback and hold the job-state database
+	// too: allow both explicitly, as cdcq dev does.
+	policy, err := sourcepolicy.New(sourcepolicy.Rules{
+		Allow: []string{sourcepolicy.WordLoopback, sourcepolicy.WordJobState}, JobStateURL: h.jobState,
+	})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	src, err := pgsource.New(pgsource.Config{ActiveSlotGrace: 2 * time.Second, PollInterval: 50 * time.Millisecond, Policy: policy})
 	if err != nil {
 		h.t.Fatal(err)
 	}

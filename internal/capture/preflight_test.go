@@ -56,8 +56,9 @@ func TestEnsurePreflightFailuresSayWhatToDo(t *testing.T) {
 	}{
 		{"wal_level_replica", replica.URL(), "wal_level is replica; set wal_level=logical and restart the server"},
 		{"no_replication_privilege", withUser(t, dsn, "cdcq_norepl", "secret-pw"), `ALTER ROLE cdcq_norepl WITH REPLICATION`},
-		{"connection_refused", "postgres://cdcq:secret-pw@127.0.0.1:" + strconv.Itoa(closedPort) + "/x", "refused the connection"},
-		{"unknown_host", "postgres://cdcq:secret-pw@no-such-host.invalid:5432/x", `host "no-such-host.invalid" not found`},
+		{"connection_refused", "postgres://cdcq:secret-pw@127.0.0.1:" + strconv.Itoa(closedPort) + "/x", "cannot reach a PostgreSQL server at 127.0.0.1:" + strconv.Itoa(closedPort) + "; check the host name, port and firewall"},
+		{"unknown_host", "postgres://cdcq:secret-pw@no-such-host.invalid:5432/x", "cannot reach a PostgreSQL server at no-such-host.invalid:5432; check the host name, port and firewall"},
+		{"host_parameter", dsn + "&host=10.1.2.3", `query parameter "host"`},
 		{"unknown_database", strings.Replace(dsn, "/t", "/nodb_t", 1), "does not exist"},
 		{"not_a_url", "host=localhost", "must be a URL"},
 	} {
@@ -73,6 +74,13 @@ func TestEnsurePreflightFailuresSayWhatToDo(t *testing.T) {
 				t.Errorf("error reveals the password: %q", err)
 			}
 		})
+	}
+	// An engine with the default source policy refuses the test server,
+	// which listens on loopback.
+	strict := h.engine("b", func(c *Config) { c.Source = nil })
+	err = strict.Ensure(context.Background(), spec("envpre", dsn))
+	if !jobs.IsTerminal(err) || !strings.Contains(err.Error(), "loopback addresses are not allowed") {
+		t.Errorf("default policy: error = %v, want a terminal refusal of loopback", err)
 	}
 	// Nothing was registered: no capture runs for a failed create.
 	if ids, err := e.store.wanted(context.Background()); err != nil || len(ids) != 0 {

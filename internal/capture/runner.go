@@ -138,7 +138,7 @@ func (e *Engine) session(ctx context.Context, row captureRow, log *slog.Logger) 
 	if err != nil {
 		return jobs.Terminalf("the stored connection string does not open with this worker's key (is CDCQ_SECRET_KEY the same everywhere?): %v", err)
 	}
-	src, err := parseSource(plain, e.cfg.ConnectTimeout)
+	src, err := parseSource(e.cfg.Source, plain, e.cfg.ConnectTimeout)
 	if err != nil {
 		return err
 	}

@@ -2,11 +2,7 @@ package capture
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"net"
 	"regexp"
-	"syscall"
 	"time"
 
 	"github.com/jackc/pglogrepl"
@@ -34,43 +30,33 @@ var sessionSettings = map[string]string{
 type source struct {
 	conn connstr.Conn
 	// where is the redacted connection string, for messages.
-	where   string
-	timeout time.Duration
+	where string
+	// cfg is the driver configuration pgsource.Client.ConnConfig built,
+	// with the source policy's dial hook.
+	cfg *pgx.ConnConfig
 }
 
-func parseSource(connString string, timeout time.Duration) (source, error) {
-	c, err := connstr.Parse(connString)
+// parseSource configures connections to the source database through
+// client (its policy decides which addresses may be reached).
+func parseSource(client *pgsource.Client, connString string, timeout time.Duration) (source, error) {
+	cfg, c, err := client.ConnConfig(connString, timeout)
 	if err != nil {
-		return source{}, jobs.Terminalf("source connection string %w", err)
+		return source{}, err
 	}
-	return source{conn: c, where: c.Redacted(), timeout: timeout}, nil
-}
-
-func (s source) pgxConfig() (*pgx.ConnConfig, error) {
-	cfg, err := pgx.ParseConfig(s.conn.String())
-	if err != nil {
-		// The driver's errors may quote the string; say only which one.
-		return nil, jobs.Terminalf("source connection string %s is not usable by the PostgreSQL driver", s.where)
-	}
-	cfg.ConnectTimeout = s.timeout
 	for k, v := range sessionSettings {
 		cfg.RuntimeParams[k] = v
 	}
-	return cfg, nil
+	return source{conn: c, where: c.Redacted(), cfg: cfg}, nil
 }
 
-// connect opens an ordinary connection. strict makes an unknown host and
-// a refused connection terminal (right for a create, where they mean a
-// wrong connection string); otherwise they are retried (a server
-// restarting refuses connections for a while).
+// connect opens an ordinary connection. strict makes every failure to
+// reach the server terminal (right for a create, where it means a wrong
+// connection string); otherwise it is retried (a server restarting
+// refuses connections for a while).
 func (s source) connect(ctx context.Context, strict bool) (*pgx.Conn, error) {
-	cfg, err := s.pgxConfig()
+	conn, err := pgx.ConnectConfig(ctx, s.cfg.Copy())
 	if err != nil {
-		return nil, err
-	}
-	conn, err := pgx.ConnectConfig(ctx, cfg)
-	if err != nil {
-		return nil, s.connectError(err, strict)
+		return nil, pgsource.DescribeConnectError(ctx, s.conn, err, strict)
 	}
 	return conn, nil
 }
@@ -78,43 +64,13 @@ func (s source) connect(ctx context.Context, strict bool) (*pgx.Conn, error) {
 // connectReplication opens a logical replication connection
 // (replication=database) to the source database.
 func (s source) connectReplication(ctx context.Context, strict bool) (*pgconn.PgConn, error) {
-	cfg, err := s.pgxConfig()
-	if err != nil {
-		return nil, err
-	}
-	pc := cfg.Config.Copy()
+	pc := s.cfg.Config.Copy()
 	pc.RuntimeParams["replication"] = "database"
 	conn, err := pgconn.ConnectConfig(ctx, pc)
 	if err != nil {
-		return nil, s.connectError(err, strict)
+		return nil, pgsource.DescribeConnectError(ctx, s.conn, err, strict)
 	}
 	return conn, nil
-}
-
-func (s source) connectError(err error, strict bool) error {
-	// *pgconn.ConnectError names user and database; the redacted string
-	// says the same, so keep only the cause.
-	var ce *pgconn.ConnectError
-	if errors.As(err, &ce) {
-		err = ce.Unwrap()
-	}
-	addr := fmt.Sprintf("%s:%d", s.conn.Host, s.conn.Port)
-	var dnsErr *net.DNSError
-	switch {
-	case errors.As(err, &dnsErr) && dnsErr.IsNotFound:
-		e := fmt.Errorf("connect to source database %s: host %q not found; check the host name in the connection string", s.where, s.conn.Host)
-		if strict {
-			return jobs.Terminal(e)
-		}
-		return e
-	case errors.Is(err, syscall.ECONNREFUSED):
-		e := fmt.Errorf("connect to source database %s: %s refused the connection; check the host and port and that PostgreSQL is running and listening there", s.where, addr)
-		if strict {
-			return jobs.Terminal(e)
-		}
-		return e
-	}
-	return pgsource.Classify("connect to source database "+s.where, err)
 }
 
 // serverFacts is what preflight learns about the source server.

@@ -8,9 +8,11 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -113,6 +115,15 @@ type Config struct {
 	// credentials from CDCQ_FLINK_USERNAME and CDCQ_FLINK_PASSWORD.
 	// Empty: none.
 	FlinkAuthorization Secret
+	// SourceAllow and SourceDeny adjust which addresses the workers may
+	// connect to as source databases (CDCQ_SOURCE_ALLOW,
+	// CDCQ_SOURCE_DENY; comma-separated CIDRs, IP addresses, host names,
+	// or the words loopback, link-local and jobstate). Loopback,
+	// link-local, unspecified addresses and the job-state database are
+	// refused unless allowed; a deny entry wins over an allow entry.
+	// internal/sourcepolicy applies them.
+	SourceAllow []string
+	SourceDeny  []string
 }
 
 // Secret is a setting that must not be printed. Its String and GoString
@@ -160,6 +171,8 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		APITokens:            list(getenv("CDCQ_API_TOKENS")),
 		LogLevel:             or(getenv("CDCQ_LOG_LEVEL"), "info"),
 		KafkaNamespace:       strings.TrimSpace(getenv("CDCQ_KAFKA_NAMESPACE")),
+		SourceAllow:          list(getenv("CDCQ_SOURCE_ALLOW")),
+		SourceDeny:           list(getenv("CDCQ_SOURCE_DENY")),
 	}
 	var err error
 	if c.StatusInterval, err = duration(getenv, "CDCQ_STATUS_INTERVAL", 10*time.Second); err != nil {
@@ -214,6 +227,16 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	}
 	if c.FlinkAuthorization, err = flinkAuthorization(getenv); err != nil {
 		return Config{}, err
+	}
+	for _, v := range []struct {
+		name    string
+		entries []string
+	}{{"CDCQ_SOURCE_ALLOW", c.SourceAllow}, {"CDCQ_SOURCE_DENY", c.SourceDeny}} {
+		for _, e := range v.entries {
+			if err := checkAddressEntry(e); err != nil {
+				return Config{}, fmt.Errorf("%s entry %q %v", v.name, e, err)
+			}
+		}
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
@@ -290,6 +313,33 @@ func (c *Config) checkSASL() error {
 	}
 	if c.KafkaSASLPassword == "" {
 		return fmt.Errorf("CDCQ_KAFKA_SASL_MECHANISM %s needs CDCQ_KAFKA_SASL_PASSWORD", c.KafkaSASLMechanism)
+	}
+	return nil
+}
+
+var hostName = regexp.MustCompile(`^(?i)[a-z0-9_]([a-z0-9_-]{0,62})(\.[a-z0-9_]([a-z0-9_-]{0,62}))*\.?$`)
+
+// checkAddressEntry accepts what internal/sourcepolicy reads from
+// CDCQ_SOURCE_ALLOW and CDCQ_SOURCE_DENY.
+func checkAddressEntry(e string) error {
+	switch strings.ToLower(e) {
+	case "loopback", "link-local", "jobstate":
+		return nil
+	}
+	if strings.Contains(e, "/") {
+		if _, err := netip.ParsePrefix(e); err != nil {
+			return errors.New("is not a CIDR such as 10.0.0.0/8 or fd00::/8")
+		}
+		return nil
+	}
+	if a, err := netip.ParseAddr(e); err == nil {
+		if a.Zone() != "" {
+			return errors.New("has an IPv6 zone; give the address without it")
+		}
+		return nil
+	}
+	if len(e) > 253 || !hostName.MatchString(e) {
+		return errors.New("is not a CIDR, an IP address, a host name, or one of loopback, link-local, jobstate")
 	}
 	return nil
 }

@@ -55,6 +55,18 @@ func TestFromEnv(t *testing.T) {
 		{name: "username_without_password", env: map[string]string{"CDCQ_CONNECT_USERNAME": "cdcq"}, wantErr: "CDCQ_CONNECT_PASSWORD"},
 		{name: "authorization_and_basic", env: map[string]string{"CDCQ_CONNECT_AUTHORIZATION": "Bearer x", "CDCQ_CONNECT_USERNAME": "u", "CDCQ_CONNECT_PASSWORD": "p"}, wantErr: "not both"},
 		{name: "authorization_two_lines", env: map[string]string{"CDCQ_CONNECT_AUTHORIZATION": "Bearer x\nX-Evil: 1"}, wantErr: "one line"},
+		{name: "source_lists", env: map[string]string{"CDCQ_SOURCE_ALLOW": "loopback, 10.0.0.0/8,db.internal,jobstate", "CDCQ_SOURCE_DENY": "10.9.0.0/16,::1"}, check: func(t *testing.T, c Config) {
+			if len(c.SourceAllow) != 4 || c.SourceAllow[1] != "10.0.0.0/8" || len(c.SourceDeny) != 2 {
+				t.Errorf("source lists = %v %v", c.SourceAllow, c.SourceDeny)
+			}
+		}},
+		{name: "source_lists_default_empty", env: map[string]string{}, check: func(t *testing.T, c Config) {
+			if len(c.SourceAllow) != 0 || len(c.SourceDeny) != 0 {
+				t.Errorf("source lists = %v %v, want none", c.SourceAllow, c.SourceDeny)
+			}
+		}},
+		{name: "bad_source_allow", env: map[string]string{"CDCQ_SOURCE_ALLOW": "loopback,10.0.0.0/40"}, wantErr: `CDCQ_SOURCE_ALLOW entry "10.0.0.0/40"`},
+		{name: "bad_source_deny", env: map[string]string{"CDCQ_SOURCE_DENY": "no such host"}, wantErr: `CDCQ_SOURCE_DENY entry "no such host"`},
 		{name: "bad_log_level", env: map[string]string{"CDCQ_LOG_LEVEL": "loud"}, wantErr: "CDCQ_LOG_LEVEL"},
 	}
 	for _, tt := range tests {

@@ -49,6 +49,10 @@ type Connect interface {
 // Source is what the capture does in the source database. Errors that
 // retrying cannot fix are jobs.TerminalError.
 type Source interface {
+	// CheckHost checks the connection string's host against cdcq's
+	// source policy before the connector, which connects on its own, is
+	// given it.
+	CheckHost(ctx context.Context, connString string) error
 	SlotState(ctx context.Context, connString, slot string) (jobs.SlotState, error)
 	DropSlotAndPublication(ctx context.Context, connString, slot, publication string) error
 }
@@ -148,8 +152,16 @@ func (c *Capture) Engine() string { return Engine }
 // Ensure restarts the connector and its tasks, which makes them read the
 // file again; until that succeeds a marker beside the file keeps the
 // restart pending for the next Ensure.
+//
+// The connection string's host is checked against cdcq's source policy
+// first (Source.CheckHost). Kafka Connect resolves the name again on its
+// own; cdcq cannot check what that resolution returns.
 func (c *Capture) Ensure(ctx context.Context, spec handlers.CaptureSpec) error {
 	want, err := ConnectorConfig(spec)
+	if err != nil {
+		return err
+	}
+	err = c.source.CheckHost(ctx, spec.ConnectionString)
 	if err != nil {
 		return err
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/cdcq/cdcq/internal/kafkaconnect/connectfake"
 	"github.com/cdcq/cdcq/internal/pgsource"
 	"github.com/cdcq/cdcq/internal/pgtest"
+	"github.com/cdcq/cdcq/internal/sourcepolicy"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
@@ -34,6 +35,16 @@ type fixture struct {
 	db      *pgx.Conn
 }
 
+// allowLoopback lets the fixture reach the test server on 127.0.0.1,
+// which the default source policy refuses.
+var allowLoopback = func() *sourcepolicy.Policy {
+	p, err := sourcepolicy.New(sourcepolicy.Rules{Allow: []string{sourcepolicy.WordLoopback}})
+	if err != nil {
+		panic(err)
+	}
+	return p
+}()
+
 func newFixture(t *testing.T, cfg debezium.Config) *fixture {
 	t.Helper()
 	fake := connectfake.NewServer(t)
@@ -41,7 +52,7 @@ func newFixture(t *testing.T, cfg debezium.Config) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	source, err := pgsource.New(pgsource.Config{ActiveSlotGrace: time.Second, PollInterval: 20 * time.Millisecond})
+	source, err := pgsource.New(pgsource.Config{ActiveSlotGrace: time.Second, PollInterval: 20 * time.Millisecond, Policy: allowLoopback})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,6 +172,40 @@ func TestEnsureCreatesTheConnectorOnce(t *testing.T) {
 	}
 	if c, _ := f.fake.Connector("cdcq-ensure1"); c.Config["database.password"] != "rotated-"+fakePassword {
 		t.Fatalf("config not updated: password %q", c.Config["database.password"])
+	}
+}
+
+// TestEnsureChecksTheSourcePolicy: a host the policy refuses never
+// reaches Kafka Connect.
+func TestEnsureChecksTheSourcePolicy(t *testing.T) {
+	f := newFixture(t, debezium.Config{})
+	connect, err := kafkaconnect.New(kafkaconnect.Config{URL: f.fake.URL, RequestTimeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	strict, err := pgsource.New(pgsource.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := debezium.New(connect, strict, debezium.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, dsn := range []string{
+		withPassword(t, f.dsn),
+		"postgres://u:s3cret@169.254.169.254:5432/db",
+		"postgres://u:s3cret@localhost:5432/db",
+	} {
+		err := c.Ensure(context.Background(), specFor("policy1", dsn))
+		if !jobs.IsTerminal(err) || !strings.Contains(err.Error(), "source policy refuses") {
+			t.Errorf("error = %v, want a terminal policy refusal", err)
+		}
+		if err != nil && strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("error repeats the password: %v", err)
+		}
+	}
+	if puts := f.fake.RequestsTo(http.MethodPut, "/connectors/cdcq-policy1/config"); len(puts) != 0 {
+		t.Fatalf("%d PUTs reached Kafka Connect, want none", len(puts))
 	}
 }
 

@@ -11,13 +11,27 @@
 // connection refused, timeouts, too many connections) are plain errors for
 // the caller to retry.
 //
-// This package may import internal/jobs and internal/connstr only.
+// Every connection cdcq makes to a source database is configured by
+// Client.ConnConfig: the connection string is parsed by connstr (only safe
+// parameters, nothing from cdcq's environment) and every address is
+// checked by the client's sourcepolicy.Policy after name resolution.
+// Connection failures read as DescribeConnectError says: one reason for
+// every way of not reaching a server, so that the reasons do not map the
+// workers' network for a caller.
+//
+// This package may import internal/jobs, internal/connstr and
+// internal/sourcepolicy only.
 package pgsource
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -25,6 +39,7 @@ import (
 
 	"github.com/cdcq/cdcq/internal/connstr"
 	"github.com/cdcq/cdcq/internal/jobs"
+	"github.com/cdcq/cdcq/internal/sourcepolicy"
 )
 
 // Config tunes a Client. The zero value is usable.
@@ -42,6 +57,10 @@ type Config struct {
 	// PollInterval is how often the slot is looked at while waiting.
 	// Default 100ms.
 	PollInterval time.Duration
+	// Policy decides which addresses source connections may reach; nil
+	// is sourcepolicy.Strict (no loopback, link-local or unspecified
+	// addresses).
+	Policy *sourcepolicy.Policy
 }
 
 func (c *Config) setDefaults() {
@@ -89,17 +108,28 @@ func New(cfg Config) (*Client, error) {
 
 var defaultClient, _ = New(Config{})
 
+// Policy is the client's source policy.
+func (c *Client) Policy() *sourcepolicy.Policy { return c.cfg.Policy }
+
 // SlotState reports a replication slot with the default Config.
 func SlotState(ctx context.Context, connString, slot string) (jobs.SlotState, error) {
 	return defaultClient.SlotState(ctx, connString, slot)
 }
 
 // Connect opens a connection to a source database with the default
-// Config. Its errors name the database by the redacted connection string,
-// never the password, and are jobs.TerminalError when retrying cannot help
-// (a bad connection string, authentication, a missing database).
+// Config, and so the strict source policy. Its errors name the database by
+// the redacted connection string, never the password, and are
+// jobs.TerminalError when retrying cannot help (a bad connection string,
+// a refused address, authentication, a missing database).
 func Connect(ctx context.Context, connString string) (*pgx.Conn, error) {
 	conn, _, err := defaultClient.connect(ctx, connString)
+	return conn, err
+}
+
+// Connect opens a connection to a source database, configured by
+// ConnConfig. Its errors read as DescribeConnectError's.
+func (c *Client) Connect(ctx context.Context, connString string) (*pgx.Conn, error) {
+	conn, _, err := c.connect(ctx, connString)
 	return conn, err
 }
 
@@ -222,32 +252,108 @@ func (c *Client) dropSlot(ctx context.Context, conn *pgx.Conn, where, slot strin
 // connect opens a connection to the source database. where is the
 // redacted connection string, for error messages.
 func (c *Client) connect(ctx context.Context, connString string) (*pgx.Conn, string, error) {
-	parsed, err := connstr.Parse(connString)
+	cfg, parsed, err := c.ConnConfig(connString, 0)
 	if err != nil {
-		return nil, "", jobs.Terminalf("source connection string %w", err)
+		return nil, "", err
 	}
 	where := parsed.Redacted()
-	cfg, err := pgx.ParseConfig(parsed.String())
-	if err != nil {
-		// The driver's parse errors quote the string; say only which one.
-		return nil, where, jobs.Terminalf("source connection string %s is not usable by the PostgreSQL driver", where)
-	}
-	cfg.ConnectTimeout = c.cfg.ConnectTimeout
-	if cfg.RuntimeParams == nil {
-		cfg.RuntimeParams = map[string]string{}
-	}
 	cfg.RuntimeParams["application_name"] = "cdcq"
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
-		// *pgconn.ConnectError names the user and the database; the
-		// redacted string says the same, so keep only the cause.
-		var ce *pgconn.ConnectError
-		if errors.As(err, &ce) {
-			err = ce.Unwrap()
-		}
-		return nil, where, Classify("connect to source database "+where, err)
+		return nil, where, DescribeConnectError(ctx, parsed, err, false)
 	}
 	return conn, where, nil
+}
+
+// ConnConfig is the one way cdcq configures a connection to a source
+// database: connString is parsed by connstr.Parse (URL form, one host,
+// only connstr.Params, checked by the driver's own parser, nothing taken
+// from cdcq's environment or files) and every address the connection
+// tries is checked by the client's policy after name resolution. The
+// connect timeout is the smaller of timeout (0: the client's
+// ConnectTimeout) and the string's connect_timeout. Errors are
+// jobs.TerminalError and never hold the password.
+func (c *Client) ConnConfig(connString string, timeout time.Duration) (*pgx.ConnConfig, connstr.Conn, error) {
+	parsed, err := connstr.Parse(connString)
+	if err != nil {
+		return nil, connstr.Conn{}, jobs.Terminalf("source connection string %w", err)
+	}
+	cfg, err := parsed.DriverConfig()
+	if err != nil {
+		return nil, connstr.Conn{}, jobs.Terminalf("source connection string %s %w", parsed.Redacted(), err)
+	}
+	if timeout <= 0 {
+		timeout = c.cfg.ConnectTimeout
+	}
+	if cfg.ConnectTimeout > 0 && cfg.ConnectTimeout < timeout {
+		timeout = cfg.ConnectTimeout
+	}
+	cfg.ConnectTimeout = timeout
+	cfg.DialFunc = c.cfg.Policy.DialFunc(parsed.Host, timeout)
+	return cfg, parsed, nil
+}
+
+// CheckHost parses connString and checks, by the client's policy, every
+// address its host resolves to now: for connections another program
+// makes (Debezium on Kafka Connect), which resolves the name again on its
+// own. Errors read as DescribeConnectError's.
+func (c *Client) CheckHost(ctx context.Context, connString string) error {
+	parsed, err := connstr.Parse(connString)
+	if err != nil {
+		return jobs.Terminalf("source connection string %w", err)
+	}
+	if err := c.cfg.Policy.CheckHost(ctx, parsed.Host, parsed.Port); err != nil {
+		return DescribeConnectError(ctx, parsed, err, true)
+	}
+	return nil
+}
+
+// DescribeConnectError turns a failure to connect to the source database
+// conn into the reason a caller reads:
+//
+//   - refused by cdcq's source policy: the rule and the variable that
+//     changes it (terminal);
+//   - an error from the PostgreSQL server (authentication failed, the
+//     database does not exist, pg_hba.conf, ...): the server's message,
+//     terminal as Classify says;
+//   - TLS that the server refuses or whose certificate does not verify
+//     (terminal);
+//   - anything else (host not found, connection refused, timeout,
+//     unreachable network, something other than PostgreSQL answering):
+//     one and the same "cannot reach" reason, so that the reasons do not
+//     tell open ports from closed ones or existing hosts from missing
+//     ones. strict makes it terminal (right for a create); otherwise it is
+//     retried.
+//
+// The caller's own cancellation is returned as it is.
+func DescribeConnectError(ctx context.Context, conn connstr.Conn, err error, strict bool) error {
+	if ctx.Err() != nil {
+		return fmt.Errorf("connect to source database %s: %w", conn.Redacted(), ctx.Err())
+	}
+	where := conn.Redacted()
+	var refused *sourcepolicy.RefusedError
+	var pgErr *pgconn.PgError
+	var unknownAuthority x509.UnknownAuthorityError
+	var badHost x509.HostnameError
+	var invalidCert x509.CertificateInvalidError
+	var verify *tls.CertificateVerificationError
+	switch {
+	case errors.As(err, &refused):
+		return jobs.Terminalf("connect to source database %s: %s", where, refused.Error())
+	case errors.As(err, &pgErr):
+		return Classify("connect to source database "+where, pgErr)
+	case errors.As(err, &unknownAuthority), errors.As(err, &badHost), errors.As(err, &invalidCert), errors.As(err, &verify):
+		return jobs.Terminalf("connect to source database %s: the server's TLS certificate does not verify (sslmode=%s); use a certificate from a public CA matching the host name, or a weaker sslmode",
+			where, conn.Params["sslmode"])
+	case strings.Contains(err.Error(), "server refused TLS connection"):
+		return jobs.Terminalf("connect to source database %s: the server does not accept TLS, and sslmode=%s requires it", where, conn.Params["sslmode"])
+	}
+	e := fmt.Errorf("connect to source database %s: cannot reach a PostgreSQL server at %s; check the host name, port and firewall",
+		where, net.JoinHostPort(conn.Host, strconv.Itoa(conn.Port)))
+	if strict {
+		return jobs.Terminal(e)
+	}
+	return e
 }
 
 // Classify wraps err with what failed and marks it terminal

@@ -16,9 +16,23 @@ import (
 	"github.com/cdcq/cdcq/internal/jobs"
 	"github.com/cdcq/cdcq/internal/pgsource"
 	"github.com/cdcq/cdcq/internal/pgtest"
+	"github.com/cdcq/cdcq/internal/sourcepolicy"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// allowLoopback lets the tests reach their servers, which listen on
+// 127.0.0.1; the default policy refuses loopback.
+var allowLoopback = func() *sourcepolicy.Policy {
+	p, err := sourcepolicy.New(sourcepolicy.Rules{Allow: []string{sourcepolicy.WordLoopback}})
+	if err != nil {
+		panic(err)
+	}
+	return p
+}()
+
+// loopback is a client with allowLoopback.
+var loopback, _ = pgsource.New(pgsource.Config{Policy: allowLoopback})
 
 func connect(t *testing.T, dsn string) *pgx.Conn {
 	t.Helper()
@@ -69,7 +83,7 @@ func TestSlotState(t *testing.T) {
 	conn := connect(t, dsn)
 	ctx := context.Background()
 
-	st, err := pgsource.SlotState(ctx, dsn, "cdcq_absent")
+	st, err := loopback.SlotState(ctx, dsn, "cdcq_absent")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +92,7 @@ func TestSlotState(t *testing.T) {
 	}
 
 	createSlotAndPublication(t, conn, "cdcq_state", "cdcq_state")
-	t.Cleanup(func() { _ = pgsource.DropSlotAndPublication(ctx, dsn, "cdcq_state", "cdcq_state") })
+	t.Cleanup(func() { _ = loopback.DropSlotAndPublication(ctx, dsn, "cdcq_state", "cdcq_state") })
 	// Write WAL after the slot's restart point, which the slot then retains.
 	// Committed synchronously: the test server commits asynchronously, and
 	// pg_current_wal_lsn (which both figures use) moves only once the WAL
@@ -87,7 +101,7 @@ func TestSlotState(t *testing.T) {
 	exec(t, conn, `CREATE TABLE t (id int PRIMARY KEY, v text)`)
 	exec(t, conn, `INSERT INTO t SELECT g, repeat('x', 100) FROM generate_series(1, 2000) g`)
 
-	st, err = pgsource.SlotState(ctx, dsn, "cdcq_state")
+	st, err = loopback.SlotState(ctx, dsn, "cdcq_state")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,11 +124,11 @@ func TestDropSlotAndPublicationIsIdempotent(t *testing.T) {
 	ctx := context.Background()
 	createSlotAndPublication(t, conn, "cdcq_env1", "cdcq_env1")
 
-	if err := pgsource.DropSlotAndPublication(ctx, dsn, "cdcq_env1", "cdcq_env1"); err != nil {
+	if err := loopback.DropSlotAndPublication(ctx, dsn, "cdcq_env1", "cdcq_env1"); err != nil {
 		t.Fatalf("drop: %v", err)
 	}
 	assertGone(t, conn, "cdcq_env1", "cdcq_env1")
-	if err := pgsource.DropSlotAndPublication(ctx, dsn, "cdcq_env1", "cdcq_env1"); err != nil {
+	if err := loopback.DropSlotAndPublication(ctx, dsn, "cdcq_env1", "cdcq_env1"); err != nil {
 		t.Fatalf("second drop: %v", err)
 	}
 }
@@ -126,7 +140,7 @@ func TestDropQuotesThePublicationName(t *testing.T) {
 	const pub = `Pub; DROP TABLE x`
 	exec(t, conn, `CREATE TABLE x (id int)`)
 	exec(t, conn, `CREATE PUBLICATION `+pgx.Identifier{pub}.Sanitize()+` FOR ALL TABLES`)
-	if err := pgsource.DropSlotAndPublication(context.Background(), dsn, "", pub); err != nil {
+	if err := loopback.DropSlotAndPublication(context.Background(), dsn, "", pub); err != nil {
 		t.Fatal(err)
 	}
 	assertGone(t, conn, "", pub)
@@ -173,12 +187,12 @@ func TestDropTerminatesTheConsumerOfAnActiveSlot(t *testing.T) {
 	rc := startReplication(t, dsn, "cdcq_active", "cdcq_active")
 	waitActive(t, conn, "cdcq_active")
 
-	st, err := pgsource.SlotState(ctx, dsn, "cdcq_active")
+	st, err := loopback.SlotState(ctx, dsn, "cdcq_active")
 	if err != nil || !st.Active {
 		t.Fatalf("slot state %+v, %v; want active", st, err)
 	}
 
-	c, err := pgsource.New(pgsource.Config{ActiveSlotGrace: 200 * time.Millisecond, PollInterval: 20 * time.Millisecond})
+	c, err := pgsource.New(pgsource.Config{Policy: allowLoopback, ActiveSlotGrace: 200 * time.Millisecond, PollInterval: 20 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,7 +233,7 @@ func TestDropWaitsForAConsumerThatLetsGo(t *testing.T) {
 		time.Sleep(300 * time.Millisecond)
 		_ = rc.Close(context.Background())
 	}()
-	c, err := pgsource.New(pgsource.Config{ActiveSlotGrace: 20 * time.Second, PollInterval: 20 * time.Millisecond})
+	c, err := pgsource.New(pgsource.Config{Policy: allowLoopback, ActiveSlotGrace: 20 * time.Second, PollInterval: 20 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -266,6 +280,16 @@ func TestErrorsAreClassifiedAndRedacted(t *testing.T) {
 			terminal: false,
 		},
 		{
+			name:     "missing_host_is_retriable",
+			dsn:      withPassword(func(v *url.URL) { v.Host = "no-such-host.invalid:5432" }),
+			terminal: false,
+		},
+		{
+			name:     "refused_parameter_is_terminal",
+			dsn:      withPassword(func(v *url.URL) { v.RawQuery = "sslmode=disable&host=10.0.0.1" }),
+			terminal: true,
+		},
+		{
 			name:     "missing_database_is_terminal",
 			dsn:      withPassword(func(v *url.URL) { v.Path = "/no_such_database" }),
 			terminal: true,
@@ -285,8 +309,8 @@ func TestErrorsAreClassifiedAndRedacted(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			_, slotErr := pgsource.SlotState(ctx, tt.dsn, "cdcq_x")
-			dropErr := pgsource.DropSlotAndPublication(ctx, tt.dsn, "cdcq_x", "cdcq_x")
+			_, slotErr := loopback.SlotState(ctx, tt.dsn, "cdcq_x")
+			dropErr := loopback.DropSlotAndPublication(ctx, tt.dsn, "cdcq_x", "cdcq_x")
 			for _, err := range []error{slotErr, dropErr} {
 				if err == nil {
 					t.Fatal("no error")

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/cdcq/cdcq/internal/config"
+	"github.com/cdcq/cdcq/internal/sourcepolicy"
 )
 
 // RunDev runs the whole system in one process until ctx ends: the API
@@ -35,6 +36,9 @@ func RunDev(ctx context.Context, cfg config.Config, out io.Writer, logger *slog.
 		return err
 	}
 	defer inf.Close()
+	// Dev mode's sources are local: usually databases on the dev server,
+	// which is also the job-state database. CDCQ_SOURCE_DENY still wins.
+	cfg.SourceAllow = append(cfg.SourceAllow, sourcepolicy.WordLoopback, sourcepolicy.WordJobState)
 	deps, err := Engines(cfg, inf, logger)
 	if err != nil {
 		ln.Close()

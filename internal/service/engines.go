@@ -26,6 +26,7 @@ import (
 	"github.com/cdcq/cdcq/internal/pgsource"
 	"github.com/cdcq/cdcq/internal/results"
 	"github.com/cdcq/cdcq/internal/resulttopic"
+	"github.com/cdcq/cdcq/internal/sourcepolicy"
 	"github.com/cdcq/cdcq/internal/sourceschema"
 	"github.com/cdcq/cdcq/internal/statusnudge"
 	"github.com/cdcq/cdcq/projections"
@@ -40,11 +41,17 @@ const Version = "0.1.0"
 // embedded capture runs in the workers.
 func Engines(cfg config.Config, inf *Infra, logger *slog.Logger) (WorkerDeps, error) {
 	var deps WorkerDeps
+	source, err := SourceClient(cfg, inf)
+	if err != nil {
+		return WorkerDeps{}, err
+	}
+	deps.Source = source
+	logger.Info("source policy", "rules", source.Policy().Describe())
 	// The embedded engines tell the status poller, wherever it runs, when
 	// a status changes (RunWorker listens while it leads the poller).
 	nudges := statusnudge.NewNotifier(inf.Pool, logger)
 	if cfg.ConnectURL != "" {
-		capture, err := kafkaConnectCapture(cfg)
+		capture, err := kafkaConnectCapture(cfg, source)
 		if err != nil {
 			return WorkerDeps{}, err
 		}
@@ -54,7 +61,7 @@ func Engines(cfg config.Config, inf *Infra, logger *slog.Logger) (WorkerDeps, er
 		deps.Capture = capture
 	} else {
 		engine, err := capture.New(capture.Config{
-			Pool: inf.Pool, Sealer: inf.Sealer, Kafka: inf.Kafka(), Logger: logger,
+			Pool: inf.Pool, Sealer: inf.Sealer, Kafka: inf.Kafka(), Logger: logger, Source: source,
 			Version: dbzjson.Version(Version), StatusChanged: nudges.Notify,
 		})
 		if err != nil {
@@ -95,6 +102,17 @@ func Engines(cfg config.Config, inf *Infra, logger *slog.Logger) (WorkerDeps, er
 		deps.Background = append(deps.Background, proc.Run)
 	}
 	return deps, nil
+}
+
+// SourceClient is how the workers reach source databases: through the
+// source policy of cfg (CDCQ_SOURCE_ALLOW, CDCQ_SOURCE_DENY), which also
+// refuses the job-state database inf connects to.
+func SourceClient(cfg config.Config, inf *Infra) (*pgsource.Client, error) {
+	policy, err := sourcepolicy.New(sourcepolicy.Rules{Allow: cfg.SourceAllow, Deny: cfg.SourceDeny, JobStateURL: inf.DatabaseURL})
+	if err != nil {
+		return nil, err
+	}
+	return pgsource.New(pgsource.Config{Policy: policy})
 }
 
 // snapshots is the capture's report of its initial snapshots, nil when it
@@ -302,14 +320,10 @@ func flinkHeader(authorization config.Secret) http.Header {
 // kafkaConnectCapture is Debezium's PostgreSQL connector driven through the
 // Kafka Connect REST API at cfg.ConnectURL, with cfg's credentials for it
 // and its secrets directory.
-func kafkaConnectCapture(cfg config.Config) (*debezium.Capture, error) {
+func kafkaConnectCapture(cfg config.Config, source *pgsource.Client) (*debezium.Capture, error) {
 	connect, err := kafkaconnect.New(kafkaconnect.Config{URL: cfg.ConnectURL, Authorization: connectAuthorization(cfg)})
 	if err != nil {
 		return nil, fmt.Errorf("CDCQ_CONNECT_URL: %w", err)
-	}
-	source, err := pgsource.New(pgsource.Config{})
-	if err != nil {
-		return nil, err
 	}
 	capture, err := debezium.New(connect, source, debezium.Config{SecretsDir: cfg.ConnectSecretsDir})
 	if err != nil {

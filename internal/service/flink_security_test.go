@@ -56,10 +56,6 @@ func TestFlinkGetsKafkaSecurityAndAuthorization(t *testing.T) {
 		t.Fatal(err)
 	}
 	connect := connectfake.NewServer(t)
-	capture, err := kafkaConnectCapture(config.Config{ConnectURL: connect.URL})
-	if err != nil {
-		t.Fatal(err)
-	}
 	fl := flinkfake.NewServer(t)
 	fl.Gateway.SetStatusPolls(0)
 	gw, jm := &authSeen{h: fl.Gateway}, &authSeen{h: fl.JobManager}
@@ -68,7 +64,15 @@ func TestFlinkGetsKafkaSecurityAndAuthorization(t *testing.T) {
 	t.Cleanup(jmSrv.Close)
 	cfg.FlinkGatewayURL, cfg.FlinkRESTURL = gwSrv.URL, jmSrv.URL
 
-	sys := startSystemWith(t, func(inf *Infra, _ config.Config, _ *slog.Logger) []WorkerDeps {
+	sys := startSystemWith(t, func(inf *Infra, base config.Config, _ *slog.Logger) []WorkerDeps {
+		source, err := SourceClient(base, inf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		capture, err := kafkaConnectCapture(config.Config{ConnectURL: connect.URL}, source)
+		if err != nil {
+			t.Fatal(err)
+		}
 		topics, err := kafkatopics.New(inf.Kafka())
 		if err != nil {
 			t.Fatal(err)
@@ -78,7 +82,7 @@ func TestFlinkGetsKafkaSecurityAndAuthorization(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return []WorkerDeps{{Capture: capture, Processor: proc}}
+		return []WorkerDeps{{Capture: capture, Processor: proc, Source: source}}
 	})
 	src := ordersDatabase(t)
 	const env = "secured1"

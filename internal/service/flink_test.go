@@ -174,23 +174,27 @@ func ordersDatabase(t *testing.T) string {
 func startWithConnectAndFlink(t *testing.T) (*system, *flinkfake.Server) {
 	t.Helper()
 	connect := connectfake.NewServer(t)
-	capture, err := kafkaConnectCapture(config.Config{ConnectURL: connect.URL})
-	if err != nil {
-		t.Fatal(err)
-	}
 	fl := flinkfake.NewServer(t)
 	fl.Gateway.SetStatusPolls(0)
-	return startSystemWith(t, func(inf *Infra, _ config.Config, _ *slog.Logger) []WorkerDeps {
+	return startSystemWith(t, func(inf *Infra, cfg config.Config, _ *slog.Logger) []WorkerDeps {
+		source, err := SourceClient(cfg, inf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		capture, err := kafkaConnectCapture(config.Config{ConnectURL: connect.URL}, source)
+		if err != nil {
+			t.Fatal(err)
+		}
 		topics, err := kafkatopics.New(inf.Kafka())
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(topics.Close)
-		cfg := config.Config{FlinkGatewayURL: fl.GatewayURL, FlinkRESTURL: fl.JobManagerURL, FlinkKafkaBrokers: []string{"kafka:9092"}}
-		proc, err := flinkProcessor(cfg, inf.KafkaSecurity, topics)
+		flinkCfg := config.Config{FlinkGatewayURL: fl.GatewayURL, FlinkRESTURL: fl.JobManagerURL, FlinkKafkaBrokers: []string{"kafka:9092"}}
+		proc, err := flinkProcessor(flinkCfg, inf.KafkaSecurity, topics)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return []WorkerDeps{{Capture: capture, Processor: proc}}
+		return []WorkerDeps{{Capture: capture, Processor: proc, Source: source}}
 	}), fl
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/cdcq/cdcq/internal/kafkabus"
 	"github.com/cdcq/cdcq/internal/pgtest"
 	"github.com/cdcq/cdcq/internal/secret"
+	"github.com/cdcq/cdcq/internal/sourcepolicy"
 )
 
 // TestMain stops the shared PostgreSQL server and, when a test started it,
@@ -145,6 +146,12 @@ func startSystemOn(t testing.TB, base config.Config, engines func(inf *Infra, cf
 	logger := slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	cfg := base
 	cfg.DatabaseURL = pgtest.NewDatabase(t)
+	if cfg.SourceAllow == nil {
+		// The test sources are databases on the test server: loopback,
+		// and the job-state database's server. Production refuses both
+		// unless an operator allows them; tests allow them explicitly.
+		cfg.SourceAllow = []string{sourcepolicy.WordLoopback, sourcepolicy.WordJobState}
+	}
 	cfg.SecretKey = secret.NewKey()
 	cfg.Partitions = 6
 	if cfg.StatusInterval == 0 {
@@ -174,6 +181,13 @@ func startSystemOn(t testing.TB, base config.Config, engines func(inf *Infra, cf
 	})
 	s.cfg, s.logger = cfg, logger
 	workers := engines(inf, cfg, logger)
+	for i := range workers {
+		if workers[i].Source == nil {
+			if workers[i].Source, err = SourceClient(cfg, inf); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 	for _, deps := range workers {
 		s.run(func(ctx context.Context) error {
 			return RunWorker(ctx, inf, deps, cfg.StatusInterval, logger)

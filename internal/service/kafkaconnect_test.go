@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -79,11 +80,17 @@ func startWithConnectConfig(t *testing.T, cfg config.Config) (*system, *connectf
 	t.Helper()
 	fake := connectfake.NewServer(t)
 	cfg.ConnectURL = fake.URL
-	capture, err := kafkaConnectCapture(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return startSystem(t, WorkerDeps{Capture: capture, Processor: noProcessor{}}), fake
+	return startSystemWith(t, func(inf *Infra, base config.Config, _ *slog.Logger) []WorkerDeps {
+		source, err := SourceClient(base, inf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		capture, err := kafkaConnectCapture(cfg, source)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return []WorkerDeps{{Capture: capture, Processor: noProcessor{}, Source: source}}
+	}), fake
 }
 
 // The whole life of a connection through Kafka Connect: create (form),

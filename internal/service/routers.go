@@ -20,6 +20,7 @@ import (
 	"github.com/cdcq/cdcq/internal/inbox"
 	"github.com/cdcq/cdcq/internal/kafkabus"
 	"github.com/cdcq/cdcq/internal/leader"
+	"github.com/cdcq/cdcq/internal/pgsource"
 	"github.com/cdcq/cdcq/internal/results"
 	"github.com/cdcq/cdcq/internal/statusnudge"
 	"github.com/cdcq/cdcq/projections"
@@ -184,6 +185,9 @@ type WorkerDeps struct {
 	// Background runs in every worker beside the command handlers: the
 	// supervisors of the embedded capture and query engine.
 	Background []func(ctx context.Context) error
+	// Source reaches source databases for the catalog checks and the
+	// schema watcher (SourceClient); nil is the strict source policy.
+	Source *pgsource.Client
 }
 
 // RunWorker consumes the control topic, projects the events topic into
@@ -208,7 +212,7 @@ func RunWorker(ctx context.Context, inf *Infra, deps WorkerDeps, statusInterval 
 	}
 	worker, err := handlers.NewWorker(handlers.WorkerConfig{
 		Capture: deps.Capture, Processor: deps.Processor, Events: evs, Sealer: inf.Sealer, Bindings: bound, Logger: logger,
-		Sequencer: in, Catalog: handlers.SourceCatalog{},
+		Sequencer: in, Catalog: handlers.SourceCatalog{Source: deps.Source},
 	})
 	if err != nil {
 		return err
@@ -230,7 +234,7 @@ func RunWorker(ctx context.Context, inf *Infra, deps WorkerDeps, statusInterval 
 	}
 	watcher, err := handlers.NewSchemaWatcher(handlers.SchemaWatcherConfig{
 		Connections: store, Queries: store, Processor: deps.Processor, Events: evs, Sealer: inf.Sealer, Logger: logger,
-		Checked: res.SetSchemaChecked,
+		Checked: res.SetSchemaChecked, Source: deps.Source,
 	})
 	if err != nil {
 		return err

@@ -345,8 +345,11 @@ func DescribeConnectError(ctx context.Context, conn connstr.Conn, err error, str
 	case errors.As(err, &unknownAuthority), errors.As(err, &badHost), errors.As(err, &invalidCert), errors.As(err, &verify):
 		return jobs.Terminalf("connect to source database %s: the server's TLS certificate does not verify (sslmode=%s); use a certificate from a public CA matching the host name, or a weaker sslmode",
 			where, conn.Params["sslmode"])
-	case strings.Contains(err.Error(), "server refused TLS connection"):
-		return jobs.Terminalf("connect to source database %s: the server does not accept TLS, and sslmode=%s requires it", where, conn.Params["sslmode"])
+	case requiresTLS(conn.Params["sslmode"]) && strings.Contains(err.Error(), "server refused TLS connection"):
+		// With sslmode prefer or allow a refusal is not the cause: pgx
+		// tries without TLS too, and what answered was then no PostgreSQL.
+		return jobs.Terminalf("connect to source database %s: the server at %s does not accept TLS, and sslmode=%s requires it (or what answers there is not PostgreSQL)",
+			where, net.JoinHostPort(conn.Host, strconv.Itoa(conn.Port)), conn.Params["sslmode"])
 	}
 	e := fmt.Errorf("connect to source database %s: cannot reach a PostgreSQL server at %s; check the host name, port and firewall",
 		where, net.JoinHostPort(conn.Host, strconv.Itoa(conn.Port)))
@@ -354,6 +357,15 @@ func DescribeConnectError(ctx context.Context, conn connstr.Conn, err error, str
 		return jobs.Terminal(e)
 	}
 	return e
+}
+
+// requiresTLS reports whether sslmode makes a connection without TLS fail.
+func requiresTLS(sslmode string) bool {
+	switch sslmode {
+	case "require", "verify-ca", "verify-full":
+		return true
+	}
+	return false
 }
 
 // Classify wraps err with what failed and marks it terminal

@@ -2,6 +2,7 @@ package pgsource_test
 
 import (
 	"context"
+	"io"
 	"net"
 	"net/url"
 	"strings"
@@ -150,7 +151,8 @@ func TestUnreachableReasonsAreAlike(t *testing.T) {
 	reason := func(hostPort string) string {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		conn := withHost(t, dsn, hostPort)
+		// The default sslmode (prefer): pgx asks for TLS first.
+		conn := strings.Replace(withHost(t, dsn, hostPort), "sslmode=disable", "", 1)
 		_, err := c.SlotState(ctx, conn, "cdcq_x")
 		if err == nil {
 			t.Fatalf("%s: connected", hostPort)
@@ -161,11 +163,40 @@ func TestUnreachableReasonsAreAlike(t *testing.T) {
 		msg := strings.ReplaceAll(err.Error(), hostPort, "HOST:PORT")
 		return msg
 	}
-	a, b := reason(closed), reason("no-such-host.invalid:5432")
-	if a != b {
-		t.Fatalf("reasons differ:\n closed port:  %s\n missing host: %s", a, b)
+	// Something that is not PostgreSQL (an HTTP server) answering on a
+	// port reads the same too, with the default sslmode (prefer), whose
+	// TLS request such a server turns down.
+	httpLike, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer httpLike.Close()
+	go func() {
+		for {
+			c, err := httpLike.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				c.Write([]byte("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"))
+				c.SetReadDeadline(time.Now().Add(5 * time.Second))
+				io.Copy(io.Discard, c) // until the client gives up
+			}()
+		}
+	}()
+	a, b, h := reason(closed), reason("no-such-host.invalid:5432"), reason(httpLike.Addr().String())
+	if a != b || a != h {
+		t.Fatalf("reasons differ:\n closed port:  %s\n missing host: %s\n not PostgreSQL: %s", a, b, h)
 	}
 	if !strings.Contains(a, "cannot reach a PostgreSQL server at HOST:PORT") {
 		t.Fatalf("reason = %s", a)
+	}
+	// With sslmode=require the refused TLS request is the reason to give.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err = c.SlotState(ctx, strings.Replace(withHost(t, dsn, httpLike.Addr().String()), "sslmode=disable", "sslmode=require", 1), "cdcq_x")
+	if err == nil || !strings.Contains(err.Error(), "does not accept TLS, and sslmode=require requires it") {
+		t.Fatalf("sslmode=require against a server without TLS: %v", err)
 	}
 }

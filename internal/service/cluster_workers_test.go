@@ -416,7 +416,8 @@ func (p *slowProxy) redirect(dsn string) string {
 
 // workerEnv is the environment of a `cdcq worker` of system s: the
 // system's Kafka, job-state database and key, the embedded engines (no
-// CDCQ_* from the test's own environment).
+// CDCQ_* from the test's own environment), and the test's source databases
+// allowed (they are on loopback, on the job-state server).
 func workerEnv(s *system, ns string) []string {
 	var env []string
 	for _, kv := range os.Environ() {
@@ -432,6 +433,7 @@ func workerEnv(s *system, ns string) []string {
 		fmt.Sprintf("CDCQ_TOPIC_PARTITIONS=%d", s.cfg.Partitions),
 		"CDCQ_STATUS_INTERVAL=1s",
 		"CDCQ_LOG_LEVEL=info",
+		"CDCQ_SOURCE_ALLOW=loopback,jobstate",
 	)
 }
 

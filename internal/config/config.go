@@ -44,14 +44,14 @@ type Config struct {
 	// ConnectAuthorization is the whole Authorization header sent with every
 	// request to Kafka Connect's REST API (CDCQ_CONNECT_AUTHORIZATION), for
 	// example "Bearer ..." for a proxy in front of the workers.
-	ConnectAuthorization string
+	ConnectAuthorization Secret
 	// ConnectUsername and ConnectPassword are sent as HTTP basic
 	// authentication with every request to Kafka Connect's REST API
 	// (CDCQ_CONNECT_USERNAME, CDCQ_CONNECT_PASSWORD), as Connect's
 	// BasicAuthSecurityRestExtension checks them. Exclusive with
 	// ConnectAuthorization.
 	ConnectUsername string
-	ConnectPassword string
+	ConnectPassword Secret
 	// FlinkGatewayURL and FlinkRESTURL select Flink for cached queries
 	// (CDCQ_FLINK_SQL_GATEWAY_URL, CDCQ_FLINK_REST_URL).
 	FlinkGatewayURL string
@@ -160,9 +160,9 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		ConnectURL:        strings.TrimSpace(getenv("CDCQ_CONNECT_URL")),
 		ConnectSecretsDir: strings.TrimSpace(getenv("CDCQ_CONNECT_SECRETS_DIR")),
 		// Credentials are taken as they are: spaces may belong to them.
-		ConnectAuthorization: getenv("CDCQ_CONNECT_AUTHORIZATION"),
+		ConnectAuthorization: Secret(getenv("CDCQ_CONNECT_AUTHORIZATION")),
 		ConnectUsername:      getenv("CDCQ_CONNECT_USERNAME"),
-		ConnectPassword:      getenv("CDCQ_CONNECT_PASSWORD"),
+		ConnectPassword:      Secret(getenv("CDCQ_CONNECT_PASSWORD")),
 		FlinkGatewayURL:      strings.TrimSpace(getenv("CDCQ_FLINK_SQL_GATEWAY_URL")),
 		FlinkRESTURL:         strings.TrimSpace(getenv("CDCQ_FLINK_REST_URL")),
 		FlinkKafkaBrokers:    list(getenv("CDCQ_FLINK_KAFKA_BROKERS")),
@@ -357,7 +357,7 @@ func (c Config) checkConnectSecurity() error {
 	if c.ConnectAuthorization != "" && (c.ConnectUsername != "" || c.ConnectPassword != "") {
 		return errors.New("set CDCQ_CONNECT_AUTHORIZATION or CDCQ_CONNECT_USERNAME and CDCQ_CONNECT_PASSWORD, not both")
 	}
-	if strings.ContainsAny(c.ConnectAuthorization, "\r\n") {
+	if strings.ContainsAny(c.ConnectAuthorization.Reveal(), "\r\n") {
 		return errors.New("CDCQ_CONNECT_AUTHORIZATION must be one line")
 	}
 	if (c.ConnectUsername == "") != (c.ConnectPassword == "") {

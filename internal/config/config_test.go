@@ -46,7 +46,7 @@ func TestFromEnv(t *testing.T) {
 		{name: "bad_write_burst", env: map[string]string{"CDCQ_API_WRITE_BURST": "-1"}, wantErr: "CDCQ_API_WRITE_BURST"},
 		{name: "connect_security", env: map[string]string{"CDCQ_CONNECT_SECRETS_DIR": " /run/cdcq-secrets ", "CDCQ_CONNECT_USERNAME": "cdcq", "CDCQ_CONNECT_PASSWORD": " pw with spaces"},
 			check: func(t *testing.T, c Config) {
-				if c.ConnectSecretsDir != "/run/cdcq-secrets" || c.ConnectUsername != "cdcq" || c.ConnectPassword != " pw with spaces" {
+				if c.ConnectSecretsDir != "/run/cdcq-secrets" || c.ConnectUsername != "cdcq" || c.ConnectPassword.Reveal() != " pw with spaces" {
 					t.Errorf("connect security = %q %q", c.ConnectSecretsDir, c.ConnectUsername)
 				}
 			}},
@@ -192,4 +192,29 @@ func fromMap(t *testing.T, env map[string]string) Config {
 		t.Fatalf("FromEnv(%v): %v", env, err)
 	}
 	return c
+}
+
+// A Config printed whole shows none of the credentials it carries.
+func TestPrintedConfigHidesCredentials(t *testing.T) {
+	c, err := FromEnv(func(k string) string {
+		return map[string]string{
+			"CDCQ_CONNECT_USERNAME": "cdcq", "CDCQ_CONNECT_PASSWORD": "connect-pw-77",
+			"CDCQ_FLINK_AUTHORIZATION": "Bearer flink-token-88",
+		}[k]
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := fmt.Sprintf("%v %+v %#v", c, c, c)
+	for _, secret := range []string{"connect-pw-77", "flink-token-88"} {
+		if strings.Contains(s, secret) {
+			t.Errorf("printed config shows %q", secret)
+		}
+	}
+	c2, _ := FromEnv(func(k string) string {
+		return map[string]string{"CDCQ_CONNECT_AUTHORIZATION": "Bearer connect-token-99"}[k]
+	})
+	if strings.Contains(fmt.Sprintf("%+v", c2), "connect-token-99") {
+		t.Error("printed config shows the Connect Authorization header")
+	}
 }

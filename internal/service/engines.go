@@ -338,9 +338,9 @@ func kafkaConnectCapture(cfg config.Config, source *pgsource.Client) (*debezium.
 func connectAuthorization(cfg config.Config) string {
 	switch {
 	case cfg.ConnectAuthorization != "":
-		return cfg.ConnectAuthorization
+		return cfg.ConnectAuthorization.Reveal()
 	case cfg.ConnectUsername != "":
-		return kafkaconnect.BasicAuthorization(cfg.ConnectUsername, cfg.ConnectPassword)
+		return kafkaconnect.BasicAuthorization(cfg.ConnectUsername, cfg.ConnectPassword.Reveal())
 	}
 	return ""
 }

@@ -15,14 +15,30 @@ import (
 // password. Workers act on the bound connection string, never on a
 // command's, so that a command naming another database cannot move an
 // environment or make a delete act elsewhere.
+//
+// A binding is established once the capture engine took the environment
+// up (Capture.Ensure returned without a terminal error): from then on the
+// source may hold the capture's slot and publication, and only a delete
+// frees the environment for another database. A create that failed before
+// that (a host that cannot be reached, a refused login) leaves nothing in
+// the source, so a create naming another database may replace it.
 type Bindings interface {
-	// Bound returns the environment's sealed connection string; ok is
-	// false when none is bound.
-	Bound(ctx context.Context, environmentID string) (sealed string, ok bool, err error)
-	// Bind records sealed as the environment's connection string.
+	// Bound returns the environment's binding; ok is false when none is.
+	Bound(ctx context.Context, environmentID string) (b Binding, ok bool, err error)
+	// Bind records sealed as the environment's connection string. A new
+	// binding is not established; an existing one keeps its state.
 	Bind(ctx context.Context, environmentID, sealed string) error
+	// Establish marks the environment's binding established.
+	Establish(ctx context.Context, environmentID string) error
 	// Unbind forgets the environment's connection string (after a delete).
 	Unbind(ctx context.Context, environmentID string) error
+}
+
+// Binding is an environment's bound connection string (sealed) and
+// whether it is established.
+type Binding struct {
+	Sealed      string
+	Established bool
 }
 
 // errBoundElsewhere is a command whose connection string names another
@@ -74,10 +90,11 @@ func resolve(ctx context.Context, cfg WorkerConfig, environmentID string, conn c
 		return binding{}, jobs.Terminalf("connection string %v", err)
 	}
 	out := binding{plain: plain, sealed: conn.Sealed}
-	sealed, ok, err := cfg.Bindings.Bound(ctx, environmentID)
+	bnd, ok, err := cfg.Bindings.Bound(ctx, environmentID)
 	if err != nil || !ok {
 		return out, err
 	}
+	sealed := bnd.Sealed
 	boundPlain, err := cfg.Sealer.Open(sealed, environmentID)
 	if err != nil {
 		return binding{}, jobs.Terminalf("the stored connection string of environment %s: %v", environmentID, err)
@@ -87,6 +104,11 @@ func resolve(ctx context.Context, cfg WorkerConfig, environmentID string, conn c
 		return binding{}, jobs.Terminalf("the stored connection string of environment %s %v", environmentID, err)
 	}
 	if differ := connstr.Differences(bound, asked); len(differ) > 0 {
+		if !bnd.Established && preferCommand {
+			// A create that never took hold: the command's database
+			// replaces it.
+			return out, nil
+		}
 		return binding{}, &errBoundElsewhere{environmentID: environmentID, differ: differ}
 	}
 	out.bound = true

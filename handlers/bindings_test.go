@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"testing"
@@ -15,23 +16,35 @@ import (
 // memBindings is Bindings in memory.
 type memBindings struct {
 	mu sync.Mutex
-	m  map[string]string
+	m  map[string]Binding
 }
 
-func (b *memBindings) Bound(_ context.Context, env string) (string, bool, error) {
+func (b *memBindings) Bound(_ context.Context, env string) (Binding, bool, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	s, ok := b.m[env]
-	return s, ok, nil
+	x, ok := b.m[env]
+	return x, ok, nil
 }
 
 func (b *memBindings) Bind(_ context.Context, env, sealed string) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.m == nil {
-		b.m = map[string]string{}
+		b.m = map[string]Binding{}
 	}
-	b.m[env] = sealed
+	x := b.m[env]
+	x.Sealed = sealed
+	b.m[env] = x
+	return nil
+}
+
+func (b *memBindings) Establish(_ context.Context, env string) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if x, ok := b.m[env]; ok {
+		x.Established = true
+		b.m[env] = x
+	}
 	return nil
 }
 
@@ -69,8 +82,8 @@ func TestEnvironmentIsBoundToItsDatabase(t *testing.T) {
 	if err := w.Handle(ctx, commands.CreateDatabaseConnection{Meta: meta("c1"), Connection: sealedConn(s, "env1", first)}); err != nil {
 		t.Fatal(err)
 	}
-	if bound, _, _ := b.Bound(ctx, "env1"); bound == "" {
-		t.Fatal("create bound nothing")
+	if bound, _, _ := b.Bound(ctx, "env1"); bound.Sealed == "" || !bound.Established {
+		t.Fatalf("create left the binding %+v, want it established", bound)
 	}
 
 	for _, other := range []struct{ conn, differ string }{
@@ -111,7 +124,7 @@ func TestEnvironmentIsBoundToItsDatabase(t *testing.T) {
 		t.Fatalf("rotation ensured %d specs", len(c.specs))
 	}
 	bound, _, _ := b.Bound(ctx, "env1")
-	if plain, err := s.Open(bound, "env1"); err != nil || plain != rotated {
+	if plain, err := s.Open(bound.Sealed, "env1"); err != nil || plain != rotated {
 		t.Fatalf("stored connection after rotation does not open to the new one (err %v)", err)
 	}
 
@@ -151,6 +164,7 @@ func TestCachedQueryForAnotherDatabaseIsRejected(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.Bind(ctx, "env1", s.Seal("postgres://alice:pw@db:5432/shop", "env1"))
+	b.Establish(ctx, "env1")
 	err = w.Handle(ctx, commands.CreateCachedQuery{Meta: commands.Meta{CommandID: "q1", EnvironmentID: "env1"},
 		Connection: sealedConn(s, "env1", "postgres://alice:pw@db:5432/crm"), QueryID: "q_1",
 		Schema: testSchema, SQLQuery: "SELECT count(*) FROM a"})
@@ -196,4 +210,57 @@ func reasonOf(ev events.Event) string {
 		return e.Reason
 	}
 	return ""
+}
+
+// A create that failed before the engine took it up (a host that cannot
+// be reached) leaves nothing in the source: a create naming another
+// database replaces its binding. A retryable failure may have left
+// something, so it establishes the binding.
+func TestFailedCreateGivesWayToAnotherDatabase(t *testing.T) {
+	ctx := context.Background()
+	rec := &recorder{}
+	s := newSealer(t)
+	b := &memBindings{}
+	c := &fakeCapture{ensureErr: jobs.Terminalf("cannot reach a PostgreSQL server at typo:5432"), status: jobs.CaptureStatus{Status: jobs.StatusRunning}}
+	w, err := NewWorker(WorkerConfig{Capture: c, Processor: &fakeProcessor{}, Events: rec, Sealer: s, Bindings: b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	create := func(id, conn string) {
+		t.Helper()
+		if err := w.Handle(ctx, commands.CreateDatabaseConnection{Meta: commands.Meta{CommandID: id, EnvironmentID: "env1"},
+			Connection: sealedConn(s, "env1", conn)}); err != nil && c.ensureErr == nil {
+			t.Fatal(err)
+		}
+	}
+	create("c1", "postgres://alice:pw@typo:5432/shop")
+	if x, ok, _ := b.Bound(ctx, "env1"); !ok || x.Established {
+		t.Fatalf("after a create that failed terminally: %+v %v, want bound, not established", x, ok)
+	}
+	c.ensureErr = nil
+	rec.events = nil
+	create("c2", "postgres://alice:pw@db:5432/shop")
+	if got := strings.Join(rec.names(), " "); got != "ConnectionRequested ConnectionObserved" {
+		t.Fatalf("create on the corrected host: events %q", got)
+	}
+	x, _, _ := b.Bound(ctx, "env1")
+	if plain, _ := s.Open(x.Sealed, "env1"); plain != "postgres://alice:pw@db:5432/shop" || !x.Established {
+		t.Fatalf("binding after the corrected create: established %v", x.Established)
+	}
+	// Now established: another database is refused.
+	rec.events = nil
+	create("c3", "postgres://alice:pw@typo:5432/shop")
+	if got := strings.Join(rec.names(), " "); got != "CommandRejected" {
+		t.Fatalf("create on another host once established: events %q", got)
+	}
+
+	// A retryable failure establishes the binding.
+	c.ensureErr = errors.New("kafka connect: 503")
+	if err := w.Handle(ctx, commands.CreateDatabaseConnection{Meta: commands.Meta{CommandID: "d1", EnvironmentID: "env2"},
+		Connection: sealedConn(s, "env2", "postgres://alice:pw@db:5432/shop")}); err == nil {
+		t.Fatal("a retryable engine error was not returned")
+	}
+	if x, ok, _ := b.Bound(ctx, "env2"); !ok || !x.Established {
+		t.Fatalf("after a retryable failure: %+v, want established", x)
+	}
 }

@@ -76,10 +76,16 @@ func (h *CreateDatabaseConnectionHandler) ensure(ctx context.Context, c cause, c
 	if err := cfg.Events.Publish(ctx, requested); err != nil {
 		return spec, err
 	}
-	if err := cfg.Capture.Ensure(ctx, spec); err != nil {
-		if jobs.IsTerminal(err) {
-			return spec, h.fail(ctx, c, err)
-		}
+	err = cfg.Capture.Ensure(ctx, spec)
+	if err != nil && jobs.IsTerminal(err) {
+		return spec, h.fail(ctx, c, err)
+	}
+	// The engine may have made something in the source (even on a
+	// retryable error): from now on only a delete frees the environment.
+	if berr := cfg.Bindings.Establish(ctx, c.environmentID); berr != nil {
+		return spec, fmt.Errorf("establish the binding of %s: %w", c.environmentID, berr)
+	}
+	if err != nil {
 		return spec, fmt.Errorf("ensure capture for %s: %w", c.environmentID, err)
 	}
 	status, err := cfg.Capture.Observe(ctx, spec)

@@ -40,7 +40,7 @@ func (s *Server) createCachedQuery(c *fiber.Ctx) error {
 	if err != nil {
 		return queryProblem(err)
 	}
-	if err := s.checkBinding(c, req, rebindAdvice); err != nil {
+	if err := s.checkBinding(c, req, true, rebindAdvice); err != nil {
 		return err
 	}
 	queryID := names.QueryID(req.env, body.Schema, normalized)

@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/cdcq/cdcq/commands"
+	"github.com/cdcq/cdcq/internal/connstr"
 	"github.com/cdcq/cdcq/internal/secret"
 	"github.com/cdcq/cdcq/projections"
 )
@@ -27,6 +28,14 @@ type CommandPublisher interface {
 type StatusReader interface {
 	Connection(ctx context.Context, environmentID string) (projections.ConnectionView, error)
 	CachedQuery(ctx context.Context, queryID string) (projections.QueryView, error)
+}
+
+// BindingReader tells which database an environment is bound to (the
+// workers' record, see handlers.Bindings): its connection string, parsed,
+// and whether the binding is established (the capture engine took the
+// environment up). ok is false when none is bound.
+type BindingReader interface {
+	Binding(ctx context.Context, environmentID string) (conn connstr.Conn, established, ok bool, err error)
 }
 
 // ResultSource serves the materialised results of cached queries, from
@@ -185,6 +194,11 @@ type Config struct {
 	// the progress in GET /cachedQueries/{id}. Optional: without it, those
 	// endpoints answer 404.
 	Results ResultSource
+	// Bindings tells which database each environment is bound to, so that
+	// a command naming another one is refused with 409. Optional: without
+	// it, the status projection's connection is compared, and a create
+	// after a failed create (which binds nothing for good) is refused too.
+	Bindings BindingReader
 	// Sealer seals connection strings before they leave the API. Required;
 	// the workers must hold the same key.
 	Sealer *secret.Sealer

@@ -89,7 +89,7 @@ func (s *Server) createDatabaseConnection(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if err := s.checkBinding(c, req, rebindAdvice); err != nil {
+	if err := s.checkBinding(c, req, true, rebindAdvice); err != nil {
 		return err
 	}
 	cmd := commands.CreateDatabaseConnection{Meta: s.meta(req.env), Connection: s.sealed(req.env, req.conn)}
@@ -114,7 +114,7 @@ func (s *Server) deleteDatabaseConnection(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if err := s.checkBinding(c, req, "; nothing was deleted: send the connection string the environment was created with"); err != nil {
+	if err := s.checkBinding(c, req, false, "; nothing was deleted: send the connection string the environment was created with"); err != nil {
 		return err
 	}
 	cmd := commands.DeleteDatabaseConnection{Meta: s.meta(req.env), Connection: s.sealed(req.env, req.conn)}
@@ -207,11 +207,25 @@ func mismatch(env string, differ []string, then string) error {
 
 // checkBinding refuses a command for an environment that is bound to
 // another database. An environment that does not exist, or was deleted, is
-// bound to nothing yet. A new password for the same database passes: it
-// rotates the stored one.
-func (s *Server) checkBinding(c *fiber.Ctx, req connectionRequest, then string) error {
+// bound to nothing. A new password for the same database passes: it
+// rotates the stored one. With rebind, a binding that is not established
+// (its create failed before the engine took it up) gives way.
+func (s *Server) checkBinding(c *fiber.Ctx, req connectionRequest, rebind bool, then string) error {
 	ctx, cancel := s.backendContext(c)
 	defer cancel()
+	if s.cfg.Bindings != nil {
+		bound, established, ok, err := s.cfg.Bindings.Binding(ctx, req.env)
+		switch {
+		case err != nil:
+			return statusUnavailable(fmt.Errorf("read the binding of %s: %w", req.env, err))
+		case !ok || (rebind && !established):
+			return nil
+		}
+		if differ := connstr.Differences(bound, req.conn); len(differ) > 0 {
+			return mismatch(req.env, differ, then)
+		}
+		return nil
+	}
 	view, err := s.cfg.Status.Connection(ctx, req.env)
 	switch {
 	case errors.Is(err, projections.ErrNotFound):

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strings"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cdcq/cdcq/commands"
+	"github.com/cdcq/cdcq/internal/connstr"
 	"github.com/cdcq/cdcq/internal/jobs"
 	"github.com/cdcq/cdcq/projections"
 )
@@ -265,6 +267,50 @@ func TestCommandsForAnotherDatabaseAreRefused(t *testing.T) {
 					t.Fatalf("after a delete, another database: status %d, body %s", res.status, res.body)
 				}
 			})
+		}
+	}
+}
+
+// fakeBindings is a BindingReader with one environment.
+type fakeBindings struct {
+	conn        string
+	established bool
+}
+
+func (f fakeBindings) Binding(_ context.Context, env string) (connstr.Conn, bool, bool, error) {
+	if env != testEnv || f.conn == "" {
+		return connstr.Conn{}, false, false, nil
+	}
+	c, err := connstr.Parse(f.conn)
+	return c, f.established, err == nil, err
+}
+
+// With the workers' bindings, an established binding refuses another
+// database; one whose create failed before the engine took it up gives way
+// to a create (not to a delete, which must name it).
+func TestBindingsDecideTheConflict(t *testing.T) {
+	other := "postgres://alice:" + testPassword + "@db2.example.com/shop"
+	for _, tc := range []struct {
+		established bool
+		path        string
+		want        int
+	}{
+		{true, "/createDatabaseConnection", http.StatusConflict},
+		{true, "/deleteDatabaseConnection", http.StatusConflict},
+		{false, "/createDatabaseConnection", http.StatusCreated},
+		{false, "/deleteDatabaseConnection", http.StatusConflict},
+	} {
+		h := newHarness(t, func(c *Config) { c.Bindings = fakeBindings{conn: testConnString, established: tc.established} })
+		// The projection would say otherwise: the bindings decide.
+		deleted := storedView(testConnRedacted)
+		deleted.Status = jobs.StatusDeleted
+		h.status.conns[testEnv] = deleted
+		res := h.do(t, encodings[0].build(tc.path, map[string]string{"connectionString": other, "environmentId": testEnv}))
+		if res.status != tc.want {
+			t.Errorf("%s, established %v: %d %s, want %d", tc.path, tc.established, res.status, res.body, tc.want)
+		}
+		if published := len(h.pub.published()); (tc.want == http.StatusConflict) != (published == 0) {
+			t.Errorf("%s, established %v: published %d commands", tc.path, tc.established, published)
 		}
 	}
 }

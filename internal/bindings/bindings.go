@@ -30,21 +30,22 @@ func New(pool *pgxpool.Pool) (*Store, error) {
 	return &Store{pool: pool}, nil
 }
 
-// Bound returns the environment's sealed connection string.
-func (s *Store) Bound(ctx context.Context, environmentID string) (string, bool, error) {
-	var sealed string
-	err := s.pool.QueryRow(ctx, `SELECT connection_sealed FROM environment_bindings WHERE environment_id = $1`,
-		environmentID).Scan(&sealed)
+// Bound returns the environment's sealed connection string and whether
+// the binding is established.
+func (s *Store) Bound(ctx context.Context, environmentID string) (sealed string, established, ok bool, err error) {
+	err = s.pool.QueryRow(ctx, `SELECT connection_sealed, established FROM environment_bindings WHERE environment_id = $1`,
+		environmentID).Scan(&sealed, &established)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return "", false, nil
+		return "", false, false, nil
 	}
 	if err != nil {
-		return "", false, fmt.Errorf("bindings: read %s: %w", environmentID, err)
+		return "", false, false, fmt.Errorf("bindings: read %s: %w", environmentID, err)
 	}
-	return sealed, true, nil
+	return sealed, established, true, nil
 }
 
-// Bind records sealed as the environment's connection string.
+// Bind records sealed as the environment's connection string. A new
+// binding is not established; an existing one keeps its state.
 func (s *Store) Bind(ctx context.Context, environmentID, sealed string) error {
 	_, err := s.pool.Exec(ctx, `
 		INSERT INTO environment_bindings (environment_id, connection_sealed) VALUES ($1, $2)
@@ -52,6 +53,17 @@ func (s *Store) Bind(ctx context.Context, environmentID, sealed string) error {
 		environmentID, sealed)
 	if err != nil {
 		return fmt.Errorf("bindings: bind %s: %w", environmentID, err)
+	}
+	return nil
+}
+
+// Establish marks the environment's binding established: the capture
+// engine took it up, and only a delete frees the environment.
+func (s *Store) Establish(ctx context.Context, environmentID string) error {
+	_, err := s.pool.Exec(ctx, `UPDATE environment_bindings SET established = true, updated_at = now()
+		WHERE environment_id = $1 AND NOT established`, environmentID)
+	if err != nil {
+		return fmt.Errorf("bindings: establish %s: %w", environmentID, err)
 	}
 	return nil
 }

@@ -30,21 +30,27 @@ func TestBindRebindUnbind(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := t.Context()
-	if _, ok, err := s.Bound(ctx, "env1"); ok || err != nil {
+	if _, _, ok, err := s.Bound(ctx, "env1"); ok || err != nil {
 		t.Fatalf("Bound before Bind = %v, %v", ok, err)
 	}
-	for _, v := range []string{"v2:00000000:first", "v2:00000000:second"} {
+	for i, v := range []string{"v2:00000000:first", "v2:00000000:second", "v2:00000000:third"} {
 		if err := s.Bind(ctx, "env1", v); err != nil {
 			t.Fatal(err)
 		}
-		if got, ok, err := s.Bound(ctx, "env1"); !ok || err != nil || got != v {
-			t.Fatalf("Bound = %q %v %v, want %q", got, ok, err, v)
+		// New: not established; established from the second on, which a
+		// rebind keeps.
+		got, established, ok, err := s.Bound(ctx, "env1")
+		if !ok || err != nil || got != v || established != (i > 0) {
+			t.Fatalf("Bound = %q %v %v %v, want %q, established %v", got, established, ok, err, v, i > 0)
+		}
+		if err := s.Establish(ctx, "env1"); err != nil {
+			t.Fatal(err)
 		}
 	}
 	if err := s.Unbind(ctx, "env1"); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok, _ := s.Bound(ctx, "env1"); ok {
+	if _, _, ok, _ := s.Bound(ctx, "env1"); ok {
 		t.Fatal("still bound after Unbind")
 	}
 }

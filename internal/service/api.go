@@ -9,9 +9,12 @@ import (
 	"time"
 
 	httpapi "github.com/cdcq/cdcq/http"
+	"github.com/cdcq/cdcq/internal/bindings"
 	"github.com/cdcq/cdcq/internal/cachedquery"
+	"github.com/cdcq/cdcq/internal/connstr"
 	"github.com/cdcq/cdcq/internal/kafkabus"
 	"github.com/cdcq/cdcq/internal/results"
+	"github.com/cdcq/cdcq/internal/secret"
 	"github.com/cdcq/cdcq/internal/serving"
 	"github.com/cdcq/cdcq/projections"
 )
@@ -236,9 +239,14 @@ func RunAPI(ctx context.Context, inf *Infra, opts APIOptions, logger *slog.Logge
 		cache.Run(cacheCtx)
 	}()
 	defer func() { stopCache(); <-cacheDone }()
+	bound, err := bindings.New(inf.Pool)
+	if err != nil {
+		return err
+	}
 	srv, err := httpapi.New(httpapi.Config{
 		Commands:    cmds,
 		Status:      store,
+		Bindings:    apiBindings{store: bound, sealer: inf.Sealer},
 		Results:     resultSource{cache},
 		Sealer:      inf.Sealer,
 		Tokens:      opts.Tokens,
@@ -264,4 +272,29 @@ func RunAPI(ctx context.Context, inf *Infra, opts APIOptions, logger *slog.Logge
 		return fmt.Errorf("http shutdown: %w", err)
 	}
 	return nil
+}
+
+// apiBindings reads the workers' bindings for the API: the bound
+// connection string opened and parsed.
+type apiBindings struct {
+	store  *bindings.Store
+	sealer *secret.Sealer
+}
+
+func (b apiBindings) Binding(ctx context.Context, environmentID string) (connstr.Conn, bool, bool, error) {
+	sealed, established, ok, err := b.store.Bound(ctx, environmentID)
+	if err != nil || !ok {
+		return connstr.Conn{}, false, false, err
+	}
+	plain, err := b.sealer.Open(sealed, environmentID)
+	if err != nil {
+		return connstr.Conn{}, false, false, fmt.Errorf("the connection bound to %s: %w", environmentID, err)
+	}
+	conn, err := connstr.Parse(plain)
+	if err != nil {
+		// Stored before a parameter was refused: not comparable here; the
+		// worker refuses it with the reason.
+		return connstr.Conn{}, false, false, nil
+	}
+	return conn, established, true, nil
 }

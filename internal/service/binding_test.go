@@ -3,7 +3,9 @@ package service
 import (
 	"context"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -83,5 +85,50 @@ func TestEnvironmentStaysBoundToItsDatabase(t *testing.T) {
 	// Deleted, the environment may capture the other database.
 	if res := s.postForm("/createDatabaseConnection", map[string]string{"connectionString": other, "environmentId": env}); res.status != http.StatusCreated {
 		t.Fatalf("create on another database after delete: %d %s", res.status, res.body)
+	}
+}
+
+// A create that failed before anything was made in the source (a port
+// nothing listens on) does not bind the environment for good: the create
+// with the right connection string is accepted and runs.
+func TestFailedCreateDoesNotBindTheEnvironment(t *testing.T) {
+	s := startSystemWith(t, func(inf *Infra, cfg config.Config, logger *slog.Logger) []WorkerDeps {
+		deps, err := Engines(cfg, inf, logger)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return []WorkerDeps{deps}
+	})
+	src, srcConn := sourceDatabase(t)
+	if _, err := srcConn.Exec(context.Background(), `CREATE TABLE orders (id int PRIMARY KEY)`); err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := l.Addr().String()
+	l.Close()
+	u, err := url.Parse(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Host = closed
+	typo := u.String()
+	env := uniqueEnv("typo")
+	if res := s.postForm("/createDatabaseConnection", map[string]string{"connectionString": typo, "environmentId": env}); res.status != http.StatusCreated {
+		t.Fatalf("create: %d %s", res.status, res.body)
+	}
+	s.waitForStatus(typo, env, "FAILED", func(m map[string]any) bool {
+		r, _ := m["reason"].(string)
+		return m["status"] == "FAILED" && strings.Contains(r, "cannot reach a PostgreSQL server")
+	})
+	if res := s.postForm("/createDatabaseConnection", map[string]string{"connectionString": src, "environmentId": env}); res.status != http.StatusCreated {
+		t.Fatalf("create with the right port after a failed create: %d %s", res.status, res.body)
+	}
+	s.waitForStatus(src, env, "RUNNING", func(m map[string]any) bool { return m["status"] == "RUNNING" })
+	// Established now: the old port is another database.
+	if res := s.postForm("/createDatabaseConnection", map[string]string{"connectionString": typo, "environmentId": env}); res.status != http.StatusConflict {
+		t.Fatalf("create on the old port once running: %d %s", res.status, res.body)
 	}
 }

@@ -206,10 +206,11 @@ func RunWorker(ctx context.Context, inf *Infra, deps WorkerDeps, statusInterval 
 	if err != nil {
 		return err
 	}
-	bound, err := bindings.New(inf.Pool)
+	bindingStore, err := bindings.New(inf.Pool)
 	if err != nil {
 		return err
 	}
+	bound := workerBindings{bindingStore}
 	worker, err := handlers.NewWorker(handlers.WorkerConfig{
 		Capture: deps.Capture, Processor: deps.Processor, Events: evs, Sealer: inf.Sealer, Bindings: bound, Logger: logger,
 		Sequencer: in, Catalog: handlers.SourceCatalog{Source: deps.Source},
@@ -292,4 +293,12 @@ func runWorkerRouter(ctx context.Context, inf *Infra, logger *slog.Logger, worke
 			permanent: func(err error) bool { return errors.Is(err, projections.ErrBadEvent) },
 		},
 	)
+}
+
+// workerBindings is bindings.Store as the handlers' Bindings port.
+type workerBindings struct{ *bindings.Store }
+
+func (b workerBindings) Bound(ctx context.Context, environmentID string) (handlers.Binding, bool, error) {
+	sealed, established, ok, err := b.Store.Bound(ctx, environmentID)
+	return handlers.Binding{Sealed: sealed, Established: established}, ok, err
 }

@@ -2,7 +2,6 @@ package service
 
 import (
 	"context"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -10,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cdcq/cdcq/internal/config"
 	"github.com/cdcq/cdcq/internal/pgtest"
 )
 
@@ -20,13 +18,7 @@ import (
 // rotates the stored connection string, and a delete acts on the stored
 // one even when the caller sends an old password.
 func TestEnvironmentStaysBoundToItsDatabase(t *testing.T) {
-	s := startSystemWith(t, func(inf *Infra, cfg config.Config, logger *slog.Logger) []WorkerDeps {
-		deps, err := Engines(cfg, inf, logger)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return []WorkerDeps{deps}
-	})
+	s := startEmbeddedSystem(t)
 	ctx := context.Background()
 	src, srcConn := sourceDatabase(t)
 	if _, err := srcConn.Exec(ctx, `CREATE TABLE orders (id int PRIMARY KEY, total numeric(10,2)); INSERT INTO orders VALUES (1, 9.99)`); err != nil {
@@ -92,13 +84,7 @@ func TestEnvironmentStaysBoundToItsDatabase(t *testing.T) {
 // nothing listens on) does not bind the environment for good: the create
 // with the right connection string is accepted and runs.
 func TestFailedCreateDoesNotBindTheEnvironment(t *testing.T) {
-	s := startSystemWith(t, func(inf *Infra, cfg config.Config, logger *slog.Logger) []WorkerDeps {
-		deps, err := Engines(cfg, inf, logger)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return []WorkerDeps{deps}
-	})
+	s := startEmbeddedSystem(t)
 	src, srcConn := sourceDatabase(t)
 	if _, err := srcConn.Exec(context.Background(), `CREATE TABLE orders (id int PRIMARY KEY)`); err != nil {
 		t.Fatal(err)

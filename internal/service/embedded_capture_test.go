@@ -3,15 +3,12 @@ package service
 import (
 	"context"
 	"encoding/json"
-	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
-
-	"github.com/cdcq/cdcq/internal/config"
 )
 
 // Without Kafka Connect, createDatabaseConnection starts the embedded
@@ -19,13 +16,7 @@ import (
 // checkJobStatus reports the capture, and delete leaves no slot and no
 // publication behind.
 func TestEmbeddedCaptureLifecycle(t *testing.T) {
-	s := startSystemWith(t, func(inf *Infra, cfg config.Config, logger *slog.Logger) []WorkerDeps {
-		deps, err := Engines(cfg, inf, logger)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return []WorkerDeps{deps}
-	})
+	s := startEmbeddedSystem(t)
 	src, srcConn := sourceDatabase(t)
 	ctx := context.Background()
 	if _, err := srcConn.Exec(ctx, `CREATE TABLE orders (id int PRIMARY KEY, total numeric(10,2));

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"log/slog"
 	"net"
 	"net/http"
 	neturl "net/url"
@@ -13,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cdcq/cdcq/internal/config"
 	"github.com/cdcq/cdcq/internal/results"
 )
 
@@ -25,13 +23,7 @@ import (
 // source work) stops the time, so the lag grows; unblocked, it advances
 // again.
 func TestFreshThroughQuietAndStuck(t *testing.T) {
-	s := startSystemWith(t, func(inf *Infra, cfg config.Config, logger *slog.Logger) []WorkerDeps {
-		deps, err := Engines(cfg, inf, logger)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return []WorkerDeps{deps}
-	})
+	s := startEmbeddedSystem(t)
 	src, conn := sourceDatabase(t)
 	ctx := context.Background()
 	if _, err := conn.Exec(ctx, `CREATE TABLE orders (id int PRIMARY KEY, region text NOT NULL, total numeric(10,2) NOT NULL);

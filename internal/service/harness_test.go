@@ -75,6 +75,19 @@ func startSystem(t testing.TB, workers ...WorkerDeps) *system {
 	return startSystemWith(t, func(*Infra, config.Config, *slog.Logger) []WorkerDeps { return workers })
 }
 
+// startEmbeddedSystem starts the API and one worker with the engines the
+// configuration selects: the embedded capture and engine.
+func startEmbeddedSystem(t testing.TB) *system {
+	t.Helper()
+	return startSystemWith(t, func(inf *Infra, cfg config.Config, logger *slog.Logger) []WorkerDeps {
+		deps, err := Engines(cfg, inf, logger)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return []WorkerDeps{deps}
+	})
+}
+
 // startSystemWith starts the API and the workers that engines builds once
 // the infrastructure is ready.
 func startSystemWith(t testing.TB, engines func(inf *Infra, cfg config.Config, logger *slog.Logger) []WorkerDeps) *system {

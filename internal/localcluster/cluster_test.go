@@ -65,6 +65,7 @@ func TestUpDown(t *testing.T) {
 			t.Errorf("%s: %v, mode %v; want 0600", f, err, st.Mode().Perm())
 		}
 	}
+	checkKafkaSASL(ctx, t, c)
 	if err := flinkReady(ctx, c.FlinkRESTURL(), true); err != nil {
 		t.Error(err)
 	}
@@ -94,6 +95,9 @@ func TestUpDown(t *testing.T) {
 	if again.ConnectAuthorization() != c.ConnectAuthorization() {
 		t.Error("second Up does not know the running Connect's REST credentials")
 	}
+	if again.KafkaSASLPassword() != c.KafkaSASLPassword() {
+		t.Error("second Up does not know the running Kafka SASL_SSL user's password")
+	}
 	if again.Ports() != c.Ports() {
 		t.Errorf("second Up ports = %+v, want the running cluster's %+v", again.Ports(), c.Ports())
 	}
@@ -118,5 +122,30 @@ func TestUpDown(t *testing.T) {
 	}
 	if err := Down(cfg.Dir); err != nil {
 		t.Errorf("Down of a stopped cluster: %v", err)
+	}
+}
+
+// checkKafkaSASL: the SASL_SSL listener takes the cluster's SCRAM user over
+// TLS with the cluster's CA, and refuses a wrong password and plaintext;
+// the server's key file is its owner's only.
+func checkKafkaSASL(ctx context.Context, t *testing.T, c *Cluster) {
+	t.Helper()
+	brokers, ca := c.KafkaSASLBrokers(), c.KafkaSASLCAFile()
+	user := kafkaSASL{User: c.KafkaSASLUsername(), Password: c.KafkaSASLPassword()}
+	if brokers == "" || user.User == "" || user.Password == "" || ca == "" {
+		t.Fatalf("the cluster names no complete SASL_SSL listener: %q %q %q", brokers, user.User, ca)
+	}
+	if err := kafkaSASLReady(ctx, brokers, ca, user); err != nil {
+		t.Errorf("SASL_SSL listener: %v", err)
+	}
+	wrong := kafkaSASL{User: user.User, Password: "wrong"}
+	if err := kafkaSASLReady(ctx, brokers, ca, wrong); err == nil {
+		t.Error("the SASL_SSL listener took a wrong password")
+	}
+	if err := kafkaReady(ctx, brokers); err == nil {
+		t.Error("the SASL_SSL listener answered plaintext")
+	}
+	if st, err := os.Stat(c.dirLayout().tlsServer()); err != nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("%s: %v; want mode 0600", c.dirLayout().tlsServer(), err)
 	}
 }

@@ -44,16 +44,24 @@ var flinkJava17Opts = []string{
 	"--add-opens=java.base/java.util.concurrent.locks=ALL-UNNAMED",
 }
 
-// kafkaServerProperties configures one JVM as KRaft controller and broker.
+// kafkaServerProperties configures one JVM as KRaft controller and broker,
+// with a PLAINTEXT listener (everything but the security tests), and a
+// SASL_SSL one that takes SCRAM-SHA-256 over TLS only: its key and
+// certificate chain come from a PEM file (tls/server.pem), its users from
+// the cluster's metadata (addSCRAMUser).
 func kafkaServerProperties(l layout, p Ports) string {
 	return fmt.Sprintf(`process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:%[2]d
-listeners=PLAINTEXT://127.0.0.1:%[1]d,CONTROLLER://127.0.0.1:%[2]d
-advertised.listeners=PLAINTEXT://127.0.0.1:%[1]d
+listeners=PLAINTEXT://127.0.0.1:%[1]d,CONTROLLER://127.0.0.1:%[2]d,%[4]s://127.0.0.1:%[5]d
+advertised.listeners=PLAINTEXT://127.0.0.1:%[1]d,%[4]s://127.0.0.1:%[5]d
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,%[4]s:SASL_SSL
 inter.broker.listener.name=PLAINTEXT
+sasl.enabled.mechanisms=SCRAM-SHA-256
+listener.name.%[6]s.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.%[6]s.ssl.keystore.type=PEM
+listener.name.%[6]s.ssl.keystore.location=%[7]s
 log.dirs=%[3]s
 num.partitions=1
 auto.create.topics.enable=true
@@ -63,7 +71,7 @@ transaction.state.log.min.isr=1
 group.initial.rebalance.delay.ms=0
 share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
-`, p.Kafka, p.KafkaController, l.kafkaData())
+`, p.Kafka, p.KafkaController, l.kafkaData(), saslListener, p.KafkaSASL, strings.ToLower(saslListener), l.tlsServer())
 }
 
 // connectWorkerProperties configures a distributed Connect worker with

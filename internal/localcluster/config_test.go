@@ -68,7 +68,7 @@ func TestJarSetsAreResolvedFromTheirOwnDirectories(t *testing.T) {
 }
 
 func TestEnv(t *testing.T) {
-	c := newCluster("/cluster", DefaultPorts(), restAuth{User: "cdcq", Password: "pw"})
+	c := newCluster("/cluster", DefaultPorts(), restAuth{User: "cdcq", Password: "pw"}, kafkaSASL{User: "cdcq-test", Password: "kpw"})
 	want := `export CDCQ_KAFKA_BROKERS=127.0.0.1:9092
 export CDCQ_CONNECT_URL=http://127.0.0.1:8083
 export CDCQ_FLINK_SQL_GATEWAY_URL=http://127.0.0.1:8084
@@ -76,6 +76,10 @@ export CDCQ_FLINK_REST_URL=http://127.0.0.1:8081
 export CDCQ_CONNECT_SECRETS_DIR=/cluster/secrets
 export CDCQ_CONNECT_USERNAME=cdcq
 export CDCQ_CONNECT_PASSWORD=pw
+export CDCQ_TEST_KAFKA_SASL_BROKERS=127.0.0.1:9094
+export CDCQ_TEST_KAFKA_SASL_USERNAME=cdcq-test
+export CDCQ_TEST_KAFKA_SASL_PASSWORD=kpw
+export CDCQ_TEST_KAFKA_SASL_CA_FILE=/cluster/tls/ca.pem
 `
 	if diff := cmp.Diff(want, c.Env()); diff != "" {
 		t.Errorf("Env (-want +got):\n%s", diff)
@@ -89,6 +93,17 @@ export CDCQ_CONNECT_PASSWORD=pw
 	if got, want := c.LogFile(Connect), "/cluster/logs/connect.log"; got != want {
 		t.Errorf("LogFile = %q, want %q", got, want)
 	}
+	sasl := []string{c.KafkaSASLBrokers(), c.KafkaSASLUsername(), c.KafkaSASLPassword(), c.KafkaSASLCAFile()}
+	if diff := cmp.Diff([]string{"127.0.0.1:9094", "cdcq-test", "kpw", "/cluster/tls/ca.pem"}, sasl); diff != "" {
+		t.Errorf("Kafka SASL_SSL listener (-want +got):\n%s", diff)
+	}
+	// The env file runs cdcq on the PLAINTEXT listener: it must not set
+	// cdcq's own Kafka security variables.
+	for _, kv := range c.EnvVars() {
+		if strings.HasPrefix(kv, "CDCQ_KAFKA_") && !strings.HasPrefix(kv, "CDCQ_KAFKA_BROKERS=") {
+			t.Errorf("env sets %s", kv)
+		}
+	}
 }
 
 func TestFromEnvFile(t *testing.T) {
@@ -97,9 +112,11 @@ func TestFromEnvFile(t *testing.T) {
 		text        string
 		wantSecrets string
 		wantAuth    restAuth
+		wantSASL    kafkaSASL
 		wantErr     string
 	}{
-		{name: "as_up_writes_it", text: newCluster("/c", DefaultPorts(), restAuth{User: "u", Password: "p=w"}).Env(), wantSecrets: "/c/secrets", wantAuth: restAuth{User: "u", Password: "p=w"}},
+		{name: "as_up_writes_it", text: newCluster("/c", DefaultPorts(), restAuth{User: "u", Password: "p=w"}, kafkaSASL{User: "k", Password: "k=pw"}).Env(),
+			wantSecrets: "/c/secrets", wantAuth: restAuth{User: "u", Password: "p=w"}, wantSASL: kafkaSASL{User: "k", Password: "k=pw"}},
 		{name: "without_export_and_quoted", text: "# local\nCDCQ_KAFKA_BROKERS=127.0.0.1:9092\nCDCQ_CONNECT_URL=\"http://127.0.0.1:8083\"\n" +
 			"CDCQ_FLINK_SQL_GATEWAY_URL='http://127.0.0.1:8084'\nCDCQ_FLINK_REST_URL=http://127.0.0.1:8081\n"},
 		{name: "missing_variable", text: "CDCQ_KAFKA_BROKERS=127.0.0.1:9092\n", wantErr: "does not set CDCQ_"},
@@ -121,8 +138,11 @@ func TestFromEnvFile(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			want := newCluster("", DefaultPorts(), tt.wantAuth).vars
+			want := newCluster("", DefaultPorts(), tt.wantAuth, tt.wantSASL).vars
 			want.SecretsDir = tt.wantSecrets
+			if tt.wantSASL.User != "" {
+				want.KafkaSASLCAFile = "/c/tls/ca.pem"
+			}
 			if diff := cmp.Diff(want, c.vars); diff != "" {
 				t.Errorf("vars (-want +got):\n%s", diff)
 			}

@@ -15,6 +15,7 @@
 //	run/<component>.pid          each running JVM's process id
 //	tmp/                         Flink's temporary files
 //	secrets/                     passwords cdcq writes for Connect's "dir" config provider (mode 0700)
+//	tls/                         the CA (ca.pem) and Kafka's SASL_SSL key and certificate (server.pem), made once
 //	env                          the CDCQ_* variables that point cdcq at the cluster
 //
 // `make cluster-up` (cmd/localcluster) and the tests' harness
@@ -61,6 +62,9 @@ var components = []string{Kafka, JobManager, TaskManager, Connect, SQLGateway}
 type Ports struct {
 	// Kafka is the broker's PLAINTEXT listener (CDCQ_KAFKA_BROKERS).
 	Kafka int `json:"kafka"`
+	// KafkaSASL is the broker's SASL_SSL listener: SCRAM-SHA-256 over TLS
+	// (CDCQ_TEST_KAFKA_SASL_BROKERS).
+	KafkaSASL int `json:"kafkaSasl"`
 	// KafkaController is the KRaft controller's listener.
 	KafkaController int `json:"kafkaController"`
 	// Connect is Kafka Connect's REST API (CDCQ_CONNECT_URL).
@@ -79,7 +83,7 @@ type Ports struct {
 // DefaultPorts are the ports `make cluster-up` uses: the components' usual
 // ones, and 8084 for the SQL Gateway (as in compose.yaml).
 func DefaultPorts() Ports {
-	return Ports{Kafka: 9092, KafkaController: 9093, Connect: 8083, FlinkREST: 8081, FlinkRPC: 6123, FlinkBlob: 6124, SQLGateway: 8084}
+	return Ports{Kafka: 9092, KafkaController: 9093, KafkaSASL: 9094, Connect: 8083, FlinkREST: 8081, FlinkRPC: 6123, FlinkBlob: 6124, SQLGateway: 8084}
 }
 
 // named lists the ports with what uses them, in a fixed order.
@@ -91,7 +95,8 @@ func (p *Ports) named() []struct {
 		name string
 		port *int
 	}{
-		{"Kafka", &p.Kafka}, {"Kafka controller", &p.KafkaController}, {"Kafka Connect", &p.Connect},
+		{"Kafka", &p.Kafka}, {"Kafka controller", &p.KafkaController}, {"Kafka SASL_SSL", &p.KafkaSASL},
+		{"Kafka Connect", &p.Connect},
 		{"Flink REST", &p.FlinkREST}, {"Flink RPC", &p.FlinkRPC}, {"Flink blob server", &p.FlinkBlob},
 		{"Flink SQL Gateway", &p.SQLGateway},
 	}
@@ -215,9 +220,16 @@ type envVars struct {
 	// ConnectAuth is the user of Connect's REST API
 	// (CDCQ_CONNECT_USERNAME, CDCQ_CONNECT_PASSWORD); zero for none.
 	ConnectAuth restAuth
+	// KafkaSASLBrokers is the bootstrap list of the broker's SASL_SSL
+	// listener, KafkaSASL its user and KafkaSASLCAFile the PEM file of the
+	// CA that signed its certificate (CDCQ_TEST_KAFKA_SASL_*); empty for
+	// an env file that does not set them.
+	KafkaSASLBrokers string
+	KafkaSASL        kafkaSASL
+	KafkaSASLCAFile  string
 }
 
-func newCluster(dir string, p Ports, auth restAuth) *Cluster {
+func newCluster(dir string, p Ports, auth restAuth, sasl kafkaSASL) *Cluster {
 	c := &Cluster{dir: dir, ports: p, vars: envVars{
 		KafkaBrokers:  fmt.Sprintf("127.0.0.1:%d", p.Kafka),
 		ConnectURL:    fmt.Sprintf("http://127.0.0.1:%d", p.Connect),
@@ -227,6 +239,11 @@ func newCluster(dir string, p Ports, auth restAuth) *Cluster {
 	}}
 	if dir != "" {
 		c.vars.SecretsDir = layout{dir: dir}.secrets()
+	}
+	if sasl.User != "" {
+		c.vars.KafkaSASLBrokers = fmt.Sprintf("127.0.0.1:%d", p.KafkaSASL)
+		c.vars.KafkaSASL = sasl
+		c.vars.KafkaSASLCAFile = layout{dir: dir}.tlsCA()
 	}
 	return c
 }
@@ -264,6 +281,21 @@ func (c *Cluster) ConnectPassword() string { return c.vars.ConnectAuth.Password 
 // REST API; empty when it asks for none.
 func (c *Cluster) ConnectAuthorization() string { return c.vars.ConnectAuth.header() }
 
+// KafkaSASLBrokers is the bootstrap list of the broker's SASL_SSL
+// listener, which takes SCRAM-SHA-256 over TLS only
+// (CDCQ_TEST_KAFKA_SASL_BROKERS); empty when the cluster has none.
+func (c *Cluster) KafkaSASLBrokers() string { return c.vars.KafkaSASLBrokers }
+
+// KafkaSASLUsername and KafkaSASLPassword are the SCRAM-SHA-256 user of
+// the SASL_SSL listener (CDCQ_TEST_KAFKA_SASL_USERNAME,
+// CDCQ_TEST_KAFKA_SASL_PASSWORD).
+func (c *Cluster) KafkaSASLUsername() string { return c.vars.KafkaSASL.User }
+func (c *Cluster) KafkaSASLPassword() string { return c.vars.KafkaSASL.Password }
+
+// KafkaSASLCAFile is the PEM file of the CA that signed the SASL_SSL
+// listener's certificate (CDCQ_TEST_KAFKA_SASL_CA_FILE).
+func (c *Cluster) KafkaSASLCAFile() string { return c.vars.KafkaSASLCAFile }
+
 // LogFile is the path of a component's log (Kafka, Connect, JobManager,
 // TaskManager, SQLGateway); empty for a cluster read from an env file.
 func (c *Cluster) LogFile(component string) string {
@@ -282,6 +314,14 @@ func (c *Cluster) LogFile(component string) string {
 //	export CDCQ_CONNECT_SECRETS_DIR=<Dir>/secrets
 //	export CDCQ_CONNECT_USERNAME=cdcq
 //	export CDCQ_CONNECT_PASSWORD=<drawn at start>
+//	export CDCQ_TEST_KAFKA_SASL_BROKERS=127.0.0.1:9094
+//	export CDCQ_TEST_KAFKA_SASL_USERNAME=cdcq-test
+//	export CDCQ_TEST_KAFKA_SASL_PASSWORD=<drawn at start>
+//	export CDCQ_TEST_KAFKA_SASL_CA_FILE=<Dir>/tls/ca.pem
+//
+// The SASL_SSL listener's variables are not cdcq's own (CDCQ_KAFKA_*), so
+// that a shell that sources the file still runs cdcq on the PLAINTEXT
+// listener; tests read them.
 func (c *Cluster) Env() string {
 	var b strings.Builder
 	for _, kv := range c.EnvVars() {
@@ -302,6 +342,11 @@ func (c *Cluster) EnvVars() []string {
 	}
 	if a := c.vars.ConnectAuth; a.User != "" {
 		vars = append(vars, "CDCQ_CONNECT_USERNAME="+a.User, "CDCQ_CONNECT_PASSWORD="+a.Password)
+	}
+	if v := c.vars; v.KafkaSASL.User != "" {
+		vars = append(vars, "CDCQ_TEST_KAFKA_SASL_BROKERS="+v.KafkaSASLBrokers,
+			"CDCQ_TEST_KAFKA_SASL_USERNAME="+v.KafkaSASL.User, "CDCQ_TEST_KAFKA_SASL_PASSWORD="+v.KafkaSASL.Password,
+			"CDCQ_TEST_KAFKA_SASL_CA_FILE="+v.KafkaSASLCAFile)
 	}
 	return vars
 }
@@ -340,6 +385,14 @@ func FromEnvFile(path string) (*Cluster, error) {
 			c.vars.ConnectAuth.User = v
 		case "CDCQ_CONNECT_PASSWORD":
 			c.vars.ConnectAuth.Password = v
+		case "CDCQ_TEST_KAFKA_SASL_BROKERS":
+			c.vars.KafkaSASLBrokers = v
+		case "CDCQ_TEST_KAFKA_SASL_USERNAME":
+			c.vars.KafkaSASL.User = v
+		case "CDCQ_TEST_KAFKA_SASL_PASSWORD":
+			c.vars.KafkaSASL.Password = v
+		case "CDCQ_TEST_KAFKA_SASL_CA_FILE":
+			c.vars.KafkaSASLCAFile = v
 		}
 	}
 	for name, v := range map[string]string{
@@ -354,11 +407,15 @@ func FromEnvFile(path string) (*Cluster, error) {
 }
 
 // Check asks every component once whether it is ready: Kafka answers a
-// metadata request with a controller, Connect lists the Debezium PostgreSQL
+// metadata request with a controller (on the SASL_SSL listener too, with
+// its user, when the cluster has one), Connect lists the Debezium PostgreSQL
 // connector, the JobManager has a TaskManager, the SQL Gateway answers.
 func (c *Cluster) Check(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return kafkaReady(ctx, c.vars.KafkaBrokers) })
+	if v := c.vars; v.KafkaSASLBrokers != "" {
+		g.Go(func() error { return kafkaSASLReady(ctx, v.KafkaSASLBrokers, v.KafkaSASLCAFile, v.KafkaSASL) })
+	}
 	g.Go(func() error { return connectReady(ctx, c.vars.ConnectURL, c.ConnectAuthorization()) })
 	g.Go(func() error { return flinkReady(ctx, c.vars.FlinkRESTURL, false) })
 	g.Go(func() error { return gatewayReady(ctx, c.vars.SQLGatewayURL) })
@@ -421,14 +478,21 @@ func Up(ctx context.Context, cfg Config) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
+	sasl, err := newKafkaSASL()
+	if err != nil {
+		return nil, err
+	}
+	if err := ensureTLS(l); err != nil {
+		return nil, err
+	}
 	if err := writeConfig(l, ports, auth); err != nil {
 		return nil, err
 	}
-	s := &starter{cfg: cfg, l: l, ports: ports, auth: auth}
+	s := &starter{cfg: cfg, l: l, ports: ports, auth: auth, sasl: sasl}
 	if err := s.start(ctx); err != nil {
 		return nil, err
 	}
-	c := newCluster(l.dir, ports, auth)
+	c := newCluster(l.dir, ports, auth, sasl)
 	if err := writeState(l, c); err != nil {
 		_ = Down(l.dir)
 		return nil, err
@@ -455,8 +519,11 @@ func running(ctx context.Context, l layout, cfg Config) (*Cluster, error) {
 	if err == nil {
 		err = json.Unmarshal(b, &st)
 	}
-	if alive == len(components) && err == nil {
-		c := newCluster(l.dir, st.Ports, st.ConnectAuth)
+	if alive == len(components) && err == nil && st.KafkaSASL.User == "" {
+		// Started by a version without the SASL_SSL listener.
+		fmt.Fprintf(cfg.Progress, "cluster in %s has no Kafka SASL_SSL listener; restarting it\n", l.dir)
+	} else if alive == len(components) && err == nil {
+		c := newCluster(l.dir, st.Ports, st.ConnectAuth, st.KafkaSASL)
 		// A running cluster may be busy for a moment (Connect rebalancing).
 		cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 		err := c.Check(cctx)
@@ -499,12 +566,14 @@ type state struct {
 	Ports Ports `json:"ports"`
 	// ConnectAuth is the user of Connect's REST API.
 	ConnectAuth restAuth `json:"connectAuth,omitzero"`
+	// KafkaSASL is the user of the broker's SASL_SSL listener.
+	KafkaSASL kafkaSASL `json:"kafkaSasl,omitzero"`
 }
 
 // writeState writes run/cluster.json and env, both its owner's only: they
-// hold Connect's REST password.
+// hold Connect's REST password and the Kafka SASL password.
 func writeState(l layout, c *Cluster) error {
-	b, err := json.MarshalIndent(state{Ports: c.ports, ConnectAuth: c.vars.ConnectAuth}, "", "  ")
+	b, err := json.MarshalIndent(state{Ports: c.ports, ConnectAuth: c.vars.ConnectAuth, KafkaSASL: c.vars.KafkaSASL}, "", "  ")
 	if err != nil {
 		return err
 	}
@@ -578,6 +647,9 @@ func (l layout) pid(component string) string { return filepath.Join(l.dir, "run"
 func (l layout) state() string               { return filepath.Join(l.dir, "run", "cluster.json") }
 func (l layout) env() string                 { return filepath.Join(l.dir, "env") }
 func (l layout) secrets() string             { return filepath.Join(l.dir, "secrets") }
+func (l layout) tlsDir() string              { return filepath.Join(l.dir, "tls") }
+func (l layout) tlsCA() string               { return filepath.Join(l.tlsDir(), "ca.pem") }
+func (l layout) tlsServer() string           { return filepath.Join(l.tlsDir(), "server.pem") }
 
 func (l layout) mkdirs() error {
 	for _, d := range []string{

@@ -21,9 +21,11 @@ var httpClient = &http.Client{Timeout: 3 * time.Second}
 // plugins.
 const debeziumPostgresConnector = "io.debezium.connector.postgresql.PostgresConnector"
 
-// kafkaReady: the broker answers a metadata request and names a controller.
-func kafkaReady(ctx context.Context, brokers string) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers), kgo.DialTimeout(2*time.Second), kgo.RequestRetries(0))
+// kafkaReady: the broker answers a metadata request and names a
+// controller. opts say how to reach it (TLS, SASL); none for plaintext.
+func kafkaReady(ctx context.Context, brokers string, opts ...kgo.Opt) error {
+	opts = append([]kgo.Opt{kgo.SeedBrokers(brokers), kgo.DialTimeout(2 * time.Second), kgo.RequestRetries(0)}, opts...)
+	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return fmt.Errorf("kafka client: %w", err)
 	}

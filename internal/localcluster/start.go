@@ -32,6 +32,8 @@ type starter struct {
 	ports Ports
 	// auth is the user of the Connect REST API.
 	auth restAuth
+	// sasl is the user of Kafka's SASL_SSL listener.
+	sasl kafkaSASL
 	java string
 	t0   time.Time
 
@@ -77,8 +79,24 @@ func (s *starter) kafkaAndConnect(ctx context.Context) error {
 	if _, err := s.launch(Connect, nil, connectArgs(s.l, true)...); err != nil {
 		return err
 	}
+	if err := s.kafkaSASL(ctx, brokers); err != nil {
+		return err
+	}
 	url := fmt.Sprintf("http://127.0.0.1:%d", s.ports.Connect)
 	return s.waitFor(ctx, Connect, func(ctx context.Context) error { return connectReady(ctx, url, s.auth.header()) })
+}
+
+// kafkaSASL creates the SASL_SSL listener's user through the PLAINTEXT
+// listener at brokers, then waits until the listener takes it: the
+// credential reaches the broker through the metadata log.
+func (s *starter) kafkaSASL(ctx context.Context, brokers string) error {
+	if err := addSCRAMUser(ctx, brokers, s.sasl); err != nil {
+		return err
+	}
+	saslBrokers := fmt.Sprintf("127.0.0.1:%d", s.ports.KafkaSASL)
+	return s.waitFor(ctx, Kafka+" "+saslListener, func(ctx context.Context) error {
+		return kafkaSASLReady(ctx, saslBrokers, s.l.tlsCA(), s.sasl)
+	})
 }
 
 // connectArgs are the Java arguments of a Connect worker configured by
@@ -259,8 +277,10 @@ func (s *starter) launch(name string, env []string, args ...string) (*process, e
 }
 
 // waitFor polls ready until it succeeds. It fails at once when any JVM of
-// this start has exited, and with ready's last error when ctx ends.
+// this start has exited, and with ready's last error when ctx ends. name
+// is a component, or a component and a part of it ("kafka SASL_SSL").
 func (s *starter) waitFor(ctx context.Context, name string, ready func(context.Context) error) error {
+	component, _, _ := strings.Cut(name, " ")
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
 	for {
@@ -280,7 +300,7 @@ func (s *starter) waitFor(ctx context.Context, name string, ready func(context.C
 		select {
 		case <-ctx.Done():
 			if errors.Is(context.Cause(ctx), context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				return fmt.Errorf("localcluster: %s %w after %s: %v; see %s", name, errNotReady, s.cfg.StartTimeout, err, s.l.log(name))
+				return fmt.Errorf("localcluster: %s %w after %s: %v; see %s", name, errNotReady, s.cfg.StartTimeout, err, s.l.log(component))
 			}
 			return fmt.Errorf("localcluster: wait for %s: %w", name, ctx.Err())
 		case <-tick.C:

@@ -104,6 +104,10 @@ func startSystemWith(t testing.TB, engines func(inf *Infra, cfg config.Config, l
 // the others are cdcq's embedded ones.
 type clusterEngines struct {
 	debezium, flink bool
+	// saslKafka puts the system, and Flink's jobs, on the cluster's
+	// SASL_SSL listener (SCRAM-SHA-256 over TLS) instead of the PLAINTEXT
+	// one.
+	saslKafka bool
 	// workers is how many workers to start (default 1).
 	workers int
 	// statusInterval is the status poller's round (default 200ms).
@@ -120,6 +124,9 @@ func startClusterSystem(t testing.TB, use clusterEngines) *system {
 	// Systems share the cluster's Kafka; each has a namespace of its own, as
 	// separate deployments would.
 	cfg := config.Config{KafkaBrokers: strings.Split(c.KafkaBrokers(), ","), KafkaNamespace: uniqueEnv("sys"), StatusInterval: use.statusInterval}
+	if use.saslKafka {
+		useClusterSASLKafka(t, &cfg, c)
+	}
 	if use.debezium {
 		useClusterConnect(&cfg, c)
 	}

@@ -1,0 +1,219 @@
+package localcluster
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"os"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
+)
+
+// The broker's second listener, SASL_SSL, takes SCRAM-SHA-256 over TLS
+// only. Its certificate, for 127.0.0.1 and localhost, is signed by a CA
+// made for the cluster at its first start (tls/ca.pem, tls/server.pem);
+// its user is created, with a password drawn at every start, through the
+// PLAINTEXT listener once the broker answers.
+
+// saslListener is the name of the broker's SASL_SSL listener.
+const saslListener = "SASL_SSL"
+
+// kafkaSASLUser is the SCRAM-SHA-256 user of the SASL_SSL listener.
+const kafkaSASLUser = "cdcq-test"
+
+// scramIterations is the credential's SCRAM iteration count (Kafka takes
+// 4096 to 16384).
+const scramIterations = 4096
+
+// kafkaSASL is the user of the broker's SASL_SSL listener; the zero value
+// is none (a cluster started before it had the listener).
+type kafkaSASL struct {
+	User     string `json:"user,omitempty"`
+	Password string `json:"password,omitempty"`
+}
+
+// newKafkaSASL draws the SCRAM password for a cluster's start.
+func newKafkaSASL() (kafkaSASL, error) {
+	b := make([]byte, 18)
+	if _, err := rand.Read(b); err != nil {
+		return kafkaSASL{}, fmt.Errorf("localcluster: draw the Kafka SASL password: %w", err)
+	}
+	return kafkaSASL{User: kafkaSASLUser, Password: base64.RawURLEncoding.EncodeToString(b)}, nil
+}
+
+// certValidity is how long the generated certificates are valid;
+// ensureTLS makes new ones when less than certRenewBefore is left.
+const (
+	certValidity    = 10 * 365 * 24 * time.Hour
+	certRenewBefore = 30 * 24 * time.Hour
+)
+
+// ensureTLS makes the cluster's CA certificate (tls/ca.pem) and the
+// broker's key and certificate chain (tls/server.pem, PKCS #8 key first,
+// mode 0600) unless usable ones exist. The CA's key is not kept.
+func ensureTLS(l layout) error {
+	if err := checkTLSFiles(l); err == nil {
+		return nil
+	}
+	if err := os.MkdirAll(l.tlsDir(), 0o700); err != nil {
+		return fmt.Errorf("localcluster: create %s: %w", l.tlsDir(), err)
+	}
+	caPEM, serverPEM, err := newTLSFiles()
+	if err != nil {
+		return err
+	}
+	if err := writeFileAtomicMode(l.tlsServer(), serverPEM, 0o600); err != nil {
+		return fmt.Errorf("localcluster: write %s: %w", l.tlsServer(), err)
+	}
+	if err := writeFileAtomic(l.tlsCA(), caPEM); err != nil {
+		return fmt.Errorf("localcluster: write %s: %w", l.tlsCA(), err)
+	}
+	return nil
+}
+
+// checkTLSFiles reports why the existing CA and server files cannot be
+// used: missing, not a key pair, not signed by the CA, not for 127.0.0.1,
+// or expiring soon.
+func checkTLSFiles(l layout) error {
+	caPEM, err := os.ReadFile(l.tlsCA())
+	if err != nil {
+		return err
+	}
+	serverPEM, err := os.ReadFile(l.tlsServer())
+	if err != nil {
+		return err
+	}
+	pair, err := tls.X509KeyPair(serverPEM, serverPEM)
+	if err != nil {
+		return fmt.Errorf("%s: %w", l.tlsServer(), err)
+	}
+	leaf, err := x509.ParseCertificate(pair.Certificate[0])
+	if err != nil {
+		return fmt.Errorf("%s: %w", l.tlsServer(), err)
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(caPEM) {
+		return fmt.Errorf("%s holds no certificate", l.tlsCA())
+	}
+	_, err = leaf.Verify(x509.VerifyOptions{
+		DNSName: "127.0.0.1", Roots: roots, CurrentTime: time.Now().Add(certRenewBefore),
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	})
+	return err
+}
+
+// newTLSFiles makes a CA and a server certificate for 127.0.0.1 and
+// localhost that it signs: the CA certificate as PEM, and the server's
+// PKCS #8 key followed by its certificate as PEM (Kafka's PEM key store
+// file).
+func newTLSFiles() (caPEM, serverPEM []byte, err error) {
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, fmt.Errorf("localcluster: CA key: %w", err)
+	}
+	now := time.Now()
+	ca := &x509.Certificate{
+		Subject:               pkix.Name{CommonName: "cdcq localcluster CA"},
+		NotBefore:             now.Add(-time.Hour),
+		NotAfter:              now.Add(certValidity),
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	if ca.SerialNumber, err = serialNumber(); err != nil {
+		return nil, nil, err
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, ca, ca, &caKey.PublicKey, caKey)
+	if err != nil {
+		return nil, nil, fmt.Errorf("localcluster: CA certificate: %w", err)
+	}
+	if ca, err = x509.ParseCertificate(caDER); err != nil {
+		return nil, nil, fmt.Errorf("localcluster: CA certificate: %w", err)
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, fmt.Errorf("localcluster: server key: %w", err)
+	}
+	server := &x509.Certificate{
+		Subject:     pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore:   now.Add(-time.Hour),
+		NotAfter:    now.Add(certValidity),
+		KeyUsage:    x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+		DNSNames:    []string{"localhost"},
+	}
+	if server.SerialNumber, err = serialNumber(); err != nil {
+		return nil, nil, err
+	}
+	serverDER, err := x509.CreateCertificate(rand.Reader, server, ca, &key.PublicKey, caKey)
+	if err != nil {
+		return nil, nil, fmt.Errorf("localcluster: server certificate: %w", err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, nil, fmt.Errorf("localcluster: server key: %w", err)
+	}
+	caPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
+	serverPEM = append(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}),
+		pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: serverDER})...)
+	return caPEM, serverPEM, nil
+}
+
+// serialNumber draws a certificate serial number.
+func serialNumber() (*big.Int, error) {
+	n, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
+	if err != nil {
+		return nil, fmt.Errorf("localcluster: certificate serial number: %w", err)
+	}
+	return n, nil
+}
+
+// addSCRAMUser creates the SASL_SSL listener's user, or sets its password,
+// through the PLAINTEXT listener at brokers.
+func addSCRAMUser(ctx context.Context, brokers string, u kafkaSASL) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers), kgo.DialTimeout(2*time.Second))
+	if err != nil {
+		return fmt.Errorf("localcluster: kafka client: %w", err)
+	}
+	defer cl.Close()
+	res, err := kadm.NewClient(cl).AlterUserSCRAMs(ctx, nil, []kadm.UpsertSCRAM{{
+		User: u.User, Mechanism: kadm.ScramSha256, Iterations: scramIterations, Password: u.Password,
+	}})
+	if err == nil {
+		err = res.Error()
+	}
+	if err != nil {
+		return fmt.Errorf("localcluster: create the SCRAM-SHA-256 user %s on kafka at %s: %w", u.User, brokers, err)
+	}
+	return nil
+}
+
+// kafkaSASLReady: the SASL_SSL listener at brokers takes u's password over
+// TLS with the CA in caFile, and answers a metadata request with a
+// controller.
+func kafkaSASLReady(ctx context.Context, brokers, caFile string, u kafkaSASL) error {
+	caPEM, err := os.ReadFile(caFile)
+	if err != nil {
+		return fmt.Errorf("kafka SASL_SSL: read the CA: %w", err)
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(caPEM) {
+		return fmt.Errorf("kafka SASL_SSL: %s holds no certificate", caFile)
+	}
+	return kafkaReady(ctx, brokers,
+		kgo.DialTLSConfig(&tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}),
+		kgo.SASL(scram.Auth{User: u.User, Pass: u.Password}.AsSha256Mechanism()))
+}

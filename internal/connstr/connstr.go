@@ -43,6 +43,26 @@ type Conn struct {
 // given to the PostgreSQL driver's own parser (DriverConfig), which must
 // read it the same way.
 func Parse(s string) (Conn, error) {
+	c, _, err := ParseDriver(s)
+	return c, err
+}
+
+// ParseDriver is Parse that also returns the driver's configuration it
+// checked (DriverConfig), for a caller about to connect.
+func ParseDriver(s string) (Conn, *pgx.ConnConfig, error) {
+	c, err := parseURL(s)
+	if err != nil {
+		return Conn{}, nil, err
+	}
+	cfg, err := c.DriverConfig()
+	if err != nil {
+		return Conn{}, nil, err
+	}
+	return c, cfg, nil
+}
+
+// parseURL reads and checks the URL's parts and parameters.
+func parseURL(s string) (Conn, error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
 		return Conn{}, errors.New("is empty")
@@ -95,9 +115,6 @@ func Parse(s string) (Conn, error) {
 		return Conn{}, errors.New("has a database name with '/'")
 	}
 	if c.Params, err = parseParams(u.RawQuery); err != nil {
-		return Conn{}, err
-	}
-	if _, err := c.DriverConfig(); err != nil {
 		return Conn{}, err
 	}
 	return c, nil

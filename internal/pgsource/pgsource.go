@@ -274,13 +274,9 @@ func (c *Client) connect(ctx context.Context, connString string) (*pgx.Conn, str
 // ConnectTimeout) and the string's connect_timeout. Errors are
 // jobs.TerminalError and never hold the password.
 func (c *Client) ConnConfig(connString string, timeout time.Duration) (*pgx.ConnConfig, connstr.Conn, error) {
-	parsed, err := connstr.Parse(connString)
+	parsed, cfg, err := connstr.ParseDriver(connString)
 	if err != nil {
 		return nil, connstr.Conn{}, jobs.Terminalf("source connection string %w", err)
-	}
-	cfg, err := parsed.DriverConfig()
-	if err != nil {
-		return nil, connstr.Conn{}, jobs.Terminalf("source connection string %s %w", parsed.Redacted(), err)
 	}
 	if timeout <= 0 {
 		timeout = c.cfg.ConnectTimeout

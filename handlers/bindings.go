@@ -49,12 +49,8 @@ type errBoundElsewhere struct {
 }
 
 func (e *errBoundElsewhere) Error() string {
-	verb := "differs"
-	if len(e.differ) > 1 {
-		verb = "differ"
-	}
-	return fmt.Sprintf("environment %s captures a different database: its %s %s from the command's connection string; "+
-		"nothing was changed (delete the environment first to capture another database)", e.environmentID, connstr.JoinAnd(e.differ), verb)
+	return fmt.Sprintf("environment %s captures a different database: %s from the command's connection string; "+
+		"nothing was changed (delete the environment first to capture another database)", e.environmentID, connstr.DescribeDifferences(e.differ))
 }
 
 func isBoundElsewhere(err error) bool {
@@ -64,15 +60,13 @@ func isBoundElsewhere(err error) bool {
 
 // binding is an environment's connection as a handler acts on it.
 type binding struct {
-	// plain is the connection string to act on.
-	plain string
-	// sealed is its sealed form, bound to the environment.
-	sealed string
-	// rotated is true when the command brings a new password (or other
-	// parameters) for the bound database.
-	rotated bool
-	// bound is false when no connection was bound before this command.
-	bound bool
+	// plain is the connection string to act on; sealed is its sealed
+	// form, bound to the environment.
+	plain, sealed string
+	// record is set when sealed is the command's and must be bound:
+	// nothing was bound, the bound create never took hold, or the command
+	// brings a new password (or other parameters) for the bound database.
+	record bool
 }
 
 // resolve opens the command's connection string and compares it with the
@@ -89,13 +83,12 @@ func resolve(ctx context.Context, cfg WorkerConfig, environmentID string, conn c
 	if err != nil {
 		return binding{}, jobs.Terminalf("connection string %v", err)
 	}
-	out := binding{plain: plain, sealed: conn.Sealed}
+	command := binding{plain: plain, sealed: conn.Sealed, record: true}
 	bnd, ok, err := cfg.Bindings.Bound(ctx, environmentID)
 	if err != nil || !ok {
-		return out, err
+		return command, err
 	}
-	sealed := bnd.Sealed
-	boundPlain, err := cfg.Sealer.Open(sealed, environmentID)
+	boundPlain, err := cfg.Sealer.Open(bnd.Sealed, environmentID)
 	if err != nil {
 		return binding{}, jobs.Terminalf("the stored connection string of environment %s: %v", environmentID, err)
 	}
@@ -107,15 +100,12 @@ func resolve(ctx context.Context, cfg WorkerConfig, environmentID string, conn c
 		if !bnd.Established && preferCommand {
 			// A create that never took hold: the command's database
 			// replaces it.
-			return out, nil
+			return command, nil
 		}
 		return binding{}, &errBoundElsewhere{environmentID: environmentID, differ: differ}
 	}
-	out.bound = true
-	if !preferCommand || boundPlain == plain {
-		out.plain, out.sealed = boundPlain, sealed
-		return out, nil
+	if preferCommand && boundPlain != plain {
+		return command, nil // a rotation
 	}
-	out.rotated = true
-	return out, nil
+	return binding{plain: boundPlain, sealed: bnd.Sealed}, nil
 }

@@ -54,7 +54,7 @@ func (h *CreateDatabaseConnectionHandler) ensure(ctx context.Context, c cause, c
 	case err != nil:
 		return CaptureSpec{}, fmt.Errorf("read the connection bound to %s: %w", c.environmentID, err)
 	}
-	if !b.bound || b.rotated {
+	if b.record {
 		// Bound before the capture is touched: a delete that follows acts
 		// on this database even if the create fails half way.
 		if err := cfg.Bindings.Bind(ctx, c.environmentID, b.sealed); err != nil {

@@ -195,9 +195,7 @@ type Config struct {
 	// endpoints answer 404.
 	Results ResultSource
 	// Bindings tells which database each environment is bound to, so that
-	// a command naming another one is refused with 409. Optional: without
-	// it, the status projection's connection is compared, and a create
-	// after a failed create (which binds nothing for good) is refused too.
+	// a command naming another one is refused with 409. Required.
 	Bindings BindingReader
 	// Sealer seals connection strings before they leave the API. Required;
 	// the workers must hold the same key.
@@ -284,6 +282,9 @@ func (c Config) Validate() error {
 	}
 	if c.Status == nil {
 		errs = append(errs, errors.New("Status is nil"))
+	}
+	if c.Bindings == nil {
+		errs = append(errs, errors.New("Bindings is nil"))
 	}
 	if c.Sealer == nil {
 		errs = append(errs, errors.New("Sealer is nil"))

@@ -197,12 +197,8 @@ func connectionDifferences(storedRedacted string, requested connstr.Conn) []stri
 // mismatch is the 409 for a connection string that names another database
 // than the one the environment is bound to.
 func mismatch(env string, differ []string, then string) error {
-	verb := "differs"
-	if len(differ) > 1 {
-		verb = "differ"
-	}
 	return newError(http.StatusConflict, CodeConnectionMismatch, fieldConnectionString, fmt.Sprintf(
-		"environment %s captures a different database: its %s %s from connectionString's%s", env, connstr.JoinAnd(differ), verb, then))
+		"environment %s captures a different database: %s from connectionString's%s", env, connstr.DescribeDifferences(differ), then))
 }
 
 // checkBinding refuses a command for an environment that is bound to
@@ -213,29 +209,14 @@ func mismatch(env string, differ []string, then string) error {
 func (s *Server) checkBinding(c *fiber.Ctx, req connectionRequest, rebind bool, then string) error {
 	ctx, cancel := s.backendContext(c)
 	defer cancel()
-	if s.cfg.Bindings != nil {
-		bound, established, ok, err := s.cfg.Bindings.Binding(ctx, req.env)
-		switch {
-		case err != nil:
-			return statusUnavailable(fmt.Errorf("read the binding of %s: %w", req.env, err))
-		case !ok || (rebind && !established):
-			return nil
-		}
-		if differ := connstr.Differences(bound, req.conn); len(differ) > 0 {
-			return mismatch(req.env, differ, then)
-		}
-		return nil
-	}
-	view, err := s.cfg.Status.Connection(ctx, req.env)
+	bound, established, ok, err := s.cfg.Bindings.Binding(ctx, req.env)
 	switch {
-	case errors.Is(err, projections.ErrNotFound):
-		return nil
 	case err != nil:
-		return statusUnavailable(fmt.Errorf("read connection %s: %w", req.env, err))
-	case view.Status == jobs.StatusDeleted:
+		return statusUnavailable(fmt.Errorf("read the binding of %s: %w", req.env, err))
+	case !ok || (rebind && !established):
 		return nil
 	}
-	if differ := connectionDifferences(view.Connection, req.conn); len(differ) > 0 {
+	if differ := connstr.Differences(bound, req.conn); len(differ) > 0 {
 		return mismatch(req.env, differ, then)
 	}
 	return nil

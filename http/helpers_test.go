@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/cdcq/cdcq/commands"
+	"github.com/cdcq/cdcq/internal/connstr"
+	"github.com/cdcq/cdcq/internal/jobs"
 	"github.com/cdcq/cdcq/internal/secret"
 	"github.com/cdcq/cdcq/projections"
 )
@@ -99,6 +101,20 @@ func (f *fakeStatus) CachedQuery(_ context.Context, id string) (projections.Quer
 	return v, nil
 }
 
+// Binding makes fakeStatus the workers' bindings too: an environment that
+// has a view, not DELETED, is bound (established) to its connection.
+func (f *fakeStatus) Binding(_ context.Context, env string) (connstr.Conn, bool, bool, error) {
+	if f.err != nil {
+		return connstr.Conn{}, false, false, f.err
+	}
+	v, ok := f.conns[env]
+	if !ok || v.Status == jobs.StatusDeleted {
+		return connstr.Conn{}, false, false, nil
+	}
+	c, err := connstr.Parse(v.Connection)
+	return c, true, err == nil, err
+}
+
 // syncBuffer collects log output written from server goroutines.
 type syncBuffer struct {
 	mu  sync.Mutex
@@ -159,6 +175,7 @@ func newHarness(t *testing.T, mutate ...func(*Config)) *harness {
 	cfg := Config{
 		Commands: h.pub,
 		Status:   h.status,
+		Bindings: h.status,
 		Sealer:   sealer,
 		Logger:   slog.New(slog.NewJSONHandler(h.logs, nil)),
 		Now:      func() time.Time { return testNow },

@@ -86,7 +86,7 @@ func TestNew_config(t *testing.T) {
 		t.Fatal(err)
 	}
 	valid := func() Config {
-		return Config{Commands: &fakePublisher{}, Status: &fakeStatus{}, Sealer: sealer}
+		return Config{Commands: &fakePublisher{}, Status: &fakeStatus{}, Bindings: &fakeStatus{}, Sealer: sealer}
 	}
 	tests := []struct {
 		name    string
@@ -99,6 +99,7 @@ func TestNew_config(t *testing.T) {
 		{name: "empty_token", mutate: func(c *Config) { c.Tokens = []string{"a", " "} }, wantErr: "Tokens[1] is empty"},
 		{name: "no_publisher", mutate: func(c *Config) { c.Commands = nil }, wantErr: "Commands is nil"},
 		{name: "no_status", mutate: func(c *Config) { c.Status = nil }, wantErr: "Status is nil"},
+		{name: "no_bindings", mutate: func(c *Config) { c.Bindings = nil }, wantErr: "Bindings is nil"},
 		{name: "no_sealer", mutate: func(c *Config) { c.Sealer = nil }, wantErr: "Sealer is nil"},
 		{name: "negative_body_limit", mutate: func(c *Config) { c.BodyLimit = -1 }, wantErr: "BodyLimit"},
 	}

@@ -24,8 +24,18 @@ func Differences(a, b Conn) []string {
 	return differ
 }
 
-// JoinAnd joins words as "a", "a and b", "a, b and c".
-func JoinAnd(words []string) string {
+// DescribeDifferences says which parts differ, as "its host differs" or
+// "its host and port differ".
+func DescribeDifferences(differ []string) string {
+	verb := "differs"
+	if len(differ) > 1 {
+		verb = "differ"
+	}
+	return "its " + joinAnd(differ) + " " + verb
+}
+
+// joinAnd joins words as "a", "a and b", "a, b and c".
+func joinAnd(words []string) string {
 	if len(words) < 2 {
 		return strings.Join(words, "")
 	}

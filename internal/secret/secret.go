@@ -238,22 +238,12 @@ func (s *Sealer) Current(sealed string) bool {
 // Reseal opens sealed for environmentID and seals it again with the current
 // key. A value that is already current is returned unchanged.
 func (s *Sealer) Reseal(sealed, environmentID string) (string, bool, error) {
-	if s.Current(sealed) {
-		if _, err := s.Open(sealed, environmentID); err != nil {
-			return "", false, err
-		}
-		return sealed, false, nil
-	}
 	plain, err := s.Open(sealed, environmentID)
 	if err != nil {
 		return "", false, err
 	}
+	if s.Current(sealed) {
+		return sealed, false, nil
+	}
 	return s.Seal(plain, environmentID), true, nil
-}
-
-// IsV2 reports whether sealed has the form of a value bound to an
-// environment (it does not check that it opens).
-func IsV2(sealed string) bool {
-	id, body, ok := strings.Cut(strings.TrimPrefix(sealed, prefixV2), ":")
-	return strings.HasPrefix(sealed, prefixV2) && ok && len(id) == keyIDLen && body != ""
 }

@@ -28,7 +28,7 @@ func TestSealOpen(t *testing.T) {
 	}
 	const plain = "postgres://alice:s3cret@db:5432/shop"
 	sealed := s.Seal(plain, "env1")
-	if strings.Contains(sealed, "s3cret") || !strings.HasPrefix(sealed, "v2:"+KeyID(key)+":") || !IsV2(sealed) {
+	if strings.Contains(sealed, "s3cret") || !strings.HasPrefix(sealed, "v2:"+KeyID(key)+":") {
 		t.Fatalf("sealed = %q", sealed)
 	}
 	if sealed == s.Seal(plain, "env1") {
@@ -124,11 +124,8 @@ func TestOpensV1(t *testing.T) {
 		t.Fatalf("Open(v1) = %q %v", got, err)
 	}
 	resealed, changed, err := s.Reseal(v1, "any")
-	if err != nil || !changed || !IsV2(resealed) {
+	if err != nil || !changed || !strings.HasPrefix(resealed, "v2:"+s.CurrentKeyID()+":") {
 		t.Fatalf("Reseal(v1) = %q %v %v", resealed, changed, err)
-	}
-	if IsV2(v1) {
-		t.Fatal("IsV2 accepted a v1 value")
 	}
 }
 

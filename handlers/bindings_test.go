@@ -55,6 +55,27 @@ func (b *memBindings) Unbind(_ context.Context, env string) error {
 	return nil
 }
 
+// bindingRig is a worker on fakes with in-memory bindings.
+type bindingRig struct {
+	w   *Worker
+	c   *fakeCapture
+	p   *fakeProcessor
+	rec *recorder
+	s   *secret.Sealer
+	b   *memBindings
+}
+
+func newBindingRig(t *testing.T, c *fakeCapture) bindingRig {
+	t.Helper()
+	r := bindingRig{c: c, p: &fakeProcessor{}, rec: &recorder{}, s: newSealer(t), b: &memBindings{}}
+	var err error
+	r.w, err = NewWorker(WorkerConfig{Capture: c, Processor: r.p, Events: r.rec, Sealer: r.s, Bindings: r.b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
 func sealedConn(s *secret.Sealer, env, plain string) commands.Connection {
 	return commands.Connection{Sealed: s.Seal(plain, env), Redacted: "(redacted)"}
 }
@@ -69,15 +90,8 @@ func TestEnvironmentIsBoundToItsDatabase(t *testing.T) {
 		rotated = "postgres://alice:pw2@db:5432/shop?sslmode=require"
 	)
 	ctx := context.Background()
-	c := &fakeCapture{status: jobs.CaptureStatus{Status: jobs.StatusRunning}}
-	p := &fakeProcessor{}
-	rec := &recorder{}
-	s := newSealer(t)
-	b := &memBindings{}
-	w, err := NewWorker(WorkerConfig{Capture: c, Processor: p, Events: rec, Sealer: s, Bindings: b})
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := newBindingRig(t, &fakeCapture{status: jobs.CaptureStatus{Status: jobs.StatusRunning}})
+	w, c, p, rec, s, b := r.w, r.c, r.p, r.rec, r.s, r.b
 	meta := func(id string) commands.Meta { return commands.Meta{CommandID: id, EnvironmentID: "env1"} }
 	if err := w.Handle(ctx, commands.CreateDatabaseConnection{Meta: meta("c1"), Connection: sealedConn(s, "env1", first)}); err != nil {
 		t.Fatal(err)
@@ -154,18 +168,11 @@ func TestEnvironmentIsBoundToItsDatabase(t *testing.T) {
 // capture, and says why.
 func TestCachedQueryForAnotherDatabaseIsRejected(t *testing.T) {
 	ctx := context.Background()
-	c := &fakeCapture{status: jobs.CaptureStatus{Status: jobs.StatusRunning}}
-	p := &fakeProcessor{}
-	rec := &recorder{}
-	s := newSealer(t)
-	b := &memBindings{}
-	w, err := NewWorker(WorkerConfig{Capture: c, Processor: p, Events: rec, Sealer: s, Bindings: b})
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := newBindingRig(t, &fakeCapture{status: jobs.CaptureStatus{Status: jobs.StatusRunning}})
+	w, c, p, rec, s, b := r.w, r.c, r.p, r.rec, r.s, r.b
 	b.Bind(ctx, "env1", s.Seal("postgres://alice:pw@db:5432/shop", "env1"))
 	b.Establish(ctx, "env1")
-	err = w.Handle(ctx, commands.CreateCachedQuery{Meta: commands.Meta{CommandID: "q1", EnvironmentID: "env1"},
+	err := w.Handle(ctx, commands.CreateCachedQuery{Meta: commands.Meta{CommandID: "q1", EnvironmentID: "env1"},
 		Connection: sealedConn(s, "env1", "postgres://alice:pw@db:5432/crm"), QueryID: "q_1",
 		Schema: testSchema, SQLQuery: "SELECT count(*) FROM a"})
 	if err != nil {
@@ -182,13 +189,8 @@ func TestCachedQueryForAnotherDatabaseIsRejected(t *testing.T) {
 // A sealed value copied from another environment's command does not open.
 func TestSealedValueOfAnotherEnvironmentFailsTheCommand(t *testing.T) {
 	ctx := context.Background()
-	c := &fakeCapture{}
-	rec := &recorder{}
-	s := newSealer(t)
-	w, err := NewWorker(WorkerConfig{Capture: c, Processor: &fakeProcessor{}, Events: rec, Sealer: s, Bindings: &memBindings{}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := newBindingRig(t, &fakeCapture{})
+	w, c, rec, s := r.w, r.c, r.rec, r.s
 	stolen := sealedConn(s, "tenant_a", "postgres://alice:pw@db:5432/shop")
 	if err := w.Handle(ctx, commands.CreateDatabaseConnection{Meta: commands.Meta{CommandID: "c1", EnvironmentID: "tenant_b"}, Connection: stolen}); err != nil {
 		t.Fatal(err)
@@ -218,14 +220,8 @@ func reasonOf(ev events.Event) string {
 // something, so it establishes the binding.
 func TestFailedCreateGivesWayToAnotherDatabase(t *testing.T) {
 	ctx := context.Background()
-	rec := &recorder{}
-	s := newSealer(t)
-	b := &memBindings{}
-	c := &fakeCapture{ensureErr: jobs.Terminalf("cannot reach a PostgreSQL server at typo:5432"), status: jobs.CaptureStatus{Status: jobs.StatusRunning}}
-	w, err := NewWorker(WorkerConfig{Capture: c, Processor: &fakeProcessor{}, Events: rec, Sealer: s, Bindings: b})
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := newBindingRig(t, &fakeCapture{ensureErr: jobs.Terminalf("cannot reach a PostgreSQL server at typo:5432"), status: jobs.CaptureStatus{Status: jobs.StatusRunning}})
+	w, c, rec, s, b := r.w, r.c, r.rec, r.s, r.b
 	create := func(id, conn string) {
 		t.Helper()
 		if err := w.Handle(ctx, commands.CreateDatabaseConnection{Meta: commands.Meta{CommandID: id, EnvironmentID: "env1"},

@@ -324,3 +324,20 @@ func listen(t *testing.T) net.Listener {
 }
 
 func urlEncode(s string) string { return url.QueryEscape(s) }
+
+// wantRefused checks that res is the error status/code/field with a
+// message containing wantMessage, that it does not repeat the test
+// password, and that nothing was published.
+func wantRefused(t *testing.T, h *harness, res response, status int, code, field, wantMessage string) {
+	t.Helper()
+	e := wantError(t, res, status, code, field)
+	if !strings.Contains(e.Message, wantMessage) {
+		t.Errorf("message %q does not contain %q", e.Message, wantMessage)
+	}
+	if strings.Contains(string(res.body), testPassword) {
+		t.Errorf("answer repeats the password: %s", res.body)
+	}
+	if n := len(h.pub.published()); n != 0 {
+		t.Errorf("published %d commands on a refused request", n)
+	}
+}

@@ -73,17 +73,8 @@ func runDifferential(t *testing.T, defaultIdentity bool) {
 		return nil
 	})
 	stopFirst = s.startEmbeddedWorker()
-	src, srcConn := sourceDatabase(t)
+	src, srcConn, w := shopSource(t, 7)
 	ctx := context.Background()
-	if _, err := srcConn.Exec(ctx, `
-		CREATE TABLE customers (id int PRIMARY KEY, region text);
-		CREATE TABLE orders (id int PRIMARY KEY, customer_id int NOT NULL, total numeric(10,2), status text)`); err != nil {
-		t.Fatal(err)
-	}
-	seed := uint64(time.Now().UnixNano())
-	t.Logf("seed %d", seed)
-	rng := rand.New(rand.NewPCG(seed, 7))
-	w := &workload{rng: rng, conn: srcConn}
 	w.run(t, 30, 10) // some history before the queries exist
 
 	env := uniqueEnv("diff")
@@ -166,6 +157,22 @@ func (s *system) startEmbeddedWorkers(members int) func() {
 
 // workload applies random inserts, updates and deletes in random
 // transactions.
+// shopSource is a source database with the shop tables (customers,
+// orders) and a random workload over them, seeded from the clock (logged)
+// and stream.
+func shopSource(t *testing.T, stream uint64) (string, *pgx.Conn, *workload) {
+	t.Helper()
+	src, srcConn := sourceDatabase(t)
+	if _, err := srcConn.Exec(context.Background(), `
+		CREATE TABLE customers (id int PRIMARY KEY, region text);
+		CREATE TABLE orders (id int PRIMARY KEY, customer_id int NOT NULL, total numeric(10,2), status text)`); err != nil {
+		t.Fatal(err)
+	}
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	return src, srcConn, &workload{rng: rand.New(rand.NewPCG(seed, stream)), conn: srcConn}
+}
+
 type workload struct {
 	rng          *rand.Rand
 	conn         *pgx.Conn
@@ -272,16 +279,7 @@ func TestEmbeddedQueryMovesWhenItsWorkerStops(t *testing.T) {
 	s := startSystemWith(t, func(*Infra, config.Config, *slog.Logger) []WorkerDeps { return nil })
 	stop1 := s.startEmbeddedWorkers(1)
 	stop2 := s.startEmbeddedWorkers(2)
-	src, srcConn := sourceDatabase(t)
-	ctx := context.Background()
-	if _, err := srcConn.Exec(ctx, `
-		CREATE TABLE customers (id int PRIMARY KEY, region text);
-		CREATE TABLE orders (id int PRIMARY KEY, customer_id int NOT NULL, total numeric(10,2), status text)`); err != nil {
-		t.Fatal(err)
-	}
-	seed := uint64(time.Now().UnixNano())
-	t.Logf("seed %d", seed)
-	w := &workload{rng: rand.New(rand.NewPCG(seed, 9)), conn: srcConn}
+	src, srcConn, w := shopSource(t, 9)
 	res := s.postJSON("/createCachedQuery", map[string]string{"connectionString": src, "environmentId": uniqueEnv("move"), "schema": shopSchema, "sqlQuery": differentialQueries[0]})
 	if res.status != http.StatusCreated {
 		t.Fatalf("create: %d %s", res.status, res.body)

@@ -3,7 +3,6 @@ package service
 import (
 	"context"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"strings"
 	"testing"
@@ -52,16 +51,7 @@ func TestEmbeddedQueryOnSCRAMOverTLSKafka(t *testing.T) {
 	}
 	s.startEmbeddedWorker()
 
-	src, srcConn := sourceDatabase(t)
-	ctx := context.Background()
-	if _, err := srcConn.Exec(ctx, `
-		CREATE TABLE customers (id int PRIMARY KEY, region text);
-		CREATE TABLE orders (id int PRIMARY KEY, customer_id int NOT NULL, total numeric(10,2), status text)`); err != nil {
-		t.Fatal(err)
-	}
-	seed := uint64(time.Now().UnixNano())
-	t.Logf("seed %d", seed)
-	w := &workload{rng: rand.New(rand.NewPCG(seed, 21)), conn: srcConn}
+	src, srcConn, w := shopSource(t, 21)
 	w.run(t, 20, 10) // history for the snapshot
 
 	env := uniqueEnv("sasl")

@@ -256,13 +256,6 @@ func (c *Capture) Observe(ctx context.Context, spec handlers.CaptureSpec) (jobs.
 	return out, nil
 }
 
-// SnapshotProgress reports whether the connector's initial snapshot is
-// complete, from the offsets Kafka Connect committed for it: Debezium's
-// PostgreSQL connector commits {"snapshot": "INITIAL", "snapshot_completed":
-// false, ...} while it snapshots and an offset without them once it
-// streams. No offset yet means the snapshot has not started or committed
-// nothing. Connect commits only offsets of records Kafka acknowledged, so
-// Done implies that the snapshot's records are all in Kafka. Debezium
 // StateFingerprints lists, in one request for all connectors (GET
 // /connectors?expand=status), the state of each environment's connector
 // and tasks (handlers.StateFingerprinter).
@@ -287,6 +280,13 @@ func (c *Capture) StateFingerprints(ctx context.Context) (map[string]string, err
 	return out, nil
 }
 
+// SnapshotProgress reports whether the connector's initial snapshot is
+// complete, from the offsets Kafka Connect committed for it: Debezium's
+// PostgreSQL connector commits {"snapshot": "INITIAL", "snapshot_completed":
+// false, ...} while it snapshots and an offset without them once it
+// streams. No offset yet means the snapshot has not started or committed
+// nothing. Connect commits only offsets of records Kafka acknowledged, so
+// Done implies that the snapshot's records are all in Kafka. Debezium
 // reports no row counts here.
 func (c *Capture) SnapshotProgress(ctx context.Context, environmentID string) (jobs.SnapshotProgress, error) {
 	name := names.ConnectorName(environmentID)

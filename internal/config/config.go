@@ -10,8 +10,6 @@ import (
 	"fmt"
 	"net/netip"
 	"net/url"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -41,17 +39,13 @@ type Config struct {
 	// Kafka Connect's DirectoryConfigProvider, ${dir:<dir>:<file>}. Empty,
 	// Kafka Connect stores and shows the passwords in clear.
 	ConnectSecretsDir string
-	// ConnectAuthorization is the whole Authorization header sent with every
-	// request to Kafka Connect's REST API (CDCQ_CONNECT_AUTHORIZATION), for
-	// example "Bearer ..." for a proxy in front of the workers.
+	// ConnectAuthorization is the Authorization header sent with every
+	// request to Kafka Connect's REST API: CDCQ_CONNECT_AUTHORIZATION as it
+	// is (for example "Bearer ..." for a proxy in front of the workers), or
+	// basic authentication with CDCQ_CONNECT_USERNAME and
+	// CDCQ_CONNECT_PASSWORD, as Connect's BasicAuthSecurityRestExtension
+	// checks it. Empty: none.
 	ConnectAuthorization Secret
-	// ConnectUsername and ConnectPassword are sent as HTTP basic
-	// authentication with every request to Kafka Connect's REST API
-	// (CDCQ_CONNECT_USERNAME, CDCQ_CONNECT_PASSWORD), as Connect's
-	// BasicAuthSecurityRestExtension checks them. Exclusive with
-	// ConnectAuthorization.
-	ConnectUsername string
-	ConnectPassword Secret
 	// FlinkGatewayURL and FlinkRESTURL select Flink for cached queries
 	// (CDCQ_FLINK_SQL_GATEWAY_URL, CDCQ_FLINK_REST_URL).
 	FlinkGatewayURL string
@@ -144,35 +138,26 @@ func (s Secret) GoString() string { return strconv.Quote(s.String()) }
 // Reveal is the secret's value, for the one place that sends it.
 func (s Secret) Reveal() string { return string(s) }
 
-// KafkaSecured reports whether any Kafka TLS or SASL setting is given.
-func (c Config) KafkaSecured() bool {
-	return c.KafkaTLS || c.KafkaSASLMechanism != ""
-}
-
 // FromEnv reads the configuration through getenv (os.Getenv in main).
 // Errors name the variable.
 func FromEnv(getenv func(string) string) (Config, error) {
 	c := Config{
-		HTTPAddr:          or(getenv("CDCQ_HTTP_ADDR"), "127.0.0.1:7000"),
-		DataDir:           or(getenv("CDCQ_DATA_DIR"), ".cdcq"),
-		KafkaBrokers:      list(getenv("CDCQ_KAFKA_BROKERS")),
-		DatabaseURL:       strings.TrimSpace(getenv("CDCQ_DATABASE_URL")),
-		ConnectURL:        strings.TrimSpace(getenv("CDCQ_CONNECT_URL")),
-		ConnectSecretsDir: strings.TrimSpace(getenv("CDCQ_CONNECT_SECRETS_DIR")),
-		// Credentials are taken as they are: spaces may belong to them.
-		ConnectAuthorization: Secret(getenv("CDCQ_CONNECT_AUTHORIZATION")),
-		ConnectUsername:      getenv("CDCQ_CONNECT_USERNAME"),
-		ConnectPassword:      Secret(getenv("CDCQ_CONNECT_PASSWORD")),
-		FlinkGatewayURL:      strings.TrimSpace(getenv("CDCQ_FLINK_SQL_GATEWAY_URL")),
-		FlinkRESTURL:         strings.TrimSpace(getenv("CDCQ_FLINK_REST_URL")),
-		FlinkKafkaBrokers:    list(getenv("CDCQ_FLINK_KAFKA_BROKERS")),
-		SecretKey:            strings.TrimSpace(getenv("CDCQ_SECRET_KEY")),
-		SecretKeysPrevious:   strings.TrimSpace(getenv("CDCQ_SECRET_KEYS_PREVIOUS")),
-		APITokens:            list(getenv("CDCQ_API_TOKENS")),
-		LogLevel:             or(getenv("CDCQ_LOG_LEVEL"), "info"),
-		KafkaNamespace:       strings.TrimSpace(getenv("CDCQ_KAFKA_NAMESPACE")),
-		SourceAllow:          list(getenv("CDCQ_SOURCE_ALLOW")),
-		SourceDeny:           list(getenv("CDCQ_SOURCE_DENY")),
+		HTTPAddr:           or(getenv("CDCQ_HTTP_ADDR"), "127.0.0.1:7000"),
+		DataDir:            or(getenv("CDCQ_DATA_DIR"), ".cdcq"),
+		KafkaBrokers:       list(getenv("CDCQ_KAFKA_BROKERS")),
+		DatabaseURL:        strings.TrimSpace(getenv("CDCQ_DATABASE_URL")),
+		ConnectURL:         strings.TrimSpace(getenv("CDCQ_CONNECT_URL")),
+		ConnectSecretsDir:  strings.TrimSpace(getenv("CDCQ_CONNECT_SECRETS_DIR")),
+		FlinkGatewayURL:    strings.TrimSpace(getenv("CDCQ_FLINK_SQL_GATEWAY_URL")),
+		FlinkRESTURL:       strings.TrimSpace(getenv("CDCQ_FLINK_REST_URL")),
+		FlinkKafkaBrokers:  list(getenv("CDCQ_FLINK_KAFKA_BROKERS")),
+		SecretKey:          strings.TrimSpace(getenv("CDCQ_SECRET_KEY")),
+		SecretKeysPrevious: strings.TrimSpace(getenv("CDCQ_SECRET_KEYS_PREVIOUS")),
+		APITokens:          list(getenv("CDCQ_API_TOKENS")),
+		LogLevel:           or(getenv("CDCQ_LOG_LEVEL"), "info"),
+		KafkaNamespace:     strings.TrimSpace(getenv("CDCQ_KAFKA_NAMESPACE")),
+		SourceAllow:        list(getenv("CDCQ_SOURCE_ALLOW")),
+		SourceDeny:         list(getenv("CDCQ_SOURCE_DENY")),
 	}
 	var err error
 	if c.StatusInterval, err = duration(getenv, "CDCQ_STATUS_INTERVAL", 10*time.Second); err != nil {
@@ -210,7 +195,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 			return Config{}, fmt.Errorf("%s must be an http(s) URL such as http://localhost:8083", v.name)
 		}
 	}
-	if err := c.checkConnectSecurity(); err != nil {
+	if c.ConnectAuthorization, err = authorization(getenv, "CONNECT"); err != nil {
 		return Config{}, err
 	}
 	if (c.FlinkGatewayURL == "") != (c.FlinkRESTURL == "") {
@@ -225,7 +210,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	if err := c.readKafkaSecurity(getenv); err != nil {
 		return Config{}, err
 	}
-	if c.FlinkAuthorization, err = flinkAuthorization(getenv); err != nil {
+	if c.FlinkAuthorization, err = authorization(getenv, "FLINK"); err != nil {
 		return Config{}, err
 	}
 	for _, v := range []struct {
@@ -247,8 +232,9 @@ func FromEnv(getenv func(string) string) (Config, error) {
 }
 
 // readKafkaSecurity reads the CDCQ_KAFKA_TLS* and CDCQ_KAFKA_SASL_*
-// variables and checks that they are complete and that the files can be
-// read. Errors name the variable (and the path); never the password.
+// variables. It checks only what the strings alone say (CDCQ_KAFKA_TLS and
+// the files named); kafkasec.Load, at start-up, reads the files and checks
+// the settings as a whole.
 func (c *Config) readKafkaSecurity(getenv func(string) string) error {
 	c.KafkaTLSCAFile = strings.TrimSpace(getenv("CDCQ_KAFKA_TLS_CA_FILE"))
 	c.KafkaTLSCertFile = strings.TrimSpace(getenv("CDCQ_KAFKA_TLS_CERT_FILE"))
@@ -257,63 +243,30 @@ func (c *Config) readKafkaSecurity(getenv func(string) string) error {
 	c.KafkaSASLUsername = strings.TrimSpace(getenv("CDCQ_KAFKA_SASL_USERNAME"))
 	c.KafkaSASLPassword = Secret(getenv("CDCQ_KAFKA_SASL_PASSWORD"))
 
-	files := []struct{ name, path string }{
+	anyFile := ""
+	for _, f := range []struct{ name, path string }{
 		{"CDCQ_KAFKA_TLS_CA_FILE", c.KafkaTLSCAFile},
 		{"CDCQ_KAFKA_TLS_CERT_FILE", c.KafkaTLSCertFile},
 		{"CDCQ_KAFKA_TLS_KEY_FILE", c.KafkaTLSKeyFile},
-	}
-	anyFile := ""
-	for _, f := range files {
-		if f.path != "" && anyFile == "" {
+	} {
+		if f.path != "" {
 			anyFile = f.name
+			break
 		}
 	}
 	v := strings.TrimSpace(getenv("CDCQ_KAFKA_TLS"))
-	switch {
-	case v == "":
+	if v == "" {
 		c.KafkaTLS = anyFile != ""
-	default:
-		on, err := strconv.ParseBool(v)
-		if err != nil {
-			return fmt.Errorf("CDCQ_KAFKA_TLS is %q; want true or false", v)
-		}
-		if !on && anyFile != "" {
-			return fmt.Errorf("CDCQ_KAFKA_TLS is false but %s is set; a TLS file implies TLS", anyFile)
-		}
-		c.KafkaTLS = on
-	}
-	if (c.KafkaTLSCertFile == "") != (c.KafkaTLSKeyFile == "") {
-		return errors.New("set both CDCQ_KAFKA_TLS_CERT_FILE and CDCQ_KAFKA_TLS_KEY_FILE, or neither")
-	}
-	for _, f := range files {
-		if f.path == "" {
-			continue
-		}
-		if _, err := os.ReadFile(f.path); err != nil {
-			return fmt.Errorf("%s: cannot read %s: %w", f.name, f.path, errors.Unwrap(err))
-		}
-	}
-	return c.checkSASL()
-}
-
-// checkSASL reports an unknown mechanism or missing credentials.
-func (c *Config) checkSASL() error {
-	switch c.KafkaSASLMechanism {
-	case "":
-		if c.KafkaSASLUsername != "" || c.KafkaSASLPassword != "" {
-			return errors.New("CDCQ_KAFKA_SASL_USERNAME and CDCQ_KAFKA_SASL_PASSWORD need CDCQ_KAFKA_SASL_MECHANISM (PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512)")
-		}
 		return nil
-	case "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512":
-	default:
-		return fmt.Errorf("CDCQ_KAFKA_SASL_MECHANISM is %q; want PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", c.KafkaSASLMechanism)
 	}
-	if c.KafkaSASLUsername == "" {
-		return fmt.Errorf("CDCQ_KAFKA_SASL_MECHANISM %s needs CDCQ_KAFKA_SASL_USERNAME", c.KafkaSASLMechanism)
+	on, err := strconv.ParseBool(v)
+	if err != nil {
+		return fmt.Errorf("CDCQ_KAFKA_TLS is %q; want true or false", v)
 	}
-	if c.KafkaSASLPassword == "" {
-		return fmt.Errorf("CDCQ_KAFKA_SASL_MECHANISM %s needs CDCQ_KAFKA_SASL_PASSWORD", c.KafkaSASLMechanism)
+	if !on && anyFile != "" {
+		return fmt.Errorf("CDCQ_KAFKA_TLS is false but %s is set; a TLS file implies TLS", anyFile)
 	}
+	c.KafkaTLS = on
 	return nil
 }
 
@@ -344,53 +297,29 @@ func checkAddressEntry(e string) error {
 	return nil
 }
 
-// checkConnectSecurity checks the Kafka Connect secrets directory and REST
-// credentials. Its errors name the variables, never their values.
-func (c Config) checkConnectSecurity() error {
-	if d := c.ConnectSecretsDir; d != "" {
-		// ${dir:<path>:<file>}: Kafka's ConfigTransformer ends the path at
-		// the first ':' and the reference at the first '}'.
-		if !filepath.IsAbs(d) || strings.ContainsAny(d, ":}$,") {
-			return fmt.Errorf("CDCQ_CONNECT_SECRETS_DIR is %q; want an absolute path without ':', '}', '$' or ','", d)
-		}
-	}
-	if c.ConnectAuthorization != "" && (c.ConnectUsername != "" || c.ConnectPassword != "") {
-		return errors.New("set CDCQ_CONNECT_AUTHORIZATION or CDCQ_CONNECT_USERNAME and CDCQ_CONNECT_PASSWORD, not both")
-	}
-	if strings.ContainsAny(c.ConnectAuthorization.Reveal(), "\r\n") {
-		return errors.New("CDCQ_CONNECT_AUTHORIZATION must be one line")
-	}
-	if (c.ConnectUsername == "") != (c.ConnectPassword == "") {
-		return errors.New("set both CDCQ_CONNECT_USERNAME and CDCQ_CONNECT_PASSWORD, or neither")
-	}
-	if strings.Contains(c.ConnectUsername, ":") {
-		return errors.New("CDCQ_CONNECT_USERNAME must not contain ':' (HTTP basic authentication cannot carry it)")
-	}
-	return nil
-}
-
-// flinkAuthorization is the Authorization header for Flink from
-// CDCQ_FLINK_AUTHORIZATION or CDCQ_FLINK_USERNAME and CDCQ_FLINK_PASSWORD.
-func flinkAuthorization(getenv func(string) string) (Secret, error) {
-	header := strings.TrimSpace(getenv("CDCQ_FLINK_AUTHORIZATION"))
-	user := getenv("CDCQ_FLINK_USERNAME")
-	pass := getenv("CDCQ_FLINK_PASSWORD")
+// authorization is the Authorization header for a service's REST API
+// from CDCQ_<service>_AUTHORIZATION as it is, or basic authentication with
+// CDCQ_<service>_USERNAME and CDCQ_<service>_PASSWORD (taken as they are:
+// spaces may belong to them); empty without either. Errors name the
+// variables, never their values.
+func authorization(getenv func(string) string, service string) (Secret, error) {
+	v := func(name string) string { return "CDCQ_" + service + "_" + name }
+	header := strings.TrimSpace(getenv(v("AUTHORIZATION")))
+	user, pass := getenv(v("USERNAME")), getenv(v("PASSWORD"))
 	switch {
 	case header != "" && (user != "" || pass != ""):
-		return "", errors.New("set CDCQ_FLINK_AUTHORIZATION or CDCQ_FLINK_USERNAME and CDCQ_FLINK_PASSWORD, not both")
+		return "", fmt.Errorf("set %s or %s and %s, not both", v("AUTHORIZATION"), v("USERNAME"), v("PASSWORD"))
 	case header != "":
 		if strings.ContainsAny(header, "\r\n") {
-			return "", errors.New("CDCQ_FLINK_AUTHORIZATION must not contain a line break")
+			return "", fmt.Errorf("%s must be one line", v("AUTHORIZATION"))
 		}
 		return Secret(header), nil
 	case user == "" && pass == "":
 		return "", nil
-	case user == "":
-		return "", errors.New("CDCQ_FLINK_PASSWORD needs CDCQ_FLINK_USERNAME")
-	case pass == "":
-		return "", errors.New("CDCQ_FLINK_USERNAME needs CDCQ_FLINK_PASSWORD")
+	case user == "" || pass == "":
+		return "", fmt.Errorf("set both %s and %s, or neither", v("USERNAME"), v("PASSWORD"))
 	case strings.Contains(user, ":"):
-		return "", errors.New("CDCQ_FLINK_USERNAME must not contain a colon (basic authentication separates it from the password with one)")
+		return "", fmt.Errorf("%s must not contain ':' (basic authentication separates it from the password with one)", v("USERNAME"))
 	}
 	return Secret("Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass))), nil
 }

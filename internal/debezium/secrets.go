@@ -38,8 +38,10 @@ type secretStore struct {
 // an absolute path that ${dir:<path>:<file>} can carry and an existing
 // directory.
 func checkSecretsDir(dir string) error {
-	if !filepath.IsAbs(dir) || strings.ContainsAny(dir, ":}$") {
-		return fmt.Errorf("debezium: secrets directory %q must be an absolute path without ':', '}' or '$'", dir)
+	// ${dir:<path>:<file>} ends the path at the first ':' and the
+	// reference at the first '}'; allowed.paths is a comma-separated list.
+	if !filepath.IsAbs(dir) || strings.ContainsAny(dir, ":}$,") {
+		return fmt.Errorf("debezium: secrets directory %q must be an absolute path without ':', '}', '$' or ','", dir)
 	}
 	st, err := os.Stat(dir)
 	if err != nil {

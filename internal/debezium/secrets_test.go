@@ -39,7 +39,7 @@ func TestSecretsDirIsChecked(t *testing.T) {
 	if err := os.WriteFile(file, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	for _, dir := range []string{"relative", "/a:b", file, filepath.Join(t.TempDir(), "missing")} {
+	for _, dir := range []string{"relative", "/a:b", "/a,b", "/a}b", file, filepath.Join(t.TempDir(), "missing")} {
 		if err := (debezium.Config{SecretsDir: dir}).Validate(); err == nil {
 			t.Errorf("secrets directory %q accepted", dir)
 		}

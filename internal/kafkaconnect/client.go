@@ -13,7 +13,6 @@ package kafkaconnect
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -50,17 +49,6 @@ type Config struct {
 	// header when the workers sit behind an authenticating proxy. Its
 	// values are never put in errors.
 	Header http.Header
-	// Authorization, when set, is the Authorization header of every
-	// request, replacing one in Header: a whole value such as "Bearer
-	// <token>", or BasicAuthorization's for Connect's
-	// BasicAuthSecurityRestExtension. It is never put in errors.
-	Authorization string
-}
-
-// BasicAuthorization is the Authorization header value of HTTP basic
-// authentication (RFC 7617) with username and password.
-func BasicAuthorization(username, password string) string {
-	return "Basic " + base64.StdEncoding.EncodeToString([]byte(username+":"+password))
 }
 
 func (c *Config) setDefaults() {
@@ -80,9 +68,6 @@ func (c Config) Validate() error {
 	u, err := url.Parse(c.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return errors.New("kafkaconnect: URL must be an http:// or https:// URL with a host")
-	}
-	if strings.ContainsAny(c.Authorization, "\r\n") {
-		return errors.New("kafkaconnect: Authorization must be one line")
 	}
 	if u.RawQuery != "" || u.Fragment != "" {
 		return errors.New("kafkaconnect: URL must not have a query or fragment")
@@ -331,9 +316,6 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, out a
 		for _, v := range vs {
 			req.Header.Add(k, v)
 		}
-	}
-	if c.cfg.Authorization != "" {
-		req.Header.Set("Authorization", c.cfg.Authorization)
 	}
 	req.Header.Set("Accept", "application/json")
 	if body != nil {

@@ -161,6 +161,9 @@ func (s Security) TLS() bool { return s.tls != nil }
 // SASL reports whether connections authenticate with SASL.
 func (s Security) SASL() bool { return s.mechanism != "" }
 
+// Secured reports whether s is anything but plaintext without SASL.
+func (s Security) Secured() bool { return s.TLS() || s.SASL() }
+
 // Protocol is Kafka's name for the combination: PLAINTEXT, SSL,
 // SASL_PLAINTEXT or SASL_SSL.
 func (s Security) Protocol() string {

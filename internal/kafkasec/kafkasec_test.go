@@ -204,7 +204,7 @@ func TestLoadErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	missing := filepath.Join(dir, "missing.pem")
-	certFile, _ := kafkasectest.WriteClientPair(t, dir)
+	certFile, keyFile := kafkasectest.WriteClientPair(t, dir)
 	for _, c := range []struct {
 		name string
 		s    kafkasec.Settings
@@ -213,6 +213,7 @@ func TestLoadErrors(t *testing.T) {
 		{"missing CA", kafkasec.Settings{CAFile: missing}, []string{"CDCQ_KAFKA_TLS_CA_FILE", missing}},
 		{"garbage CA", kafkasec.Settings{CAFile: garbage}, []string{"CDCQ_KAFKA_TLS_CA_FILE", garbage}},
 		{"cert only", kafkasec.Settings{CertFile: certFile}, []string{"CDCQ_KAFKA_TLS_KEY_FILE"}},
+		{"missing cert", kafkasec.Settings{CertFile: missing, KeyFile: keyFile}, []string{"CDCQ_KAFKA_TLS_CERT_FILE", missing}},
 		{"missing key", kafkasec.Settings{CertFile: certFile, KeyFile: missing}, []string{"CDCQ_KAFKA_TLS_KEY_FILE", missing}},
 		{"mismatched pair", kafkasec.Settings{CertFile: certFile, KeyFile: garbage}, []string{"CDCQ_KAFKA_TLS_KEY_FILE", garbage}},
 		{"unknown mechanism", kafkasec.Settings{Mechanism: "GSSAPI", Username: "u", Password: "hunter2"}, []string{"CDCQ_KAFKA_SASL_MECHANISM", "GSSAPI"}},

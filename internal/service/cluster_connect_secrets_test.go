@@ -171,7 +171,7 @@ func checkConfigTopicHoldsNoPassword(t *testing.T, s *system, connector string, 
 func useClusterConnect(cfg *config.Config, c *localcluster.Cluster) {
 	cfg.ConnectURL = c.ConnectURL()
 	cfg.ConnectSecretsDir = c.ConnectSecretsDir()
-	cfg.ConnectUsername, cfg.ConnectPassword = c.ConnectUsername(), config.Secret(c.ConnectPassword())
+	cfg.ConnectAuthorization = config.Secret(c.ConnectAuthorization())
 }
 
 // connectGetResponse sends GET path to the cluster's Kafka Connect, with

@@ -64,7 +64,7 @@ func printDev(out io.Writer, cfg config.Config, inf *Infra, httpAddr string, dep
 	if inf.EmbeddedKafka {
 		kafka += " (in-process broker, log in " + abs(filepath.Join(cfg.DataDir, "kafka")) + ")"
 	}
-	if inf.KafkaSecurity.TLS() || inf.KafkaSecurity.SASL() {
+	if inf.KafkaSecurity.Secured() {
 		kafka += " (" + inf.KafkaSecurity.String() + ")"
 	}
 	pg := redactURL(inf.DatabaseURL)

@@ -292,7 +292,7 @@ func (m materialised) NeedsRestart(status jobs.QueryStatus) bool {
 // cfg.FlinkAuthorization. The jobs reach Kafka at cfg.FlinkKafkaBrokers
 // with sec's TLS and SASL; topics reaches it as cdcq does.
 func flinkProcessor(cfg config.Config, sec kafkasec.Security, topics *kafkatopics.Topics) (*processor.Processor, error) {
-	header := flinkHeader(cfg.FlinkAuthorization)
+	header := authHeader(cfg.FlinkAuthorization)
 	gw, err := flink.NewGateway(flink.GatewayConfig{URL: cfg.FlinkGatewayURL, Header: header})
 	if err != nil {
 		return nil, fmt.Errorf("CDCQ_FLINK_SQL_GATEWAY_URL: %w", err)
@@ -308,9 +308,9 @@ func flinkProcessor(cfg config.Config, sec kafkasec.Security, topics *kafkatopic
 	})
 }
 
-// flinkHeader is the header sent with every Flink request: Authorization,
-// when configured.
-func flinkHeader(authorization config.Secret) http.Header {
+// authHeader is the header sent with every request to Flink or Kafka
+// Connect: Authorization, when configured.
+func authHeader(authorization config.Secret) http.Header {
 	if authorization == "" {
 		return nil
 	}
@@ -321,7 +321,7 @@ func flinkHeader(authorization config.Secret) http.Header {
 // Kafka Connect REST API at cfg.ConnectURL, with cfg's credentials for it
 // and its secrets directory.
 func kafkaConnectCapture(cfg config.Config, source *pgsource.Client) (*debezium.Capture, error) {
-	connect, err := kafkaconnect.New(kafkaconnect.Config{URL: cfg.ConnectURL, Authorization: connectAuthorization(cfg)})
+	connect, err := kafkaconnect.New(kafkaconnect.Config{URL: cfg.ConnectURL, Header: authHeader(cfg.ConnectAuthorization)})
 	if err != nil {
 		return nil, fmt.Errorf("CDCQ_CONNECT_URL: %w", err)
 	}
@@ -330,19 +330,6 @@ func kafkaConnectCapture(cfg config.Config, source *pgsource.Client) (*debezium.
 		return nil, fmt.Errorf("CDCQ_CONNECT_SECRETS_DIR: %w", err)
 	}
 	return capture, nil
-}
-
-// connectAuthorization is the Authorization header for Kafka Connect's REST
-// API: CDCQ_CONNECT_AUTHORIZATION as it is, or basic authentication with
-// CDCQ_CONNECT_USERNAME and CDCQ_CONNECT_PASSWORD; empty without either.
-func connectAuthorization(cfg config.Config) string {
-	switch {
-	case cfg.ConnectAuthorization != "":
-		return cfg.ConnectAuthorization.Reveal()
-	case cfg.ConnectUsername != "":
-		return kafkaconnect.BasicAuthorization(cfg.ConnectUsername, cfg.ConnectPassword.Reveal())
-	}
-	return ""
 }
 
 // queryTables remembers which tables ("<schema>.<table>") each query reads.

@@ -51,7 +51,7 @@ func TestFlinkGetsKafkaSecurityAndAuthorization(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sec, err := kafkasec.Load(KafkaSettings(cfg))
+	sec, err := kafkasec.Load(kafkaSettings(cfg))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -169,14 +169,18 @@ func LoadSealer(cfg config.Config, dev bool) (*secret.Sealer, error) {
 // in-process broker speaks plaintext only, so settings without
 // CDCQ_KAFKA_BROKERS are refused rather than ignored.
 func kafkaSecurity(cfg config.Config, dev bool) (kafkasec.Security, error) {
-	if cfg.KafkaSecured() && len(cfg.KafkaBrokers) == 0 && dev {
+	sec, err := kafkasec.Load(kafkaSettings(cfg))
+	if err != nil {
+		return kafkasec.Security{}, err
+	}
+	if sec.Secured() && len(cfg.KafkaBrokers) == 0 && dev {
 		return kafkasec.Security{}, errors.New("CDCQ_KAFKA_TLS and CDCQ_KAFKA_SASL_* need CDCQ_KAFKA_BROKERS: the in-process broker of cdcq dev speaks plaintext only")
 	}
-	return kafkasec.Load(KafkaSettings(cfg))
+	return sec, nil
 }
 
-// KafkaSettings are the Kafka security settings of cfg.
-func KafkaSettings(cfg config.Config) kafkasec.Settings {
+// kafkaSettings are the Kafka security settings of cfg.
+func kafkaSettings(cfg config.Config) kafkasec.Settings {
 	return kafkasec.Settings{
 		TLS:       cfg.KafkaTLS,
 		CAFile:    cfg.KafkaTLSCAFile,

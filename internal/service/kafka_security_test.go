@@ -39,7 +39,7 @@ func TestEmbeddedQueryOnSCRAMOverTLSKafka(t *testing.T) {
 	// The broker really refuses what is not TLS with the right password,
 	// so the system cannot have got through without them.
 	refused(t, kafkasec.Cluster{Brokers: b.Brokers}, "plaintext")
-	wrong, err := kafkasec.Load(KafkaSettings(secureConfig(b, "wrong")))
+	wrong, err := kafkasec.Load(kafkaSettings(secureConfig(b, "wrong")))
 	if err != nil {
 		t.Fatal(err)
 	}

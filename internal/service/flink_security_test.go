@@ -1,39 +1,14 @@
 package service
 
 import (
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/cdcq/cdcq/internal/config"
 	"github.com/cdcq/cdcq/internal/flink/flinkfake"
-	"github.com/cdcq/cdcq/internal/flink/kafkatopics"
-	"github.com/cdcq/cdcq/internal/kafkaconnect/connectfake"
 	"github.com/cdcq/cdcq/internal/kafkasec"
 )
-
-// authSeen serves h and keeps every request's Authorization header.
-type authSeen struct {
-	h    http.Handler
-	mu   sync.Mutex
-	auth []string
-}
-
-func (a *authSeen) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	a.mu.Lock()
-	a.auth = append(a.auth, r.Header.Get("Authorization"))
-	a.mu.Unlock()
-	a.h.ServeHTTP(w, r)
-}
-
-func (a *authSeen) all() []string {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return append([]string(nil), a.auth...)
-}
 
 // The configuration as `cdcq worker` reads it reaches Flink: CDCQ_FLINK_USERNAME
 // and CDCQ_FLINK_PASSWORD as basic authentication on every request to the
@@ -55,35 +30,10 @@ func TestFlinkGetsKafkaSecurityAndAuthorization(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	connect := connectfake.NewServer(t)
 	fl := flinkfake.NewServer(t)
 	fl.Gateway.SetStatusPolls(0)
-	gw, jm := &authSeen{h: fl.Gateway}, &authSeen{h: fl.JobManager}
-	gwSrv, jmSrv := httptest.NewServer(gw), httptest.NewServer(jm)
-	t.Cleanup(gwSrv.Close)
-	t.Cleanup(jmSrv.Close)
-	cfg.FlinkGatewayURL, cfg.FlinkRESTURL = gwSrv.URL, jmSrv.URL
-
-	sys := startSystemWith(t, func(inf *Infra, base config.Config, _ *slog.Logger) []WorkerDeps {
-		source, err := SourceClient(base, inf)
-		if err != nil {
-			t.Fatal(err)
-		}
-		capture, err := kafkaConnectCapture(config.Config{ConnectURL: connect.URL}, source)
-		if err != nil {
-			t.Fatal(err)
-		}
-		topics, err := kafkatopics.New(inf.Kafka())
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(topics.Close)
-		proc, err := flinkProcessor(cfg, sec, topics)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return []WorkerDeps{{Capture: capture, Processor: proc, Source: source}}
-	})
+	cfg.FlinkGatewayURL, cfg.FlinkRESTURL = fl.GatewayURL, fl.JobManagerURL
+	sys := startWithConnectAndFlinkConfig(t, cfg, &sec)
 	src := ordersDatabase(t)
 	const env = "secured1"
 	res := sys.postForm("/createCachedQuery", map[string]string{"connectionString": src, "environmentId": env, "schema": ordersSchema,
@@ -108,16 +58,8 @@ func TestFlinkGetsKafkaSecurityAndAuthorization(t *testing.T) {
 		}
 	}
 	basic := "Basic Zmxpbms6ZmxpbmstcHc=" // flink:flink-pw
-	for who, seen := range map[string][]string{"gateway": gw.all(), "jobmanager": jm.all()} {
-		if len(seen) == 0 {
-			t.Errorf("the %s received no request", who)
-		}
-		for i, a := range seen {
-			if a != basic {
-				t.Errorf("%s request %d: Authorization %q, want %q", who, i, a, basic)
-			}
-		}
-	}
+	flinkfake.CheckAuthorization(t, "gateway", fl.Gateway.Requests(), basic)
+	flinkfake.CheckAuthorization(t, "jobmanager", fl.JobManager.Requests(), basic)
 	for _, secret := range []string{"kafka-pw", "flink-pw"} {
 		if strings.Contains(sys.logs.String(), secret) {
 			t.Errorf("the logs show %s", secret)

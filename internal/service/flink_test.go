@@ -12,6 +12,7 @@ import (
 	"github.com/cdcq/cdcq/internal/flink/flinkfake"
 	"github.com/cdcq/cdcq/internal/flink/kafkatopics"
 	"github.com/cdcq/cdcq/internal/kafkaconnect/connectfake"
+	"github.com/cdcq/cdcq/internal/kafkasec"
 	"github.com/cdcq/cdcq/internal/names"
 )
 
@@ -173,9 +174,18 @@ func ordersDatabase(t *testing.T) string {
 
 func startWithConnectAndFlink(t *testing.T) (*system, *flinkfake.Server) {
 	t.Helper()
-	connect := connectfake.NewServer(t)
 	fl := flinkfake.NewServer(t)
 	fl.Gateway.SetStatusPolls(0)
+	flinkCfg := config.Config{FlinkGatewayURL: fl.GatewayURL, FlinkRESTURL: fl.JobManagerURL, FlinkKafkaBrokers: []string{"kafka:9092"}}
+	return startWithConnectAndFlinkConfig(t, flinkCfg, nil), fl
+}
+
+// startWithConnectAndFlinkConfig starts the system with Debezium on a fake
+// Kafka Connect and Flink as flinkCfg names it, its jobs given the Kafka
+// security sec (nil: the system's own).
+func startWithConnectAndFlinkConfig(t *testing.T, flinkCfg config.Config, sec *kafkasec.Security) *system {
+	t.Helper()
+	connect := connectfake.NewServer(t)
 	return startSystemWith(t, func(inf *Infra, cfg config.Config, _ *slog.Logger) []WorkerDeps {
 		source, err := SourceClient(cfg, inf)
 		if err != nil {
@@ -190,11 +200,14 @@ func startWithConnectAndFlink(t *testing.T) (*system, *flinkfake.Server) {
 			t.Fatal(err)
 		}
 		t.Cleanup(topics.Close)
-		flinkCfg := config.Config{FlinkGatewayURL: fl.GatewayURL, FlinkRESTURL: fl.JobManagerURL, FlinkKafkaBrokers: []string{"kafka:9092"}}
-		proc, err := flinkProcessor(flinkCfg, inf.KafkaSecurity, topics)
+		jobSec := inf.KafkaSecurity
+		if sec != nil {
+			jobSec = *sec
+		}
+		proc, err := flinkProcessor(flinkCfg, jobSec, topics)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return []WorkerDeps{{Capture: capture, Processor: proc, Source: source}}
-	}), fl
+	})
 }

@@ -78,6 +78,23 @@ type Request struct {
 	Path  string
 	Query url.Values
 	Body  []byte
+	// Authorization is the request's Authorization header (for tests of
+	// the clients' credentials).
+	Authorization string
+}
+
+// CheckAuthorization fails tb unless reqs is not empty and every request
+// carried the Authorization header want; who names the service.
+func CheckAuthorization(tb testing.TB, who string, reqs []Request, want string) {
+	tb.Helper()
+	if len(reqs) == 0 {
+		tb.Errorf("the %s received no request", who)
+	}
+	for i, r := range reqs {
+		if r.Authorization != want {
+			tb.Errorf("%s request %d (%s %s): Authorization %q, want %q", who, i, r.Method, r.Path, r.Authorization, want)
+		}
+	}
 }
 
 // Server serves a Gateway and a JobManager on two loopback ports.

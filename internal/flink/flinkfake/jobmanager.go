@@ -206,7 +206,7 @@ func (m *JobManager) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	m.mu.Lock()
-	m.requests = append(m.requests, Request{Method: r.Method, Path: r.URL.Path, Query: r.URL.Query(), Body: body})
+	m.requests = append(m.requests, Request{Method: r.Method, Path: r.URL.Path, Query: r.URL.Query(), Body: body, Authorization: r.Header.Get("Authorization")})
 	latency := m.latency
 	fail, failing := takeFailure(&m.failures, r.Method, r.URL.Path)
 	m.mu.Unlock()

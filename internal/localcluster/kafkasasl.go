@@ -8,7 +8,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/base64"
 	"encoding/pem"
 	"fmt"
 	"math/big"
@@ -36,22 +35,6 @@ const kafkaSASLUser = "cdcq-test"
 // scramIterations is the credential's SCRAM iteration count (Kafka takes
 // 4096 to 16384).
 const scramIterations = 4096
-
-// kafkaSASL is the user of the broker's SASL_SSL listener; the zero value
-// is none (a cluster started before it had the listener).
-type kafkaSASL struct {
-	User     string `json:"user,omitempty"`
-	Password string `json:"password,omitempty"`
-}
-
-// newKafkaSASL draws the SCRAM password for a cluster's start.
-func newKafkaSASL() (kafkaSASL, error) {
-	b := make([]byte, 18)
-	if _, err := rand.Read(b); err != nil {
-		return kafkaSASL{}, fmt.Errorf("localcluster: draw the Kafka SASL password: %w", err)
-	}
-	return kafkaSASL{User: kafkaSASLUser, Password: base64.RawURLEncoding.EncodeToString(b)}, nil
-}
 
 // certValidity is how long the generated certificates are valid;
 // ensureTLS makes new ones when less than certRenewBefore is left.
@@ -183,7 +166,7 @@ func serialNumber() (*big.Int, error) {
 
 // addSCRAMUser creates the SASL_SSL listener's user, or sets its password,
 // through the PLAINTEXT listener at brokers.
-func addSCRAMUser(ctx context.Context, brokers string, u kafkaSASL) error {
+func addSCRAMUser(ctx context.Context, brokers string, u credential) error {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers), kgo.DialTimeout(2*time.Second))
 	if err != nil {
 		return fmt.Errorf("localcluster: kafka client: %w", err)
@@ -204,7 +187,7 @@ func addSCRAMUser(ctx context.Context, brokers string, u kafkaSASL) error {
 // kafkaSASLReady: the SASL_SSL listener at brokers takes u's password over
 // TLS with the CA in caFile, and answers a metadata request with a
 // controller.
-func kafkaSASLReady(ctx context.Context, brokers, caFile string, u kafkaSASL) error {
+func kafkaSASLReady(ctx context.Context, brokers, caFile string, u credential) error {
 	caPEM, err := os.ReadFile(caFile)
 	if err != nil {
 		return fmt.Errorf("kafka SASL_SSL: read the CA: %w", err)

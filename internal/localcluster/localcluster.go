@@ -29,6 +29,7 @@ package localcluster
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -219,17 +220,17 @@ type envVars struct {
 	SecretsDir string
 	// ConnectAuth is the user of Connect's REST API
 	// (CDCQ_CONNECT_USERNAME, CDCQ_CONNECT_PASSWORD); zero for none.
-	ConnectAuth restAuth
+	ConnectAuth credential
 	// KafkaSASLBrokers is the bootstrap list of the broker's SASL_SSL
 	// listener, KafkaSASL its user and KafkaSASLCAFile the PEM file of the
 	// CA that signed its certificate (CDCQ_TEST_KAFKA_SASL_*); empty for
 	// an env file that does not set them.
 	KafkaSASLBrokers string
-	KafkaSASL        kafkaSASL
+	KafkaSASL        credential
 	KafkaSASLCAFile  string
 }
 
-func newCluster(dir string, p Ports, auth restAuth, sasl kafkaSASL) *Cluster {
+func newCluster(dir string, p Ports, auth, sasl credential) *Cluster {
 	c := &Cluster{dir: dir, ports: p, vars: envVars{
 		KafkaBrokers:  fmt.Sprintf("127.0.0.1:%d", p.Kafka),
 		ConnectURL:    fmt.Sprintf("http://127.0.0.1:%d", p.Connect),
@@ -278,8 +279,15 @@ func (c *Cluster) ConnectUsername() string { return c.vars.ConnectAuth.User }
 func (c *Cluster) ConnectPassword() string { return c.vars.ConnectAuth.Password }
 
 // ConnectAuthorization is the Authorization header of requests to Connect's
-// REST API; empty when it asks for none.
-func (c *Cluster) ConnectAuthorization() string { return c.vars.ConnectAuth.header() }
+// REST API, as net/http's Request.SetBasicAuth sets it; empty when it asks
+// for none.
+func (c *Cluster) ConnectAuthorization() string {
+	a := c.vars.ConnectAuth
+	if a.User == "" {
+		return ""
+	}
+	return "Basic " + base64.StdEncoding.EncodeToString([]byte(a.User+":"+a.Password))
+}
 
 // KafkaSASLBrokers is the bootstrap list of the broker's SASL_SSL
 // listener, which takes SCRAM-SHA-256 over TLS only
@@ -416,7 +424,7 @@ func (c *Cluster) Check(ctx context.Context) error {
 	if v := c.vars; v.KafkaSASLBrokers != "" {
 		g.Go(func() error { return kafkaSASLReady(ctx, v.KafkaSASLBrokers, v.KafkaSASLCAFile, v.KafkaSASL) })
 	}
-	g.Go(func() error { return connectReady(ctx, c.vars.ConnectURL, c.ConnectAuthorization()) })
+	g.Go(func() error { return connectReady(ctx, c.vars.ConnectURL, c.vars.ConnectAuth) })
 	g.Go(func() error { return flinkReady(ctx, c.vars.FlinkRESTURL, false) })
 	g.Go(func() error { return gatewayReady(ctx, c.vars.SQLGatewayURL) })
 	return g.Wait()
@@ -474,11 +482,11 @@ func Up(ctx context.Context, cfg Config) (*Cluster, error) {
 		return nil, err
 	}
 	fmt.Fprintf(cfg.Progress, "jars ready in %s (%.1fs)\n", l.jarDir, time.Since(t0).Seconds())
-	auth, err := newRESTAuth()
+	auth, err := newCredential(connectRESTUser, "Connect REST")
 	if err != nil {
 		return nil, err
 	}
-	sasl, err := newKafkaSASL()
+	sasl, err := newCredential(kafkaSASLUser, "Kafka SASL")
 	if err != nil {
 		return nil, err
 	}
@@ -565,9 +573,9 @@ func conflictingPorts(want, have Ports) error {
 type state struct {
 	Ports Ports `json:"ports"`
 	// ConnectAuth is the user of Connect's REST API.
-	ConnectAuth restAuth `json:"connectAuth,omitzero"`
+	ConnectAuth credential `json:"connectAuth,omitzero"`
 	// KafkaSASL is the user of the broker's SASL_SSL listener.
-	KafkaSASL kafkaSASL `json:"kafkaSasl,omitzero"`
+	KafkaSASL credential `json:"kafkaSasl,omitzero"`
 }
 
 // writeState writes run/cluster.json and env, both its owner's only: they

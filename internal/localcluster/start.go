@@ -31,9 +31,9 @@ type starter struct {
 	l     layout
 	ports Ports
 	// auth is the user of the Connect REST API.
-	auth restAuth
+	auth credential
 	// sasl is the user of Kafka's SASL_SSL listener.
-	sasl kafkaSASL
+	sasl credential
 	java string
 	t0   time.Time
 
@@ -83,7 +83,7 @@ func (s *starter) kafkaAndConnect(ctx context.Context) error {
 		return err
 	}
 	url := fmt.Sprintf("http://127.0.0.1:%d", s.ports.Connect)
-	return s.waitFor(ctx, Connect, func(ctx context.Context) error { return connectReady(ctx, url, s.auth.header()) })
+	return s.waitFor(ctx, Connect, func(ctx context.Context) error { return connectReady(ctx, url, s.auth) })
 }
 
 // kafkaSASL creates the SASL_SSL listener's user through the PLAINTEXT

@@ -135,12 +135,18 @@ func checkKafkaSASL(ctx context.Context, t *testing.T, c *Cluster) {
 	if brokers == "" || user.User == "" || user.Password == "" || ca == "" {
 		t.Fatalf("the cluster names no complete SASL_SSL listener: %q %q %q", brokers, user.User, ca)
 	}
-	if err := kafkaSASLReady(ctx, brokers, ca, user); err != nil {
-		t.Errorf("SASL_SSL listener: %v", err)
-	}
-	wrong := credential{User: user.User, Password: "wrong"}
-	if err := kafkaSASLReady(ctx, brokers, ca, wrong); err == nil {
-		t.Error("the SASL_SSL listener took a wrong password")
+	for _, u := range []credential{user, {User: user.User, Password: "wrong"}} {
+		sec, err := kafkaSASLSecurity(ca, u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = kafkaSASLReady(ctx, brokers, sec)
+		if u == user && err != nil {
+			t.Errorf("SASL_SSL listener: %v", err)
+		}
+		if u != user && err == nil {
+			t.Error("the SASL_SSL listener took a wrong password")
+		}
 	}
 	if err := kafkaReady(ctx, brokers); err == nil {
 		t.Error("the SASL_SSL listener answered plaintext")

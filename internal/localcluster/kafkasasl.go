@@ -17,7 +17,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/sasl/scram"
+
+	"github.com/cdcq/cdcq/internal/kafkasec"
 )
 
 // The broker's second listener, SASL_SSL, takes SCRAM-SHA-256 over TLS
@@ -184,19 +185,18 @@ func addSCRAMUser(ctx context.Context, brokers string, u credential) error {
 	return nil
 }
 
-// kafkaSASLReady: the SASL_SSL listener at brokers takes u's password over
-// TLS with the CA in caFile, and answers a metadata request with a
-// controller.
-func kafkaSASLReady(ctx context.Context, brokers, caFile string, u credential) error {
-	caPEM, err := os.ReadFile(caFile)
+// kafkaSASLSecurity is how the SASL_SSL listener is reached: as u, with
+// SCRAM-SHA-256, over TLS with the CA in caFile.
+func kafkaSASLSecurity(caFile string, u credential) (kafkasec.Security, error) {
+	sec, err := kafkasec.Load(kafkasec.Settings{CAFile: caFile, Mechanism: kafkasec.ScramSHA256, Username: u.User, Password: u.Password})
 	if err != nil {
-		return fmt.Errorf("kafka SASL_SSL: read the CA: %w", err)
+		return kafkasec.Security{}, fmt.Errorf("localcluster: kafka %s: %w", saslListener, err)
 	}
-	roots := x509.NewCertPool()
-	if !roots.AppendCertsFromPEM(caPEM) {
-		return fmt.Errorf("kafka SASL_SSL: %s holds no certificate", caFile)
-	}
-	return kafkaReady(ctx, brokers,
-		kgo.DialTLSConfig(&tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}),
-		kgo.SASL(scram.Auth{User: u.User, Pass: u.Password}.AsSha256Mechanism()))
+	return sec, nil
+}
+
+// kafkaSASLReady: the SASL_SSL listener at brokers takes sec's user and
+// answers a metadata request with a controller.
+func kafkaSASLReady(ctx context.Context, brokers string, sec kafkasec.Security) error {
+	return kafkaReady(ctx, brokers, sec.KgoOpts()...)
 }

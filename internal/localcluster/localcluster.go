@@ -24,7 +24,8 @@
 // their own, so a cluster outlives the process that started it unless
 // Config.DieWithParent says otherwise.
 //
-// This package must not import other cdcq packages.
+// This package must not import other cdcq packages but internal/kafkasec,
+// which imports none.
 package localcluster
 
 import (
@@ -44,6 +45,8 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
+
+	"github.com/cdcq/cdcq/internal/kafkasec"
 )
 
 // Component names: the names of the log and pid files, and what errors call
@@ -419,10 +422,18 @@ func FromEnvFile(path string) (*Cluster, error) {
 // its user, when the cluster has one), Connect lists the Debezium PostgreSQL
 // connector, the JobManager has a TaskManager, the SQL Gateway answers.
 func (c *Cluster) Check(ctx context.Context) error {
+	v := c.vars
+	var sasl kafkasec.Security
+	if v.KafkaSASLBrokers != "" {
+		var err error
+		if sasl, err = kafkaSASLSecurity(v.KafkaSASLCAFile, v.KafkaSASL); err != nil {
+			return err
+		}
+	}
 	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return kafkaReady(ctx, c.vars.KafkaBrokers) })
-	if v := c.vars; v.KafkaSASLBrokers != "" {
-		g.Go(func() error { return kafkaSASLReady(ctx, v.KafkaSASLBrokers, v.KafkaSASLCAFile, v.KafkaSASL) })
+	g.Go(func() error { return kafkaReady(ctx, v.KafkaBrokers) })
+	if v.KafkaSASLBrokers != "" {
+		g.Go(func() error { return kafkaSASLReady(ctx, v.KafkaSASLBrokers, sasl) })
 	}
 	g.Go(func() error { return connectReady(ctx, c.vars.ConnectURL, c.vars.ConnectAuth) })
 	g.Go(func() error { return flinkReady(ctx, c.vars.FlinkRESTURL, false) })

@@ -93,9 +93,13 @@ func (s *starter) kafkaSASL(ctx context.Context, brokers string) error {
 	if err := addSCRAMUser(ctx, brokers, s.sasl); err != nil {
 		return err
 	}
+	sec, err := kafkaSASLSecurity(s.l.tlsCA(), s.sasl)
+	if err != nil {
+		return err
+	}
 	saslBrokers := fmt.Sprintf("127.0.0.1:%d", s.ports.KafkaSASL)
 	return s.waitFor(ctx, Kafka+" "+saslListener, func(ctx context.Context) error {
-		return kafkaSASLReady(ctx, saslBrokers, s.l.tlsCA(), s.sasl)
+		return kafkaSASLReady(ctx, saslBrokers, sec)
 	})
 }
 

@@ -196,7 +196,11 @@ func kafkaSASLSecurity(caFile string, u credential) (kafkasec.Security, error) {
 }
 
 // kafkaSASLReady: the SASL_SSL listener at brokers takes sec's user and
-// answers a metadata request with a controller.
+// answers a metadata request with a controller. Its errors name the
+// listener.
 func kafkaSASLReady(ctx context.Context, brokers string, sec kafkasec.Security) error {
-	return kafkaReady(ctx, brokers, sec.KgoOpts()...)
+	if err := kafkaReady(ctx, brokers, sec.KgoOpts()...); err != nil {
+		return fmt.Errorf("%s listener: %w", saslListener, err)
+	}
+	return nil
 }

@@ -98,7 +98,7 @@ func (s *starter) kafkaSASL(ctx context.Context, brokers string) error {
 		return err
 	}
 	saslBrokers := fmt.Sprintf("127.0.0.1:%d", s.ports.KafkaSASL)
-	return s.waitFor(ctx, Kafka+" "+saslListener, func(ctx context.Context) error {
+	return s.waitFor(ctx, Kafka, func(ctx context.Context) error {
 		return kafkaSASLReady(ctx, saslBrokers, sec)
 	})
 }
@@ -281,10 +281,10 @@ func (s *starter) launch(name string, env []string, args ...string) (*process, e
 }
 
 // waitFor polls ready until it succeeds. It fails at once when any JVM of
-// this start has exited, and with ready's last error when ctx ends. name
-// is a component, or a component and a part of it ("kafka SASL_SSL").
-func (s *starter) waitFor(ctx context.Context, name string, ready func(context.Context) error) error {
-	component, _, _ := strings.Cut(name, " ")
+// this start has exited, and with ready's last error when ctx ends.
+// component names the log to look at; ready's errors say which part of it
+// they wait for, as the SASL_SSL listener's do.
+func (s *starter) waitFor(ctx context.Context, component string, ready func(context.Context) error) error {
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
 	for {
@@ -298,15 +298,15 @@ func (s *starter) waitFor(ctx context.Context, name string, ready func(context.C
 		}
 		err := ready(ctx)
 		if err == nil {
-			fmt.Fprintf(s.cfg.Progress, "%s ready (%.1fs)\n", name, time.Since(s.t0).Seconds())
+			fmt.Fprintf(s.cfg.Progress, "%s ready (%.1fs)\n", component, time.Since(s.t0).Seconds())
 			return nil
 		}
 		select {
 		case <-ctx.Done():
 			if errors.Is(context.Cause(ctx), context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				return fmt.Errorf("localcluster: %s %w after %s: %v; see %s", name, errNotReady, s.cfg.StartTimeout, err, s.l.log(component))
+				return fmt.Errorf("localcluster: %s %w after %s: %v; see %s", component, errNotReady, s.cfg.StartTimeout, err, s.l.log(component))
 			}
-			return fmt.Errorf("localcluster: wait for %s: %w", name, ctx.Err())
+			return fmt.Errorf("localcluster: wait for %s: %w", component, ctx.Err())
 		case <-tick.C:
 		}
 	}

@@ -341,23 +341,43 @@ func (c *Cluster) Env() string {
 	return b.String()
 }
 
+// envVar is a variable of the env file and the field that holds its value.
+type envVar struct {
+	name  string
+	field *string
+	// required: FromEnvFile fails without it.
+	required bool
+	// with, when set, is the field without which the variable is left
+	// out of the env file (the user of a credential).
+	with *string
+}
+
+// table lists the env file's variables, in its order; EnvVars writes them
+// and FromEnvFile reads them.
+func (v *envVars) table() []envVar {
+	return []envVar{
+		{name: "CDCQ_KAFKA_BROKERS", field: &v.KafkaBrokers, required: true},
+		{name: "CDCQ_CONNECT_URL", field: &v.ConnectURL, required: true},
+		{name: "CDCQ_FLINK_SQL_GATEWAY_URL", field: &v.SQLGatewayURL, required: true},
+		{name: "CDCQ_FLINK_REST_URL", field: &v.FlinkRESTURL, required: true},
+		{name: "CDCQ_CONNECT_SECRETS_DIR", field: &v.SecretsDir},
+		{name: "CDCQ_CONNECT_USERNAME", field: &v.ConnectAuth.User, with: &v.ConnectAuth.User},
+		{name: "CDCQ_CONNECT_PASSWORD", field: &v.ConnectAuth.Password, with: &v.ConnectAuth.User},
+		{name: "CDCQ_TEST_KAFKA_SASL_BROKERS", field: &v.KafkaSASLBrokers, with: &v.KafkaSASL.User},
+		{name: "CDCQ_TEST_KAFKA_SASL_USERNAME", field: &v.KafkaSASL.User, with: &v.KafkaSASL.User},
+		{name: "CDCQ_TEST_KAFKA_SASL_PASSWORD", field: &v.KafkaSASL.Password, with: &v.KafkaSASL.User},
+		{name: "CDCQ_TEST_KAFKA_SASL_CA_FILE", field: &v.KafkaSASLCAFile, with: &v.KafkaSASL.User},
+	}
+}
+
 // EnvVars are the same variables as KEY=value pairs, as os/exec's Cmd.Env
 // takes them.
 func (c *Cluster) EnvVars() []string {
-	vars := []string{
-		"CDCQ_KAFKA_BROKERS=" + c.vars.KafkaBrokers,
-		"CDCQ_CONNECT_URL=" + c.vars.ConnectURL,
-		"CDCQ_FLINK_SQL_GATEWAY_URL=" + c.vars.SQLGatewayURL,
-		"CDCQ_FLINK_REST_URL=" + c.vars.FlinkRESTURL,
-		"CDCQ_CONNECT_SECRETS_DIR=" + c.vars.SecretsDir,
-	}
-	if a := c.vars.ConnectAuth; a.User != "" {
-		vars = append(vars, "CDCQ_CONNECT_USERNAME="+a.User, "CDCQ_CONNECT_PASSWORD="+a.Password)
-	}
-	if v := c.vars; v.KafkaSASL.User != "" {
-		vars = append(vars, "CDCQ_TEST_KAFKA_SASL_BROKERS="+v.KafkaSASLBrokers,
-			"CDCQ_TEST_KAFKA_SASL_USERNAME="+v.KafkaSASL.User, "CDCQ_TEST_KAFKA_SASL_PASSWORD="+v.KafkaSASL.Password,
-			"CDCQ_TEST_KAFKA_SASL_CA_FILE="+v.KafkaSASLCAFile)
+	var vars []string
+	for _, e := range c.vars.table() {
+		if e.with == nil || *e.with != "" {
+			vars = append(vars, e.name+"="+*e.field)
+		}
 	}
 	return vars
 }
@@ -371,6 +391,11 @@ func FromEnvFile(path string) (*Cluster, error) {
 		return nil, fmt.Errorf("localcluster: read env file: %w", err)
 	}
 	c := &Cluster{}
+	fields := map[string]*string{}
+	table := c.vars.table()
+	for _, e := range table {
+		fields[e.name] = e.field
+	}
 	for _, line := range strings.Split(string(b), "\n") {
 		line = strings.TrimSpace(line)
 		if line == "" || strings.HasPrefix(line, "#") {
@@ -380,38 +405,13 @@ func FromEnvFile(path string) (*Cluster, error) {
 		if !ok {
 			return nil, fmt.Errorf("localcluster: env file %s: line %q is not KEY=value", path, line)
 		}
-		v = strings.Trim(strings.TrimSpace(v), `"'`)
-		switch strings.TrimSpace(k) {
-		case "CDCQ_KAFKA_BROKERS":
-			c.vars.KafkaBrokers = v
-		case "CDCQ_CONNECT_URL":
-			c.vars.ConnectURL = v
-		case "CDCQ_FLINK_SQL_GATEWAY_URL":
-			c.vars.SQLGatewayURL = v
-		case "CDCQ_FLINK_REST_URL":
-			c.vars.FlinkRESTURL = v
-		case "CDCQ_CONNECT_SECRETS_DIR":
-			c.vars.SecretsDir = v
-		case "CDCQ_CONNECT_USERNAME":
-			c.vars.ConnectAuth.User = v
-		case "CDCQ_CONNECT_PASSWORD":
-			c.vars.ConnectAuth.Password = v
-		case "CDCQ_TEST_KAFKA_SASL_BROKERS":
-			c.vars.KafkaSASLBrokers = v
-		case "CDCQ_TEST_KAFKA_SASL_USERNAME":
-			c.vars.KafkaSASL.User = v
-		case "CDCQ_TEST_KAFKA_SASL_PASSWORD":
-			c.vars.KafkaSASL.Password = v
-		case "CDCQ_TEST_KAFKA_SASL_CA_FILE":
-			c.vars.KafkaSASLCAFile = v
+		if f := fields[strings.TrimSpace(k)]; f != nil {
+			*f = strings.Trim(strings.TrimSpace(v), `"'`)
 		}
 	}
-	for name, v := range map[string]string{
-		"CDCQ_KAFKA_BROKERS": c.vars.KafkaBrokers, "CDCQ_CONNECT_URL": c.vars.ConnectURL,
-		"CDCQ_FLINK_SQL_GATEWAY_URL": c.vars.SQLGatewayURL, "CDCQ_FLINK_REST_URL": c.vars.FlinkRESTURL,
-	} {
-		if v == "" {
-			return nil, fmt.Errorf("localcluster: env file %s does not set %s", path, name)
+	for _, e := range table {
+		if e.required && *e.field == "" {
+			return nil, fmt.Errorf("localcluster: env file %s does not set %s", path, e.name)
 		}
 	}
 	return c, nil

@@ -52,12 +52,12 @@ func TestUpDown(t *testing.T) {
 	if err := kafkaReady(ctx, c.KafkaBrokers()); err != nil {
 		t.Error(err)
 	}
-	if err := connectReady(ctx, c.ConnectURL(), c.ConnectAuthorization()); err != nil {
+	if err := connectReady(ctx, c.ConnectURL(), credential{User: c.ConnectUsername(), Password: c.ConnectPassword()}); err != nil {
 		t.Error(err)
 	}
 	if c.ConnectAuthorization() == "" {
 		t.Error("the cluster's Connect asks for no credentials")
-	} else if err := connectReady(ctx, c.ConnectURL(), ""); err == nil || !strings.Contains(err.Error(), "401") {
+	} else if err := connectReady(ctx, c.ConnectURL(), credential{}); err == nil || !strings.Contains(err.Error(), "401") {
 		t.Errorf("Connect without credentials: %v, want 401", err)
 	}
 	for _, f := range []string{c.dirLayout().env(), c.dirLayout().state(), c.dirLayout().conf("connect", "rest-credentials.properties")} {
@@ -131,16 +131,22 @@ func TestUpDown(t *testing.T) {
 func checkKafkaSASL(ctx context.Context, t *testing.T, c *Cluster) {
 	t.Helper()
 	brokers, ca := c.KafkaSASLBrokers(), c.KafkaSASLCAFile()
-	user := kafkaSASL{User: c.KafkaSASLUsername(), Password: c.KafkaSASLPassword()}
+	user := credential{User: c.KafkaSASLUsername(), Password: c.KafkaSASLPassword()}
 	if brokers == "" || user.User == "" || user.Password == "" || ca == "" {
 		t.Fatalf("the cluster names no complete SASL_SSL listener: %q %q %q", brokers, user.User, ca)
 	}
-	if err := kafkaSASLReady(ctx, brokers, ca, user); err != nil {
-		t.Errorf("SASL_SSL listener: %v", err)
-	}
-	wrong := kafkaSASL{User: user.User, Password: "wrong"}
-	if err := kafkaSASLReady(ctx, brokers, ca, wrong); err == nil {
-		t.Error("the SASL_SSL listener took a wrong password")
+	for _, u := range []credential{user, {User: user.User, Password: "wrong"}} {
+		sec, err := kafkaSASLSecurity(ca, u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = kafkaSASLReady(ctx, brokers, sec)
+		if u == user && err != nil {
+			t.Errorf("SASL_SSL listener: %v", err)
+		}
+		if u != user && err == nil {
+			t.Error("the SASL_SSL listener took a wrong password")
+		}
 	}
 	if err := kafkaReady(ctx, brokers); err == nil {
 		t.Error("the SASL_SSL listener answered plaintext")

@@ -206,7 +206,7 @@ func yamlString(s string) string {
 
 // writeConfig writes every component's configuration under conf/, and
 // Connect's REST credentials.
-func writeConfig(l layout, p Ports, auth restAuth) error {
+func writeConfig(l layout, p Ports, auth credential) error {
 	if err := writeRESTAuth(l, auth); err != nil {
 		return err
 	}

@@ -68,7 +68,7 @@ func TestJarSetsAreResolvedFromTheirOwnDirectories(t *testing.T) {
 }
 
 func TestEnv(t *testing.T) {
-	c := newCluster("/cluster", DefaultPorts(), restAuth{User: "cdcq", Password: "pw"}, kafkaSASL{User: "cdcq-test", Password: "kpw"})
+	c := newCluster("/cluster", DefaultPorts(), credential{User: "cdcq", Password: "pw"}, credential{User: "cdcq-test", Password: "kpw"})
 	want := `export CDCQ_KAFKA_BROKERS=127.0.0.1:9092
 export CDCQ_CONNECT_URL=http://127.0.0.1:8083
 export CDCQ_FLINK_SQL_GATEWAY_URL=http://127.0.0.1:8084
@@ -111,12 +111,12 @@ func TestFromEnvFile(t *testing.T) {
 		name        string
 		text        string
 		wantSecrets string
-		wantAuth    restAuth
-		wantSASL    kafkaSASL
+		wantAuth    credential
+		wantSASL    credential
 		wantErr     string
 	}{
-		{name: "as_up_writes_it", text: newCluster("/c", DefaultPorts(), restAuth{User: "u", Password: "p=w"}, kafkaSASL{User: "k", Password: "k=pw"}).Env(),
-			wantSecrets: "/c/secrets", wantAuth: restAuth{User: "u", Password: "p=w"}, wantSASL: kafkaSASL{User: "k", Password: "k=pw"}},
+		{name: "as_up_writes_it", text: newCluster("/c", DefaultPorts(), credential{User: "u", Password: "p=w"}, credential{User: "k", Password: "k=pw"}).Env(),
+			wantSecrets: "/c/secrets", wantAuth: credential{User: "u", Password: "p=w"}, wantSASL: credential{User: "k", Password: "k=pw"}},
 		{name: "without_export_and_quoted", text: "# local\nCDCQ_KAFKA_BROKERS=127.0.0.1:9092\nCDCQ_CONNECT_URL=\"http://127.0.0.1:8083\"\n" +
 			"CDCQ_FLINK_SQL_GATEWAY_URL='http://127.0.0.1:8084'\nCDCQ_FLINK_REST_URL=http://127.0.0.1:8081\n"},
 		{name: "missing_variable", text: "CDCQ_KAFKA_BROKERS=127.0.0.1:9092\n", wantErr: "does not set CDCQ_"},

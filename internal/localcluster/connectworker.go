@@ -30,9 +30,6 @@ type ConnectWorkerConfig struct {
 	// Required; a worker started again with the same GroupID finds its
 	// connectors and their offsets.
 	GroupID string
-	// SecretsDir is the directory its "dir" config provider may read
-	// (see workerProperties). Empty: <Dir>/secrets.
-	SecretsDir string
 	// Port is the REST API's port on 127.0.0.1; 0 picks a free one at the
 	// first Start, kept for the later ones.
 	Port int
@@ -75,15 +72,12 @@ func NewConnectWorker(cfg ConnectWorkerConfig) (*ConnectWorker, error) {
 		cfg.Port = ln.Addr().(*net.TCPAddr).Port
 		_ = ln.Close()
 	}
-	l := layout{dir: c.Dir, jarDir: c.JarDir}
-	if cfg.SecretsDir == "" {
-		cfg.SecretsDir = l.secrets()
-	}
-	return &ConnectWorker{cfg: c, wcfg: cfg, l: l}, nil
+	return &ConnectWorker{cfg: c, wcfg: cfg, l: layout{dir: c.Dir, jarDir: c.JarDir}}, nil
 }
 
-// SecretsDir is the directory the worker's "dir" config provider reads.
-func (w *ConnectWorker) SecretsDir() string { return w.wcfg.SecretsDir }
+// SecretsDir is the directory the worker's "dir" config provider reads
+// (see workerProperties): <Dir>/secrets.
+func (w *ConnectWorker) SecretsDir() string { return w.l.secrets() }
 
 // URL is the worker's REST URL.
 func (w *ConnectWorker) URL() string { return fmt.Sprintf("http://127.0.0.1:%d", w.wcfg.Port) }
@@ -109,7 +103,7 @@ func (w *ConnectWorker) Start(ctx context.Context) error {
 	}
 	for path, text := range map[string]string{
 		w.l.conf("log4j2.properties"):            log4jProperties,
-		w.l.conf("connect", "worker.properties"): workerProperties(w.wcfg.KafkaBrokers, w.wcfg.Port, w.wcfg.GroupID, w.wcfg.GroupID, w.l.plugins(), w.wcfg.SecretsDir),
+		w.l.conf("connect", "worker.properties"): workerProperties(w.wcfg.KafkaBrokers, w.wcfg.Port, w.wcfg.GroupID, w.wcfg.GroupID, w.l.plugins(), w.SecretsDir()),
 	} {
 		if err := writeFileAtomic(path, []byte(text)); err != nil {
 			return fmt.Errorf("localcluster: write %s: %w", path, err)
@@ -128,7 +122,7 @@ func (w *ConnectWorker) Start(ctx context.Context) error {
 		return err
 	}
 	w.proc = p
-	if err := s.waitFor(ctx, Connect, func(ctx context.Context) error { return connectReady(ctx, w.URL(), "") }); err != nil {
+	if err := s.waitFor(ctx, Connect, func(ctx context.Context) error { return connectReady(ctx, w.URL(), credential{}) }); err != nil {
 		_ = w.Kill()
 		return err
 	}

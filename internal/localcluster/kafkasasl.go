@@ -8,7 +8,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/base64"
 	"encoding/pem"
 	"fmt"
 	"math/big"
@@ -18,7 +17,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/sasl/scram"
+
+	"github.com/cdcq/cdcq/internal/kafkasec"
 )
 
 // The broker's second listener, SASL_SSL, takes SCRAM-SHA-256 over TLS
@@ -36,22 +36,6 @@ const kafkaSASLUser = "cdcq-test"
 // scramIterations is the credential's SCRAM iteration count (Kafka takes
 // 4096 to 16384).
 const scramIterations = 4096
-
-// kafkaSASL is the user of the broker's SASL_SSL listener; the zero value
-// is none (a cluster started before it had the listener).
-type kafkaSASL struct {
-	User     string `json:"user,omitempty"`
-	Password string `json:"password,omitempty"`
-}
-
-// newKafkaSASL draws the SCRAM password for a cluster's start.
-func newKafkaSASL() (kafkaSASL, error) {
-	b := make([]byte, 18)
-	if _, err := rand.Read(b); err != nil {
-		return kafkaSASL{}, fmt.Errorf("localcluster: draw the Kafka SASL password: %w", err)
-	}
-	return kafkaSASL{User: kafkaSASLUser, Password: base64.RawURLEncoding.EncodeToString(b)}, nil
-}
 
 // certValidity is how long the generated certificates are valid;
 // ensureTLS makes new ones when less than certRenewBefore is left.
@@ -183,7 +167,7 @@ func serialNumber() (*big.Int, error) {
 
 // addSCRAMUser creates the SASL_SSL listener's user, or sets its password,
 // through the PLAINTEXT listener at brokers.
-func addSCRAMUser(ctx context.Context, brokers string, u kafkaSASL) error {
+func addSCRAMUser(ctx context.Context, brokers string, u credential) error {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers), kgo.DialTimeout(2*time.Second))
 	if err != nil {
 		return fmt.Errorf("localcluster: kafka client: %w", err)
@@ -201,19 +185,22 @@ func addSCRAMUser(ctx context.Context, brokers string, u kafkaSASL) error {
 	return nil
 }
 
-// kafkaSASLReady: the SASL_SSL listener at brokers takes u's password over
-// TLS with the CA in caFile, and answers a metadata request with a
-// controller.
-func kafkaSASLReady(ctx context.Context, brokers, caFile string, u kafkaSASL) error {
-	caPEM, err := os.ReadFile(caFile)
+// kafkaSASLSecurity is how the SASL_SSL listener is reached: as u, with
+// SCRAM-SHA-256, over TLS with the CA in caFile.
+func kafkaSASLSecurity(caFile string, u credential) (kafkasec.Security, error) {
+	sec, err := kafkasec.Load(kafkasec.Settings{CAFile: caFile, Mechanism: kafkasec.ScramSHA256, Username: u.User, Password: u.Password})
 	if err != nil {
-		return fmt.Errorf("kafka SASL_SSL: read the CA: %w", err)
+		return kafkasec.Security{}, fmt.Errorf("localcluster: kafka %s: %w", saslListener, err)
 	}
-	roots := x509.NewCertPool()
-	if !roots.AppendCertsFromPEM(caPEM) {
-		return fmt.Errorf("kafka SASL_SSL: %s holds no certificate", caFile)
+	return sec, nil
+}
+
+// kafkaSASLReady: the SASL_SSL listener at brokers takes sec's user and
+// answers a metadata request with a controller. Its errors name the
+// listener.
+func kafkaSASLReady(ctx context.Context, brokers string, sec kafkasec.Security) error {
+	if err := kafkaReady(ctx, brokers, sec.KgoOpts()...); err != nil {
+		return fmt.Errorf("%s listener: %w", saslListener, err)
 	}
-	return kafkaReady(ctx, brokers,
-		kgo.DialTLSConfig(&tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}),
-		kgo.SASL(scram.Auth{User: u.User, Pass: u.Password}.AsSha256Mechanism()))
+	return nil
 }

@@ -24,11 +24,13 @@
 // their own, so a cluster outlives the process that started it unless
 // Config.DieWithParent says otherwise.
 //
-// This package must not import other cdcq packages.
+// This package must not import other cdcq packages but internal/kafkasec,
+// which imports none.
 package localcluster
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -43,6 +45,8 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
+
+	"github.com/cdcq/cdcq/internal/kafkasec"
 )
 
 // Component names: the names of the log and pid files, and what errors call
@@ -219,17 +223,17 @@ type envVars struct {
 	SecretsDir string
 	// ConnectAuth is the user of Connect's REST API
 	// (CDCQ_CONNECT_USERNAME, CDCQ_CONNECT_PASSWORD); zero for none.
-	ConnectAuth restAuth
+	ConnectAuth credential
 	// KafkaSASLBrokers is the bootstrap list of the broker's SASL_SSL
 	// listener, KafkaSASL its user and KafkaSASLCAFile the PEM file of the
 	// CA that signed its certificate (CDCQ_TEST_KAFKA_SASL_*); empty for
 	// an env file that does not set them.
 	KafkaSASLBrokers string
-	KafkaSASL        kafkaSASL
+	KafkaSASL        credential
 	KafkaSASLCAFile  string
 }
 
-func newCluster(dir string, p Ports, auth restAuth, sasl kafkaSASL) *Cluster {
+func newCluster(dir string, p Ports, auth, sasl credential) *Cluster {
 	c := &Cluster{dir: dir, ports: p, vars: envVars{
 		KafkaBrokers:  fmt.Sprintf("127.0.0.1:%d", p.Kafka),
 		ConnectURL:    fmt.Sprintf("http://127.0.0.1:%d", p.Connect),
@@ -278,8 +282,15 @@ func (c *Cluster) ConnectUsername() string { return c.vars.ConnectAuth.User }
 func (c *Cluster) ConnectPassword() string { return c.vars.ConnectAuth.Password }
 
 // ConnectAuthorization is the Authorization header of requests to Connect's
-// REST API; empty when it asks for none.
-func (c *Cluster) ConnectAuthorization() string { return c.vars.ConnectAuth.header() }
+// REST API, as net/http's Request.SetBasicAuth sets it; empty when it asks
+// for none.
+func (c *Cluster) ConnectAuthorization() string {
+	a := c.vars.ConnectAuth
+	if a.User == "" {
+		return ""
+	}
+	return "Basic " + base64.StdEncoding.EncodeToString([]byte(a.User+":"+a.Password))
+}
 
 // KafkaSASLBrokers is the bootstrap list of the broker's SASL_SSL
 // listener, which takes SCRAM-SHA-256 over TLS only
@@ -330,23 +341,43 @@ func (c *Cluster) Env() string {
 	return b.String()
 }
 
+// envVar is a variable of the env file and the field that holds its value.
+type envVar struct {
+	name  string
+	field *string
+	// required: FromEnvFile fails without it.
+	required bool
+	// with, when set, is the field without which the variable is left
+	// out of the env file (the user of a credential).
+	with *string
+}
+
+// table lists the env file's variables, in its order; EnvVars writes them
+// and FromEnvFile reads them.
+func (v *envVars) table() []envVar {
+	return []envVar{
+		{name: "CDCQ_KAFKA_BROKERS", field: &v.KafkaBrokers, required: true},
+		{name: "CDCQ_CONNECT_URL", field: &v.ConnectURL, required: true},
+		{name: "CDCQ_FLINK_SQL_GATEWAY_URL", field: &v.SQLGatewayURL, required: true},
+		{name: "CDCQ_FLINK_REST_URL", field: &v.FlinkRESTURL, required: true},
+		{name: "CDCQ_CONNECT_SECRETS_DIR", field: &v.SecretsDir},
+		{name: "CDCQ_CONNECT_USERNAME", field: &v.ConnectAuth.User, with: &v.ConnectAuth.User},
+		{name: "CDCQ_CONNECT_PASSWORD", field: &v.ConnectAuth.Password, with: &v.ConnectAuth.User},
+		{name: "CDCQ_TEST_KAFKA_SASL_BROKERS", field: &v.KafkaSASLBrokers, with: &v.KafkaSASL.User},
+		{name: "CDCQ_TEST_KAFKA_SASL_USERNAME", field: &v.KafkaSASL.User, with: &v.KafkaSASL.User},
+		{name: "CDCQ_TEST_KAFKA_SASL_PASSWORD", field: &v.KafkaSASL.Password, with: &v.KafkaSASL.User},
+		{name: "CDCQ_TEST_KAFKA_SASL_CA_FILE", field: &v.KafkaSASLCAFile, with: &v.KafkaSASL.User},
+	}
+}
+
 // EnvVars are the same variables as KEY=value pairs, as os/exec's Cmd.Env
 // takes them.
 func (c *Cluster) EnvVars() []string {
-	vars := []string{
-		"CDCQ_KAFKA_BROKERS=" + c.vars.KafkaBrokers,
-		"CDCQ_CONNECT_URL=" + c.vars.ConnectURL,
-		"CDCQ_FLINK_SQL_GATEWAY_URL=" + c.vars.SQLGatewayURL,
-		"CDCQ_FLINK_REST_URL=" + c.vars.FlinkRESTURL,
-		"CDCQ_CONNECT_SECRETS_DIR=" + c.vars.SecretsDir,
-	}
-	if a := c.vars.ConnectAuth; a.User != "" {
-		vars = append(vars, "CDCQ_CONNECT_USERNAME="+a.User, "CDCQ_CONNECT_PASSWORD="+a.Password)
-	}
-	if v := c.vars; v.KafkaSASL.User != "" {
-		vars = append(vars, "CDCQ_TEST_KAFKA_SASL_BROKERS="+v.KafkaSASLBrokers,
-			"CDCQ_TEST_KAFKA_SASL_USERNAME="+v.KafkaSASL.User, "CDCQ_TEST_KAFKA_SASL_PASSWORD="+v.KafkaSASL.Password,
-			"CDCQ_TEST_KAFKA_SASL_CA_FILE="+v.KafkaSASLCAFile)
+	var vars []string
+	for _, e := range c.vars.table() {
+		if e.with == nil || *e.with != "" {
+			vars = append(vars, e.name+"="+*e.field)
+		}
 	}
 	return vars
 }
@@ -360,6 +391,11 @@ func FromEnvFile(path string) (*Cluster, error) {
 		return nil, fmt.Errorf("localcluster: read env file: %w", err)
 	}
 	c := &Cluster{}
+	fields := map[string]*string{}
+	table := c.vars.table()
+	for _, e := range table {
+		fields[e.name] = e.field
+	}
 	for _, line := range strings.Split(string(b), "\n") {
 		line = strings.TrimSpace(line)
 		if line == "" || strings.HasPrefix(line, "#") {
@@ -369,38 +405,13 @@ func FromEnvFile(path string) (*Cluster, error) {
 		if !ok {
 			return nil, fmt.Errorf("localcluster: env file %s: line %q is not KEY=value", path, line)
 		}
-		v = strings.Trim(strings.TrimSpace(v), `"'`)
-		switch strings.TrimSpace(k) {
-		case "CDCQ_KAFKA_BROKERS":
-			c.vars.KafkaBrokers = v
-		case "CDCQ_CONNECT_URL":
-			c.vars.ConnectURL = v
-		case "CDCQ_FLINK_SQL_GATEWAY_URL":
-			c.vars.SQLGatewayURL = v
-		case "CDCQ_FLINK_REST_URL":
-			c.vars.FlinkRESTURL = v
-		case "CDCQ_CONNECT_SECRETS_DIR":
-			c.vars.SecretsDir = v
-		case "CDCQ_CONNECT_USERNAME":
-			c.vars.ConnectAuth.User = v
-		case "CDCQ_CONNECT_PASSWORD":
-			c.vars.ConnectAuth.Password = v
-		case "CDCQ_TEST_KAFKA_SASL_BROKERS":
-			c.vars.KafkaSASLBrokers = v
-		case "CDCQ_TEST_KAFKA_SASL_USERNAME":
-			c.vars.KafkaSASL.User = v
-		case "CDCQ_TEST_KAFKA_SASL_PASSWORD":
-			c.vars.KafkaSASL.Password = v
-		case "CDCQ_TEST_KAFKA_SASL_CA_FILE":
-			c.vars.KafkaSASLCAFile = v
+		if f := fields[strings.TrimSpace(k)]; f != nil {
+			*f = strings.Trim(strings.TrimSpace(v), `"'`)
 		}
 	}
-	for name, v := range map[string]string{
-		"CDCQ_KAFKA_BROKERS": c.vars.KafkaBrokers, "CDCQ_CONNECT_URL": c.vars.ConnectURL,
-		"CDCQ_FLINK_SQL_GATEWAY_URL": c.vars.SQLGatewayURL, "CDCQ_FLINK_REST_URL": c.vars.FlinkRESTURL,
-	} {
-		if v == "" {
-			return nil, fmt.Errorf("localcluster: env file %s does not set %s", path, name)
+	for _, e := range table {
+		if e.required && *e.field == "" {
+			return nil, fmt.Errorf("localcluster: env file %s does not set %s", path, e.name)
 		}
 	}
 	return c, nil
@@ -411,12 +422,20 @@ func FromEnvFile(path string) (*Cluster, error) {
 // its user, when the cluster has one), Connect lists the Debezium PostgreSQL
 // connector, the JobManager has a TaskManager, the SQL Gateway answers.
 func (c *Cluster) Check(ctx context.Context) error {
-	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return kafkaReady(ctx, c.vars.KafkaBrokers) })
-	if v := c.vars; v.KafkaSASLBrokers != "" {
-		g.Go(func() error { return kafkaSASLReady(ctx, v.KafkaSASLBrokers, v.KafkaSASLCAFile, v.KafkaSASL) })
+	v := c.vars
+	var sasl kafkasec.Security
+	if v.KafkaSASLBrokers != "" {
+		var err error
+		if sasl, err = kafkaSASLSecurity(v.KafkaSASLCAFile, v.KafkaSASL); err != nil {
+			return err
+		}
 	}
-	g.Go(func() error { return connectReady(ctx, c.vars.ConnectURL, c.ConnectAuthorization()) })
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return kafkaReady(ctx, v.KafkaBrokers) })
+	if v.KafkaSASLBrokers != "" {
+		g.Go(func() error { return kafkaSASLReady(ctx, v.KafkaSASLBrokers, sasl) })
+	}
+	g.Go(func() error { return connectReady(ctx, c.vars.ConnectURL, c.vars.ConnectAuth) })
 	g.Go(func() error { return flinkReady(ctx, c.vars.FlinkRESTURL, false) })
 	g.Go(func() error { return gatewayReady(ctx, c.vars.SQLGatewayURL) })
 	return g.Wait()
@@ -474,11 +493,11 @@ func Up(ctx context.Context, cfg Config) (*Cluster, error) {
 		return nil, err
 	}
 	fmt.Fprintf(cfg.Progress, "jars ready in %s (%.1fs)\n", l.jarDir, time.Since(t0).Seconds())
-	auth, err := newRESTAuth()
+	auth, err := newCredential(connectRESTUser, "Connect REST")
 	if err != nil {
 		return nil, err
 	}
-	sasl, err := newKafkaSASL()
+	sasl, err := newCredential(kafkaSASLUser, "Kafka SASL")
 	if err != nil {
 		return nil, err
 	}
@@ -565,9 +584,9 @@ func conflictingPorts(want, have Ports) error {
 type state struct {
 	Ports Ports `json:"ports"`
 	// ConnectAuth is the user of Connect's REST API.
-	ConnectAuth restAuth `json:"connectAuth,omitzero"`
+	ConnectAuth credential `json:"connectAuth,omitzero"`
 	// KafkaSASL is the user of the broker's SASL_SSL listener.
-	KafkaSASL kafkaSASL `json:"kafkaSasl,omitzero"`
+	KafkaSASL credential `json:"kafkaSasl,omitzero"`
 }
 
 // writeState writes run/cluster.json and env, both its owner's only: they

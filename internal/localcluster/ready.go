@@ -44,12 +44,12 @@ func kafkaReady(ctx context.Context, brokers string, opts ...kgo.Opt) error {
 
 // connectReady: Connect's REST API lists the Debezium PostgreSQL connector,
 // and the worker has joined its group (GET /connectors answers only then).
-// authorization is the Authorization header of the requests ("" for none).
-func connectReady(ctx context.Context, baseURL, authorization string) error {
+// The requests authenticate as auth (the zero credential: not at all).
+func connectReady(ctx context.Context, baseURL string, auth credential) error {
 	var plugins []struct {
 		Class string `json:"class"`
 	}
-	if err := getJSONAuth(ctx, baseURL+"/connector-plugins", authorization, &plugins); err != nil {
+	if err := getJSONAuth(ctx, baseURL+"/connector-plugins", auth, &plugins); err != nil {
 		return fmt.Errorf("kafka connect: %w", err)
 	}
 	found := false
@@ -60,7 +60,7 @@ func connectReady(ctx context.Context, baseURL, authorization string) error {
 		return fmt.Errorf("kafka connect at %s does not list %s among %d plugins", baseURL, debeziumPostgresConnector, len(plugins))
 	}
 	var connectors []string
-	if err := getJSONAuth(ctx, baseURL+"/connectors", authorization, &connectors); err != nil {
+	if err := getJSONAuth(ctx, baseURL+"/connectors", auth, &connectors); err != nil {
 		return fmt.Errorf("kafka connect: %w", err)
 	}
 	return nil
@@ -102,17 +102,18 @@ func gatewayReady(ctx context.Context, baseURL string) error {
 }
 
 func getJSON(ctx context.Context, url string, v any) error {
-	return getJSONAuth(ctx, url, "", v)
+	return getJSONAuth(ctx, url, credential{}, v)
 }
 
-// getJSONAuth is getJSON with an Authorization header ("" for none).
-func getJSONAuth(ctx context.Context, url, authorization string, v any) error {
+// getJSONAuth is getJSON with basic authentication as auth (none for the
+// zero credential).
+func getJSONAuth(ctx context.Context, url string, auth credential, v any) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return err
 	}
-	if authorization != "" {
-		req.Header.Set("Authorization", authorization)
+	if auth.User != "" {
+		req.SetBasicAuth(auth.User, auth.Password)
 	}
 	resp, err := httpClient.Do(req)
 	if err != nil {

@@ -31,9 +31,9 @@ type starter struct {
 	l     layout
 	ports Ports
 	// auth is the user of the Connect REST API.
-	auth restAuth
+	auth credential
 	// sasl is the user of Kafka's SASL_SSL listener.
-	sasl kafkaSASL
+	sasl credential
 	java string
 	t0   time.Time
 
@@ -83,7 +83,7 @@ func (s *starter) kafkaAndConnect(ctx context.Context) error {
 		return err
 	}
 	url := fmt.Sprintf("http://127.0.0.1:%d", s.ports.Connect)
-	return s.waitFor(ctx, Connect, func(ctx context.Context) error { return connectReady(ctx, url, s.auth.header()) })
+	return s.waitFor(ctx, Connect, func(ctx context.Context) error { return connectReady(ctx, url, s.auth) })
 }
 
 // kafkaSASL creates the SASL_SSL listener's user through the PLAINTEXT
@@ -93,9 +93,13 @@ func (s *starter) kafkaSASL(ctx context.Context, brokers string) error {
 	if err := addSCRAMUser(ctx, brokers, s.sasl); err != nil {
 		return err
 	}
+	sec, err := kafkaSASLSecurity(s.l.tlsCA(), s.sasl)
+	if err != nil {
+		return err
+	}
 	saslBrokers := fmt.Sprintf("127.0.0.1:%d", s.ports.KafkaSASL)
-	return s.waitFor(ctx, Kafka+" "+saslListener, func(ctx context.Context) error {
-		return kafkaSASLReady(ctx, saslBrokers, s.l.tlsCA(), s.sasl)
+	return s.waitFor(ctx, Kafka, func(ctx context.Context) error {
+		return kafkaSASLReady(ctx, saslBrokers, sec)
 	})
 }
 
@@ -277,10 +281,10 @@ func (s *starter) launch(name string, env []string, args ...string) (*process, e
 }
 
 // waitFor polls ready until it succeeds. It fails at once when any JVM of
-// this start has exited, and with ready's last error when ctx ends. name
-// is a component, or a component and a part of it ("kafka SASL_SSL").
-func (s *starter) waitFor(ctx context.Context, name string, ready func(context.Context) error) error {
-	component, _, _ := strings.Cut(name, " ")
+// this start has exited, and with ready's last error when ctx ends.
+// component names the log to look at; ready's errors say which part of it
+// they wait for, as the SASL_SSL listener's do.
+func (s *starter) waitFor(ctx context.Context, component string, ready func(context.Context) error) error {
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
 	for {
@@ -294,15 +298,15 @@ func (s *starter) waitFor(ctx context.Context, name string, ready func(context.C
 		}
 		err := ready(ctx)
 		if err == nil {
-			fmt.Fprintf(s.cfg.Progress, "%s ready (%.1fs)\n", name, time.Since(s.t0).Seconds())
+			fmt.Fprintf(s.cfg.Progress, "%s ready (%.1fs)\n", component, time.Since(s.t0).Seconds())
 			return nil
 		}
 		select {
 		case <-ctx.Done():
 			if errors.Is(context.Cause(ctx), context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				return fmt.Errorf("localcluster: %s %w after %s: %v; see %s", name, errNotReady, s.cfg.StartTimeout, err, s.l.log(component))
+				return fmt.Errorf("localcluster: %s %w after %s: %v; see %s", component, errNotReady, s.cfg.StartTimeout, err, s.l.log(component))
 			}
-			return fmt.Errorf("localcluster: wait for %s: %w", name, ctx.Err())
+			return fmt.Errorf("localcluster: wait for %s: %w", component, ctx.Err())
 		case <-tick.C:
 		}
 	}

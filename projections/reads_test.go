@@ -354,6 +354,10 @@ func TestActiveQueries(t *testing.T) {
 	if got, _ := s.ActiveQueries(t.Context()); len(got) != 0 {
 		t.Errorf("queries of a deleted connection still active: %+v", got)
 	}
+	// Its job is gone with it, as after DELETE /cachedQueries/{id}.
+	if v, err := s.CachedQuery(t.Context(), "q1"); err != nil || v.Status != jobs.StatusDeleted || v.JobState != "" {
+		t.Errorf("query of a deleted connection: status %s, job state %q (%v)", v.Status, v.JobState, err)
+	}
 }
 
 func TestConnection_shows_the_whole_capture_observation(t *testing.T) {

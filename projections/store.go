@@ -361,7 +361,7 @@ func connectionDeleted(ctx context.Context, tx pgx.Tx, e events.ConnectionDelete
 	}
 	_, err := tx.Exec(ctx, `
 		UPDATE cached_queries AS q
-		SET status = 'DELETED', reason = '', updated_at = $2,
+		SET status = 'DELETED', reason = '', job_state = '', updated_at = $2,
 		    last_command_id = CASE WHEN $4::bigint > 0 AND $3 <> '' THEN $3 ELSE q.last_command_id END,
 		    command_seq = GREATEST(q.command_seq, $4::bigint)
 		WHERE q.environment_id = $1 AND q.status <> 'DELETED'

@@ -12,6 +12,7 @@ import (
 	"github.com/cdcq/cdcq/internal/connstr"
 	"github.com/cdcq/cdcq/internal/jobs"
 	"github.com/cdcq/cdcq/internal/names"
+	"github.com/cdcq/cdcq/internal/secret"
 	"github.com/cdcq/cdcq/projections"
 )
 
@@ -211,6 +212,14 @@ func (s *Server) checkBinding(c *fiber.Ctx, req connectionRequest, rebind bool, 
 	defer cancel()
 	bound, established, ok, err := s.cfg.Bindings.Binding(ctx, req.env)
 	switch {
+	case errors.Is(err, secret.ErrMalformed):
+		// Retrying does not help: this process lacks the key.
+		return &apiError{
+			status: http.StatusServiceUnavailable,
+			detail: ErrorDetail{Code: CodeStatusUnavailable, Message: fmt.Sprintf(
+				"the connection string stored for environment %s does not open with this API's keys; an operator must give it the key that sealed it (CDCQ_SECRET_KEY or CDCQ_SECRET_KEYS_PREVIOUS)", req.env)},
+			cause: fmt.Errorf("read the binding of %s: %w", req.env, err),
+		}
 	case err != nil:
 		return statusUnavailable(fmt.Errorf("read the binding of %s: %w", req.env, err))
 	case !ok || (rebind && !established):

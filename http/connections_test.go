@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"github.com/cdcq/cdcq/commands"
 	"github.com/cdcq/cdcq/internal/connstr"
 	"github.com/cdcq/cdcq/internal/jobs"
+	"github.com/cdcq/cdcq/internal/secret"
 	"github.com/cdcq/cdcq/projections"
 )
 
@@ -313,4 +315,21 @@ func TestBindingsDecideTheConflict(t *testing.T) {
 			t.Errorf("%s, established %v: published %d commands", tc.path, tc.established, published)
 		}
 	}
+}
+
+// errBindings is a BindingReader whose stored value does not open.
+type errBindings struct{ err error }
+
+func (e errBindings) Binding(context.Context, string) (connstr.Conn, bool, bool, error) {
+	return connstr.Conn{}, false, false, e.err
+}
+
+// A stored connection string sealed with a key this API lacks is a 503
+// that says so, not "try again".
+func TestBindingUnderAnUnknownKeyIsNamed(t *testing.T) {
+	h := newHarness(t, func(c *Config) {
+		c.Bindings = errBindings{fmt.Errorf("open: %w: sealed with key 8ec117f6", secret.ErrMalformed)}
+	})
+	res := h.do(t, encodings[0].build("/createDatabaseConnection", connectionFieldsFor(testEnv)))
+	wantRefused(t, h, res, http.StatusServiceUnavailable, CodeStatusUnavailable, "", "CDCQ_SECRET_KEYS_PREVIOUS")
 }

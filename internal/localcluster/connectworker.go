@@ -122,7 +122,7 @@ func (w *ConnectWorker) Start(ctx context.Context) error {
 		return err
 	}
 	w.proc = p
-	if err := s.waitFor(ctx, Connect, func(ctx context.Context) error { return connectReady(ctx, w.URL(), credential{}) }); err != nil {
+	if err := s.waitFor(ctx, Connect, Connect, func(ctx context.Context) error { return connectReady(ctx, w.URL(), credential{}) }); err != nil {
 		_ = w.Kill()
 		return err
 	}

@@ -73,7 +73,7 @@ func (s *starter) kafkaAndConnect(ctx context.Context) error {
 		return err
 	}
 	brokers := fmt.Sprintf("127.0.0.1:%d", s.ports.Kafka)
-	if err := s.waitFor(ctx, Kafka, func(ctx context.Context) error { return kafkaReady(ctx, brokers) }); err != nil {
+	if err := s.waitFor(ctx, Kafka, Kafka, func(ctx context.Context) error { return kafkaReady(ctx, brokers) }); err != nil {
 		return err
 	}
 	if _, err := s.launch(Connect, nil, connectArgs(s.l, true)...); err != nil {
@@ -83,7 +83,7 @@ func (s *starter) kafkaAndConnect(ctx context.Context) error {
 		return err
 	}
 	url := fmt.Sprintf("http://127.0.0.1:%d", s.ports.Connect)
-	return s.waitFor(ctx, Connect, func(ctx context.Context) error { return connectReady(ctx, url, s.auth) })
+	return s.waitFor(ctx, Connect, Connect, func(ctx context.Context) error { return connectReady(ctx, url, s.auth) })
 }
 
 // kafkaSASL creates the SASL_SSL listener's user through the PLAINTEXT
@@ -98,7 +98,7 @@ func (s *starter) kafkaSASL(ctx context.Context, brokers string) error {
 		return err
 	}
 	saslBrokers := fmt.Sprintf("127.0.0.1:%d", s.ports.KafkaSASL)
-	return s.waitFor(ctx, Kafka, func(ctx context.Context) error {
+	return s.waitFor(ctx, Kafka, "kafka SASL_SSL listener", func(ctx context.Context) error {
 		return kafkaSASLReady(ctx, saslBrokers, sec)
 	})
 }
@@ -166,7 +166,7 @@ func (s *starter) flink(ctx context.Context) error {
 		return err
 	}
 	restURL := fmt.Sprintf("http://127.0.0.1:%d", s.ports.FlinkREST)
-	if err := s.waitFor(ctx, JobManager, func(ctx context.Context) error { return jobManagerAnswers(ctx, restURL) }); err != nil {
+	if err := s.waitFor(ctx, JobManager, JobManager, func(ctx context.Context) error { return jobManagerAnswers(ctx, restURL) }); err != nil {
 		return err
 	}
 	gatewayArgs := append(append([]string{"-Xmx768m"}, flinkJava17Opts...), log4j,
@@ -176,11 +176,11 @@ func (s *starter) flink(ctx context.Context) error {
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
-		return s.waitFor(gctx, TaskManager, func(ctx context.Context) error { return flinkReady(ctx, restURL, true) })
+		return s.waitFor(gctx, TaskManager, TaskManager, func(ctx context.Context) error { return flinkReady(ctx, restURL, true) })
 	})
 	g.Go(func() error {
 		gatewayURL := fmt.Sprintf("http://127.0.0.1:%d", s.ports.SQLGateway)
-		return s.waitFor(gctx, SQLGateway, func(ctx context.Context) error { return gatewayReady(ctx, gatewayURL) })
+		return s.waitFor(gctx, SQLGateway, SQLGateway, func(ctx context.Context) error { return gatewayReady(ctx, gatewayURL) })
 	})
 	return g.Wait()
 }
@@ -284,7 +284,7 @@ func (s *starter) launch(name string, env []string, args ...string) (*process, e
 // this start has exited, and with ready's last error when ctx ends.
 // component names the log to look at; ready's errors say which part of it
 // they wait for, as the SASL_SSL listener's do.
-func (s *starter) waitFor(ctx context.Context, component string, ready func(context.Context) error) error {
+func (s *starter) waitFor(ctx context.Context, component, what string, ready func(context.Context) error) error {
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
 	for {
@@ -298,15 +298,15 @@ func (s *starter) waitFor(ctx context.Context, component string, ready func(cont
 		}
 		err := ready(ctx)
 		if err == nil {
-			fmt.Fprintf(s.cfg.Progress, "%s ready (%.1fs)\n", component, time.Since(s.t0).Seconds())
+			fmt.Fprintf(s.cfg.Progress, "%s ready (%.1fs)\n", what, time.Since(s.t0).Seconds())
 			return nil
 		}
 		select {
 		case <-ctx.Done():
 			if errors.Is(context.Cause(ctx), context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				return fmt.Errorf("localcluster: %s %w after %s: %v; see %s", component, errNotReady, s.cfg.StartTimeout, err, s.l.log(component))
+				return fmt.Errorf("localcluster: %s %w after %s: %v; see %s", what, errNotReady, s.cfg.StartTimeout, err, s.l.log(component))
 			}
-			return fmt.Errorf("localcluster: wait for %s: %w", component, ctx.Err())
+			return fmt.Errorf("localcluster: wait for %s: %w", what, ctx.Err())
 		case <-tick.C:
 		}
 	}

@@ -237,14 +237,14 @@ func (s Security) ConfigureSarama(c *sarama.Config) {
 // Flink connector property keys, without the connector's "properties."
 // prefix.
 const (
-	PropSecurityProtocol  = "security.protocol"
-	PropSASLMechanism     = "sasl.mechanism"
-	PropSASLJAASConfig    = "sasl.jaas.config"
-	PropTruststoreType    = "ssl.truststore.type"
-	PropTruststoreCerts   = "ssl.truststore.certificates"
-	PropKeystoreType      = "ssl.keystore.type"
-	PropKeystoreCertChain = "ssl.keystore.certificate.chain"
-	PropKeystoreKey       = "ssl.keystore.key"
+	propSecurityProtocol  = "security.protocol"
+	propSASLMechanism     = "sasl.mechanism"
+	propSASLJAASConfig    = "sasl.jaas.config"
+	propTruststoreType    = "ssl.truststore.type"
+	propTruststoreCerts   = "ssl.truststore.certificates"
+	propKeystoreType      = "ssl.keystore.type"
+	propKeystoreCertChain = "ssl.keystore.certificate.chain"
+	propKeystoreKey       = "ssl.keystore.key"
 )
 
 const (
@@ -264,19 +264,19 @@ func (s Security) FlinkProperties() map[string]string {
 	if !s.TLS() && !s.SASL() {
 		return nil
 	}
-	p := map[string]string{PropSecurityProtocol: s.Protocol()}
+	p := map[string]string{propSecurityProtocol: s.Protocol()}
 	if s.SASL() {
-		p[PropSASLMechanism] = s.mechanism
-		p[PropSASLJAASConfig] = s.jaasConfig()
+		p[propSASLMechanism] = s.mechanism
+		p[propSASLJAASConfig] = s.jaasConfig()
 	}
 	if s.caPEM != "" {
-		p[PropTruststoreType] = pemStoreType
-		p[PropTruststoreCerts] = s.caPEM
+		p[propTruststoreType] = pemStoreType
+		p[propTruststoreCerts] = s.caPEM
 	}
 	if s.certPEM != "" {
-		p[PropKeystoreType] = pemStoreType
-		p[PropKeystoreCertChain] = s.certPEM
-		p[PropKeystoreKey] = s.keyPEM
+		p[propKeystoreType] = pemStoreType
+		p[propKeystoreCertChain] = s.certPEM
+		p[propKeystoreKey] = s.keyPEM
 	}
 	return p
 }

@@ -11,6 +11,7 @@ import (
 	"reflect"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -400,7 +401,7 @@ func TestSchemaChangesWhileStreaming(t *testing.T) {
 
 	// probe inserts step i's row and checks its record; it returns the
 	// record's position.
-	probe := func(i int, st schemaStep) int64 {
+	probe := func(i int, st schemaStep) streamPos {
 		t.Helper()
 		id := i + 1
 		table := identOf(st.table)
@@ -423,17 +424,17 @@ func TestSchemaChangesWhileStreaming(t *testing.T) {
 		if st.then != nil {
 			st.then(t, table, id, waitOrders)
 		}
-		return *c.Source.LSN
+		return positionOf(t, c)
 	}
 
-	probeLSN := make([]int64, len(steps))
+	probeAt := make([]streamPos, len(steps))
 	var droppedAt int
 	for i, st := range steps {
 		exec(t, src, st.ddl)
 		if strings.HasPrefix(st.ddl, "DROP TABLE") {
 			droppedAt = len(bystanderRecords(t, cons.all(), env))
 		}
-		probeLSN[i] = probe(i, st)
+		probeAt[i] = probe(i, st)
 	}
 	// The other table kept streaming after the DROP TABLE.
 	eventually(t, 10*time.Second, "bystander records after DROP TABLE", func() (bool, string) {
@@ -449,7 +450,7 @@ func TestSchemaChangesWhileStreaming(t *testing.T) {
 		fields: []string{"id", "area", "total", "qty", "late"}, key: []string{"id", "area"}, after: map[string]any{"late": json.Number("7")}}
 	h.supervise(e)
 	steps = append(steps, late)
-	probeLSN = append(probeLSN, probe(len(steps)-1, late))
+	probeAt = append(probeAt, probe(len(steps)-1, late))
 
 	orders.stop()
 	bystander.Stop()
@@ -490,6 +491,17 @@ func TestSchemaChangesWhileStreaming(t *testing.T) {
 		}
 		t.Fatalf("changes of orders:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
+	records := decodeAll(t, cons.all())
+	changedAt := make([]streamPos, len(ordersChanges))
+	for i, c := range ordersChanges {
+		changedAt[i] = streamPos{lsn: int64(c.LSN)}
+		for _, r := range records {
+			if slices.Contains(ordersTopics, r.Topic) && !r.Tombstone && *r.Source.LSN == int64(c.LSN) {
+				changedAt[i] = positionOf(t, r)
+				break
+			}
+		}
+	}
 	k := 0
 	for i, st := range steps {
 		if st.change == "" {
@@ -498,9 +510,9 @@ func TestSchemaChangesWhileStreaming(t *testing.T) {
 		c := ordersChanges[k]
 		k++
 		// After the previous step's row, at or before this step's.
-		if i > 0 && int64(c.LSN) <= probeLSN[i-1] || int64(c.LSN) > probeLSN[i] {
-			t.Errorf("%q at %s, not between the rows before (%s) and after (%s)", st.change, c.LSN,
-				pglogrepl.LSN(probeLSN[max(i-1, 0)]), pglogrepl.LSN(probeLSN[i]))
+		if at := changedAt[k-1]; i > 0 && !probeAt[i-1].before(at) || probeAt[i].before(at) {
+			t.Errorf("%q at %+v, not between the rows before (%+v) and after (%+v)", st.change, at,
+				probeAt[max(i-1, 0)], probeAt[i])
 		}
 		if c.New.QualifiedName() != st.table || c.EnvironmentID != env || c.At.IsZero() {
 			t.Errorf("%q: %+v", st.change, c)
@@ -545,12 +557,15 @@ func TestSchemaChangesWhileStreaming(t *testing.T) {
 		t.Errorf("records marked where nothing changed: %v", marked)
 	}
 
-	// Every record of orders carries the description of its position:
-	// its topic, fields and key.
-	descAt := func(lsn int64) TableDescription {
+	// Every record of orders carries the description of its position in
+	// the stream: its topic, fields and key. The stream is in commit order,
+	// so a transaction that began before the first record after a change
+	// and committed after it has records at lower LSNs under the new
+	// description; the position is source.sequence's, not the LSN alone.
+	descAt := func(at streamPos) TableDescription {
 		d := ordersChanges[0].Old
-		for _, c := range ordersChanges {
-			if int64(c.LSN) <= lsn {
+		for i, c := range ordersChanges {
+			if !at.before(changedAt[i]) {
 				d = c.New
 			}
 		}
@@ -558,11 +573,11 @@ func TestSchemaChangesWhileStreaming(t *testing.T) {
 	}
 	inserted := map[string]bool{}
 	var checked int
-	for _, c := range decodeAll(t, cons.all()) {
+	for _, c := range records {
 		if !slices.Contains(ordersTopics, c.Topic) || c.Tombstone {
 			continue
 		}
-		d := descAt(*c.Source.LSN)
+		d := descAt(positionOf(t, c))
 		var names []string
 		for _, col := range d.Columns {
 			names = append(names, col.Name)
@@ -798,4 +813,39 @@ func TestStatusShowsLastSchemaChanges(t *testing.T) {
 	if stored, _ := e.store.loadDescriptions(ctx, env); len(stored) != 0 {
 		t.Errorf("%d descriptions left after delete", len(stored))
 	}
+}
+
+// streamPos is a record's position in the stream: the end of the
+// transaction before its own (source.sequence's first element; 0 when
+// unknown, after a restart) and its LSN.
+type streamPos struct{ lastCommit, lsn int64 }
+
+func positionOf(t testing.TB, c change) streamPos {
+	t.Helper()
+	p := streamPos{lsn: *c.Source.LSN}
+	if c.Source.Sequence == nil {
+		return p
+	}
+	var seq []*string
+	if err := json.Unmarshal([]byte(*c.Source.Sequence), &seq); err != nil || len(seq) != 2 {
+		t.Fatalf("source.sequence %q: %v", *c.Source.Sequence, err)
+	}
+	if seq[0] != nil {
+		n, err := strconv.ParseInt(*seq[0], 10, 64)
+		if err != nil {
+			t.Fatalf("source.sequence %q: %v", *c.Source.Sequence, err)
+		}
+		p.lastCommit = n
+	}
+	return p
+}
+
+// before says whether p comes before q in the stream. Transactions follow
+// in commit order, so the end of the previous transaction orders them;
+// where either is unknown only the LSNs can be compared.
+func (p streamPos) before(q streamPos) bool {
+	if p.lastCommit == 0 || q.lastCommit == 0 || p.lastCommit == q.lastCommit {
+		return p.lsn < q.lsn
+	}
+	return p.lastCommit < q.lastCommit
 }

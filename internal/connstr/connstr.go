@@ -8,10 +8,12 @@ package connstr
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"net/url"
 	"os"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -280,11 +282,7 @@ func (c Conn) DriverConfig() (*pgx.ConnConfig, error) {
 	for k, v := range c.Params {
 		settings[k] = v
 	}
-	keys := make([]string, 0, len(settings))
-	for k := range settings {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
+	keys := slices.Sorted(maps.Keys(settings))
 	var b strings.Builder
 	for _, k := range keys {
 		fmt.Fprintf(&b, "%s='%s' ", k, quoteKeywordValue(settings[k]))
@@ -355,11 +353,7 @@ func (c Conn) url(withPassword bool) string {
 		u.User = url.User(c.User)
 	}
 	if len(c.Params) > 0 {
-		keys := make([]string, 0, len(c.Params))
-		for k := range c.Params {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
+		keys := slices.Sorted(maps.Keys(c.Params))
 		q := url.Values{}
 		for _, k := range keys {
 			q.Set(k, c.Params[k])

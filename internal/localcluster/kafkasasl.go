@@ -2,15 +2,9 @@ package localcluster
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net"
 	"os"
 	"time"
@@ -19,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/cdcq/cdcq/internal/kafkasec"
+	"github.com/cdcq/cdcq/internal/selfsigned"
 )
 
 // The broker's second listener, SASL_SSL, takes SCRAM-SHA-256 over TLS
@@ -103,66 +98,19 @@ func checkTLSFiles(l layout) error {
 // PKCS #8 key followed by its certificate as PEM (Kafka's PEM key store
 // file).
 func newTLSFiles() (caPEM, serverPEM []byte, err error) {
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ca, err := selfsigned.NewCA("cdcq localcluster CA", certValidity)
 	if err != nil {
-		return nil, nil, fmt.Errorf("localcluster: CA key: %w", err)
+		return nil, nil, fmt.Errorf("localcluster: %w", err)
 	}
-	now := time.Now()
-	ca := &x509.Certificate{
-		Subject:               pkix.Name{CommonName: "cdcq localcluster CA"},
-		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.Add(certValidity),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	if ca.SerialNumber, err = serialNumber(); err != nil {
-		return nil, nil, err
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, ca, ca, &caKey.PublicKey, caKey)
+	server, err := ca.Server(certValidity, []string{"localhost"}, []net.IP{net.IPv4(127, 0, 0, 1)})
 	if err != nil {
-		return nil, nil, fmt.Errorf("localcluster: CA certificate: %w", err)
+		return nil, nil, fmt.Errorf("localcluster: %w", err)
 	}
-	if ca, err = x509.ParseCertificate(caDER); err != nil {
-		return nil, nil, fmt.Errorf("localcluster: CA certificate: %w", err)
-	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	keyPEM, err := server.PKCS8KeyPEM()
 	if err != nil {
-		return nil, nil, fmt.Errorf("localcluster: server key: %w", err)
+		return nil, nil, fmt.Errorf("localcluster: %w", err)
 	}
-	server := &x509.Certificate{
-		Subject:     pkix.Name{CommonName: "127.0.0.1"},
-		NotBefore:   now.Add(-time.Hour),
-		NotAfter:    now.Add(certValidity),
-		KeyUsage:    x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
-		DNSNames:    []string{"localhost"},
-	}
-	if server.SerialNumber, err = serialNumber(); err != nil {
-		return nil, nil, err
-	}
-	serverDER, err := x509.CreateCertificate(rand.Reader, server, ca, &key.PublicKey, caKey)
-	if err != nil {
-		return nil, nil, fmt.Errorf("localcluster: server certificate: %w", err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		return nil, nil, fmt.Errorf("localcluster: server key: %w", err)
-	}
-	caPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
-	serverPEM = append(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}),
-		pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: serverDER})...)
-	return caPEM, serverPEM, nil
-}
-
-// serialNumber draws a certificate serial number.
-func serialNumber() (*big.Int, error) {
-	n, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
-	if err != nil {
-		return nil, fmt.Errorf("localcluster: certificate serial number: %w", err)
-	}
-	return n, nil
+	return ca.PEM(), append(keyPEM, server.CertPEM()...), nil
 }
 
 // addSCRAMUser creates the SASL_SSL listener's user, or sets its password,

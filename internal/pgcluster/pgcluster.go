@@ -15,11 +15,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -193,11 +195,7 @@ func (c *Cluster) initdb(ctx context.Context) error {
 	for k, v := range c.cfg.Settings {
 		settings[k] = v
 	}
-	keys := make([]string, 0, len(settings))
-	for k := range settings {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
+	keys := slices.Sorted(maps.Keys(settings))
 	var conf bytes.Buffer
 	conf.WriteString("\n# written by cdcq pgcluster\n")
 	for _, k := range keys {

@@ -2,7 +2,6 @@ package debezium
 
 import (
 	"bytes"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -11,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/cdcq/cdcq/internal/atomicfile"
 )
 
 // ConfigProviderName is the name under which Kafka Connect workers must
@@ -100,13 +101,13 @@ func (s secretStore) write(file, password string) error {
 	case err == nil && bytes.Equal(old, []byte(password)):
 		return s.tighten(path)
 	case err == nil:
-		if err := writeAtomic(s.restartMarker(file), nil); err != nil {
+		if err := atomicfile.Write(s.restartMarker(file), nil, secretFileMode); err != nil {
 			return fmt.Errorf("mark password file %s for a connector restart: %w", path, err)
 		}
 	case !errors.Is(err, fs.ErrNotExist):
 		return fmt.Errorf("read password file %s: %w", path, err)
 	}
-	if err := writeAtomic(path, []byte(password)); err != nil {
+	if err := atomicfile.Write(path, []byte(password), secretFileMode); err != nil {
 		return fmt.Errorf("write password file %s: %w", path, err)
 	}
 	return nil
@@ -149,47 +150,4 @@ func (s secretStore) remove(file string) error {
 		}
 	}
 	return nil
-}
-
-// writeAtomic writes b to path through a temporary file in the same
-// directory (mode 0600 from its creation), synced, then renamed over path.
-func writeAtomic(path string, b []byte) error {
-	var suffix [6]byte
-	if _, err := rand.Read(suffix[:]); err != nil {
-		return err
-	}
-	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp-"+hex.EncodeToString(suffix[:]))
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, secretFileMode)
-	if err != nil {
-		return err
-	}
-	// Chmod: the umask must not decide who reads a password.
-	err = f.Chmod(secretFileMode)
-	if err == nil {
-		_, err = f.Write(b)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		_ = os.Remove(tmp)
-		return err
-	}
-	return syncDir(filepath.Dir(path))
-}
-
-// syncDir makes a rename in dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+
+	"github.com/cdcq/cdcq/internal/atomicfile"
 )
 
 // log4jProperties is the one log4j2 configuration of every JVM: everything
@@ -216,7 +218,7 @@ func writeConfig(l layout, p Ports, auth credential) error {
 		l.conf("connect", "worker.properties"): connectWorkerProperties(l, p),
 		l.conf("flink", "config.yaml"):         flinkConfigYAML(l, p),
 	} {
-		if err := writeFileAtomic(path, []byte(text)); err != nil {
+		if err := atomicfile.Write(path, []byte(text), 0o644); err != nil {
 			return fmt.Errorf("localcluster: write %s: %w", path, err)
 		}
 	}

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"github.com/cdcq/cdcq/internal/atomicfile"
 )
 
 // ConnectWorkerConfig describes a Kafka Connect worker of its own beside a
@@ -105,7 +107,7 @@ func (w *ConnectWorker) Start(ctx context.Context) error {
 		w.l.conf("log4j2.properties"):            log4jProperties,
 		w.l.conf("connect", "worker.properties"): workerProperties(w.wcfg.KafkaBrokers, w.wcfg.Port, w.wcfg.GroupID, w.wcfg.GroupID, w.l.plugins(), w.SecretsDir()),
 	} {
-		if err := writeFileAtomic(path, []byte(text)); err != nil {
+		if err := atomicfile.Write(path, []byte(text), 0o644); err != nil {
 			return fmt.Errorf("localcluster: write %s: %w", path, err)
 		}
 	}

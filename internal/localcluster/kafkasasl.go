@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/cdcq/cdcq/internal/atomicfile"
 	"github.com/cdcq/cdcq/internal/kafkasec"
 	"github.com/cdcq/cdcq/internal/selfsigned"
 )
@@ -53,10 +54,10 @@ func ensureTLS(l layout) error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomicMode(l.tlsServer(), serverPEM, 0o600); err != nil {
+	if err := atomicfile.Write(l.tlsServer(), serverPEM, 0o600); err != nil {
 		return fmt.Errorf("localcluster: write %s: %w", l.tlsServer(), err)
 	}
-	if err := writeFileAtomic(l.tlsCA(), caPEM); err != nil {
+	if err := atomicfile.Write(l.tlsCA(), caPEM, 0o644); err != nil {
 		return fmt.Errorf("localcluster: write %s: %w", l.tlsCA(), err)
 	}
 	return nil

@@ -46,6 +46,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/cdcq/cdcq/internal/atomicfile"
 	"github.com/cdcq/cdcq/internal/kafkasec"
 )
 
@@ -596,10 +597,10 @@ func writeState(l layout, c *Cluster) error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomicMode(l.state(), b, 0o600); err != nil {
+	if err := atomicfile.Write(l.state(), b, 0o600); err != nil {
 		return fmt.Errorf("localcluster: write cluster state: %w", err)
 	}
-	if err := writeFileAtomicMode(l.env(), []byte(c.Env()), 0o600); err != nil {
+	if err := atomicfile.Write(l.env(), []byte(c.Env()), 0o600); err != nil {
 		return fmt.Errorf("localcluster: write env file: %w", err)
 	}
 	return nil
@@ -700,22 +701,6 @@ func (w *lockedWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.w.Write(p)
-}
-
-func writeFileAtomic(path string, b []byte) error { return writeFileAtomicMode(path, b, 0o644) }
-
-// writeFileAtomicMode writes b to path through a temporary file of mode
-// perm, renamed over path.
-func writeFileAtomicMode(path string, b []byte, perm os.FileMode) error {
-	tmp := path + ".tmp"
-	_ = os.Remove(tmp) // a leftover would keep its mode
-	if err := os.WriteFile(tmp, b, perm); err != nil {
-		return err
-	}
-	if err := os.Chmod(tmp, perm); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }
 
 // lookPath resolves a binary for a clear error before anything starts.

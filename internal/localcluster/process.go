@@ -11,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/cdcq/cdcq/internal/atomicfile"
 )
 
 // process is a JVM this process started.
@@ -74,7 +76,7 @@ func startJVM(l layout, cfg Config, java, name string, env []string, args ...str
 		p.waitErr = cmd.Wait()
 		close(p.done)
 	}()
-	if err := writeFileAtomic(l.pid(name), []byte(strconv.Itoa(cmd.Process.Pid)+"\n")); err != nil {
+	if err := atomicfile.Write(l.pid(name), []byte(strconv.Itoa(cmd.Process.Pid)+"\n"), 0o644); err != nil {
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		return nil, fmt.Errorf("localcluster: start %s: write pid file: %w", name, err)
 	}

@@ -1,6 +1,10 @@
 package localcluster
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/cdcq/cdcq/internal/atomicfile"
+)
 
 // restAuthExtension is Kafka Connect's REST extension that checks HTTP
 // basic authentication against the JAAS entry "KafkaConnect".
@@ -30,7 +34,7 @@ func writeRESTAuth(l layout, a credential) error {
 		l.conf("connect", "jaas.conf"):                   jaasConfig(l),
 		l.conf("connect", "rest-credentials.properties"): a.User + "=" + a.Password + "\n",
 	} {
-		if err := writeFileAtomicMode(path, []byte(text), 0o600); err != nil {
+		if err := atomicfile.Write(path, []byte(text), 0o600); err != nil {
 			return fmt.Errorf("localcluster: write %s: %w", path, err)
 		}
 	}

@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cdcq/cdcq/internal/atomicfile"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -227,7 +228,7 @@ func (s *starter) flinkResourceParams(ctx context.Context) (flinkParams, error) 
 		return flinkParams{}, err
 	}
 	if b, err := json.MarshalIndent(p, "", "  "); err == nil {
-		_ = writeFileAtomic(cache, b)
+		_ = atomicfile.Write(cache, b, 0o644)
 	}
 	return p, nil
 }

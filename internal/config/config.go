@@ -6,14 +6,13 @@ package config
 
 import (
 	"encoding/base64"
-	"errors"
 	"fmt"
-	"net/netip"
 	"net/url"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/cdcq/cdcq/internal/sourcepolicy"
 )
 
 // Config is the whole configuration of a cdcq process.
@@ -218,7 +217,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		entries []string
 	}{{"CDCQ_SOURCE_ALLOW", c.SourceAllow}, {"CDCQ_SOURCE_DENY", c.SourceDeny}} {
 		for _, e := range v.entries {
-			if err := checkAddressEntry(e); err != nil {
+			if err := sourcepolicy.CheckEntry(e); err != nil {
 				return Config{}, fmt.Errorf("%s entry %q %v", v.name, e, err)
 			}
 		}
@@ -267,33 +266,6 @@ func (c *Config) readKafkaSecurity(getenv func(string) string) error {
 		return fmt.Errorf("CDCQ_KAFKA_TLS is false but %s is set; a TLS file implies TLS", anyFile)
 	}
 	c.KafkaTLS = on
-	return nil
-}
-
-var hostName = regexp.MustCompile(`^(?i)[a-z0-9_]([a-z0-9_-]{0,62})(\.[a-z0-9_]([a-z0-9_-]{0,62}))*\.?$`)
-
-// checkAddressEntry accepts what internal/sourcepolicy reads from
-// CDCQ_SOURCE_ALLOW and CDCQ_SOURCE_DENY.
-func checkAddressEntry(e string) error {
-	switch strings.ToLower(e) {
-	case "loopback", "link-local", "jobstate":
-		return nil
-	}
-	if strings.Contains(e, "/") {
-		if _, err := netip.ParsePrefix(e); err != nil {
-			return errors.New("is not a CIDR such as 10.0.0.0/8 or fd00::/8")
-		}
-		return nil
-	}
-	if a, err := netip.ParseAddr(e); err == nil {
-		if a.Zone() != "" {
-			return errors.New("has an IPv6 zone; give the address without it")
-		}
-		return nil
-	}
-	if len(e) > 253 || !hostName.MatchString(e) {
-		return errors.New("is not a CIDR, an IP address, a host name, or one of loopback, link-local, jobstate")
-	}
 	return nil
 }
 

@@ -131,13 +131,17 @@ func checkHost(h string) error {
 		}
 		return nil
 	}
-	if len(h) > 253 || !hostName.MatchString(h) {
+	if !IsHostName(h) {
 		return errors.New("has a host that is neither a DNS name nor an IP address")
 	}
 	return nil
 }
 
 var hostName = regexp.MustCompile(`^(?i)[a-z0-9_]([a-z0-9_-]{0,62})(\.[a-z0-9_]([a-z0-9_-]{0,62}))*\.?$`)
+
+// IsHostName reports whether h is a DNS name: labels of letters, digits,
+// '-' and '_' of at most 63 characters, at most 253 in all.
+func IsHostName(h string) bool { return len(h) <= 253 && hostName.MatchString(h) }
 
 // paramName is a parameter name safe to repeat in a message.
 var paramName = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,40}$`)

@@ -23,12 +23,12 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/cdcq/cdcq/internal/connstr"
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
@@ -115,8 +115,6 @@ func CheckEntry(s string) error {
 	return err
 }
 
-var hostName = regexp.MustCompile(`^(?i)[a-z0-9_]([a-z0-9_-]{0,62})(\.[a-z0-9_]([a-z0-9_-]{0,62}))*\.?$`)
-
 func parseEntries(variable string, list []string) ([]entry, bool, error) {
 	var out []entry
 	jobState := false
@@ -162,7 +160,7 @@ func parseEntry(s string) (entry, bool, error) {
 		e.prefix = netip.PrefixFrom(a, a.BitLen())
 		return e, false, nil
 	}
-	if !hostName.MatchString(s) || len(s) > 253 {
+	if !connstr.IsHostName(s) {
 		return e, false, fmt.Errorf("is not a CIDR, an IP address, a host name or one of %s, %s, %s", WordLoopback, WordLinkLocal, WordJobState)
 	}
 	e.host = strings.TrimSuffix(strings.ToLower(s), ".")

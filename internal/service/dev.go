@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"net/url"
 	"path/filepath"
 	"strings"
@@ -76,7 +77,7 @@ func printDev(out io.Writer, cfg config.Config, inf *Infra, httpAddr string, dep
 	if len(cfg.APITokens) > 0 {
 		auth = " (bearer tokens from CDCQ_API_TOKENS)"
 	}
-	fmt.Fprintf(out, "  API:        http://%s%s\n", httpAddr, auth)
+	fmt.Fprintf(out, "  API:        http://%s%s\n", reachableAddr(httpAddr), auth)
 	fmt.Fprintf(out, "  Kafka:      %s\n", kafka)
 	fmt.Fprintf(out, "  Job state:  %s\n", pg)
 	fmt.Fprintf(out, "  Capture:    %s\n", deps.Capture.Engine())
@@ -133,4 +134,18 @@ func redactURL(s string) string {
 		return strings.Replace(u.String(), ":xxx@", ":***@", 1)
 	}
 	return u.String()
+}
+
+// reachableAddr is an address a client on this machine can use for the
+// listener at addr: 127.0.0.1 in place of an unspecified host (0.0.0.0 or
+// ::, which a listener on all interfaces reports).
+func reachableAddr(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if a, err := netip.ParseAddr(host); err == nil && a.IsUnspecified() {
+		return net.JoinHostPort("127.0.0.1", port) + " (listening on every interface)"
+	}
+	return addr
 }

@@ -62,6 +62,24 @@ func TestDevPrintsNoPassword(t *testing.T) {
 	}
 }
 
+// The banner's API address is one a client can use: a listener on every
+// interface reports 0.0.0.0 or ::, which curl cannot reach as written.
+func TestDevPrintsAReachableAPIAddress(t *testing.T) {
+	for addr, want := range map[string]string{
+		"127.0.0.1:7000": "http://127.0.0.1:7000 (",
+		"[::1]:7000":     "http://[::1]:7000 (",
+		"[::]:7000":      "http://127.0.0.1:7000 (listening on every interface)",
+		"0.0.0.0:7000":   "http://127.0.0.1:7000 (listening on every interface)",
+	} {
+		var out bytes.Buffer
+		inf := &Infra{DatabaseURL: "postgres://cdcq@db.example.com/cdcq", Brokers: []string{"127.0.0.1:9092"}}
+		printDev(&out, config.Config{SecretKey: "set"}, inf, addr, WorkerDeps{Capture: namedEngine("embedded"), Processor: namedEngine("embedded")})
+		if !strings.Contains(out.String(), "API:        "+want) {
+			t.Errorf("listening on %s, printed:\n%s\nwant the API at %s", addr, out.String(), want)
+		}
+	}
+}
+
 // namedEngine is a capture and processor that only has a name.
 type namedEngine string
 

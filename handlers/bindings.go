@@ -93,8 +93,14 @@ func resolve(ctx context.Context, cfg WorkerConfig, environmentID string, conn c
 		return binding{}, jobs.Terminalf("the stored connection string of environment %s: %v", environmentID, err)
 	}
 	bound, err := connstr.Parse(boundPlain)
-	if err != nil {
-		return binding{}, jobs.Terminalf("the stored connection string of environment %s %v", environmentID, err)
+	usable := err == nil
+	if !usable {
+		// Stored by an earlier cdcq with a parameter now refused: it names
+		// the bound database, but the command's string (checked when it
+		// came in) is the one to act on, and replaces it.
+		if bound, err = connstr.StoredIdentity(boundPlain); err != nil {
+			return binding{}, jobs.Terminalf("the stored connection string of environment %s %v", environmentID, err)
+		}
 	}
 	if differ := connstr.Differences(bound, asked); len(differ) > 0 {
 		if !bnd.Established && preferCommand {
@@ -104,7 +110,7 @@ func resolve(ctx context.Context, cfg WorkerConfig, environmentID string, conn c
 		}
 		return binding{}, &errBoundElsewhere{environmentID: environmentID, differ: differ}
 	}
-	if preferCommand && boundPlain != plain {
+	if !usable || preferCommand && boundPlain != plain {
 		return command, nil // a rotation
 	}
 	return binding{plain: boundPlain, sealed: bnd.Sealed}, nil

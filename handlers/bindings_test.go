@@ -260,3 +260,34 @@ func TestFailedCreateGivesWayToAnotherDatabase(t *testing.T) {
 		t.Fatalf("after a retryable failure: %+v, want established", x)
 	}
 }
+
+// A connection string stored by an earlier cdcq with a parameter it now
+// refuses still binds the environment to its database: another database is
+// refused, and a delete with a current string for the same database acts
+// on that string and unbinds (the stored one cannot be used any more).
+func TestStoredStringWithARefusedParameterStillBinds(t *testing.T) {
+	ctx := context.Background()
+	r := newBindingRig(t, &fakeCapture{status: jobs.CaptureStatus{Status: jobs.StatusRunning}})
+	w, c, rec, s, b := r.w, r.c, r.rec, r.s, r.b
+	b.Bind(ctx, "env1", s.Seal("postgres://alice:pw@db:5432/shop?target_session_attrs=read-write", "env1"))
+	b.Establish(ctx, "env1")
+	meta := func(id string) commands.Meta { return commands.Meta{CommandID: id, EnvironmentID: "env1"} }
+
+	if err := w.Handle(ctx, commands.DeleteDatabaseConnection{Meta: meta("d0"), Connection: sealedConn(s, "env1", "postgres://alice:pw@other:5432/shop")}); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(rec.names(), " "); got != "CommandRejected" || len(c.calls) != 0 {
+		t.Fatalf("delete naming another host: events %q, capture calls %v", got, c.calls)
+	}
+	rec.events = nil
+	const current = "postgres://alice:pw2@db:5432/shop"
+	if err := w.Handle(ctx, commands.DeleteDatabaseConnection{Meta: meta("d1"), Connection: sealedConn(s, "env1", current)}); err != nil {
+		t.Fatal(err)
+	}
+	if len(c.specs) != 1 || c.specs[0].ConnectionString != current {
+		t.Fatalf("delete acted on %d specs, want the command's string", len(c.specs))
+	}
+	if _, ok, _ := b.Bound(ctx, "env1"); ok {
+		t.Fatalf("delete left the environment bound; events %q", rec.names())
+	}
+}

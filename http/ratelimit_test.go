@@ -52,6 +52,11 @@ func TestWriteRateLimitPerToken(t *testing.T) {
 	if res := h.do(t, del); res.status != http.StatusTooManyRequests {
 		t.Fatalf("DELETE past the limit: %d", res.status)
 	}
+	status := encodings[0].build("/checkJobStatus", connectionFieldsFor(testEnv))
+	status.Header.Set("Authorization", "Bearer tok-a")
+	if res := h.do(t, status); res.status != http.StatusTooManyRequests {
+		t.Fatalf("checkJobStatus past the limit: %d %s", res.status, res.body)
+	}
 	// Another token has its own budget.
 	if res := send("tok-b"); res.status != http.StatusCreated {
 		t.Fatalf("another token: %d %s", res.status, res.body)

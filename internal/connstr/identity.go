@@ -1,6 +1,11 @@
 package connstr
 
-import "strings"
+import (
+	"errors"
+	"strings"
+
+	"github.com/jackc/pgx/v5/pgconn"
+)
 
 // Differences names the parts (host, port, database, user) in which a and b
 // differ, in that order; none means they name the same database as the same
@@ -40,4 +45,24 @@ func joinAnd(words []string) string {
 		return strings.Join(words, "")
 	}
 	return strings.Join(words[:len(words)-1], ", ") + " and " + words[len(words)-1]
+}
+
+// StoredIdentity reads the host, port, database and user of a connection
+// string stored by an earlier cdcq, which accepted parameters Parse now
+// refuses (target_session_attrs, options, host, ...): as Parse reads it
+// when it can, otherwise as the PostgreSQL driver read it when cdcq
+// connected with it (its first host). The result is for Differences; it
+// is not a string to connect with.
+func StoredIdentity(s string) (Conn, error) {
+	if c, err := Parse(s); err == nil {
+		return c, nil
+	}
+	if !strings.HasPrefix(s, "postgres://") && !strings.HasPrefix(s, "postgresql://") {
+		return Conn{}, errors.New("is not a URL")
+	}
+	cfg, err := pgconn.ParseConfig(s)
+	if err != nil {
+		return Conn{}, errors.New("is not a connection string the PostgreSQL driver reads")
+	}
+	return Conn{Host: cfg.Host, Port: int(cfg.Port), Database: cfg.Database, User: cfg.User}, nil
 }

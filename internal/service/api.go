@@ -290,11 +290,9 @@ func (b apiBindings) Binding(ctx context.Context, environmentID string) (connstr
 	if err != nil {
 		return connstr.Conn{}, false, false, fmt.Errorf("the connection bound to %s: %w", environmentID, err)
 	}
-	conn, err := connstr.Parse(plain)
+	conn, err := connstr.StoredIdentity(plain)
 	if err != nil {
-		// Stored before a parameter was refused: not comparable here; the
-		// worker refuses it with the reason.
-		return connstr.Conn{}, false, false, nil
+		return connstr.Conn{}, false, false, fmt.Errorf("the connection bound to %s %w", environmentID, err)
 	}
 	return conn, established, true, nil
 }

@@ -263,15 +263,22 @@ var driverOverrides = map[string]string{
 	"max_protocol_version": "",
 	"require_auth":         "",
 	"options":              "",
+	"connect_timeout":      "0",
 }
+
+// driverKeys are the only keys the driver is told to accept: the URL's
+// parts, the fixed settings and the accepted parameters. A Conn whose
+// Params hold anything else (built by hand, not by Parse) is refused.
+var driverKeys = slices.Concat([]string{"host", "port", "user", "password", "dbname", "sslmode", "channel_binding"},
+	slices.Collect(maps.Keys(driverOverrides)), slices.Collect(maps.Keys(Params)))
 
 // DriverConfig builds the pgx configuration for c with the driver's own
 // parser, from c's parts only: host, port, user, password and database
 // are given explicitly, every setting the driver would otherwise take from
 // cdcq's environment or home directory is given a fixed value, and the
 // driver is told to accept no other keys. The result is checked to name
-// exactly c's server, user and database. Runtime parameters are c's
-// application_name only. Errors never hold the password.
+// exactly c's server, user and database. No runtime parameters are set.
+// Errors never hold the password.
 func (c Conn) DriverConfig() (*pgx.ConnConfig, error) {
 	if os.Getenv("PGSERVICE") != "" {
 		return nil, errors.New("cannot be used while cdcq's own environment sets PGSERVICE; an operator must unset it")
@@ -292,7 +299,7 @@ func (c Conn) DriverConfig() (*pgx.ConnConfig, error) {
 		fmt.Fprintf(&b, "%s='%s' ", k, quoteKeywordValue(settings[k]))
 	}
 	cfg, err := pgx.ParseConfigWithOptions(b.String(), pgx.ParseConfigOptions{
-		ParseConfigOptions: pgconn.ParseConfigOptions{ConnStringAllowedKeys: keys},
+		ParseConfigOptions: pgconn.ParseConfigOptions{ConnStringAllowedKeys: driverKeys},
 	})
 	if err != nil {
 		// The driver's errors may quote the string, password included.
@@ -306,10 +313,9 @@ func (c Conn) DriverConfig() (*pgx.ConnConfig, error) {
 			return nil, errors.New("is read as several servers by the PostgreSQL driver")
 		}
 	}
+	// cdcq names its own sessions (pgsource, the capture): the caller's
+	// application_name is accepted and not sent.
 	cfg.RuntimeParams = map[string]string{}
-	if name, ok := c.Params["application_name"]; ok {
-		cfg.RuntimeParams["application_name"] = name
-	}
 	return cfg, nil
 }
 

@@ -161,6 +161,7 @@ func TestDriverConfigIgnoresEnvironment(t *testing.T) {
 	t.Setenv("PGOPTIONS", "-c default_transaction_read_only=on")
 	t.Setenv("PGTARGETSESSIONATTRS", "read-write")
 	t.Setenv("PGAPPNAME", "worker")
+	t.Setenv("PGCONNECT_TIMEOUT", "1")
 
 	c, err := Parse("postgres://alice@db.example.com/shop")
 	if err != nil {
@@ -186,6 +187,16 @@ func TestDriverConfigIgnoresEnvironment(t *testing.T) {
 	}
 	if len(cfg.RuntimeParams) != 0 {
 		t.Errorf("runtime parameters %v, want none", cfg.RuntimeParams)
+	}
+	if cfg.ConnectTimeout != 0 {
+		t.Errorf("PGCONNECT_TIMEOUT applied: connect timeout %v", cfg.ConnectTimeout)
+	}
+	// The driver accepts no key beyond the known ones, also from a Conn
+	// not built by Parse.
+	forged := c
+	forged.Params = map[string]string{"hostaddr": "127.0.0.1"}
+	if _, err := forged.DriverConfig(); err == nil {
+		t.Error("a parameter outside the accepted ones reached the driver")
 	}
 
 	t.Setenv("PGSERVICE", "prod")

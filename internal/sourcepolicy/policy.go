@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -235,13 +236,24 @@ func (p *Policy) Check(ctx context.Context, host string, ap netip.AddrPort) erro
 	ap = netip.AddrPortFrom(a, ap.Port())
 	refuse := func(rule string) error { return &RefusedError{Host: host, Addr: ap, Rule: rule} }
 	if p != nil {
-		if e, ok := p.match(ctx, p.deny, a); ok {
+		e, ok, err := p.match(ctx, p.deny, a)
+		switch {
+		case ok:
 			return refuse(fmt.Sprintf("the address is denied by %s entry %q", DenyVar, e.text))
+		case err != nil:
+			// A deny entry that cannot be resolved might cover this
+			// address: refuse rather than let it through.
+			return refuse(fmt.Sprintf("%s entry %q cannot be resolved now (%v), so cdcq cannot tell whether it covers this address", DenyVar, e.text, err))
 		}
-		if p.isJobState(ctx, ap) && (p.denyJobState || !p.allowJob) {
+		job, err := p.isJobState(ctx, ap)
+		switch {
+		case err != nil:
+			return refuse(fmt.Sprintf("the job-state database's host cannot be resolved now (%v), so cdcq cannot tell whether this is its own database", err))
+		case job && (p.denyJobState || !p.allowJob):
 			return refuse(fmt.Sprintf("it is cdcq's own job-state database (CDCQ_DATABASE_URL), which cannot be a source; an operator can allow it with %s=%s", AllowVar, WordJobState))
 		}
-		if _, ok := p.match(ctx, p.allow, a); ok {
+		// An allow entry that cannot be resolved allows nothing.
+		if _, ok, _ := p.match(ctx, p.allow, a); ok {
 			return nil
 		}
 	}
@@ -272,48 +284,54 @@ func isIPv4Compatible(a netip.Addr) bool {
 	return true
 }
 
-// match returns the first entry that covers a.
-func (p *Policy) match(ctx context.Context, entries []entry, a netip.Addr) (entry, bool) {
+// match returns the first entry that covers a. When none does and a host
+// entry could not be resolved, it returns that entry and the error.
+func (p *Policy) match(ctx context.Context, entries []entry, a netip.Addr) (entry, bool, error) {
+	var unresolved entry
+	var lookupErr error
 	for _, e := range entries {
 		switch {
 		case e.class == WordLoopback && a.IsLoopback():
-			return e, true
+			return e, true, nil
 		case e.class == WordLinkLocal && (a.IsLinkLocalUnicast() || a.IsLinkLocalMulticast()):
-			return e, true
+			return e, true, nil
 		case e.prefix.IsValid() && e.prefix.Contains(a):
-			return e, true
+			return e, true, nil
 		case e.host != "":
-			for _, r := range p.lookup(ctx, e.host) {
-				if r == a {
-					return e, true
-				}
+			addrs, err := p.resolve(ctx, e.host)
+			if err != nil && lookupErr == nil {
+				unresolved, lookupErr = e, err
+			}
+			if slices.Contains(addrs, a) {
+				return e, true, nil
 			}
 		}
 	}
-	return entry{}, false
+	return unresolved, false, lookupErr
 }
 
 // isJobState reports whether ap is an address of the job-state database.
-func (p *Policy) isJobState(ctx context.Context, ap netip.AddrPort) bool {
+func (p *Policy) isJobState(ctx context.Context, ap netip.AddrPort) (bool, error) {
 	for _, hp := range p.jobState {
 		if hp.port != ap.Port() {
 			continue
 		}
-		for _, a := range p.lookup(ctx, hp.host) {
-			if a == ap.Addr() {
-				return true
-			}
+		addrs, err := p.resolve(ctx, hp.host)
+		if err != nil {
+			return false, err
+		}
+		if slices.Contains(addrs, ap.Addr()) {
+			return true, nil
 		}
 	}
-	return false
+	return false, nil
 }
 
-// lookup resolves host (an IP literal resolves to itself). A failed
-// lookup yields nothing: an entry whose name does not resolve covers no
-// address.
-func (p *Policy) lookup(ctx context.Context, host string) []netip.Addr {
+// resolve resolves host within 5 seconds (an IP literal resolves to
+// itself), as addresses without zone, IPv4-mapped ones unmapped.
+func (p *Policy) resolve(ctx context.Context, host string) ([]netip.Addr, error) {
 	if a, err := netip.ParseAddr(host); err == nil {
-		return []netip.Addr{a.Unmap().WithZone("")}
+		return []netip.Addr{a.Unmap().WithZone("")}, nil
 	}
 	r := net.DefaultResolver
 	if p != nil && p.resolver != nil {
@@ -323,13 +341,12 @@ func (p *Policy) lookup(ctx context.Context, host string) []netip.Addr {
 	defer cancel()
 	addrs, err := r.LookupNetIP(ctx, "ip", host)
 	if err != nil {
-		return nil
+		return nil, err
 	}
-	out := make([]netip.Addr, len(addrs))
 	for i, a := range addrs {
-		out[i] = a.Unmap().WithZone("")
+		addrs[i] = a.Unmap().WithZone("")
 	}
-	return out
+	return addrs, nil
 }
 
 // CheckHost resolves host and checks every address it resolves to, for a
@@ -340,18 +357,9 @@ func (p *Policy) CheckHost(ctx context.Context, host string, port int) error {
 	if port < 1 || port > 65535 {
 		return fmt.Errorf("port %d is out of range", port)
 	}
-	var addrs []netip.Addr
-	if a, err := netip.ParseAddr(host); err == nil {
-		addrs = []netip.Addr{a}
-	} else {
-		r := net.DefaultResolver
-		if p != nil && p.resolver != nil {
-			r = p.resolver
-		}
-		addrs, err = r.LookupNetIP(ctx, "ip", host)
-		if err != nil {
-			return err
-		}
+	addrs, err := p.resolve(ctx, host)
+	if err != nil {
+		return err
 	}
 	for _, a := range addrs {
 		if err := p.Check(ctx, host, netip.AddrPortFrom(a, uint16(port))); err != nil {

@@ -208,3 +208,24 @@ func TestCheckHost(t *testing.T) {
 		t.Errorf("public address refused: %v", err)
 	}
 }
+
+// A deny entry or a job-state host that cannot be resolved might cover the
+// address: the check refuses, naming what did not resolve. An allow entry
+// that cannot be resolved allows nothing.
+func TestUnresolvableNamesFailClosed(t *testing.T) {
+	p := mustNew(t, Rules{Deny: []string{"gone.invalid"}})
+	if err := check(p, "10.1.2.3:5432"); err == nil || !strings.Contains(err.Error(), `CDCQ_SOURCE_DENY entry "gone.invalid" cannot be resolved`) {
+		t.Errorf("unresolvable deny entry: error = %v, want a refusal naming it", err)
+	}
+	p = mustNew(t, Rules{JobStateURL: "postgres://cdcq:pw@jobstate.invalid:5432/cdcq"})
+	if err := check(p, "10.1.2.3:5432"); err == nil || !strings.Contains(err.Error(), "job-state database's host cannot be resolved") {
+		t.Errorf("unresolvable job-state host: error = %v, want a refusal", err)
+	}
+	if err := check(p, "10.1.2.3:6000"); err != nil {
+		t.Errorf("another port than the job-state database's refused: %v", err)
+	}
+	p = mustNew(t, Rules{Allow: []string{"local-db.invalid"}})
+	if err := check(p, "127.0.0.1:5432"); err == nil || !strings.Contains(err.Error(), "loopback") {
+		t.Errorf("unresolvable allow entry: error = %v, want the loopback refusal", err)
+	}
+}

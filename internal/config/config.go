@@ -1,7 +1,8 @@
 // Package config reads cdcq's configuration from the environment. Every
 // setting is a CDCQ_* variable; README.md lists them.
 //
-// This package must not import other cdcq packages.
+// This package imports no cdcq package but internal/sourcepolicy, which
+// checks the CDCQ_SOURCE_ALLOW and CDCQ_SOURCE_DENY entries.
 package config
 
 import (

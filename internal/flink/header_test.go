@@ -2,7 +2,10 @@ package flink_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/cdcq/cdcq/internal/flink"
@@ -43,4 +46,26 @@ func TestHeaderOnEveryRequest(t *testing.T) {
 	}
 	flinkfake.CheckAuthorization(t, "gateway", s.Gateway.Requests(), auth)
 	flinkfake.CheckAuthorization(t, "jobmanager", s.JobManager.Requests(), auth)
+}
+
+// An error answer that repeats the request's headers (a proxy in front of
+// Flink) does not bring the credentials into the error.
+func TestHeaderValuesAreNotInErrors(t *testing.T) {
+	const auth = "Basic Zmxpbms6c2VjcmV0"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusUnauthorized)
+		fmt.Fprintf(w, `{"errors":["not authorized: %s"]}`, r.Header.Get("Authorization"))
+	}))
+	defer srv.Close()
+	jm, err := flink.NewJobManager(flink.JobManagerConfig{URL: srv.URL, Header: http.Header{"Authorization": {auth}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = jm.Job(context.Background(), "0123456789abcdef0123456789abcdef")
+	if err == nil || !strings.Contains(err.Error(), "not authorized") {
+		t.Fatalf("err = %v, want the server's error", err)
+	}
+	if strings.Contains(err.Error(), "Zmxpbms6c2VjcmV0") {
+		t.Errorf("error repeats the credentials: %v", err)
+	}
 }

@@ -67,7 +67,19 @@ func (r *rest) do(ctx context.Context, method, path string, in, out any) (int, e
 		return 0, &TransportError{Service: r.service, Method: method, Path: path, Err: fmt.Errorf("read answer: %w", err)}
 	}
 	if resp.StatusCode >= 400 {
-		return 0, parseAPIError(r.service, method, path, resp.StatusCode, data)
+		e := parseAPIError(r.service, method, path, resp.StatusCode, data)
+		// A proxy in front of Flink may repeat the request's headers,
+		// credentials included.
+		for _, vs := range r.header {
+			for _, v := range vs {
+				for i := range e.Errors {
+					if len(v) >= 4 {
+						e.Errors[i] = strings.ReplaceAll(e.Errors[i], v, "***")
+					}
+				}
+			}
+		}
+		return 0, e
 	}
 	if out != nil && len(bytes.TrimSpace(data)) > 0 {
 		if err := json.Unmarshal(data, out); err != nil {

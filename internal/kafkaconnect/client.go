@@ -333,7 +333,17 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, out a
 	}
 
 	if resp.StatusCode >= 400 {
-		return 0, parseAPIError(method, path, resp.StatusCode, data)
+		e := parseAPIError(method, path, resp.StatusCode, data)
+		// A proxy in front of Connect may repeat the request's headers,
+		// credentials included.
+		for _, vs := range c.cfg.Header {
+			for _, v := range vs {
+				if len(v) >= 4 {
+					e.Message = strings.ReplaceAll(e.Message, v, "***")
+				}
+			}
+		}
+		return 0, e
 	}
 	if out != nil && resp.StatusCode != http.StatusNoContent {
 		if err := json.Unmarshal(data, out); err != nil {

@@ -3,6 +3,7 @@ package kafkaconnect_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -399,8 +400,9 @@ func TestAuthorizationIsSentOnEveryRequest(t *testing.T) {
 		mu.Unlock()
 		u, p, ok := r.BasicAuth()
 		if !ok || u != user || p != pass {
+			// Like a proxy that repeats what it was sent.
 			w.WriteHeader(http.StatusUnauthorized)
-			_, _ = w.Write([]byte(`{"error_code":401,"message":"Credentials authentication failed"}`))
+			_, _ = fmt.Fprintf(w, `{"error_code":401,"message":"Credentials authentication failed for %s"}`, r.Header.Get("Authorization"))
 			return
 		}
 		switch {

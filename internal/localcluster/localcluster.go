@@ -24,8 +24,8 @@
 // their own, so a cluster outlives the process that started it unless
 // Config.DieWithParent says otherwise.
 //
-// This package must not import other cdcq packages but internal/kafkasec,
-// which imports none.
+// This package imports no cdcq package but the leaf packages
+// internal/kafkasec, internal/selfsigned and internal/atomicfile.
 package localcluster
 
 import (

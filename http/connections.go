@@ -212,7 +212,7 @@ func (s *Server) checkBinding(c *fiber.Ctx, req connectionRequest, rebind bool, 
 	defer cancel()
 	bound, established, ok, err := s.cfg.Bindings.Binding(ctx, req.env)
 	switch {
-	case errors.Is(err, secret.ErrMalformed):
+	case errors.Is(err, secret.ErrUnknownKey):
 		// Retrying does not help: this process lacks the key.
 		return &apiError{
 			status: http.StatusServiceUnavailable,

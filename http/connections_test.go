@@ -328,8 +328,18 @@ func (e errBindings) Binding(context.Context, string) (connstr.Conn, bool, bool,
 // that says so, not "try again".
 func TestBindingUnderAnUnknownKeyIsNamed(t *testing.T) {
 	h := newHarness(t, func(c *Config) {
-		c.Bindings = errBindings{fmt.Errorf("open: %w: sealed with key 8ec117f6", secret.ErrMalformed)}
+		c.Bindings = errBindings{fmt.Errorf("open: %w (key 8ec117f6)", secret.ErrUnknownKey)}
 	})
 	res := h.do(t, encodings[0].build("/createDatabaseConnection", connectionFieldsFor(testEnv)))
 	wantRefused(t, h, res, http.StatusServiceUnavailable, CodeStatusUnavailable, "", "CDCQ_SECRET_KEYS_PREVIOUS")
+
+	// A stored value that was changed is not blamed on the keys.
+	h = newHarness(t, func(c *Config) {
+		c.Bindings = errBindings{fmt.Errorf("open: %w: it does not open for environment %s", secret.ErrMalformed, testEnv)}
+	})
+	res = h.do(t, encodings[0].build("/createDatabaseConnection", connectionFieldsFor(testEnv)))
+	wantRefused(t, h, res, http.StatusServiceUnavailable, CodeStatusUnavailable, "", "")
+	if strings.Contains(string(res.body), "CDCQ_SECRET_KEY") {
+		t.Errorf("a changed stored value blamed on the keys: %s", res.body)
+	}
 }

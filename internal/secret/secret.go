@@ -45,6 +45,12 @@ const keyIDLen = 8
 // with a key this process does not have.
 var ErrMalformed = errors.New("secret: malformed sealed value")
 
+// ErrUnknownKey is the failure of a value sealed with a key this process
+// does not have; it wraps ErrMalformed. An operator mends it by giving the
+// process that key; any other ErrMalformed is a value that was changed or
+// moved.
+var ErrUnknownKey = fmt.Errorf("%w: sealed with a key this process does not hold", ErrMalformed)
+
 // Sealer seals with its current key and opens with any of its keys.
 type Sealer struct {
 	current string // key id
@@ -189,7 +195,7 @@ func (s *Sealer) openV2(rest, environmentID string) (string, error) {
 	}
 	aead, ok := s.keys[id]
 	if !ok {
-		return "", fmt.Errorf("%w: sealed with key %s, which is neither CDCQ_SECRET_KEY nor in CDCQ_SECRET_KEYS_PREVIOUS", ErrMalformed, id)
+		return "", fmt.Errorf("%w (key %s, which is neither CDCQ_SECRET_KEY nor in CDCQ_SECRET_KEYS_PREVIOUS)", ErrUnknownKey, id)
 	}
 	raw, err := decode(body, aead)
 	if err != nil {
@@ -215,7 +221,7 @@ func (s *Sealer) openV1(body string) (string, error) {
 			return string(plain), nil
 		}
 	}
-	return "", fmt.Errorf("%w: a v1 value that opens with none of this process's keys", ErrMalformed)
+	return "", fmt.Errorf("%w (a v1 value, which names no key, that opens with none of them)", ErrUnknownKey)
 }
 
 func decode(body string, aead cipher.AEAD) ([]byte, error) {

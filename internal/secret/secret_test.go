@@ -39,7 +39,7 @@ func TestSealOpen(t *testing.T) {
 		t.Fatalf("Open = %q, %v", got, err)
 	}
 	s2, _ := NewSealer(newKey(t))
-	if _, err := s2.Open(sealed, "env1"); !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), KeyID(key)) {
+	if _, err := s2.Open(sealed, "env1"); !errors.Is(err, ErrUnknownKey) || !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), KeyID(key)) {
 		t.Fatalf("opened with the wrong key, or the error does not name the key id: %v", err)
 	}
 	i := strings.LastIndex(sealed, ":") + 3
@@ -48,8 +48,8 @@ func TestSealOpen(t *testing.T) {
 		swap = "B"
 	}
 	tampered := sealed[:i] + swap + sealed[i+1:]
-	if _, err := s.Open(tampered, "env1"); !errors.Is(err, ErrMalformed) {
-		t.Fatalf("opened a tampered value: %v", err)
+	if _, err := s.Open(tampered, "env1"); !errors.Is(err, ErrMalformed) || errors.Is(err, ErrUnknownKey) {
+		t.Fatalf("opened a tampered value, or blamed the keys: %v", err)
 	}
 	for _, bad := range []string{"", "v2:", "v2:abc", "v2:" + KeyID(key) + ":", "v2:" + KeyID(key) + ":!!", "v3:x", plain} {
 		if _, err := s.Open(bad, "env1"); !errors.Is(err, ErrMalformed) {

@@ -7,6 +7,7 @@ package config
 
 import (
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"net/url"
 	"strconv"
@@ -141,6 +142,11 @@ func (s Secret) Reveal() string { return string(s) }
 // FromEnv reads the configuration through getenv (os.Getenv in main).
 // Errors name the variable.
 func FromEnv(getenv func(string) string) (Config, error) {
+	if getenv("PGSERVICE") != "" {
+		// The PostgreSQL driver applies the service to every connection
+		// string, a caller's source too, and it cannot be kept out.
+		return Config{}, errors.New("PGSERVICE is set: cdcq cannot keep its service out of the connections it makes to callers' databases; unset it and give the job-state database in CDCQ_DATABASE_URL")
+	}
 	c := Config{
 		HTTPAddr:           or(getenv("CDCQ_HTTP_ADDR"), "127.0.0.1:7000"),
 		DataDir:            or(getenv("CDCQ_DATA_DIR"), ".cdcq"),

@@ -28,6 +28,7 @@ func TestFromEnv(t *testing.T) {
 			}
 		}},
 		{name: "bad_connect_url", env: map[string]string{"CDCQ_CONNECT_URL": "localhost:8083"}, wantErr: "CDCQ_CONNECT_URL"},
+		{name: "pgservice", env: map[string]string{"PGSERVICE": "prod"}, wantErr: "PGSERVICE is set"},
 		{name: "half_flink", env: map[string]string{"CDCQ_FLINK_SQL_GATEWAY_URL": "http://gw:8083"}, wantErr: "both"},
 		{name: "bad_interval", env: map[string]string{"CDCQ_STATUS_INTERVAL": "soon"}, wantErr: "CDCQ_STATUS_INTERVAL"},
 		{name: "bad_partitions", env: map[string]string{"CDCQ_TOPIC_PARTITIONS": "0"}, wantErr: "CDCQ_TOPIC_PARTITIONS"},

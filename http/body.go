@@ -195,7 +195,7 @@ func decodeForm(raw []byte, fields []string, b *requestBody) error {
 // parseConnection checks a connection string. The message carries connstr's
 // reason, which never repeats the string.
 func parseConnection(s string) (connstr.Conn, error) {
-	conn, err := connstr.Parse(s)
+	conn, _, err := connstr.ParseDriver(s)
 	if err != nil {
 		return connstr.Conn{}, unprocessable(CodeInvalidConnectionString, fieldConnectionString, fieldConnectionString+" "+err.Error())
 	}

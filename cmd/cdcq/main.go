@@ -160,7 +160,7 @@ func seal(cfg config.Config, env string, stdin io.Reader, stdout io.Writer) erro
 	if err != nil && !errors.Is(err, io.EOF) {
 		return fmt.Errorf("read stdin: %w", err)
 	}
-	c, err := connstr.Parse(strings.TrimSpace(line))
+	c, _, err := connstr.ParseDriver(strings.TrimSpace(line))
 	if err != nil {
 		return fmt.Errorf("connection string on stdin %w", err)
 	}

@@ -41,16 +41,14 @@ type Conn struct {
 // would let the string name another server or user than its own parts
 // (host, hostaddr, port, user, dbname, service), make the driver read a
 // file (passfile, servicefile, sslkey, sslcert, sslrootcert) or change
-// the server session (options) is refused by name. The result is then
-// given to the PostgreSQL driver's own parser (DriverConfig), which must
-// read it the same way.
+// the server session (options) is refused by name.
 func Parse(s string) (Conn, error) {
-	c, _, err := ParseDriver(s)
-	return c, err
+	return parseURL(s)
 }
 
-// ParseDriver is Parse that also returns the driver's configuration it
-// checked (DriverConfig), for a caller about to connect.
+// ParseDriver is Parse followed by the PostgreSQL driver's own parser
+// (DriverConfig), which must read the string the same way: for a string
+// as it comes in (the API, cdcq seal) and for a caller about to connect.
 func ParseDriver(s string) (Conn, *pgx.ConnConfig, error) {
 	c, err := parseURL(s)
 	if err != nil {

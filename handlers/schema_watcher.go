@@ -401,7 +401,7 @@ func (w *SchemaWatcher) source(ctx context.Context, env, sealed string) (*watche
 	if err != nil {
 		return nil, fmt.Errorf("stored connection does not open with this worker's key: %w", err)
 	}
-	conn, err := connectSource(ctx, w.cfg.Source, plain)
+	conn, err := w.cfg.Source.Connect(ctx, plain)
 	if err != nil {
 		return nil, err
 	}
@@ -439,20 +439,10 @@ type SourceCatalog struct {
 
 // ReadTables implements Catalog.
 func (c SourceCatalog) ReadTables(ctx context.Context, connString string, names []sourceschema.Name) (map[sourceschema.Name]*sourceschema.Table, error) {
-	conn, err := connectSource(ctx, c.Source, connString)
+	conn, err := c.Source.Connect(ctx, connString)
 	if err != nil {
 		return nil, err
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 	return sourceschema.Read(ctx, conn, names)
-}
-
-// connectSource opens a connection to a source database for catalog
-// reads through client, nil meaning the strict default (errors without
-// the password, terminal when retrying cannot help).
-func connectSource(ctx context.Context, client *pgsource.Client, connString string) (*pgx.Conn, error) {
-	if client == nil {
-		return pgsource.Connect(ctx, connString)
-	}
-	return client.Connect(ctx, connString)
 }

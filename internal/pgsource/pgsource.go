@@ -111,24 +111,15 @@ var defaultClient, _ = New(Config{})
 // Policy is the client's source policy.
 func (c *Client) Policy() *sourcepolicy.Policy { return c.cfg.Policy }
 
-// SlotState reports a replication slot with the default Config.
-func SlotState(ctx context.Context, connString, slot string) (jobs.SlotState, error) {
-	return defaultClient.SlotState(ctx, connString, slot)
-}
-
-// Connect opens a connection to a source database with the default
-// Config, and so the strict source policy. Its errors name the database by
-// the redacted connection string, never the password, and are
-// jobs.TerminalError when retrying cannot help (a bad connection string,
-// a refused address, authentication, a missing database).
-func Connect(ctx context.Context, connString string) (*pgx.Conn, error) {
-	conn, _, err := defaultClient.connect(ctx, connString)
-	return conn, err
-}
-
 // Connect opens a connection to a source database, configured by
-// ConnConfig. Its errors read as DescribeConnectError's.
+// ConnConfig. Its errors read as DescribeConnectError's: they name the
+// database by the redacted connection string, never the password, and are
+// jobs.TerminalError when retrying cannot help. A nil Client is one with
+// the default Config, and so the strict source policy.
 func (c *Client) Connect(ctx context.Context, connString string) (*pgx.Conn, error) {
+	if c == nil {
+		c = defaultClient
+	}
 	conn, _, err := c.connect(ctx, connString)
 	return conn, err
 }

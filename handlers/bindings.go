@@ -3,7 +3,6 @@ package handlers
 import (
 	"context"
 	"errors"
-	"fmt"
 
 	"github.com/cdcq/cdcq/commands"
 	"github.com/cdcq/cdcq/internal/connstr"
@@ -49,8 +48,8 @@ type errBoundElsewhere struct {
 }
 
 func (e *errBoundElsewhere) Error() string {
-	return fmt.Sprintf("environment %s captures a different database: %s from the command's connection string; "+
-		"nothing was changed (delete the environment first to capture another database)", e.environmentID, connstr.DescribeDifferences(e.differ))
+	return connstr.DescribeMismatch(e.environmentID, e.differ, "the command's connection string") +
+		"; nothing was changed (delete the environment first to capture another database)"
 }
 
 func isBoundElsewhere(err error) bool {

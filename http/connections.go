@@ -198,8 +198,8 @@ func connectionDifferences(storedRedacted string, requested connstr.Conn) []stri
 // mismatch is the 409 for a connection string that names another database
 // than the one the environment is bound to.
 func mismatch(env string, differ []string, then string) error {
-	return newError(http.StatusConflict, CodeConnectionMismatch, fieldConnectionString, fmt.Sprintf(
-		"environment %s captures a different database: %s from connectionString's%s", env, connstr.DescribeDifferences(differ), then))
+	return newError(http.StatusConflict, CodeConnectionMismatch, fieldConnectionString,
+		connstr.DescribeMismatch(env, differ, "connectionString's")+then)
 }
 
 // checkBinding refuses a command for an environment that is bound to

@@ -39,6 +39,13 @@ func DescribeDifferences(differ []string) string {
 	return "its " + joinAnd(differ) + " " + verb
 }
 
+// DescribeMismatch says that environment env is bound to another database
+// than other (the connection string compared, as "the command's
+// connection string"), and which parts differ.
+func DescribeMismatch(env string, differ []string, other string) string {
+	return "environment " + env + " captures a different database: " + DescribeDifferences(differ) + " from " + other
+}
+
 // joinAnd joins words as "a", "a and b", "a, b and c".
 func joinAnd(words []string) string {
 	if len(words) < 2 {

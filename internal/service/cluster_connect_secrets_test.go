@@ -166,12 +166,25 @@ func checkConfigTopicHoldsNoPassword(t *testing.T, s *system, connector string, 
 }
 
 // useClusterConnect points cfg at the cluster's Kafka Connect as an
-// operator should: with its REST credentials, and with its secrets
-// directory so that Connect never holds a source password.
-func useClusterConnect(cfg *config.Config, c *localcluster.Cluster) {
-	cfg.ConnectURL = c.ConnectURL()
-	cfg.ConnectSecretsDir = c.ConnectSecretsDir()
-	cfg.ConnectAuthorization = config.Secret(c.ConnectAuthorization())
+// operator does: the cluster's env file read by config (CDCQ_CONNECT_URL,
+// CDCQ_CONNECT_USERNAME and _PASSWORD, CDCQ_CONNECT_SECRETS_DIR), so that
+// cdcq authenticates as configured and Connect never holds a source
+// password.
+func useClusterConnect(tb testing.TB, cfg *config.Config, c *localcluster.Cluster) {
+	tb.Helper()
+	env := map[string]string{}
+	for _, kv := range c.EnvVars() {
+		k, v, _ := strings.Cut(kv, "=")
+		env[k] = v
+	}
+	op, err := config.FromEnv(func(k string) string { return env[k] })
+	if err != nil {
+		tb.Fatalf("the cluster's env file: %v", err)
+	}
+	if op.ConnectAuthorization.Reveal() != c.ConnectAuthorization() || op.ConnectSecretsDir == "" {
+		tb.Fatalf("config read the cluster's Connect settings as %q, secrets dir %q", op.ConnectAuthorization, op.ConnectSecretsDir)
+	}
+	cfg.ConnectURL, cfg.ConnectSecretsDir, cfg.ConnectAuthorization = op.ConnectURL, op.ConnectSecretsDir, op.ConnectAuthorization
 }
 
 // connectGetResponse sends GET path to the cluster's Kafka Connect, with

@@ -30,7 +30,7 @@ func BenchmarkClusterStatusFreshness(b *testing.B) {
 	c := clustertest.Shared(b)
 	base := config.Config{KafkaBrokers: strings.Split(c.KafkaBrokers(), ","), KafkaNamespace: uniqueEnv("sys"),
 		StatusInterval: interval}
-	useClusterConnect(&base, c)
+	useClusterConnect(b, &base, c)
 	s := startSystemOn(b, base, func(inf *Infra, cfg config.Config, logger *slog.Logger) []WorkerDeps {
 		deps, err := Engines(cfg, inf, logger)
 		if err != nil {

@@ -128,7 +128,7 @@ func startClusterSystem(t testing.TB, use clusterEngines) *system {
 		useClusterSASLKafka(t, &cfg, c)
 	}
 	if use.debezium {
-		useClusterConnect(&cfg, c)
+		useClusterConnect(t, &cfg, c)
 	}
 	if use.flink {
 		cfg.FlinkGatewayURL, cfg.FlinkRESTURL = c.SQLGatewayURL(), c.FlinkRESTURL()

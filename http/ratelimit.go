@@ -86,9 +86,9 @@ func (s *Server) limitWrites(c *fiber.Ctx) error {
 	if ok {
 		return c.Next()
 	}
-	secs := int(math.Ceil(wait.Seconds()))
-	c.Set(fiber.HeaderRetryAfter, strconv.Itoa(max(secs, 1)))
+	secs := strconv.Itoa(max(int(math.Ceil(wait.Seconds())), 1))
+	c.Set(fiber.HeaderRetryAfter, secs)
 	return newError(http.StatusTooManyRequests, CodeRateLimited, "", "too many POST and DELETE requests: "+
 		"at most "+strconv.FormatFloat(s.writes.rate, 'f', -1, 64)+" per second, in bursts of "+strconv.Itoa(int(s.writes.burst))+
-		"; retry after "+strconv.Itoa(max(secs, 1))+" s (Retry-After)")
+		"; retry after "+secs+" s (Retry-After)")
 }

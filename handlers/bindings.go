@@ -52,9 +52,20 @@ func (e *errBoundElsewhere) Error() string {
 		"; nothing was changed (delete the environment first to capture another database)"
 }
 
-func isBoundElsewhere(err error) bool {
+// errUnopenable is a command for an environment that exists whose sealed
+// value does not open (sealed for another environment, changed, or under
+// a key this worker lacks): the command is refused, and the environment's
+// status is not its to change.
+type errUnopenable struct{ err error }
+
+func (e *errUnopenable) Error() string { return e.err.Error() + "; nothing was changed" }
+
+// isRejected reports a command refused without changing anything: it is
+// listed as rejected, not recorded as the environment's failure.
+func isRejected(err error) bool {
 	var b *errBoundElsewhere
-	return errors.As(err, &b)
+	var u *errUnopenable
+	return errors.As(err, &b) || errors.As(err, &u)
 }
 
 // binding is an environment's connection as a handler acts on it.
@@ -69,14 +80,23 @@ type binding struct {
 }
 
 // resolve opens the command's connection string and compares it with the
-// bound one. It returns a terminal error for a value that does not open
-// and an *errBoundElsewhere for one that names another database. With
+// bound one. It returns an *errUnopenable for a value that does not open
+// when the environment exists (a terminal error when it does not) and an
+// *errBoundElsewhere for one that names another database. With
 // preferCommand the command's connection string is the one to act on (a
 // create: it may rotate the password); otherwise the bound one is.
 func resolve(ctx context.Context, cfg WorkerConfig, environmentID string, conn commands.Connection, preferCommand bool) (binding, error) {
 	plain, err := conn.Open(cfg.Sealer, environmentID)
 	if err != nil {
-		return binding{}, jobs.Terminalf("%v (was it sealed for this environment with this deployment's CDCQ_SECRET_KEY?)", err)
+		reason := jobs.Terminalf("%v (was it sealed for this environment with this deployment's CDCQ_SECRET_KEY?)", err)
+		_, bound, berr := cfg.Bindings.Bound(ctx, environmentID)
+		switch {
+		case berr != nil:
+			return binding{}, berr
+		case bound:
+			return binding{}, &errUnopenable{err: reason}
+		}
+		return binding{}, reason
 	}
 	asked, err := connstr.Parse(plain)
 	if err != nil {

@@ -291,3 +291,37 @@ func TestStoredStringWithARefusedParameterStillBinds(t *testing.T) {
 		t.Fatalf("delete left the environment bound; events %q", rec.names())
 	}
 }
+
+// A command for an environment that exists whose sealed value does not
+// open (forged on the topic with a value sealed for another environment)
+// is rejected: the environment's status is not the forger's to change,
+// and nothing is touched.
+func TestUnopenableCommandForAnExistingEnvironmentIsRejected(t *testing.T) {
+	ctx := context.Background()
+	r := newBindingRig(t, &fakeCapture{status: jobs.CaptureStatus{Status: jobs.StatusRunning}})
+	w, c, p, rec, s, b := r.w, r.c, r.p, r.rec, r.s, r.b
+	b.Bind(ctx, "shop", s.Seal("postgres://alice:pw@db:5432/shop", "shop"))
+	b.Establish(ctx, "shop")
+	forged := sealedConn(s, "other", "postgres://alice:pw@db:5432/shop")
+	meta := func(id string) commands.Meta { return commands.Meta{CommandID: id, EnvironmentID: "shop"} }
+	for _, cmd := range []commands.Command{
+		commands.DeleteDatabaseConnection{Meta: meta("d1"), Connection: forged},
+		commands.CreateDatabaseConnection{Meta: meta("c1"), Connection: forged},
+	} {
+		if err := w.Handle(ctx, cmd); err != nil {
+			t.Fatalf("%s: %v", cmd.CommandName(), err)
+		}
+	}
+	if got := strings.Join(rec.names(), " "); got != "CommandRejected CommandRejected" {
+		t.Fatalf("events %q, want two CommandRejected and no ConnectionFailed", got)
+	}
+	if r := reasonOf(rec.events[0]); !strings.Contains(r, "another environment") || !strings.Contains(r, "nothing was changed") {
+		t.Errorf("reason %q", r)
+	}
+	if len(c.calls) != 0 || len(p.calls) != 0 {
+		t.Fatalf("engines called: capture %v, processor %v", c.calls, p.calls)
+	}
+	if _, ok, _ := b.Bound(ctx, "shop"); !ok {
+		t.Fatal("the forged delete unbound the environment")
+	}
+}

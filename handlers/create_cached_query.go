@@ -50,7 +50,7 @@ func (h *CreateCachedQueryHandler) Handle(ctx context.Context, cmd commands.Crea
 	}
 	spec, err := h.connections.ensure(ctx, c, cmd.Connection)
 	if err != nil {
-		if isBoundElsewhere(err) {
+		if isRejected(err) {
 			if rerr := rejectCommand(ctx, cfg, c, cmd.CommandName(), err); rerr != nil {
 				return rerr
 			}

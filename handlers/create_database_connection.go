@@ -24,7 +24,7 @@ type CreateDatabaseConnectionHandler struct {
 func (h *CreateDatabaseConnectionHandler) Handle(ctx context.Context, cmd commands.CreateDatabaseConnection, seq int64) error {
 	c := causeOf(cmd.Meta, seq)
 	_, err := h.ensure(ctx, c, cmd.Connection)
-	if isBoundElsewhere(err) {
+	if isRejected(err) {
 		return rejectCommand(ctx, h.cfg, c, cmd.CommandName(), err)
 	}
 	if jobs.IsTerminal(err) {
@@ -41,13 +41,13 @@ func rejectCommand(ctx context.Context, cfg WorkerConfig, c cause, name string, 
 
 // ensure creates or updates the capture and records the outcome. A
 // terminal error has already been recorded as ConnectionFailed when it is
-// returned, except an *errBoundElsewhere, which changed nothing. A new
+// returned, except a rejection (isRejected), which changed nothing. A new
 // password for the bound database rotates the stored one.
 func (h *CreateDatabaseConnectionHandler) ensure(ctx context.Context, c cause, conn commands.Connection) (CaptureSpec, error) {
 	cfg := h.cfg
 	b, err := resolve(ctx, cfg, c.environmentID, conn, true)
 	switch {
-	case isBoundElsewhere(err):
+	case isRejected(err):
 		return CaptureSpec{}, err
 	case jobs.IsTerminal(err):
 		return CaptureSpec{}, h.fail(ctx, c, err)

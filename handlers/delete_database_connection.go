@@ -28,7 +28,7 @@ func (h *DeleteDatabaseConnectionHandler) Handle(ctx context.Context, cmd comman
 	// has to name the same database.
 	b, err := resolve(ctx, cfg, m.EnvironmentID, cmd.Connection, false)
 	switch {
-	case isBoundElsewhere(err):
+	case isRejected(err):
 		return rejectCommand(ctx, cfg, c, cmd.CommandName(), err)
 	case jobs.IsTerminal(err):
 		return cfg.Events.Publish(ctx, events.ConnectionFailed{Meta: meta(cfg, c), Reason: "delete: " + err.Error()})

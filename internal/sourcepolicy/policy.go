@@ -249,7 +249,9 @@ func (p *Policy) Check(ctx context.Context, host string, ap netip.AddrPort) erro
 		switch {
 		case err != nil:
 			return refuse(fmt.Sprintf("the job-state database's host cannot be resolved now (%v), so cdcq cannot tell whether this is its own database", err))
-		case job && (p.denyJobState || !p.allowJob):
+		case job && p.denyJobState:
+			return refuse(fmt.Sprintf("it is cdcq's own job-state database (CDCQ_DATABASE_URL), denied by %s entry %q", DenyVar, WordJobState))
+		case job && !p.allowJob:
 			return refuse(fmt.Sprintf("it is cdcq's own job-state database (CDCQ_DATABASE_URL), which cannot be a source; an operator can allow it with %s=%s", AllowVar, WordJobState))
 		}
 		// An allow entry that cannot be resolved allows nothing.
@@ -260,7 +262,7 @@ func (p *Policy) Check(ctx context.Context, host string, ap netip.AddrPort) erro
 	switch {
 	case a.IsLoopback():
 		return refuse(fmt.Sprintf("loopback addresses are not allowed; an operator can allow them with %s=%s", AllowVar, WordLoopback))
-	case a.IsLinkLocalUnicast() || a.IsLinkLocalMulticast():
+	case a.IsLinkLocalUnicast():
 		return refuse(fmt.Sprintf("link-local addresses (where cloud metadata services answer) are not allowed; an operator can allow them with %s=%s", AllowVar, WordLinkLocal))
 	case a.IsUnspecified() || (a.Is4() && a.As4()[0] == 0):
 		return refuse(fmt.Sprintf("unspecified addresses (0.0.0.0/8, ::) reach the worker itself and are not allowed; an operator can allow them with %s=<CIDR>", AllowVar))
@@ -293,7 +295,7 @@ func (p *Policy) match(ctx context.Context, entries []entry, a netip.Addr) (entr
 		switch {
 		case e.class == WordLoopback && a.IsLoopback():
 			return e, true, nil
-		case e.class == WordLinkLocal && (a.IsLinkLocalUnicast() || a.IsLinkLocalMulticast()):
+		case e.class == WordLinkLocal && a.IsLinkLocalUnicast():
 			return e, true, nil
 		case e.prefix.IsValid() && e.prefix.Contains(a):
 			return e, true, nil

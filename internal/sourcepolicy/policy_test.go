@@ -37,6 +37,8 @@ func TestStrictRefusesLocalAddresses(t *testing.T) {
 		"0.1.2.3:5432":                "unspecified",
 		"[::]:5432":                   "unspecified",
 		"239.1.2.3:5432":              "multicast",
+		"224.0.0.1:5432":              "multicast",
+		"[ff02::1]:5432":              "multicast",
 		"[::127.0.0.1]:5432":          "IPv4-compatible",
 	}
 	for addr, rule := range refused {
@@ -117,8 +119,8 @@ func TestJobStateDatabase(t *testing.T) {
 		t.Errorf("allow jobstate: refused: %v", err)
 	}
 	p = mustNew(t, Rules{Allow: []string{"loopback", "jobstate"}, Deny: []string{"jobstate"}, JobStateURL: url})
-	if err := check(p, "127.0.0.1:7432"); err == nil {
-		t.Errorf("deny jobstate wins over allow jobstate: allowed")
+	if err := check(p, "127.0.0.1:7432"); err == nil || !strings.Contains(err.Error(), "denied by CDCQ_SOURCE_DENY") || strings.Contains(err.Error(), "can allow") {
+		t.Errorf("deny jobstate wins over allow jobstate: error = %v, want a refusal naming the deny entry", err)
 	}
 	p = mustNew(t, Rules{Allow: []string{"10.0.0.0/8"}, JobStateURL: "postgres://cdcq:pw@10.0.0.5:5432,10.0.0.6:5433/cdcq"})
 	if err := check(p, "10.0.0.6:5433"); err == nil {

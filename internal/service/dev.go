@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"golang.org/x/sync/errgroup"
@@ -39,7 +40,7 @@ func RunDev(ctx context.Context, cfg config.Config, out io.Writer, logger *slog.
 	defer inf.Close()
 	// Dev mode's sources are local: usually databases on the dev server,
 	// which is also the job-state database. CDCQ_SOURCE_DENY still wins.
-	cfg.SourceAllow = append(cfg.SourceAllow, sourcepolicy.WordLoopback, sourcepolicy.WordJobState)
+	cfg.SourceAllow = slices.Concat(cfg.SourceAllow, []string{sourcepolicy.WordLoopback, sourcepolicy.WordJobState})
 	deps, err := Engines(cfg, inf, logger)
 	if err != nil {
 		ln.Close()

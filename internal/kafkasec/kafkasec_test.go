@@ -145,9 +145,9 @@ func saramaProduce(brokers []string, sec kafkasec.Security) error {
 // the JAAS values escaped and the PEMs inline.
 func TestFlinkProperties(t *testing.T) {
 	dir := t.TempDir()
-	b := kafkasectest.Start(t, "", "", "")
+	caFile := kafkasectest.WriteCA(t, dir)
 	certFile, keyFile := kafkasectest.WriteClientPair(t, dir)
-	ca, err := os.ReadFile(b.CAFile)
+	ca, err := os.ReadFile(caFile)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,7 +164,7 @@ func TestFlinkProperties(t *testing.T) {
 	}
 	equal(t, p, want)
 
-	p = load(t, kafkasec.Settings{CAFile: b.CAFile, CertFile: certFile, KeyFile: keyFile,
+	p = load(t, kafkasec.Settings{CAFile: caFile, CertFile: certFile, KeyFile: keyFile,
 		Mechanism: kafkasec.ScramSHA512, Username: user, Password: "pw"}).FlinkProperties()
 	if !strings.HasPrefix(p["ssl.keystore.key"], "-----BEGIN PRIVATE KEY-----") {
 		t.Errorf("ssl.keystore.key is not PKCS #8 PEM: %.40q", p["ssl.keystore.key"])

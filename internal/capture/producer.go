@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/cdcq/cdcq/internal/leader"
 	"github.com/cdcq/cdcq/internal/stagetrace"
 )
 
@@ -33,6 +35,9 @@ type producer struct {
 	onAck func(commit time.Time)
 	// ctx, set by follow, is the context records are produced with.
 	ctx context.Context
+	// epoch, when the capture runs under a lease, is the lease's epoch
+	// (EpochHeader's value), carried by every record produced.
+	epoch []byte
 
 	errOnce sync.Once
 	err     atomic.Pointer[error]
@@ -63,6 +68,28 @@ func newProducer(cfg Config) (*producer, error) {
 		partitions: cfg.TopicPartitions, replication: cfg.TopicReplicationFactor, configs: cfg.TopicConfigs,
 		topics: map[string]bool{}, onAck: cfg.onAck,
 	}, nil
+}
+
+// EpochHeader is the header that carries, on every record of an embedded
+// capture run under a lease, the lease's epoch (leader.Fence) in decimal.
+// A capture that lost its lease while paused may still send records it
+// had read before; its successor's records carry a larger epoch, and a
+// reader drops a record whose epoch is below one it already read on the
+// partition (the successor sends those changes again, from the slot).
+const EpochHeader = "cdcq.capture-epoch"
+
+// useFence makes every record produced carry ctx's lease epoch.
+func (p *producer) useFence(ctx context.Context) {
+	if f, ok := leader.FenceFrom(ctx); ok {
+		p.epoch = strconv.AppendInt(nil, f.Epoch, 10)
+	}
+}
+
+// stamp adds the epoch header to rec.
+func (p *producer) stamp(rec *kgo.Record) {
+	if p.epoch != nil {
+		rec.Headers = append(rec.Headers, kgo.RecordHeader{Key: EpochHeader, Value: p.epoch})
+	}
 }
 
 // close stops the client; records not yet acknowledged are abandoned (the
@@ -137,6 +164,7 @@ func (p *producer) recordContext(ctx context.Context) context.Context {
 
 // produce sends rec as part of b.
 func (p *producer) produce(ctx context.Context, rec *kgo.Record, b *batch) {
+	p.stamp(rec)
 	b.pending.Add(1)
 	p.cl.Produce(p.recordContext(ctx), rec, b.done)
 }
@@ -144,6 +172,7 @@ func (p *producer) produce(ctx context.Context, rec *kgo.Record, b *batch) {
 // produceUntracked sends a record that no position depends on
 // (heartbeats).
 func (p *producer) produceUntracked(ctx context.Context, rec *kgo.Record) {
+	p.stamp(rec)
 	p.cl.Produce(p.recordContext(ctx), rec, nil)
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/cdcq/cdcq/internal/jobs"
+	"github.com/cdcq/cdcq/internal/leader"
 	"github.com/cdcq/cdcq/internal/pgsource"
 )
 
@@ -98,6 +99,11 @@ func (e *Engine) run(ctx context.Context, environmentID string) {
 			return
 		case errors.Is(err, errNotWanted), errors.Is(err, errChanged):
 			continue
+		case errors.Is(err, leader.ErrFenced):
+			// Another worker took the capture over: stop without a word
+			// to the job state, which is now its successor's.
+			log.Warn("embedded capture: another worker took it over; stopped", "error", err)
+			return
 		}
 		if time.Since(started) > 2*e.cfg.RetryMax {
 			backoff = e.cfg.RetryMin
@@ -154,7 +160,7 @@ func (e *Engine) session(ctx context.Context, row captureRow, log *slog.Logger) 
 	cause := context.Cause(ctx)
 	cancel(nil)
 	wg.Wait()
-	if errors.Is(cause, errNotWanted) || errors.Is(cause, errChanged) {
+	if errors.Is(cause, errNotWanted) || errors.Is(cause, errChanged) || errors.Is(cause, leader.ErrFenced) {
 		return cause
 	}
 	return err
@@ -179,7 +185,7 @@ func (e *Engine) report(ctx context.Context, cancel context.CancelCauseFunc, row
 			r.Lag = e.lag(ctx, &conn, src, live)
 		}
 		switch err := e.store.publish(ctx, row.EnvironmentID, row.Version, r); {
-		case errors.Is(err, errNotWanted), errors.Is(err, errChanged):
+		case errors.Is(err, errNotWanted), errors.Is(err, errChanged), errors.Is(err, leader.ErrFenced):
 			cancel(err)
 			return
 		case err != nil && ctx.Err() == nil:
@@ -267,6 +273,7 @@ func (e *Engine) capture(ctx context.Context, cancel context.CancelCauseFunc, wg
 		return err
 	}
 	defer prod.close()
+	prod.useFence(ctx)
 	defer prod.follow(ctx)() // after the stream's own flush, before close
 	repl, err := src.connectReplication(ctx, false)
 	if err != nil {

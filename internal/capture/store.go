@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/cdcq/cdcq/internal/jobs"
+	"github.com/cdcq/cdcq/internal/leader"
 )
 
 // Phases a capture goes through, as recorded in embedded_captures.phase.
@@ -223,7 +224,7 @@ func (s *store) setSnapshotLSN(ctx context.Context, environmentID string, versio
 	if err != nil {
 		return err
 	}
-	tag, err := s.pool.Exec(ctx, `
+	tag, err := leader.FencedExec(ctx, s.pool, `
 		UPDATE embedded_captures SET snapshot_lsn = $3, snapshot = $4, updated_at = now()
 		WHERE environment_id = $1 AND version = $2 AND NOT deleted`, environmentID, version, lsn, snap)
 	if err != nil {
@@ -265,7 +266,7 @@ func (s *store) publish(ctx context.Context, environmentID string, version int64
 	}
 	var current int64
 	var deleted bool
-	err = s.pool.QueryRow(ctx, `
+	err = leader.FencedQueryRow(ctx, s.pool, `
 		WITH upd AS (
 			UPDATE embedded_captures SET
 				-- A run that is starting leaves the last failure on show
@@ -294,7 +295,7 @@ func (s *store) publish(ctx context.Context, environmentID string, version int64
 
 // recordError records why a capture's run ended.
 func (s *store) recordError(ctx context.Context, environmentID string, version int64, worker string, cause error) error {
-	_, err := s.pool.Exec(ctx, `
+	_, err := leader.FencedExec(ctx, s.pool, `
 		UPDATE embedded_captures SET phase = $3, worker = $4, last_error = $5, last_error_terminal = $6,
 			heartbeat_at = now(), updated_at = now()
 		WHERE environment_id = $1 AND version = $2 AND NOT deleted`,
@@ -307,7 +308,7 @@ func (s *store) recordError(ctx context.Context, environmentID string, version i
 
 // touch refreshes the heartbeat of a capture that is waiting to retry.
 func (s *store) touch(ctx context.Context, environmentID string, version int64) error {
-	_, err := s.pool.Exec(ctx, `
+	_, err := leader.FencedExec(ctx, s.pool, `
 		UPDATE embedded_captures SET heartbeat_at = now()
 		WHERE environment_id = $1 AND version = $2 AND NOT deleted`, environmentID, version)
 	return err

@@ -2,61 +2,96 @@ package embedded
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"sync/atomic"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/cdcq/cdcq/internal/kafkasec"
+	"github.com/cdcq/cdcq/internal/leader"
 	"github.com/cdcq/cdcq/internal/results"
 	"github.com/cdcq/cdcq/internal/stagetrace"
 )
 
-// publisher produces a live query's result changes to the result topic
-// without waiting for Kafka's acknowledgement: the next batch is applied
-// and committed in Postgres meanwhile. The client keeps the records of the
-// partition in the order produced (idempotent producer), so the topic
-// gets every change in order; the first error stops the runner at its
-// next poll, and the run that follows republishes the whole result
-// (goLive).
+// publisher produces a query's result changes to the result topic, each
+// batch in one Kafka transaction of the query's own transactional id. A
+// worker that takes the query over initialises the same id, which fences
+// the previous owner's producer: should that one wake up (paused, cut
+// off) with changes still to publish, Kafka refuses them
+// (leader.ErrFenced), so the topic never gets an older result after a
+// newer one. Readers that must not see an aborted batch read with
+// isolation level read_committed.
 type publisher struct {
 	cl    *kgo.Client
 	topic string
-	err   atomic.Pointer[error]
 }
 
-func newPublisher(cl *kgo.Client, topic string) *publisher {
-	return &publisher{cl: cl, topic: topic}
+// newPublisher opens the transactional producer of a query's results.
+func newPublisher(kafka kafkasec.Cluster, topic, queryID string) (*publisher, error) {
+	cl, err := kafka.NewClient(
+		kgo.ClientID("cdcq-results"),
+		kgo.TransactionalID(transactionalID(topic, queryID)),
+		kgo.ProducerLinger(0),
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+		// A topic just created may take a moment to show in metadata.
+		kgo.UnknownTopicRetries(50),
+	)
+	if err != nil {
+		return nil, err
+	}
+	return &publisher{cl: cl, topic: topic}, nil
 }
 
-// publish produces changes; traced are their sources' commit times for
-// stagetrace.
-func (p *publisher) publish(ctx context.Context, changes []results.Change, traced []int64) {
+// transactionalID is the Kafka transactional id of a query's result
+// producer; the result topic's name carries the Kafka namespace, so that
+// deployments sharing a cluster do not fence each other.
+func transactionalID(topic, queryID string) string {
+	return topic + "/" + queryID
+}
+
+// publish produces changes in one transaction and waits for its commit;
+// traced are their sources' commit times for stagetrace.
+func (p *publisher) publish(ctx context.Context, changes []results.Change, traced []int64) error {
+	if len(changes) == 0 {
+		return nil
+	}
+	if err := p.cl.BeginTransaction(); err != nil {
+		return p.failed(len(changes), err)
+	}
+	recs := make([]*kgo.Record, len(changes))
 	for i, c := range changes {
-		last := i == len(changes)-1
-		p.cl.Produce(ctx, &kgo.Record{Topic: p.topic, Key: c.Key, Value: c.Row}, func(_ *kgo.Record, err error) {
-			if err != nil {
-				p.fail(fmt.Errorf("publish result changes to %s: %w", p.topic, err))
-			} else if last {
-				stagetrace.MarkAll("result-topic-acked", traced, time.Now())
-			}
-		})
+		recs[i] = &kgo.Record{Topic: p.topic, Key: c.Key, Value: c.Row}
 	}
-}
-
-func (p *publisher) fail(err error) { p.err.CompareAndSwap(nil, &err) }
-
-// failed returns the first error of a publish.
-func (p *publisher) failed() error {
-	if e := p.err.Load(); e != nil {
-		return *e
+	perr := p.cl.ProduceSync(ctx, recs...).FirstErr()
+	commit := kgo.TryCommit
+	if perr != nil {
+		commit = kgo.TryAbort
 	}
+	// An abort after a failed produce waits for nothing in flight.
+	end, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if perr != nil {
+		_ = p.cl.AbortBufferedRecords(end)
+	}
+	eerr := p.cl.EndTransaction(end, commit)
+	if err := errors.Join(perr, eerr); err != nil {
+		return p.failed(len(changes), err)
+	}
+	stagetrace.MarkAll("result-topic-acked", traced, time.Now())
 	return nil
 }
 
-// flush waits briefly for what is in flight, when the runner stops.
-func (p *publisher) flush() {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	_ = p.cl.Flush(ctx)
+// failed describes a failed publish; a producer fenced by a successor's
+// gives an error that matches leader.ErrFenced.
+func (p *publisher) failed(n int, err error) error {
+	if errors.Is(err, kerr.ProducerFenced) || errors.Is(err, kerr.InvalidProducerEpoch) {
+		return fmt.Errorf("publish %d result changes to %s: %w: %w", n, p.topic, leader.ErrFenced, err)
+	}
+	return fmt.Errorf("publish %d result changes to %s: %w", n, p.topic, err)
 }
+
+// close stops the producer; a transaction still open is aborted by the
+// broker when the next owner initialises the id, or when it times out.
+func (p *publisher) close() { p.cl.Close() }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -18,6 +19,7 @@ import (
 	"github.com/cdcq/cdcq/internal/jobs"
 	"github.com/cdcq/cdcq/internal/kafkabus"
 	"github.com/cdcq/cdcq/internal/kafkasec"
+	"github.com/cdcq/cdcq/internal/leader"
 	"github.com/cdcq/cdcq/internal/names"
 	"github.com/cdcq/cdcq/internal/results"
 	"github.com/cdcq/cdcq/internal/sqlplan"
@@ -113,8 +115,11 @@ func (r *runner) run(ctx context.Context, q projections.ActiveQuery) error {
 	if err != nil {
 		return err
 	}
-	pub := newPublisher(cl, resultTopic)
-	defer pub.flush() // before Close
+	pub, err := newPublisher(r.kafka, resultTopic, q.QueryID)
+	if err != nil {
+		return err
+	}
+	defer pub.close()
 	previous, err := r.results.Keys(ctx, q.QueryID)
 	if err != nil {
 		return err
@@ -133,11 +138,12 @@ func (r *runner) run(ctx context.Context, q projections.ActiveQuery) error {
 	}
 	r.statusChanged(q.EnvironmentID) // running, catching up
 	p.Continues = true
+	epochs := captureEpochs{log: log}
 	live := false
 	lastProgress := time.Now()
 	log.Info("cached query started", "topics", topics)
 	if h.reached(p.Positions) { // empty sources: nothing to rebuild
-		if err := r.goLive(ctx, cl, q.QueryID, resultTopic, eng, previous, &p); err != nil {
+		if err := r.goLive(ctx, pub, q.QueryID, eng, previous, &p); err != nil {
 			return r.stopIfDeleted(err)
 		}
 		r.statusChanged(q.EnvironmentID)
@@ -151,9 +157,6 @@ func (r *runner) run(ctx context.Context, q projections.ActiveQuery) error {
 		cancelPoll()
 		if ctx.Err() != nil {
 			return nil
-		}
-		if err := pub.failed(); err != nil {
-			return err
 		}
 		var fetchErr error
 		fetches.EachError(func(topic string, _ int32, err error) {
@@ -178,6 +181,9 @@ func (r *runner) run(ctx context.Context, q projections.ActiveQuery) error {
 			}
 			read = true
 			for _, rec := range fp.Records {
+				if epochs.stale(rec) {
+					continue
+				}
 				if at, ok := schemaChangeAt(rec); ok {
 					if err := r.awaitSchemaCheck(ctx, q.QueryID, at); err != nil {
 						applyErr = err
@@ -237,8 +243,8 @@ func (r *runner) run(ctx context.Context, q projections.ActiveQuery) error {
 					return err
 				}
 				if len(changes) > 0 {
-					if err := produce(ctx, cl, resultTopic, changes); err != nil {
-						return err
+					if err := pub.publish(ctx, changes, nil); err != nil {
+						return r.stopIfDeleted(err)
 					}
 				}
 				p.State, p.Hydration = results.StateCatchingUp, h.progress()
@@ -266,7 +272,7 @@ func (r *runner) run(ctx context.Context, q projections.ActiveQuery) error {
 				}
 				continue
 			}
-			if err := r.goLive(ctx, cl, q.QueryID, resultTopic, eng, previous, &p); err != nil {
+			if err := r.goLive(ctx, pub, q.QueryID, eng, previous, &p); err != nil {
 				return r.stopIfDeleted(err)
 			}
 			r.statusChanged(q.EnvironmentID)
@@ -287,11 +293,55 @@ func (r *runner) run(ctx context.Context, q projections.ActiveQuery) error {
 			return r.stopIfDeleted(err)
 		}
 		stagetrace.MarkAll("results-committed", traced, time.Now())
-		pub.publish(ctx, changes, traced)
+		if err := pub.publish(ctx, changes, traced); err != nil {
+			return r.stopIfDeleted(err)
+		}
 		if err := fresh.update(ctx, p.Positions); err != nil {
 			return r.stopIfDeleted(err)
 		}
 	}
+}
+
+// captureEpochs is the largest capture lease epoch (capture.EpochHeader)
+// read on each source partition. A record with a smaller one was sent by
+// a capture that had lost its lease to the one that sent the larger
+// (paused, then woken up): its successor sends the same changes again, so
+// the record is dropped, not applied after newer ones.
+type captureEpochs struct {
+	max     map[string]map[int32]int64
+	dropped int
+	log     *slog.Logger
+}
+
+// stale notes rec's epoch and says whether rec is to be dropped. Records
+// without the header (Debezium's) are never dropped.
+func (c *captureEpochs) stale(rec *kgo.Record) bool {
+	var epoch int64
+	for _, h := range rec.Headers {
+		if h.Key == capture.EpochHeader {
+			epoch, _ = strconv.ParseInt(string(h.Value), 10, 64)
+		}
+	}
+	if epoch == 0 {
+		return false
+	}
+	if c.max == nil {
+		c.max = map[string]map[int32]int64{}
+	}
+	if c.max[rec.Topic] == nil {
+		c.max[rec.Topic] = map[int32]int64{}
+	}
+	top := c.max[rec.Topic][rec.Partition]
+	if epoch >= top {
+		c.max[rec.Topic][rec.Partition] = epoch
+		return false
+	}
+	if c.dropped == 0 {
+		c.log.Warn("dropping records of a capture that lost its lease", "topic", rec.Topic, "partition", rec.Partition,
+			"offset", rec.Offset, "epoch", epoch, "current_epoch", top)
+	}
+	c.dropped++
+	return true
 }
 
 // traceCommits, when stage tracing is on, marks the records of a poll as
@@ -428,7 +478,7 @@ func (h *hydration) progress() *results.Hydration {
 // goLive replaces the materialised result with the rebuilt one and brings
 // the result topic to it: every row, and a tombstone for each row of the
 // previous result that is gone.
-func (r *runner) goLive(ctx context.Context, cl *kgo.Client, queryID, topic string, eng Engine, previous [][]byte, p *results.Progress) error {
+func (r *runner) goLive(ctx context.Context, pub *publisher, queryID string, eng Engine, previous [][]byte, p *results.Progress) error {
 	rows, err := eng.Rows()
 	if err != nil {
 		return err
@@ -447,21 +497,7 @@ func (r *runner) goLive(ctx context.Context, cl *kgo.Client, queryID, topic stri
 			out = append(out, results.Change{Key: key})
 		}
 	}
-	return produce(ctx, cl, topic, out)
-}
-
-func produce(ctx context.Context, cl *kgo.Client, topic string, changes []results.Change) error {
-	if len(changes) == 0 {
-		return nil
-	}
-	recs := make([]*kgo.Record, len(changes))
-	for i, c := range changes {
-		recs[i] = &kgo.Record{Topic: topic, Key: c.Key, Value: c.Row}
-	}
-	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
-		return fmt.Errorf("publish %d result changes to %s: %w", len(recs), topic, err)
-	}
-	return nil
+	return pub.publish(ctx, out, nil)
 }
 
 // notePosition records the newest source change of a batch: Debezium's
@@ -551,6 +587,9 @@ const schemaCheckPoll = 50 * time.Millisecond
 // under it) leaves the result at the last batch applied, which no such
 // record reached, and marks it stale.
 func (r *runner) fail(ctx context.Context, queryID string, err error) error {
+	if errors.Is(err, leader.ErrFenced) {
+		return r.stopIfDeleted(err)
+	}
 	var se *ivm.SchemaError
 	if errors.As(err, &se) {
 		reason := se.Error() + "; " + handlers.RecreateAdvice
@@ -569,6 +608,8 @@ func (r *runner) fail(ctx context.Context, queryID string, err error) error {
 
 func (r *runner) stopIfDeleted(err error) error {
 	switch {
+	case errors.Is(err, leader.ErrFenced):
+		return fmt.Errorf("%w: %w", errStopped, err)
 	case errors.Is(err, results.ErrDeleted):
 		return fmt.Errorf("%w: deleted", errStopped)
 	case errors.Is(err, results.ErrStale):

@@ -4,21 +4,27 @@
 // numbers each environment's commands in the order the workers take them
 // up (Sequence), so that what they cause can be ordered.
 //
-// This package must not import other cdcq packages.
+// This package must not import other cdcq packages than pgsession.
 package inbox
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/cdcq/cdcq/internal/pgsession"
 )
 
 // Inbox is the handled_commands table.
 type Inbox struct {
 	pool *pgxpool.Pool
+	// SessionTimeout is the timeout of the sessions that hold command
+	// locks (pgsession); default pgsession.DefaultTimeout.
+	SessionTimeout time.Duration
 }
 
 // New refuses a nil pool.
@@ -100,18 +106,41 @@ const commandLockClass = 0x63647133 // "cdq3"
 // that lost a partition while carrying out a command keeps the lock until
 // it finishes; the new owner, redelivered that command, waits, then finds
 // it handled and goes on with the next, so that no command acts on the
-// engines after a newer one.
+// engines after a newer one. A worker paused or cut off while it holds
+// the lock loses it after the session's timeout (internal/pgsession), so
+// that the environment's commands do not wait for it forever.
 func (i *Inbox) LockEnvironment(ctx context.Context, environmentID string) (unlock func(), err error) {
-	conn, err := pgx.ConnectConfig(ctx, i.pool.Config().ConnConfig.Copy())
+	sess, err := pgsession.Connect(ctx, "", i.pool.Config().ConnConfig, i.SessionTimeout)
 	if err != nil {
 		return nil, fmt.Errorf("inbox: connect to lock environment %s: %w", environmentID, err)
 	}
-	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1, hashtext($2))`, commandLockClass, environmentID); err != nil {
-		conn.Close(context.Background())
-		return nil, fmt.Errorf("inbox: lock environment %s: %w", environmentID, err)
+	// Waiting for the lock may take longer than the session's timeout
+	// (another worker carries out a long command): wait in steps.
+	for {
+		var got bool
+		err := sess.Do(ctx, func(ctx context.Context, conn *pgx.Conn) error {
+			return conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1, hashtext($2))`, commandLockClass, environmentID).Scan(&got)
+		})
+		if err != nil {
+			sess.Close()
+			return nil, fmt.Errorf("inbox: lock environment %s: %w", environmentID, err)
+		}
+		if got {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			sess.Close()
+			return nil, fmt.Errorf("inbox: lock environment %s: %w", environmentID, ctx.Err())
+		case <-time.After(lockRetry):
+		}
 	}
 	return func() {
 		// Closing the session releases the lock.
-		conn.Close(context.Background())
+		sess.Close()
 	}, nil
 }
+
+// lockRetry is how often LockEnvironment tries again for a lock another
+// worker holds.
+const lockRetry = 50 * time.Millisecond

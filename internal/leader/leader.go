@@ -1,9 +1,11 @@
 // Package leader elects one leader among cdcq's workers with a PostgreSQL
 // session-level advisory lock on the job-state database. The lock lives as
 // long as the session holding it, so a worker that dies (or loses its
-// connection) hands leadership to another within one retry interval.
+// connection) hands leadership to another within one retry interval; one
+// whose host is lost or whose process is paused, within the session's
+// timeout (internal/pgsession) and one retry interval.
 //
-// This package must not import other cdcq packages.
+// This package must not import other cdcq packages than pgsession.
 package leader
 
 import (
@@ -13,6 +15,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/cdcq/cdcq/internal/pgsession"
 )
 
 // Config configures an election.
@@ -24,6 +28,8 @@ type Config struct {
 	// RetryInterval is how often a follower tries for the lock and a
 	// leader checks its session. Default 2s.
 	RetryInterval time.Duration
+	// SessionTimeout: see LeasesConfig.SessionTimeout.
+	SessionTimeout time.Duration
 	// Logger; default slog.Default().
 	Logger *slog.Logger
 }
@@ -51,14 +57,16 @@ func Run(ctx context.Context, cfg Config, lead func(ctx context.Context)) {
 // campaign tries once for the lock and, if it gets it, leads until the
 // session breaks or ctx ends.
 func campaign(ctx context.Context, cfg Config, lead func(ctx context.Context)) error {
-	conn, err := pgx.Connect(ctx, cfg.DatabaseURL)
+	sess, err := pgsession.Connect(ctx, cfg.DatabaseURL, nil, cfg.SessionTimeout)
 	if err != nil {
 		return fmt.Errorf("connect: %w", err)
 	}
-	defer conn.Close(context.Background())
+	defer sess.Close()
 	for {
 		var got bool
-		if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", cfg.LockID).Scan(&got); err != nil {
+		if err := sess.Do(ctx, func(ctx context.Context, conn *pgx.Conn) error {
+			return conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", cfg.LockID).Scan(&got)
+		}); err != nil {
 			return fmt.Errorf("try lock: %w", err)
 		}
 		if got {
@@ -82,16 +90,12 @@ func campaign(ctx context.Context, cfg Config, lead func(ctx context.Context)) e
 		<-done
 		cfg.Logger.Info("stopped leading", "lock_id", cfg.LockID)
 	}()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-done:
-			return nil
-		case <-time.After(cfg.RetryInterval):
-			if err := conn.Ping(ctx); err != nil {
-				return fmt.Errorf("leader session lost: %w", err)
-			}
-		}
+	select {
+	case <-ctx.Done():
+		return nil
+	case <-done:
+		return nil
+	case <-sess.Lost():
+		return fmt.Errorf("leader session lost: %w", sess.Err())
 	}
 }

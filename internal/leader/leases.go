@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"os"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/cdcq/cdcq/internal/pgsession"
 )
 
 // LeasesConfig configures a set of leases: many units of work (captures,
@@ -34,14 +37,24 @@ type LeasesConfig struct {
 	// it, and a few more in the next second and a half (a unit of work
 	// just registered may show in Wanted a moment later, when Wanted reads
 	// a projection), so that new work starts without waiting an Interval.
-	Wake   <-chan struct{}
+	Wake <-chan struct{}
+	// SessionTimeout is how long the lease session may fall silent before
+	// the server ends it, releasing the leases (pgsession): another worker
+	// takes over a paused or cut-off worker's work within about
+	// SessionTimeout plus Interval. Default pgsession.DefaultTimeout.
+	SessionTimeout time.Duration
+	// Holder names this process in lease_epochs, for people reading it.
+	// Default host name/pid.
+	Holder string
 	Logger *slog.Logger
 }
 
 // RunLeases takes the leases it can get, runs their work, and gives up
 // work that is no longer wanted, until ctx ends. A process that dies, or
 // loses its database session, loses its leases with the session, and the
-// others pick its work up.
+// others pick its work up. Each run's context carries the Fence of its
+// take (FenceFrom): writes checked against it are refused once another
+// process took the lease.
 func RunLeases(ctx context.Context, cfg LeasesConfig) error {
 	if cfg.DatabaseURL == "" || cfg.Namespace == "" || cfg.Wanted == nil || cfg.Run == nil {
 		return errors.New("leader: LeasesConfig needs DatabaseURL, Namespace, Wanted and Run")
@@ -51,6 +64,10 @@ func RunLeases(ctx context.Context, cfg LeasesConfig) error {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.Holder == "" {
+		host, _ := os.Hostname()
+		cfg.Holder = fmt.Sprintf("%s/%d", host, os.Getpid())
 	}
 	l := &leases{cfg: cfg, running: map[string]*leased{}}
 	for ctx.Err() == nil {
@@ -77,6 +94,7 @@ type leased struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 	key    int64
+	epoch  int64
 }
 
 // LeaseKey is the advisory lock key of one unit of work.
@@ -88,23 +106,28 @@ func LeaseKey(namespace, id string) int64 {
 }
 
 func (l *leases) session(ctx context.Context) error {
-	conn, err := pgx.Connect(ctx, l.cfg.DatabaseURL)
+	sess, err := pgsession.Connect(ctx, l.cfg.DatabaseURL, nil, l.cfg.SessionTimeout)
 	if err != nil {
 		return fmt.Errorf("connect to job-state database: %w", err)
 	}
-	defer conn.Close(context.Background())
+	defer sess.Close()
+	if !sess.Bounded() {
+		l.cfg.Logger.Warn("leases: the job-state server has no idle_session_timeout (PostgreSQL 13 or older): a worker whose host is lost keeps its leases until TCP keepalive notices", "namespace", l.cfg.Namespace)
+	}
 	t := time.NewTicker(l.cfg.Interval)
 	defer t.Stop()
 	// After a wake, rounds follow at wakeRounds' delays.
 	var quick <-chan time.Time
 	next := len(wakeRounds)
 	for {
-		if err := l.round(ctx, conn); err != nil {
+		if err := l.round(ctx, sess); err != nil {
 			return err
 		}
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-sess.Lost():
+			return sess.Err()
 		case <-t.C:
 		case <-l.cfg.Wake:
 			next = 0
@@ -132,9 +155,13 @@ func Nudge(wake chan<- struct{}) {
 }
 
 // round stops work no longer wanted (or finished) and starts the work whose
-// lease it gets.
-func (l *leases) round(ctx context.Context, conn *pgx.Conn) error {
-	if _, err := conn.Exec(ctx, `SELECT 1`); err != nil {
+// lease it gets. Waiting for work to stop happens outside the session, so
+// that the keepalive goes on meanwhile.
+func (l *leases) round(ctx context.Context, sess *pgsession.Session) error {
+	if err := sess.Do(ctx, func(ctx context.Context, conn *pgx.Conn) error {
+		_, err := conn.Exec(ctx, `SELECT 1`)
+		return err
+	}); err != nil {
 		return err
 	}
 	wanted, err := l.cfg.Wanted(ctx)
@@ -159,7 +186,15 @@ func (l *leases) round(ctx context.Context, conn *pgx.Conn) error {
 		r.cancel()
 		<-r.done
 		delete(l.running, id)
-		if _, err := conn.Exec(ctx, `SELECT pg_advisory_unlock($1)`, r.key); err != nil {
+		if err := sess.Do(ctx, func(ctx context.Context, conn *pgx.Conn) error {
+			if !want[id] {
+				if err := forgetEpoch(ctx, conn, l.cfg.Namespace, id, r.epoch); err != nil {
+					return err
+				}
+			}
+			_, err := conn.Exec(ctx, `SELECT pg_advisory_unlock($1)`, r.key)
+			return err
+		}); err != nil {
 			return err
 		}
 		l.cfg.Logger.Info("leases: released", "namespace", l.cfg.Namespace, "id", id)
@@ -170,16 +205,34 @@ func (l *leases) round(ctx context.Context, conn *pgx.Conn) error {
 		}
 		key := LeaseKey(l.cfg.Namespace, id)
 		var got bool
-		if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, key).Scan(&got); err != nil {
+		var epoch int64
+		if err := sess.Do(ctx, func(ctx context.Context, conn *pgx.Conn) error {
+			if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, key).Scan(&got); err != nil || !got {
+				return err
+			}
+			var err error
+			epoch, err = drawEpoch(ctx, conn, l.cfg.Namespace, id, l.cfg.Holder)
+			if err != nil {
+				// Without an epoch the work cannot run fenced: give the
+				// lease back and try again next round.
+				_, uerr := conn.Exec(ctx, `SELECT pg_advisory_unlock($1)`, key)
+				got = false
+				if uerr != nil {
+					return uerr
+				}
+				l.cfg.Logger.Warn("leases: take", "namespace", l.cfg.Namespace, "id", id, "error", err)
+			}
+			return nil
+		}); err != nil {
 			return err
 		}
 		if !got {
 			continue
 		}
-		rctx, cancel := context.WithCancel(ctx)
-		r := &leased{cancel: cancel, done: make(chan struct{}), key: key}
+		rctx, cancel := context.WithCancel(WithFence(ctx, Fence{Namespace: l.cfg.Namespace, ID: id, Epoch: epoch}))
+		r := &leased{cancel: cancel, done: make(chan struct{}), key: key, epoch: epoch}
 		l.running[id] = r
-		l.cfg.Logger.Info("leases: running", "namespace", l.cfg.Namespace, "id", id)
+		l.cfg.Logger.Info("leases: running", "namespace", l.cfg.Namespace, "id", id, "epoch", epoch)
 		go func() {
 			defer close(r.done)
 			l.cfg.Run(rctx, id)

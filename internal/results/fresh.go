@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/cdcq/cdcq/internal/leader"
 )
 
 // SetFreshThrough records that queryID's result reflects every source
@@ -13,7 +15,7 @@ import (
 // for a LIVE query: a query catching up, stale or deleted keeps the time
 // it had, so its lag grows. It touches nothing else of the progress.
 func (s *Store) SetFreshThrough(ctx context.Context, queryID string, t time.Time) error {
-	_, err := s.pool.Exec(ctx, `UPDATE query_progress SET fresh_through = $2
+	_, err := leader.FencedExec(ctx, s.pool, `UPDATE query_progress SET fresh_through = $2
 		WHERE query_id = $1 AND state = $3 AND (fresh_through IS NULL OR fresh_through < $2)`,
 		queryID, t, StateLive)
 	if err != nil {

@@ -22,6 +22,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/cdcq/cdcq/internal/jobs"
+	"github.com/cdcq/cdcq/internal/leader"
 )
 
 // ErrNotFound is returned for a query with no materialised result.
@@ -203,12 +204,15 @@ func (s *Store) Apply(ctx context.Context, queryID string, changes []Change, p P
 }
 
 // write runs a write in one round trip: the statements queue adds, after
-// the lock of the query's progress (lock_query_result, migration 00830)
-// and the write's version, in one pipeline that PostgreSQL runs as one
-// implicit transaction. A deleted or stale query gives ErrDeleted or
-// ErrStale and nothing is written.
+// the check of the writer's lease (leader.QueueFenceCheck, when ctx
+// carries one), the lock of the query's progress (lock_query_result,
+// migration 00830) and the write's version, in one pipeline that
+// PostgreSQL runs as one implicit transaction. A deleted or stale query
+// gives ErrDeleted or ErrStale, a writer whose lease moved to another
+// worker leader.ErrFenced, and nothing is written.
 func (s *Store) write(ctx context.Context, queryID string, continues bool, queue func(b *pgx.Batch)) error {
 	b := &pgx.Batch{}
+	leader.QueueFenceCheck(ctx, b)
 	b.Queue(`SELECT lock_query_result($1, $2)`, queryID, continues)
 	newVersion(b)
 	queue(b)
@@ -222,7 +226,7 @@ func (s *Store) write(ctx context.Context, queryID string, continues bool, queue
 			return fmt.Errorf("%s: %w", pe.Message, ErrStale)
 		}
 	}
-	return err
+	return leader.FenceError(err)
 }
 
 // Replace makes rows the whole result, in one transaction: the state an
@@ -300,6 +304,9 @@ func (s *Store) Reset(ctx context.Context, queryID string) error {
 // rows are a result: only if the query was LIVE.
 func (s *Store) MarkStale(ctx context.Context, queryID, reason string) error {
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if err := leader.CheckFence(ctx, tx); err != nil {
+			return err
+		}
 		if state, err := lockProgress(ctx, tx, queryID); err != nil || state == StateDeleted {
 			return err
 		}
@@ -326,6 +333,9 @@ func (s *Store) MarkStale(ctx context.Context, queryID, reason string) error {
 // stays deleted.
 func (s *Store) ReplaceStale(ctx context.Context, queryID string, rows []Change, p Progress, reason string) error {
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if err := leader.CheckFence(ctx, tx); err != nil {
+			return err
+		}
 		if state, err := lockProgress(ctx, tx, queryID); err != nil || state == StateDeleted {
 			return err
 		}

@@ -79,7 +79,11 @@ type Config struct {
 	RetryMin, RetryMax time.Duration
 	// TakeoverGrace is how long a worker that took over a capture waits for
 	// the previous worker's replication connection to let go of the slot
-	// before terminating it. Default 10s.
+	// before terminating it. Default 1s: a lease moves only when its
+	// holder's session ended (the process died, or fell silent for the
+	// session's timeout), so a connection still attached belongs to a
+	// worker that is gone or paused, and its records, should it wake up,
+	// carry an older epoch (EpochHeader) than the successor's.
 	TakeoverGrace time.Duration
 	// TopicPartitions and TopicReplicationFactor are used for the change
 	// topics the capture creates (-1 replication: the broker's default).
@@ -145,7 +149,7 @@ func (c *Config) setDefaults() {
 	def(&c.StaleAfter, 2*time.Minute)
 	def(&c.RetryMin, time.Second)
 	def(&c.RetryMax, 30*time.Second)
-	def(&c.TakeoverGrace, 10*time.Second)
+	def(&c.TakeoverGrace, time.Second)
 	def(&c.ProducerLinger, 5*time.Millisecond)
 	if c.SnapshotChunkRows == 0 {
 		c.SnapshotChunkRows = 10000

@@ -554,6 +554,12 @@ func (w *workerProcess) handledSince(group string, t0 time.Time) int {
 	return n
 }
 
+// log is the worker's log so far.
+func (w *workerProcess) log() string {
+	b, _ := os.ReadFile(w.logPath)
+	return string(b)
+}
+
 func (w *workerProcess) logTail(n int) {
 	b, err := os.ReadFile(w.logPath)
 	if err != nil {

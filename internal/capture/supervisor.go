@@ -21,6 +21,8 @@ type SupervisorConfig struct {
 	// stop and checks its session. Another worker takes over a dead
 	// worker's captures within about one Interval. Default 2s.
 	Interval time.Duration
+	// SessionTimeout: see leader.LeasesConfig.SessionTimeout.
+	SessionTimeout time.Duration
 	// Logger; default the Engine's.
 	Logger *slog.Logger
 }
@@ -63,12 +65,13 @@ func leaseKey(environmentID string) int64 {
 // Run supervises until ctx ends, then stops the captures it runs.
 func (s *Supervisor) Run(ctx context.Context) error {
 	return leader.RunLeases(ctx, leader.LeasesConfig{
-		DatabaseURL: s.cfg.DatabaseURL,
-		Namespace:   leaseNamespace,
-		Wanted:      s.cfg.Engine.store.wanted,
-		Run:         s.cfg.Engine.run,
-		Interval:    s.cfg.Interval,
-		Wake:        s.cfg.Engine.wake,
-		Logger:      s.cfg.Logger,
+		DatabaseURL:    s.cfg.DatabaseURL,
+		Namespace:      leaseNamespace,
+		Wanted:         s.cfg.Engine.store.wanted,
+		Run:            s.cfg.Engine.run,
+		Interval:       s.cfg.Interval,
+		SessionTimeout: s.cfg.SessionTimeout,
+		Wake:           s.cfg.Engine.wake,
+		Logger:         s.cfg.Logger,
 	})
 }

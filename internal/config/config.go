@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cdcq/cdcq/internal/pgsession"
 	"github.com/cdcq/cdcq/internal/sourcepolicy"
 )
 
@@ -72,6 +73,12 @@ type Config struct {
 	// StatusInterval is the status poller's period (CDCQ_STATUS_INTERVAL,
 	// a Go duration, default 10s).
 	StatusInterval time.Duration
+	// LeaseTimeout is how long a worker may fall silent before the
+	// job-state server ends the sessions that hold its leases, elections
+	// and command locks, so that other workers take its work over
+	// (CDCQ_LEASE_TIMEOUT, a Go duration, default 10s, at least 2s;
+	// internal/pgsession).
+	LeaseTimeout time.Duration
 	// Partitions of the control and events topics when cdcq creates them
 	// (CDCQ_TOPIC_PARTITIONS, default 12).
 	Partitions int32
@@ -168,6 +175,12 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	var err error
 	if c.StatusInterval, err = duration(getenv, "CDCQ_STATUS_INTERVAL", 10*time.Second); err != nil {
 		return Config{}, err
+	}
+	if c.LeaseTimeout, err = duration(getenv, "CDCQ_LEASE_TIMEOUT", pgsession.DefaultTimeout); err != nil {
+		return Config{}, err
+	}
+	if c.LeaseTimeout < pgsession.MinTimeout {
+		return Config{}, fmt.Errorf("CDCQ_LEASE_TIMEOUT is %s; want at least %s", c.LeaseTimeout, pgsession.MinTimeout)
 	}
 	p, err := integer(getenv, "CDCQ_TOPIC_PARTITIONS", 12, 1, 10000)
 	if err != nil {

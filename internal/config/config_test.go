@@ -31,6 +31,12 @@ func TestFromEnv(t *testing.T) {
 		{name: "pgservice", env: map[string]string{"PGSERVICE": "prod"}, wantErr: "PGSERVICE is set"},
 		{name: "half_flink", env: map[string]string{"CDCQ_FLINK_SQL_GATEWAY_URL": "http://gw:8083"}, wantErr: "both"},
 		{name: "bad_interval", env: map[string]string{"CDCQ_STATUS_INTERVAL": "soon"}, wantErr: "CDCQ_STATUS_INTERVAL"},
+		{name: "short_lease", env: map[string]string{"CDCQ_LEASE_TIMEOUT": "1s"}, wantErr: "CDCQ_LEASE_TIMEOUT is 1s; want at least 2s"},
+		{name: "lease", env: map[string]string{"CDCQ_LEASE_TIMEOUT": "20s"}, check: func(t *testing.T, c Config) {
+			if c.LeaseTimeout != 20*time.Second {
+				t.Errorf("lease timeout %s", c.LeaseTimeout)
+			}
+		}},
 		{name: "bad_partitions", env: map[string]string{"CDCQ_TOPIC_PARTITIONS": "0"}, wantErr: "CDCQ_TOPIC_PARTITIONS"},
 		{name: "write_rate", env: map[string]string{"CDCQ_API_WRITE_RATE": "0.5", "CDCQ_API_WRITE_BURST": "3", "CDCQ_SECRET_KEYS_PREVIOUS": "a,b"}, check: func(t *testing.T, c Config) {
 			if c.APIWriteRate != 0.5 || c.APIWriteBurst != 3 || c.SecretKeysPrevious != "a,b" {

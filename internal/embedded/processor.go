@@ -40,6 +40,8 @@ type Config struct {
 	// Interval is how often the supervisor looks for queries to run;
 	// a dead worker's queries move within about one Interval. Default 2s.
 	Interval time.Duration
+	// SessionTimeout: see leader.LeasesConfig.SessionTimeout.
+	SessionTimeout time.Duration
 	// ProgressEvery bounds how often progress is written while nothing
 	// else changes. Default 1s.
 	ProgressEvery time.Duration
@@ -244,6 +246,6 @@ func (p *Processor) Run(ctx context.Context) error {
 	}
 	return leader.RunLeases(ctx, leader.LeasesConfig{
 		DatabaseURL: p.cfg.DatabaseURL, Namespace: "query", Wanted: wanted, Run: run,
-		Interval: p.cfg.Interval, Wake: p.wake, Logger: p.cfg.Logger,
+		Interval: p.cfg.Interval, SessionTimeout: p.cfg.SessionTimeout, Wake: p.wake, Logger: p.cfg.Logger,
 	})
 }

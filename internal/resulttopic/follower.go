@@ -55,6 +55,8 @@ type FollowerConfig struct {
 	// again while records of unknown queries arrive, and progress is
 	// written while nothing changes. Default 2s.
 	Interval time.Duration
+	// SessionTimeout: see leader.LeasesConfig.SessionTimeout.
+	SessionTimeout time.Duration
 	Logger   *slog.Logger
 }
 
@@ -142,7 +144,7 @@ func (f *Follower) Run(ctx context.Context) error {
 	}
 	return leader.RunLeases(ctx, leader.LeasesConfig{
 		DatabaseURL: f.cfg.DatabaseURL, Namespace: "results", Wanted: wanted, Run: run,
-		Interval: f.cfg.Interval, Logger: f.cfg.Logger,
+		Interval: f.cfg.Interval, SessionTimeout: f.cfg.SessionTimeout, Logger: f.cfg.Logger,
 	})
 }
 

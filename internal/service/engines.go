@@ -67,7 +67,7 @@ func Engines(cfg config.Config, inf *Infra, logger *slog.Logger) (WorkerDeps, er
 		if err != nil {
 			return WorkerDeps{}, err
 		}
-		sup, err := capture.NewSupervisor(capture.SupervisorConfig{Engine: engine, DatabaseURL: inf.DatabaseURL, Logger: logger})
+		sup, err := capture.NewSupervisor(capture.SupervisorConfig{Engine: engine, DatabaseURL: inf.DatabaseURL, SessionTimeout: inf.LeaseTimeout, Logger: logger})
 		if err != nil {
 			return WorkerDeps{}, err
 		}
@@ -135,7 +135,7 @@ func embeddedProcessor(inf *Infra, snaps handlers.SnapshotReporter, changed func
 		return nil, err
 	}
 	return embedded.New(embedded.Config{
-		Kafka: inf.Kafka(), DatabaseURL: inf.DatabaseURL, Results: res, Queries: store,
+		Kafka: inf.Kafka(), DatabaseURL: inf.DatabaseURL, SessionTimeout: inf.LeaseTimeout, Results: res, Queries: store,
 		NewEngine: embedded.NewIVMEngine, Snapshots: snaps, StatusChanged: changed, Logger: logger,
 	})
 }
@@ -154,7 +154,7 @@ func flinkResults(inf *Infra, proc handlers.Processor, progress *kafkatopics.Pro
 	}
 	tables := &queryTables{byQuery: map[string]map[string]bool{}}
 	follower, err := resulttopic.NewFollower(resulttopic.FollowerConfig{
-		Kafka: inf.Kafka(), DatabaseURL: inf.DatabaseURL, Results: res, Queries: store,
+		Kafka: inf.Kafka(), DatabaseURL: inf.DatabaseURL, SessionTimeout: inf.LeaseTimeout, Results: res, Queries: store,
 		Engine: processor.Engine, Logger: logger,
 		// Flink reads a field a DDL renamed or dropped as NULL: what it
 		// wrote after the source's schema was last found intact waits.

@@ -34,7 +34,10 @@ type Infra struct {
 	Names       names.ControlPlane
 	DatabaseURL string
 	Pool        *pgxpool.Pool
-	Sealer      *secret.Sealer
+	// LeaseTimeout is config.Config.LeaseTimeout: the timeout of the
+	// job-state sessions that hold leases, elections and command locks.
+	LeaseTimeout time.Duration
+	Sealer       *secret.Sealer
 	// Embedded says which servers this process started itself.
 	EmbeddedKafka    bool
 	EmbeddedPostgres bool
@@ -64,7 +67,8 @@ func Prepare(ctx context.Context, cfg config.Config, dev bool, logger *slog.Logg
 			return nil, fmt.Errorf("CDCQ_KAFKA_NAMESPACE %w", err)
 		}
 	}
-	inf := &Infra{Brokers: cfg.KafkaBrokers, DatabaseURL: cfg.DatabaseURL, Names: names.ControlPlaneNames(cfg.KafkaNamespace)}
+	inf := &Infra{Brokers: cfg.KafkaBrokers, DatabaseURL: cfg.DatabaseURL, Names: names.ControlPlaneNames(cfg.KafkaNamespace),
+		LeaseTimeout: cfg.LeaseTimeout}
 	defer func() {
 		if err != nil {
 			inf.Close()

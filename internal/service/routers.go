@@ -206,6 +206,7 @@ func RunWorker(ctx context.Context, inf *Infra, deps WorkerDeps, statusInterval 
 	if err != nil {
 		return err
 	}
+	in.SessionTimeout = inf.LeaseTimeout
 	bindingStore, err := bindings.New(inf.Pool)
 	if err != nil {
 		return err
@@ -242,12 +243,12 @@ func RunWorker(ctx context.Context, inf *Infra, deps WorkerDeps, statusInterval 
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
-		leader.Run(gctx, leader.Config{DatabaseURL: inf.DatabaseURL, LockID: statusPollerLock, Logger: logger},
+		leader.Run(gctx, leader.Config{DatabaseURL: inf.DatabaseURL, LockID: statusPollerLock, SessionTimeout: inf.LeaseTimeout, Logger: logger},
 			func(ctx context.Context) { leadStatusPoller(ctx, inf, poller, logger) })
 		return nil
 	})
 	g.Go(func() error {
-		leader.Run(gctx, leader.Config{DatabaseURL: inf.DatabaseURL, LockID: schemaWatcherLock, Logger: logger}, watcher.Run)
+		leader.Run(gctx, leader.Config{DatabaseURL: inf.DatabaseURL, LockID: schemaWatcherLock, SessionTimeout: inf.LeaseTimeout, Logger: logger}, watcher.Run)
 		return nil
 	})
 	for _, bg := range deps.Background {

@@ -57,7 +57,7 @@ type FollowerConfig struct {
 	Interval time.Duration
 	// SessionTimeout: see leader.LeasesConfig.SessionTimeout.
 	SessionTimeout time.Duration
-	Logger   *slog.Logger
+	Logger         *slog.Logger
 }
 
 func (c *FollowerConfig) setDefaults() {

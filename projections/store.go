@@ -66,6 +66,17 @@ func (s *Store) Apply(ctx context.Context, ev events.Event) error {
 	if m.At.IsZero() {
 		at = time.Now().UTC()
 	}
+	if o, ok := ev.(events.ConnectionObserved); ok && o.Sample {
+		// Not kept in job_events (events.ConnectionObserved.Sample). A
+		// redelivery folds the same figures again, which changes nothing
+		// a newer observation of the same environment, later on its
+		// partition, does not change after it.
+		err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return fold(ctx, tx, ev, at) })
+		if err != nil {
+			return fmt.Errorf("projections: apply %s %q: %w", ev.EventName(), m.EventID, err)
+		}
+		return nil
+	}
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `
 			INSERT INTO job_events (event_id, environment_id, name, command_id, payload, at)

@@ -123,7 +123,9 @@ func TestBusySourceAddsNoStatusEventsUntilItsStateChanges(t *testing.T) {
 
 // BenchmarkStatusEventsPerHour runs the status poller at its default
 // round (10s) against one busy source (inserts every 2ms) for
-// CDCQ_BENCH_STATUS_SECONDS (default 60) and reports the job_events rows
+// CDCQ_BENCH_STATUS_SECONDS (default 60, to keep `make bench` short; the
+// sampled events, at most one a minute, need 180 or more to show) and
+// reports the job_events rows
 // it wrote, extrapolated to an hour, with every observation recorded
 // (before CDCQ_LAG_SAMPLE_INTERVAL) and with the default 1m sampling.
 func BenchmarkStatusEventsPerHour(b *testing.B) {

@@ -48,7 +48,9 @@ func (s *Store) Handle(ctx context.Context, name string, body []byte) error {
 
 // Apply folds one event into the read model in one transaction. It is
 // idempotent: the event id is recorded in job_events, and an event whose id
-// is already there changes nothing and returns nil.
+// is already there changes nothing and returns nil. A sampled observation
+// (events.ConnectionObserved.Sample) is folded without being recorded;
+// folding it twice leaves the same row.
 func (s *Store) Apply(ctx context.Context, ev events.Event) error {
 	ev, err := dereference(ev)
 	if err != nil {

@@ -51,8 +51,16 @@ type StatusPollerConfig struct {
 	PendingInterval time.Duration
 	// FastPollFor: see PendingInterval. Default 1m.
 	FastPollFor time.Duration
-	Logger      *slog.Logger
-	Now         func() time.Time
+	// LagSampleInterval bounds how often an observation of a capture that
+	// differs from the one on record only in its figures (lag, retained
+	// WAL, rows copied: jobs.CaptureStatus.SameState) is recorded in the
+	// environment's job events; in between it is published as a sample
+	// (events.ConnectionObserved.Sample), which updates what
+	// checkJobStatus shows without adding a job event. Default 1m;
+	// negative: every observation is recorded.
+	LagSampleInterval time.Duration
+	Logger            *slog.Logger
+	Now               func() time.Time
 }
 
 // StatusNotifier is implemented by an engine (a Capture or a Processor)
@@ -108,6 +116,9 @@ type StatusPoller struct {
 	// when each was first seen so.
 	followUps map[string]time.Time
 	pending   map[string]time.Time
+	// recorded is when each environment's capture observation was last
+	// published as an ordinary (not a sample) observation.
+	recorded map[string]time.Time
 }
 
 // followUpEvery is how often a nudged environment whose observation the
@@ -199,9 +210,12 @@ func NewStatusPoller(cfg StatusPollerConfig) (*StatusPoller, error) {
 	if cfg.FastPollFor == 0 {
 		cfg.FastPollFor = time.Minute
 	}
+	if cfg.LagSampleInterval == 0 {
+		cfg.LagSampleInterval = time.Minute
+	}
 	return &StatusPoller{cfg: cfg, published: map[string]publishedStatus{},
 		nudged: map[string]bool{}, wake: make(chan struct{}, 1),
-		followUps: map[string]time.Time{}, pending: map[string]time.Time{}}, nil
+		followUps: map[string]time.Time{}, pending: map[string]time.Time{}, recorded: map[string]time.Time{}}, nil
 }
 
 // Nudge has the poller observe an environment's capture and queries at
@@ -569,6 +583,17 @@ func (p *StatusPoller) pollConnections(ctx context.Context, r *round) error {
 	if err != nil {
 		return err
 	}
+	if r.only == nil && !r.pendingOnly {
+		listed := make(map[string]bool, len(conns))
+		for _, c := range conns {
+			listed[c.EnvironmentID] = true
+		}
+		for env := range p.recorded {
+			if !listed[env] {
+				delete(p.recorded, env)
+			}
+		}
+	}
 	fast := p.cfg.PendingInterval > 0 && !notifies(p.cfg.Capture)
 	for _, c := range conns {
 		if ctx.Err() != nil {
@@ -599,15 +624,22 @@ func (p *StatusPoller) pollConnections(ctx context.Context, r *round) error {
 			// reason on record.
 			continue
 		}
+		// Only the figures moved: a sample, unless the last recorded
+		// observation is older than LagSampleInterval.
+		last, ok := p.recorded[c.EnvironmentID]
+		sample := ok && p.cfg.LagSampleInterval > 0 && status.SameState(c.Last) && r.now.Sub(last) < p.cfg.LagSampleInterval
 		// The observation belongs to the command whose state was read: if a
 		// newer command moved on meanwhile, the projector leaves it aside.
 		ev := events.ConnectionObserved{
 			Meta: events.Meta{EventID: uuid.NewString(), EnvironmentID: c.EnvironmentID,
 				CommandID: c.CommandID, CommandSeq: c.CommandSeq, At: p.cfg.Now().UTC()},
-			Capture: status,
+			Capture: status, Sample: sample,
 		}
 		if err := p.cfg.Events.Publish(ctx, ev); err != nil {
 			return err
+		}
+		if !sample {
+			p.recorded[c.EnvironmentID] = r.now
 		}
 	}
 	return nil

@@ -48,7 +48,9 @@ func (s *Store) Handle(ctx context.Context, name string, body []byte) error {
 
 // Apply folds one event into the read model in one transaction. It is
 // idempotent: the event id is recorded in job_events, and an event whose id
-// is already there changes nothing and returns nil.
+// is already there changes nothing and returns nil. A sampled observation
+// (events.ConnectionObserved.Sample) is folded without being recorded;
+// folding it twice leaves the same row.
 func (s *Store) Apply(ctx context.Context, ev events.Event) error {
 	ev, err := dereference(ev)
 	if err != nil {
@@ -65,6 +67,17 @@ func (s *Store) Apply(ctx context.Context, ev events.Event) error {
 	at := m.At.UTC()
 	if m.At.IsZero() {
 		at = time.Now().UTC()
+	}
+	if o, ok := ev.(events.ConnectionObserved); ok && o.Sample {
+		// Not kept in job_events (events.ConnectionObserved.Sample). A
+		// redelivery folds the same figures again, which changes nothing
+		// a newer observation of the same environment, later on its
+		// partition, does not change after it.
+		err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return fold(ctx, tx, ev, at) })
+		if err != nil {
+			return fmt.Errorf("projections: apply %s %q: %w", ev.EventName(), m.EventID, err)
+		}
+		return nil
 	}
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `

@@ -90,8 +90,12 @@ type Config struct {
 	// Defaults 1 and -1.
 	TopicPartitions        int32
 	TopicReplicationFactor int16
-	// TopicConfigs are extra configs for created topics (nil: broker
-	// defaults, as Debezium leaves them).
+	// ChangeTopicRetention is the retention of the change topics the
+	// capture creates (kafkabus.ChangeTopicConfigs; 0 or negative: kept
+	// for ever). Heartbeat topics are compacted instead.
+	ChangeTopicRetention time.Duration
+	// TopicConfigs are extra configs for created change topics, set over
+	// kafkabus.ChangeTopicConfigs.
 	TopicConfigs map[string]*string
 	// ProducerLinger, MaxBufferedRecords and Compression tune the Kafka
 	// producer. Defaults 5ms, 20000 and none (on a small machine the

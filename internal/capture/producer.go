@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,6 +17,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/cdcq/cdcq/internal/kafkabus"
 	"github.com/cdcq/cdcq/internal/leader"
 	"github.com/cdcq/cdcq/internal/stagetrace"
 )
@@ -28,7 +31,7 @@ type producer struct {
 	adm         *kadm.Client
 	partitions  int32
 	replication int16
-	configs     map[string]*string
+	configs     map[string]*string // of change topics
 	topics      map[string]bool
 	// onAck, when set (tests and benchmarks), sees every acknowledged
 	// change record with the commit time of its transaction.
@@ -65,7 +68,7 @@ func newProducer(cfg Config) (*producer, error) {
 	}
 	return &producer{
 		cl: cl, adm: kadm.NewClient(cl),
-		partitions: cfg.TopicPartitions, replication: cfg.TopicReplicationFactor, configs: cfg.TopicConfigs,
+		partitions: cfg.TopicPartitions, replication: cfg.TopicReplicationFactor, configs: changeTopicConfigs(cfg),
 		topics: map[string]bool{}, onAck: cfg.onAck,
 	}, nil
 }
@@ -92,6 +95,13 @@ func (p *producer) stamp(rec *kgo.Record) {
 	}
 }
 
+// changeTopicConfigs are the settings of the change topics cfg creates.
+func changeTopicConfigs(cfg Config) map[string]*string {
+	configs := kafkabus.ChangeTopicConfigs(cfg.ChangeTopicRetention)
+	maps.Copy(configs, cfg.TopicConfigs)
+	return configs
+}
+
 // close stops the client; records not yet acknowledged are abandoned (the
 // slot still holds their changes).
 func (p *producer) close() { p.cl.Close() }
@@ -101,7 +111,11 @@ func (p *producer) ensureTopic(ctx context.Context, topic string) error {
 	if p.topics[topic] {
 		return nil
 	}
-	resp, err := p.adm.CreateTopic(ctx, p.partitions, p.replication, p.configs, topic)
+	configs := p.configs
+	if strings.HasPrefix(topic, HeartbeatTopicPrefix) {
+		configs = kafkabus.HeartbeatTopicConfigs()
+	}
+	resp, err := p.adm.CreateTopic(ctx, p.partitions, p.replication, configs, topic)
 	if err == nil {
 		err = resp.Err
 	}

@@ -376,31 +376,24 @@ func (e *Engine) preparePublication(ctx context.Context, side *pgx.Conn, row cap
 // refresh completes the publication with tables created since (FOR TABLE
 // publications) and sets REPLICA IDENTITY FULL on new tables every
 // RefreshInterval, on a connection of its own so that waiting for a table
-// lock never holds the stream up.
+// lock never holds the stream up. The connection is opened for each
+// refresh and closed after it: kept open, it would be one more idle
+// session per capture on the source server (which a worker of hundreds of
+// captures runs out of) for a query a minute.
 func (e *Engine) refresh(ctx context.Context, cancel context.CancelCauseFunc, row captureRow, src source, facts serverFacts, live *liveStatus, log *slog.Logger) {
-	var conn *pgx.Conn
-	defer func() {
-		if conn != nil {
-			conn.Close(context.Background())
-		}
-	}()
 	for sleep(ctx, e.cfg.RefreshInterval) == nil {
-		if conn == nil {
-			c, err := src.connect(ctx, false)
-			if err != nil {
-				continue
-			}
-			conn = c
+		conn, err := src.connect(ctx, false)
+		if err != nil {
+			continue
 		}
 		warnings, err := e.preparePublication(ctx, conn, row, facts)
+		conn.Close(context.Background())
 		switch {
 		case errors.Is(err, errNotWanted), errors.Is(err, errChanged):
 			cancel(err)
 			return
 		case err != nil && ctx.Err() == nil:
 			log.Warn("embedded capture: refresh publication", "error", err)
-			conn.Close(context.Background())
-			conn = nil
 		case err == nil:
 			live.setWarnings(warnings)
 		}

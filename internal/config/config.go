@@ -79,6 +79,21 @@ type Config struct {
 	// (CDCQ_LEASE_TIMEOUT, a Go duration, default 10s, at least 2s;
 	// internal/pgsession).
 	LeaseTimeout time.Duration
+	// ChangeTopicRetention is the retention.ms of the change topics cdcq
+	// creates, and Debezium's connector with it
+	// (CDCQ_CHANGE_TOPIC_RETENTION, a Go duration such as 720h, or -1 for
+	// ever; default -1): a query rebuilds its state from them.
+	ChangeTopicRetention time.Duration
+	// HistoryRetention is how long rows of job_events, handled_commands
+	// and rejected_commands are kept (CDCQ_HISTORY_RETENTION, a Go
+	// duration, default 336h: twice Kafka's default retention of the
+	// control topic, whose commands handled_commands keeps from being
+	// carried out twice).
+	HistoryRetention time.Duration
+	// LagSampleInterval is how often the status poller records a status
+	// whose only change is its lag or retained WAL
+	// (CDCQ_LAG_SAMPLE_INTERVAL, a Go duration, default 1m).
+	LagSampleInterval time.Duration
 	// Partitions of the control and events topics when cdcq creates them
 	// (CDCQ_TOPIC_PARTITIONS, default 12).
 	Partitions int32
@@ -181,6 +196,15 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	}
 	if c.LeaseTimeout < pgsession.MinTimeout {
 		return Config{}, fmt.Errorf("CDCQ_LEASE_TIMEOUT is %s; want at least %s", c.LeaseTimeout, pgsession.MinTimeout)
+	}
+	if c.ChangeTopicRetention, err = retention(getenv, "CDCQ_CHANGE_TOPIC_RETENTION"); err != nil {
+		return Config{}, err
+	}
+	if c.HistoryRetention, err = duration(getenv, "CDCQ_HISTORY_RETENTION", 14*24*time.Hour); err != nil {
+		return Config{}, err
+	}
+	if c.LagSampleInterval, err = duration(getenv, "CDCQ_LAG_SAMPLE_INTERVAL", time.Minute); err != nil {
+		return Config{}, err
 	}
 	p, err := integer(getenv, "CDCQ_TOPIC_PARTITIONS", 12, 1, 10000)
 	if err != nil {
@@ -341,6 +365,20 @@ func duration(getenv func(string) string, name string, def time.Duration) (time.
 	d, err := time.ParseDuration(v)
 	if err != nil || d <= 0 {
 		return 0, fmt.Errorf("%s is %q; want a positive Go duration such as 10s", name, v)
+	}
+	return d, nil
+}
+
+// retention reads a topic retention: a positive Go duration, or -1 (the
+// default) for records kept for ever.
+func retention(getenv func(string) string, name string) (time.Duration, error) {
+	v := strings.TrimSpace(getenv(name))
+	if v == "" || v == "-1" {
+		return -1, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < time.Millisecond {
+		return 0, fmt.Errorf("%s is %q; want a Go duration of at least 1ms such as 720h, or -1 to keep records for ever", name, v)
 	}
 	return d, nil
 }

@@ -37,6 +37,24 @@ func TestFromEnv(t *testing.T) {
 				t.Errorf("lease timeout %s", c.LeaseTimeout)
 			}
 		}},
+		{name: "retention_defaults", env: map[string]string{}, check: func(t *testing.T, c Config) {
+			if c.ChangeTopicRetention != -1 || c.HistoryRetention != 14*24*time.Hour || c.LagSampleInterval != time.Minute {
+				t.Errorf("change topic retention %v, history retention %v, lag sample interval %v", c.ChangeTopicRetention, c.HistoryRetention, c.LagSampleInterval)
+			}
+		}},
+		{name: "retentions", env: map[string]string{"CDCQ_CHANGE_TOPIC_RETENTION": "720h", "CDCQ_HISTORY_RETENTION": "48h", "CDCQ_LAG_SAMPLE_INTERVAL": "30s"}, check: func(t *testing.T, c Config) {
+			if c.ChangeTopicRetention != 720*time.Hour || c.HistoryRetention != 48*time.Hour || c.LagSampleInterval != 30*time.Second {
+				t.Errorf("change topic retention %v, history retention %v, lag sample interval %v", c.ChangeTopicRetention, c.HistoryRetention, c.LagSampleInterval)
+			}
+		}},
+		{name: "change_topic_retention_forever", env: map[string]string{"CDCQ_CHANGE_TOPIC_RETENTION": "-1"}, check: func(t *testing.T, c Config) {
+			if c.ChangeTopicRetention != -1 {
+				t.Errorf("change topic retention %v, want -1", c.ChangeTopicRetention)
+			}
+		}},
+		{name: "bad_change_topic_retention", env: map[string]string{"CDCQ_CHANGE_TOPIC_RETENTION": "7d"}, wantErr: "CDCQ_CHANGE_TOPIC_RETENTION"},
+		{name: "bad_history_retention", env: map[string]string{"CDCQ_HISTORY_RETENTION": "-5m"}, wantErr: "CDCQ_HISTORY_RETENTION"},
+		{name: "bad_lag_sample_interval", env: map[string]string{"CDCQ_LAG_SAMPLE_INTERVAL": "often"}, wantErr: "CDCQ_LAG_SAMPLE_INTERVAL"},
 		{name: "bad_partitions", env: map[string]string{"CDCQ_TOPIC_PARTITIONS": "0"}, wantErr: "CDCQ_TOPIC_PARTITIONS"},
 		{name: "write_rate", env: map[string]string{"CDCQ_API_WRITE_RATE": "0.5", "CDCQ_API_WRITE_BURST": "3", "CDCQ_SECRET_KEYS_PREVIOUS": "a,b"}, check: func(t *testing.T, c Config) {
 			if c.APIWriteRate != 0.5 || c.APIWriteBurst != 3 || c.SecretKeysPrevious != "a,b" {

@@ -83,6 +83,9 @@ type Config struct {
 	// file. Empty: Kafka Connect stores the password in clear and shows it
 	// to whoever can read its REST API.
 	SecretsDir string
+	// ChangeTopicRetention is the retention of the change topics the
+	// connector creates (TopicCreationConfig; 0 or negative: for ever).
+	ChangeTopicRetention time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -161,6 +164,7 @@ func (c *Capture) Ensure(ctx context.Context, spec handlers.CaptureSpec) error {
 	if err != nil {
 		return err
 	}
+	maps.Copy(want, TopicCreationConfig(c.cfg.ChangeTopicRetention))
 	err = c.source.CheckHost(ctx, spec.ConnectionString)
 	if err != nil {
 		return err

@@ -539,3 +539,33 @@ func TestSnapshotProgressFromCommittedOffsets(t *testing.T) {
 		}
 	}
 }
+
+// TestEnsureCreatesTopicsWithRetention checks that the connector is told
+// to create its change topics with the capture's retention, deleted and
+// not compacted, and its heartbeat topic compacted.
+func TestEnsureCreatesTopicsWithRetention(t *testing.T) {
+	f := newFixture(t, debezium.Config{ChangeTopicRetention: 72 * time.Hour})
+	spec := specFor("ensureretention", withPassword(t, f.dsn))
+	if err := f.capture.Ensure(context.Background(), spec); err != nil {
+		t.Fatal(err)
+	}
+	puts := f.fake.RequestsTo(http.MethodPut, "/connectors/cdcq-ensureretention/config")
+	if len(puts) != 1 {
+		t.Fatalf("%d PUTs, want 1", len(puts))
+	}
+	var sent map[string]string
+	if err := json.Unmarshal(puts[0].Body, &sent); err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range map[string]string{
+		"topic.creation.default.cleanup.policy":   "delete",
+		"topic.creation.default.retention.ms":     "259200000",
+		"topic.creation.default.partitions":       "1",
+		"topic.creation.groups":                   "heartbeat",
+		"topic.creation.heartbeat.cleanup.policy": "compact",
+	} {
+		if sent[k] != v {
+			t.Errorf("%s = %q, want %q", k, sent[k], v)
+		}
+	}
+}

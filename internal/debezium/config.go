@@ -1,12 +1,15 @@
 package debezium
 
 import (
+	"maps"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/cdcq/cdcq/handlers"
 	"github.com/cdcq/cdcq/internal/connstr"
 	"github.com/cdcq/cdcq/internal/jobs"
+	"github.com/cdcq/cdcq/internal/kafkabus"
 )
 
 // ConnectorClass is Debezium's PostgreSQL source connector.
@@ -81,12 +84,39 @@ func ConnectorConfig(spec handlers.CaptureSpec) (map[string]string, error) {
 		"value.converter":                "org.apache.kafka.connect.json.JsonConverter",
 		"value.converter.schemas.enable": "false",
 	}
+	maps.Copy(cfg, TopicCreationConfig(kafkabus.InfiniteRetention))
 	if mode := conn.Params["sslmode"]; mode != "" {
 		// libpq and Debezium share the values disable, allow, prefer,
 		// require, verify-ca and verify-full.
 		cfg["database.sslmode"] = mode
 	}
 	return cfg, nil
+}
+
+// TopicCreationConfig makes Kafka Connect create the connector's topics
+// as cdcq's embedded capture does (topic.creation.*, KIP-158; Connect
+// workers have topic.creation.enable=true by default): change topics of
+// one partition with kafkabus.ChangeTopicConfigs(retention), because a
+// rebuild replays them and a TRUNCATE record, which has no key, would be
+// refused by a compacted topic; heartbeat topics compacted
+// (kafkabus.HeartbeatTopicConfigs). A replication factor of -1 is the
+// broker's default. Topics that exist already keep their settings.
+func TopicCreationConfig(retention time.Duration) map[string]string {
+	cfg := map[string]string{
+		"topic.creation.groups":                       "heartbeat",
+		"topic.creation.default.partitions":           "1",
+		"topic.creation.default.replication.factor":   "-1",
+		"topic.creation.heartbeat.include":            `__debezium-heartbeat\..*`, // Debezium's topic.heartbeat.prefix
+		"topic.creation.heartbeat.partitions":         "1",
+		"topic.creation.heartbeat.replication.factor": "-1",
+	}
+	for k, v := range kafkabus.ChangeTopicConfigs(retention) {
+		cfg["topic.creation.default."+k] = *v
+	}
+	for k, v := range kafkabus.HeartbeatTopicConfigs() {
+		cfg["topic.creation.heartbeat."+k] = *v
+	}
+	return cfg
 }
 
 func checkSpec(spec handlers.CaptureSpec) error {

@@ -41,7 +41,7 @@ type freshness struct {
 func (r *runner) followHeartbeats(ctx context.Context, cl *kgo.Client, env, queryID string, sources []string) (*freshness, error) {
 	f := &freshness{store: r.results, log: r.logger, adm: kadm.NewClient(cl), queryID: queryID,
 		topic: capture.HeartbeatTopicPrefix + names.TopicPrefix(env), sources: sources}
-	if err := kafkabus.EnsureTopics(ctx, r.kafka, kafkabus.Topic{Name: f.topic, Partitions: 1}); err != nil {
+	if err := kafkabus.EnsureTopics(ctx, r.kafka, kafkabus.Topic{Name: f.topic, Partitions: 1, Configs: kafkabus.HeartbeatTopicConfigs()}); err != nil {
 		return nil, err
 	}
 	ends, err := endOffsets(ctx, f.adm, f.topic)

@@ -57,7 +57,11 @@ type Config struct {
 	// catching up again, FAILED or stopped. It must not block (the status
 	// poller is nudged through statusnudge).
 	StatusChanged func(environmentID string)
-	Logger        *slog.Logger
+	// ChangeTopicRetention is the retention of the change topics a query
+	// creates for tables never written yet (kafkabus.ChangeTopicConfigs;
+	// 0: kept for ever), the capture's own setting.
+	ChangeTopicRetention time.Duration
+	Logger               *slog.Logger
 }
 
 // Processor is the Processor port's embedded implementation, and the
@@ -96,6 +100,7 @@ func New(cfg Config) (*Processor, error) {
 		kafka: cfg.Kafka, results: cfg.Results, newEngine: cfg.NewEngine,
 		owner: fmt.Sprintf("%s/%d", host, os.Getpid()), logger: cfg.Logger, progressEvery: cfg.ProgressEvery,
 		snapshots: cfg.Snapshots, snapshotEvery: cfg.SnapshotEvery, changed: cfg.StatusChanged,
+		changeTopicRetention: cfg.ChangeTopicRetention,
 	}}, nil
 }
 

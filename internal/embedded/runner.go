@@ -58,6 +58,8 @@ type runner struct {
 	snapshotEvery time.Duration
 	// changed, when set, is told of a query whose status changed (Config.StatusChanged).
 	changed func(environmentID string)
+	// changeTopicRetention is Config.ChangeTopicRetention.
+	changeTopicRetention time.Duration
 }
 
 // statusChanged calls changed.
@@ -93,9 +95,10 @@ func (r *runner) run(ctx context.Context, q projections.ActiveQuery) error {
 	resultTopic := names.ResultTopic(q.EnvironmentID)
 	// A table that was never written has no topic yet; create the topics so
 	// that the query starts (an empty source is a valid source).
-	want := []kafkabus.Topic{{Name: resultTopic, Partitions: 1}}
+	// They get the settings the capture would give them.
+	want := []kafkabus.Topic{{Name: resultTopic, Partitions: 1, Configs: kafkabus.ResultTopicConfigs()}}
 	for _, t := range topics {
-		want = append(want, kafkabus.Topic{Name: t, Partitions: 1})
+		want = append(want, kafkabus.Topic{Name: t, Partitions: 1, Configs: kafkabus.ChangeTopicConfigs(r.changeTopicRetention)})
 	}
 	if err := kafkabus.EnsureTopics(ctx, r.kafka, want...); err != nil {
 		return err

@@ -109,6 +109,14 @@ type ConnectionRequested struct {
 type ConnectionObserved struct {
 	Meta
 	Capture jobs.CaptureStatus `json:"capture"`
+	// Sample says that the observation differs from the one on record
+	// only in its figures (jobs.CaptureStatus.SameState: lag, retained
+	// WAL, rows copied). The read model takes it, so that checkJobStatus
+	// shows the current figures, but job_events does not keep it: a busy
+	// source would otherwise add a job event every round. The status
+	// poller records the figures as an ordinary observation at most every
+	// StatusPollerConfig.LagSampleInterval.
+	Sample bool `json:"sample,omitempty"`
 }
 
 // ConnectionFailed: the capture could not be created; Reason says why.

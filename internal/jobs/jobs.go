@@ -147,6 +147,43 @@ func (s CaptureStatus) Equal(o CaptureStatus) bool {
 	return s.key() == o.key()
 }
 
+// SameState reports whether two observations differ at most in the
+// figures that move all the time on a busy source: the lag, the WAL the
+// slot retains, and the rows a snapshot copied so far. The state, reason,
+// errors, warnings, schema changes, whether a snapshot and each of its
+// tables is done, and whether the source could be asked for the lag are
+// compared. The status poller records such an observation only as a
+// sample (events.ConnectionObserved.Sample), so that a busy source does
+// not add a job event every round.
+func (s CaptureStatus) SameState(o CaptureStatus) bool {
+	return s.withoutFigures().key() == o.withoutFigures().key()
+}
+
+// withoutFigures is s with the figures SameState ignores cleared; the
+// pointers are copied, not shared.
+func (s CaptureStatus) withoutFigures() CaptureStatus {
+	if s.Slot != nil {
+		slot := *s.Slot
+		slot.RetainedWALBytes = 0
+		s.Slot = &slot
+	}
+	if s.Lag != nil {
+		lag := StreamLag{}
+		if s.Lag.Bytes < 0 {
+			lag.Bytes = -1
+		}
+		s.Lag = &lag
+	}
+	if s.Snapshot != nil {
+		snap := SnapshotProgress{Done: s.Snapshot.Done, Tables: make([]TableProgress, len(s.Snapshot.Tables))}
+		for i, t := range s.Snapshot.Tables {
+			snap.Tables[i] = TableProgress{Schema: t.Schema, Table: t.Table, Done: t.Done}
+		}
+		s.Snapshot = &snap
+	}
+	return s
+}
+
 func (s CaptureStatus) key() string {
 	var snap SnapshotProgress
 	if s.Snapshot != nil {

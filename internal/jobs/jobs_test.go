@@ -89,3 +89,40 @@ func TestCaptureStatusEqualSeesSchemaChanges(t *testing.T) {
 		t.Fatal("a new schema change went unnoticed")
 	}
 }
+
+func TestCaptureStatusSameStateIgnoresOnlyTheFigures(t *testing.T) {
+	base := func() CaptureStatus {
+		return CaptureStatus{Status: StatusRunning,
+			Slot:     &SlotState{Name: "s", Exists: true, Active: true, RetainedWALBytes: 100},
+			Snapshot: &SnapshotProgress{Done: false, RowsCopied: 5, RowsEstimate: 10, Tables: []TableProgress{{Schema: "public", Table: "t", RowsCopied: 5}}},
+			Lag:      &StreamLag{Bytes: 10, Seconds: 0.5}}
+	}
+	figures := base()
+	figures.Slot.RetainedWALBytes, figures.Lag.Bytes, figures.Lag.Seconds = 9000, 4000, 3
+	figures.Snapshot.RowsCopied, figures.Snapshot.Tables[0].RowsCopied, figures.Snapshot.RowsEstimate = 8, 8, 12
+	if !base().SameState(figures) || base().Equal(figures) {
+		t.Errorf("figures alone: SameState %v (want true), Equal %v (want false)", base().SameState(figures), base().Equal(figures))
+	}
+	if base().Slot.RetainedWALBytes != 100 {
+		t.Error("SameState changed its argument")
+	}
+	for name, change := range map[string]func(*CaptureStatus){
+		"status":        func(s *CaptureStatus) { s.Status = StatusFailed },
+		"last error":    func(s *CaptureStatus) { s.LastError = "boom" },
+		"warnings":      func(s *CaptureStatus) { s.Warnings = []string{"w"} },
+		"snapshot done": func(s *CaptureStatus) { s.Snapshot.Done = true },
+		"table done":    func(s *CaptureStatus) { s.Snapshot.Tables[0].Done = true },
+		"slot inactive": func(s *CaptureStatus) { s.Slot.Active = false },
+		"lag unknown":   func(s *CaptureStatus) { s.Lag.Bytes = -1 },
+		"lag appears":   func(s *CaptureStatus) { s.Lag = nil },
+		"schema changes": func(s *CaptureStatus) {
+			s.SchemaChanges = []SchemaChange{{Table: "public.t", Change: "column x added"}}
+		},
+	} {
+		s := base()
+		change(&s)
+		if base().SameState(s) {
+			t.Errorf("%s: SameState is true", name)
+		}
+	}
+}

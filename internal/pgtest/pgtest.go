@@ -78,13 +78,21 @@ func NewJobState(t testing.TB) (string, *pgxpool.Pool) {
 // and stops it when the test ends.
 func NewCluster(t testing.TB) *pgcluster.Cluster {
 	t.Helper()
+	return NewClusterWith(t, nil)
+}
+
+// NewClusterWith is NewCluster with extra postgresql.conf settings, such
+// as more replication slots and connections than the shared server's for
+// a test of many captures.
+func NewClusterWith(t testing.TB, settings map[string]string) *pgcluster.Cluster {
+	t.Helper()
 	dir, err := os.MkdirTemp("", "cdcq-pgtest-")
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	c, err := pgcluster.Start(ctx, pgcluster.Config{DataDir: dir + "/data"})
+	c, err := pgcluster.Start(ctx, pgcluster.Config{DataDir: dir + "/data", Settings: settings})
 	if err != nil {
 		t.Fatal(err)
 	}

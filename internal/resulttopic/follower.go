@@ -169,7 +169,7 @@ const gateRefresh = 100 * time.Millisecond
 // follow reads one environment's result topic until ctx ends or an error.
 func (f *Follower) follow(ctx context.Context, env string) error {
 	topic := names.ResultTopic(env)
-	if err := kafkabus.EnsureTopics(ctx, f.cfg.Kafka, kafkabus.Topic{Name: topic, Partitions: 1}); err != nil {
+	if err := kafkabus.EnsureTopics(ctx, f.cfg.Kafka, kafkabus.Topic{Name: topic, Partitions: 1, Configs: kafkabus.ResultTopicConfigs()}); err != nil {
 		return err
 	}
 	cl, err := f.cfg.Kafka.NewClient(kgo.ConsumeTopics(topic),

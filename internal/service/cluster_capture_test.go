@@ -232,6 +232,26 @@ func checkTopics(t *testing.T, dbz, emb *captureSide) {
 	if !slices.Equal(topics[dbz.name], topics[emb.name]) {
 		t.Errorf("topics: Debezium %v, embedded %v", topics[dbz.name], topics[emb.name])
 	}
+	// Both create their topics with the same settings (Debezium through
+	// topic.creation.*): change topics deleted, never compacted, kept for
+	// ever by default; the heartbeat topic compacted.
+	for _, side := range []*captureSide{dbz, emb} {
+		want := map[string]map[string]string{
+			side.topic("notes"):                {"cleanup.policy": "delete", "retention.ms": "-1"},
+			"__debezium-heartbeat." + side.env: {"cleanup.policy": "compact"},
+		}
+		rcs, err := kadm.NewClient(side.client(t)).DescribeTopicConfigs(context.Background(), slices.Collect(maps.Keys(want))...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, rc := range rcs {
+			for _, c := range rc.Configs {
+				if w, ok := want[rc.Name][c.Key]; ok && (c.Value == nil || *c.Value != w) {
+					t.Errorf("%s: topic %s has %s=%v, want %s", side.name, rc.Name, c.Key, c.MaybeValue(), w)
+				}
+			}
+		}
+	}
 	heartbeats := map[string]*kgo.Record{}
 	for _, side := range []*captureSide{dbz, emb} {
 		topic := "__debezium-heartbeat." + side.env

@@ -19,6 +19,7 @@ import (
 	"github.com/cdcq/cdcq/internal/flink"
 	"github.com/cdcq/cdcq/internal/flink/kafkatopics"
 	"github.com/cdcq/cdcq/internal/flink/processor"
+	"github.com/cdcq/cdcq/internal/history"
 	"github.com/cdcq/cdcq/internal/jobs"
 	"github.com/cdcq/cdcq/internal/kafkaconnect"
 	"github.com/cdcq/cdcq/internal/kafkasec"
@@ -46,6 +47,13 @@ func Engines(cfg config.Config, inf *Infra, logger *slog.Logger) (WorkerDeps, er
 		return WorkerDeps{}, err
 	}
 	deps.Source = source
+	deps.LagSampleInterval = cfg.LagSampleInterval
+	// Every worker prunes the job history; the deletes are idempotent.
+	pruner, err := history.New(history.Config{Pool: inf.Pool, Retention: cfg.HistoryRetention, Logger: logger})
+	if err != nil {
+		return WorkerDeps{}, err
+	}
+	deps.Background = append(deps.Background, pruner.Run)
 	logger.Info("source policy", "rules", source.Policy().Describe())
 	// The embedded engines tell the status poller, wherever it runs, when
 	// a status changes (RunWorker listens while it leads the poller).
@@ -63,6 +71,7 @@ func Engines(cfg config.Config, inf *Infra, logger *slog.Logger) (WorkerDeps, er
 		engine, err := capture.New(capture.Config{
 			Pool: inf.Pool, Sealer: inf.Sealer, Kafka: inf.Kafka(), Logger: logger, Source: source,
 			Version: dbzjson.Version(Version), StatusChanged: nudges.Notify,
+			ChangeTopicRetention: cfg.ChangeTopicRetention,
 		})
 		if err != nil {
 			return WorkerDeps{}, err
@@ -94,7 +103,7 @@ func Engines(cfg config.Config, inf *Infra, logger *slog.Logger) (WorkerDeps, er
 			return nil
 		})
 	} else {
-		proc, err := embeddedProcessor(inf, snapshots(deps.Capture), nudges.Notify, logger)
+		proc, err := embeddedProcessor(inf, snapshots(deps.Capture), nudges.Notify, cfg.ChangeTopicRetention, logger)
 		if err != nil {
 			return WorkerDeps{}, err
 		}
@@ -125,7 +134,7 @@ func snapshots(c handlers.Capture) handlers.SnapshotReporter {
 // embeddedProcessor runs cached queries in cdcq's incremental engine, in
 // the workers; a query is LIVE once the capture's snapshot is complete and
 // read.
-func embeddedProcessor(inf *Infra, snaps handlers.SnapshotReporter, changed func(environmentID string), logger *slog.Logger) (*embedded.Processor, error) {
+func embeddedProcessor(inf *Infra, snaps handlers.SnapshotReporter, changed func(environmentID string), changeTopicRetention time.Duration, logger *slog.Logger) (*embedded.Processor, error) {
 	store, err := projections.NewStore(inf.Pool)
 	if err != nil {
 		return nil, err
@@ -137,6 +146,7 @@ func embeddedProcessor(inf *Infra, snaps handlers.SnapshotReporter, changed func
 	return embedded.New(embedded.Config{
 		Kafka: inf.Kafka(), DatabaseURL: inf.DatabaseURL, SessionTimeout: inf.LeaseTimeout, Results: res, Queries: store,
 		NewEngine: embedded.NewIVMEngine, Snapshots: snaps, StatusChanged: changed, Logger: logger,
+		ChangeTopicRetention: changeTopicRetention,
 	})
 }
 
@@ -325,7 +335,7 @@ func kafkaConnectCapture(cfg config.Config, source *pgsource.Client) (*debezium.
 	if err != nil {
 		return nil, fmt.Errorf("CDCQ_CONNECT_URL: %w", err)
 	}
-	capture, err := debezium.New(connect, source, debezium.Config{SecretsDir: cfg.ConnectSecretsDir})
+	capture, err := debezium.New(connect, source, debezium.Config{SecretsDir: cfg.ConnectSecretsDir, ChangeTopicRetention: cfg.ChangeTopicRetention})
 	if err != nil {
 		return nil, fmt.Errorf("CDCQ_CONNECT_SECRETS_DIR: %w", err)
 	}

@@ -188,6 +188,9 @@ type WorkerDeps struct {
 	// Source reaches source databases for the catalog checks and the
 	// schema watcher (SourceClient); nil is the strict source policy.
 	Source *pgsource.Client
+	// LagSampleInterval is the status poller's
+	// (handlers.StatusPollerConfig.LagSampleInterval; 0: its default).
+	LagSampleInterval time.Duration
 }
 
 // RunWorker consumes the control topic, projects the events topic into
@@ -225,7 +228,7 @@ func RunWorker(ctx context.Context, inf *Infra, deps WorkerDeps, statusInterval 
 	}
 	poller, err := handlers.NewStatusPoller(handlers.StatusPollerConfig{
 		Connections: store, Capture: deps.Capture, Queries: store, Processor: deps.Processor,
-		Events: evs, Sealer: inf.Sealer, Interval: statusInterval, Logger: logger,
+		Events: evs, Sealer: inf.Sealer, Interval: statusInterval, LagSampleInterval: deps.LagSampleInterval, Logger: logger,
 	})
 	if err != nil {
 		return err

@@ -72,6 +72,13 @@ type Config struct {
 	// StatusInterval is the status poller's period (CDCQ_STATUS_INTERVAL,
 	// a Go duration, default 10s).
 	StatusInterval time.Duration
+	// CheckpointInterval is how often the embedded engine checkpoints a
+	// live cached query's state into the job-state database, so that a
+	// restart goes on from there instead of reading the change topics
+	// from their start (CDCQ_CHECKPOINT_INTERVAL, a Go duration, default
+	// 30s; "off" gives -1: no checkpoints). A query also checkpoints after
+	// every 100,000 source records.
+	CheckpointInterval time.Duration
 	// Partitions of the control and events topics when cdcq creates them
 	// (CDCQ_TOPIC_PARTITIONS, default 12).
 	Partitions int32
@@ -167,6 +174,11 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	}
 	var err error
 	if c.StatusInterval, err = duration(getenv, "CDCQ_STATUS_INTERVAL", 10*time.Second); err != nil {
+		return Config{}, err
+	}
+	if strings.TrimSpace(getenv("CDCQ_CHECKPOINT_INTERVAL")) == "off" {
+		c.CheckpointInterval = -1
+	} else if c.CheckpointInterval, err = duration(getenv, "CDCQ_CHECKPOINT_INTERVAL", 30*time.Second); err != nil {
 		return Config{}, err
 	}
 	p, err := integer(getenv, "CDCQ_TOPIC_PARTITIONS", 12, 1, 10000)

@@ -136,6 +136,11 @@ func (q *Query) RestoreState(r io.Reader) error {
 		if width != uint64(s.width) {
 			return fmt.Errorf("%w: %s has %d columns, the checkpoint %d", errBadState, s.src.Alias, s.width, width)
 		}
+		if n > uint64(len(s.rows)) {
+			// Room for the rows at once (a wrong count only costs memory
+			// until the end of the data shows it wrong).
+			s.rows = make(map[string]*srow, min(n, reserveMax))
+		}
 		for range n {
 			rowGen := uint32(d.uvarint())
 			row := make(Row, s.width)

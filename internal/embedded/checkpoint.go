@@ -81,6 +81,9 @@ const (
 	DefaultCheckpointEvents   = 100_000
 )
 
+// checkpointWriteTimeout bounds one checkpoint's write.
+const checkpointWriteTimeout = 2 * time.Minute
+
 // checkpointer writes a live query's checkpoints: the state is serialised
 // on the runner's goroutine (the engine is not safe for concurrent use),
 // then compressed and stored by a goroutine of its own while the runner
@@ -138,7 +141,11 @@ func (c *checkpointer) take(ctx context.Context, positions map[string]map[int32]
 	done := make(chan error, 1)
 	c.done = done
 	go func() {
-		err := c.store.SaveCheckpoint(ctx, c.queryID, ck)
+		// A run that stops lets the write finish (run waits for it): the
+		// next run starts from it.
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), checkpointWriteTimeout)
+		defer cancel()
+		err := c.store.SaveCheckpoint(wctx, c.queryID, ck)
 		if err == nil {
 			c.log.Info("cached query: checkpoint written", "events", ck.Events, "state_bytes", len(state),
 				"serialise_ms", serialised.Milliseconds(), "total_ms", time.Since(started).Milliseconds())

@@ -205,6 +205,11 @@ func BenchmarkRestartVsHistory(b *testing.B) {
 				fmt.Printf("restart-vs-history: rows=%d changes=%d checkpoint=no seconds=%.2f\n", rows, changes, rebuild.Seconds())
 				fmt.Printf("restart-vs-history: rows=%d changes=%d checkpoint=yes seconds=%.2f (checkpoint: %s bytes, serialised in %s ms, written in %s ms)\n",
 					rows, changes, restored.Seconds(), m[1], m[2], m[3])
+				for _, line := range strings.Split(logs.String(), "\n") {
+					if strings.Contains(line, "restored") || strings.Contains(line, "caught up") || strings.Contains(line, "checkpoint written") {
+						b.Log(line)
+					}
+				}
 				b.ReportMetric(rebuild.Seconds(), "s-rebuild")
 				b.ReportMetric(restored.Seconds(), "s-from-checkpoint")
 				if _, err := pool.Exec(context.Background(), `DELETE FROM query_checkpoints`); err != nil {

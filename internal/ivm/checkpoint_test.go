@@ -3,7 +3,10 @@ package ivm
 import (
 	"bytes"
 	"errors"
+	"math/rand/v2"
+	"os"
 	"slices"
+	"strconv"
 	"testing"
 
 	"github.com/cdcq/cdcq/internal/dbzjson"
@@ -113,4 +116,61 @@ func TestCheckpointRefusesWhatDoesNotFit(t *testing.T) {
 	if err := used.RestoreState(bytes.NewReader(whole)); err == nil {
 		t.Fatal("restore into a query that applied a record: no error")
 	}
+}
+
+// BenchmarkCheckpoint measures WriteState (which holds a live query up)
+// and RestoreState over a sales state of CDCQ_BENCH_CHECKPOINT_ROWS rows
+// (default 1,000,000):
+//
+//	go test -run '^$' -bench Checkpoint -benchtime 3x ./internal/ivm/
+func BenchmarkCheckpoint(b *testing.B) {
+	rows := 1_000_000
+	if v := os.Getenv("CDCQ_BENCH_CHECKPOINT_ROWS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			b.Fatalf("CDCQ_BENCH_CHECKPOINT_ROWS: %q", v)
+		}
+		rows = n
+	}
+	const sql = "SELECT region, count(*), sum(amount), avg(amount), sum(qty) AS qty FROM sales GROUP BY region"
+	rng := rand.New(rand.NewPCG(1, 2))
+	q, err := New(compilePlan(b, "unit.prisma", sql))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for id := range rows {
+		rec := benchSale(rng, id)
+		key, err := dbzjson.Key(benchSales, rec)
+		if err != nil {
+			b.Fatal(err)
+		}
+		val, err := dbzjson.Envelope(benchSales, dbzjson.OpCreate, nil, rec, dbzjson.Source{Name: "env", LSN: int64(id + 1)}, 1)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := q.ApplyRecord(0, key, val); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var buf bytes.Buffer
+	b.Run("write", func(b *testing.B) {
+		for range b.N {
+			buf.Reset()
+			if err := q.WriteState(&buf); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(buf.Len()), "bytes")
+	})
+	b.Run("restore", func(b *testing.B) {
+		for range b.N {
+			r, err := New(q.plan)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := r.RestoreState(bytes.NewReader(buf.Bytes())); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

@@ -27,9 +27,11 @@ type Checkpointer interface {
 	// StateFormat names the format of CheckpointState; a checkpoint of
 	// another format is never restored.
 	StateFormat() string
-	// CheckpointState serialises the state; it is called between batches
-	// (after Changes), never with records kept for the next batch.
-	CheckpointState() ([]byte, error)
+	// CheckpointState takes the state; it is called between batches
+	// (after Changes), never with records kept for the next batch. What
+	// it returns serialises that state, and may run in another goroutine
+	// while the engine goes on: only taking the state holds it up.
+	CheckpointState() (func() ([]byte, error), error)
 	// RestoreState loads a state CheckpointState wrote for the same plan
 	// into an engine that applied nothing yet.
 	RestoreState(state []byte) error
@@ -46,16 +48,19 @@ type SnapshotRequester interface {
 // StateFormat is ivm's checkpoint format.
 func (e *ivmEngine) StateFormat() string { return ivm.CheckpointVersion }
 
-// CheckpointState writes the query's state.
-func (e *ivmEngine) CheckpointState() ([]byte, error) {
+// CheckpointState takes the query's state (ivm.Query.State).
+func (e *ivmEngine) CheckpointState() (func() ([]byte, error), error) {
 	if len(e.raw) > 0 {
 		return nil, errors.New("checkpoint with records not applied yet")
 	}
-	var buf bytes.Buffer
-	if err := e.q.WriteState(&buf); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
+	st := e.q.State()
+	return func() ([]byte, error) {
+		var buf bytes.Buffer
+		if err := st.Write(&buf); err != nil {
+			return nil, err
+		}
+		return buf.Bytes(), nil
+	}, nil
 }
 
 // RestoreState loads a checkpoint.
@@ -125,14 +130,14 @@ func (c *checkpointer) take(ctx context.Context, positions map[string]map[int32]
 		return nil // the previous one is still being written
 	}
 	started := time.Now()
-	state, err := c.eng.CheckpointState()
+	encode, err := c.eng.CheckpointState()
 	if err != nil {
 		c.log.Warn("cached query: checkpoint not taken", "error", err)
 		c.last, c.lastEvents = time.Now(), eventsApplied
 		return nil
 	}
-	serialised := time.Since(started)
-	ck := results.Checkpoint{Fingerprint: c.fingerprint, Events: c.base + eventsApplied, State: state,
+	held := time.Since(started) // how long the live query waited
+	ck := results.Checkpoint{Fingerprint: c.fingerprint, Events: c.base + eventsApplied,
 		Positions: make(map[string]map[int32]int64, len(positions))}
 	for t, ps := range positions {
 		ck.Positions[t] = maps.Clone(ps)
@@ -145,10 +150,17 @@ func (c *checkpointer) take(ctx context.Context, positions map[string]map[int32]
 		// next run starts from it.
 		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), checkpointWriteTimeout)
 		defer cancel()
-		err := c.store.SaveCheckpoint(wctx, c.queryID, ck)
+		state, err := encode()
+		if err != nil {
+			done <- fmt.Errorf("serialise: %w", err)
+			return
+		}
+		ck.State = state
+		serialised := time.Since(started)
+		err = c.store.SaveCheckpoint(wctx, c.queryID, ck)
 		if err == nil {
 			c.log.Info("cached query: checkpoint written", "events", ck.Events, "state_bytes", len(state),
-				"serialise_ms", serialised.Milliseconds(), "total_ms", time.Since(started).Milliseconds())
+				"held_ms", held.Milliseconds(), "serialise_ms", serialised.Milliseconds(), "total_ms", time.Since(started).Milliseconds())
 		}
 		done <- err
 	}()

@@ -34,12 +34,53 @@ var checkpointMagic = []byte("CDCQIVM1")
 // must not be called while a batch is half applied; between ApplyBatch
 // calls it is always consistent.
 func (q *Query) WriteState(w io.Writer) error {
+	return q.State().Write(w)
+}
+
+// State is the query's state at one moment, as State took it: the rows'
+// values are shared with the query (values are immutable, and a stored
+// row's values are replaced, never changed in place), so taking it costs
+// one pass over the rows, and writing it can run in another goroutine
+// while the query goes on.
+type State struct {
+	sources []stateSource
+}
+
+type stateSource struct {
+	snapLSN, snapTx int64
+	gen             uint32
+	resetting       bool
+	width           int
+	rows            []stateRow
+}
+
+type stateRow struct {
+	vals Row
+	gen  uint32
+}
+
+// State takes the query's state for Write. Like WriteState, not while a
+// batch is half applied.
+func (q *Query) State() *State {
+	st := &State{sources: make([]stateSource, len(q.sources))}
+	for i, s := range q.sources {
+		rows := make([]stateRow, 0, len(s.rows))
+		for _, r := range s.rows {
+			rows = append(rows, stateRow{vals: r.vals, gen: r.gen})
+		}
+		st.sources[i] = stateSource{snapLSN: s.snapLSN, snapTx: s.snapTx, gen: s.gen, resetting: s.resetting, width: s.width, rows: rows}
+	}
+	return st
+}
+
+// Write writes the state in the checkpoint format RestoreState reads.
+func (st *State) Write(w io.Writer) error {
 	bw := bufio.NewWriterSize(w, 1<<20)
 	bw.Write(checkpointMagic)
 	var buf []byte
-	buf = binary.AppendUvarint(buf[:0], uint64(len(q.sources)))
+	buf = binary.AppendUvarint(buf[:0], uint64(len(st.sources)))
 	bw.Write(buf)
-	for _, s := range q.sources {
+	for _, s := range st.sources {
 		buf = binary.AppendVarint(buf[:0], s.snapLSN)
 		buf = binary.AppendVarint(buf, s.snapTx)
 		buf = binary.AppendUvarint(buf, uint64(s.gen))

@@ -354,6 +354,20 @@ func (e *Engine) SnapshotProgress(ctx context.Context, environmentID string) (jo
 	return out, nil
 }
 
+// RequestSnapshot makes the environment's capture take a whole new
+// snapshot, as it does when its replication slot is gone: a cached query
+// whose change-topic records were deleted by the broker's retention before
+// it read them asks for one (embedded.SnapshotRequester). SnapshotProgress
+// says not Done from now until that snapshot is complete. reason is
+// logged by the capture.
+func (e *Engine) RequestSnapshot(ctx context.Context, environmentID, reason string) error {
+	if err := e.store.requestSnapshot(ctx, environmentID, reason); err != nil {
+		return err
+	}
+	e.statusChanged(environmentID)
+	return nil
+}
+
 // status turns a row into a status.
 func (e *Engine) status(row captureRow, ok bool, now time.Time) jobs.CaptureStatus {
 	switch {

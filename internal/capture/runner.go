@@ -282,6 +282,9 @@ func (e *Engine) capture(ctx context.Context, cancel context.CancelCauseFunc, wg
 	defer repl.Close(context.Background())
 
 	if row.SnapshotLSN == nil || !slot.exists {
+		if row.SnapshotRequested != "" {
+			log.Warn("embedded capture: a new snapshot was requested; taking it", "requested_by", row.SnapshotRequested)
+		}
 		if row.SnapshotLSN != nil {
 			log.Warn("embedded capture: the replication slot is gone; taking a new snapshot", "slot", row.SlotName)
 			if err := e.store.setSnapshotLSN(ctx, row.EnvironmentID, row.Version, nil, nil); err != nil {

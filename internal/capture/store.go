@@ -50,6 +50,9 @@ type captureRow struct {
 	LastError         string
 	LastErrorTerminal bool
 	HeartbeatAt       *time.Time
+	// SnapshotRequested says who asked for a new snapshot and why
+	// (requestSnapshot), until that snapshot completes.
+	SnapshotRequested string
 }
 
 // store reads and writes embedded_captures in the job-state database.
@@ -59,14 +62,14 @@ type store struct {
 
 const rowColumns = `environment_id, connection_sealed, slot_name, publication_name, topic_prefix,
 	deleted, version, snapshot_lsn, phase, worker, snapshot, lag, warnings,
-	last_error, last_error_terminal, heartbeat_at`
+	last_error, last_error_terminal, heartbeat_at, snapshot_requested`
 
 func scanRow(r pgx.Row) (captureRow, error) {
 	var c captureRow
 	var snap, lag, warnings []byte
 	err := r.Scan(&c.EnvironmentID, &c.ConnectionSealed, &c.SlotName, &c.PublicationName, &c.TopicPrefix,
 		&c.Deleted, &c.Version, &c.SnapshotLSN, &c.Phase, &c.Worker, &snap, &lag, &warnings,
-		&c.LastError, &c.LastErrorTerminal, &c.HeartbeatAt)
+		&c.LastError, &c.LastErrorTerminal, &c.HeartbeatAt, &c.SnapshotRequested)
 	if err != nil {
 		return c, err
 	}
@@ -225,13 +228,46 @@ func (s *store) setSnapshotLSN(ctx context.Context, environmentID string, versio
 		return err
 	}
 	tag, err := leader.FencedExec(ctx, s.pool, `
-		UPDATE embedded_captures SET snapshot_lsn = $3, snapshot = $4, updated_at = now()
+		UPDATE embedded_captures SET snapshot_lsn = $3, snapshot = $4, updated_at = now(),
+			snapshot_requested = CASE WHEN $3::bigint IS NULL THEN snapshot_requested ELSE '' END
 		WHERE environment_id = $1 AND version = $2 AND NOT deleted`, environmentID, version, lsn, snap)
 	if err != nil {
 		return fmt.Errorf("record snapshot of embedded capture %s: %w", environmentID, err)
 	}
 	if tag.RowsAffected() == 0 {
 		return errNotWanted
+	}
+	return nil
+}
+
+// requestSnapshot makes the capture take a new snapshot: it forgets that
+// its snapshot is complete (the queries of the environment then wait for
+// the new one, SnapshotProgress) and bumps the version, so that a running
+// session restarts (the reporter sees errChanged) and, finding no
+// snapshot, starts one as after a crash during a snapshot. A deleted or
+// unknown capture gives errNotWanted.
+//
+// A request while an earlier one's snapshot is still to complete changes
+// nothing: that snapshot's records all follow the earlier request, so a
+// query that reads the topics from their log start reads them all.
+func (s *store) requestSnapshot(ctx context.Context, environmentID, reason string) error {
+	tag, err := s.pool.Exec(ctx, `
+		UPDATE embedded_captures AS c SET snapshot_lsn = NULL, snapshot = NULL, snapshot_requested = $2,
+			version = version + 1, updated_at = now()
+		WHERE environment_id = $1 AND NOT deleted
+		  AND NOT (c.snapshot_lsn IS NULL AND c.snapshot_requested <> '')`, environmentID, reason)
+	if err != nil {
+		return fmt.Errorf("request a snapshot of embedded capture %s: %w", environmentID, err)
+	}
+	if tag.RowsAffected() == 0 {
+		var deleted bool
+		err := s.pool.QueryRow(ctx, `SELECT deleted FROM embedded_captures WHERE environment_id = $1`, environmentID).Scan(&deleted)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows) || (err == nil && deleted):
+			return errNotWanted
+		case err != nil:
+			return fmt.Errorf("request a snapshot of embedded capture %s: %w", environmentID, err)
+		}
 	}
 	return nil
 }

@@ -94,6 +94,13 @@ type Config struct {
 	// whose only change is its lag or retained WAL
 	// (CDCQ_LAG_SAMPLE_INTERVAL, a Go duration, default 1m).
 	LagSampleInterval time.Duration
+	// CheckpointInterval is how often the embedded engine checkpoints a
+	// live cached query's state into the job-state database, so that a
+	// restart goes on from there instead of reading the change topics
+	// from their start (CDCQ_CHECKPOINT_INTERVAL, a Go duration, default
+	// 30s; "off" gives -1: no checkpoints). A query also checkpoints after
+	// every 100,000 source records.
+	CheckpointInterval time.Duration
 	// Partitions of the control and events topics when cdcq creates them
 	// (CDCQ_TOPIC_PARTITIONS, default 12).
 	Partitions int32
@@ -204,6 +211,11 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		return Config{}, err
 	}
 	if c.LagSampleInterval, err = duration(getenv, "CDCQ_LAG_SAMPLE_INTERVAL", time.Minute); err != nil {
+		return Config{}, err
+	}
+	if strings.TrimSpace(getenv("CDCQ_CHECKPOINT_INTERVAL")) == "off" {
+		c.CheckpointInterval = -1
+	} else if c.CheckpointInterval, err = duration(getenv, "CDCQ_CHECKPOINT_INTERVAL", 30*time.Second); err != nil {
 		return Config{}, err
 	}
 	p, err := integer(getenv, "CDCQ_TOPIC_PARTITIONS", 12, 1, 10000)

@@ -61,7 +61,15 @@ type Config struct {
 	// creates for tables never written yet (kafkabus.ChangeTopicConfigs;
 	// 0: kept for ever), the capture's own setting.
 	ChangeTopicRetention time.Duration
-	Logger               *slog.Logger
+	// CheckpointInterval and CheckpointEvents say how often a live
+	// query's state is checkpointed into the job-state database (after
+	// this long or this many source records, whichever comes first), so
+	// that a restart goes on from there instead of reading the change
+	// topics from their start. Defaults DefaultCheckpointInterval and
+	// DefaultCheckpointEvents; a negative interval turns checkpoints off.
+	CheckpointInterval time.Duration
+	CheckpointEvents   int64
+	Logger             *slog.Logger
 }
 
 // Processor is the Processor port's embedded implementation, and the
@@ -95,12 +103,22 @@ func New(cfg Config) (*Processor, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	switch {
+	case cfg.CheckpointInterval == 0:
+		cfg.CheckpointInterval = DefaultCheckpointInterval
+	case cfg.CheckpointInterval < 0:
+		cfg.CheckpointInterval = 0
+	}
+	if cfg.CheckpointEvents <= 0 {
+		cfg.CheckpointEvents = DefaultCheckpointEvents
+	}
 	host, _ := os.Hostname()
 	return &Processor{cfg: cfg, wake: make(chan struct{}, 1), runner: &runner{
 		kafka: cfg.Kafka, results: cfg.Results, newEngine: cfg.NewEngine,
 		owner: fmt.Sprintf("%s/%d", host, os.Getpid()), logger: cfg.Logger, progressEvery: cfg.ProgressEvery,
 		snapshots: cfg.Snapshots, snapshotEvery: cfg.SnapshotEvery, changed: cfg.StatusChanged,
 		changeTopicRetention: cfg.ChangeTopicRetention,
+		checkpointEvery:      cfg.CheckpointInterval, checkpointEvents: cfg.CheckpointEvents,
 	}}, nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/cdcq/cdcq/handlers"
@@ -60,6 +61,12 @@ type runner struct {
 	changed func(environmentID string)
 	// changeTopicRetention is Config.ChangeTopicRetention.
 	changeTopicRetention time.Duration
+	// checkpointEvery and checkpointEvents say how often a live query's
+	// checkpoint is taken: after this long or this many events, whichever
+	// comes first (Config.CheckpointInterval, CheckpointEvents); never
+	// when checkpointEvery is 0.
+	checkpointEvery  time.Duration
+	checkpointEvents int64
 }
 
 // statusChanged calls changed.
@@ -103,13 +110,43 @@ func (r *runner) run(ctx context.Context, q projections.ActiveQuery) error {
 	if err := kafkabus.EnsureTopics(ctx, r.kafka, want...); err != nil {
 		return err
 	}
-	cl, err := r.kafka.NewClient(kgo.ConsumeTopics(topics...),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.ProducerLinger(0),
+	// A checkpoint of this query lets it go on from where it was instead
+	// of reading its topics from their start.
+	var ckpt *checkpointer
+	var from map[string]map[int32]int64
+	epochs := &captureEpochs{log: log}
+	if c, ok := eng.(Checkpointer); ok && r.checkpointEvery > 0 {
+		ckpt = &checkpointer{eng: c, store: r.results, log: log, queryID: q.QueryID, epochs: epochs,
+			fingerprint: fingerprint(c.StateFormat(), q.Schema, q.SQLQuery, compiled.Plan, topics),
+			every:       r.checkpointEvery, events: r.checkpointEvents, last: time.Now()}
+		if eng, from, err = r.restore(ctx, log, q.QueryID, compiled.Plan, eng, ckpt); err != nil {
+			return err
+		}
+		ckpt.eng = eng.(Checkpointer)
+	}
+	positions, lost, err := r.startPositions(ctx, topics, from)
+	if errors.Is(err, errCheckpointAhead) {
+		log.Warn("cached query: checkpoint ignored; rebuilding from the topics", "error", err)
+		if eng, err = r.newEngine(compiled.Plan, q.QueryID); err != nil {
+			return r.fail(ctx, q.QueryID, err)
+		}
+		ckpt.eng, ckpt.base = eng.(Checkpointer), 0
+		epochs.max = nil
+		positions, lost, err = r.startPositions(ctx, topics, nil)
+	}
+	if err != nil {
+		return err
+	}
+	cl, err := r.kafka.NewClient(consumeFrom(positions), kgo.ProducerLinger(0),
 		// A poll's records are applied as one batch: while catching up,
 		// larger batches recompute each group's row less often (4 MiB is
 		// about 10,000 snapshot records; larger made the in-process
 		// broker slower to serve the capture's writes).
-		kgo.FetchMaxPartitionBytes(4<<20), kgo.FetchMaxBytes(8<<20))
+		kgo.FetchMaxPartitionBytes(4<<20), kgo.FetchMaxBytes(8<<20),
+		// Records deleted by retention while the query reads them are
+		// not skipped silently: the run ends and the next one sees what
+		// is gone (startPositions).
+		kgo.ConsumeResetOffset(kgo.NoResetOffset()))
 	if err != nil {
 		return err
 	}
@@ -127,11 +164,28 @@ func (r *runner) run(ctx context.Context, q projections.ActiveQuery) error {
 	if err != nil {
 		return err
 	}
-	p := results.Progress{State: results.StateCatchingUp, Positions: map[string]map[int32]int64{}, Owner: r.owner}
+	p := results.Progress{State: results.StateCatchingUp, Positions: positions, Owner: r.owner}
 	h := &hydration{r: r, env: q.EnvironmentID, adm: kadm.NewClient(cl), topics: topics, tables: map[string]bool{}, reserve: reserveFor(eng)}
 	for _, src := range compiled.Plan.Sources {
 		h.tables[src.Schema+"."+src.Name] = true
 	}
+	if lost != "" {
+		// The broker's retention deleted records the query needs: rows
+		// they held would be missing from the result. A new snapshot of
+		// the source brings every row back (the engine drops the rows
+		// the snapshot lacks when it ends); until it is complete and
+		// read, the result is not LIVE.
+		p.LastError = "change records were deleted by the topics' retention before the query read them (" + lost + "); waiting for a new snapshot of the source"
+		log.Warn("cached query: change records it needs are gone; requesting a new snapshot", "lost", lost)
+		req, ok := r.snapshots.(SnapshotRequester)
+		if !ok {
+			return r.fail(ctx, q.QueryID, fmt.Errorf("change records were deleted by the topics' retention before the query read them (%s), and the capture cannot take a new snapshot; delete and create the query again once the source was captured anew", lost))
+		}
+		if err := req.RequestSnapshot(ctx, q.EnvironmentID, "cached query "+q.QueryID+": change records deleted by retention"); err != nil {
+			return fmt.Errorf("request a new snapshot: %w", err)
+		}
+	}
+	defer ckpt.collect(true) // a write under way ends before the run does
 	if err := h.check(ctx); err != nil {
 		return err
 	}
@@ -141,7 +195,6 @@ func (r *runner) run(ctx context.Context, q projections.ActiveQuery) error {
 	}
 	r.statusChanged(q.EnvironmentID) // running, catching up
 	p.Continues = true
-	epochs := captureEpochs{log: log}
 	live := false
 	lastProgress := time.Now()
 	log.Info("cached query started", "topics", topics)
@@ -162,11 +215,18 @@ func (r *runner) run(ctx context.Context, q projections.ActiveQuery) error {
 			return nil
 		}
 		var fetchErr error
-		fetches.EachError(func(topic string, _ int32, err error) {
+		var outOfRange error
+		fetches.EachError(func(topic string, partition int32, err error) {
+			if errors.Is(err, kerr.OffsetOutOfRange) && outOfRange == nil {
+				outOfRange = fmt.Errorf("read %s partition %d at offset %d: %w", topic, partition, p.Positions[topic][partition], err)
+			}
 			if fetchErr == nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
 				fetchErr = fmt.Errorf("read %s: %w", topic, err)
 			}
 		})
+		if outOfRange != nil {
+			return outOfRange
+		}
 		if fetchErr != nil {
 			p.LastError = fetchErr.Error()
 			log.Warn("read source topic", "error", p.LastError)
@@ -275,6 +335,9 @@ func (r *runner) run(ctx context.Context, q projections.ActiveQuery) error {
 				}
 				continue
 			}
+			if lost != "" {
+				p.LastError, lost = "", "" // the new snapshot is read
+			}
 			if err := r.goLive(ctx, pub, q.QueryID, eng, previous, &p); err != nil {
 				return r.stopIfDeleted(err)
 			}
@@ -282,12 +345,18 @@ func (r *runner) run(ctx context.Context, q projections.ActiveQuery) error {
 			live = true
 			lastProgress = time.Now()
 			log.Info("cached query caught up", "events", p.EventsApplied)
+			if err := r.checkpoint(ctx, ckpt, &p); err != nil {
+				return err
+			}
 			continue
 		}
 		if len(changes) == 0 && (!read || time.Since(lastProgress) < r.progressEvery) {
 			// The result in Postgres reflects every record read.
 			if err := fresh.update(ctx, p.Positions); err != nil {
 				return r.stopIfDeleted(err)
+			}
+			if err := r.checkpoint(ctx, ckpt, &p); err != nil {
+				return err
 			}
 			continue
 		}
@@ -301,6 +370,9 @@ func (r *runner) run(ctx context.Context, q projections.ActiveQuery) error {
 		}
 		if err := fresh.update(ctx, p.Positions); err != nil {
 			return r.stopIfDeleted(err)
+		}
+		if err := r.checkpoint(ctx, ckpt, &p); err != nil {
+			return err
 		}
 	}
 }
@@ -345,6 +417,61 @@ func (c *captureEpochs) stale(rec *kgo.Record) bool {
 	}
 	c.dropped++
 	return true
+}
+
+// checkpoint takes a checkpoint of a live query when one is due. It
+// returns an error only when the query was deleted or went stale.
+func (r *runner) checkpoint(ctx context.Context, c *checkpointer, p *results.Progress) error {
+	if !c.due(p.EventsApplied) {
+		return nil
+	}
+	return r.stopIfDeleted(c.take(ctx, p.Positions, p.EventsApplied))
+}
+
+// restore loads the query's checkpoint into eng and returns the engine to
+// use and the positions to read from (nil: from the topics' start). A
+// checkpoint of another query text, schema or plan, or one that does not
+// load, is ignored: the query is rebuilt from the topics, with a fresh
+// engine.
+func (r *runner) restore(ctx context.Context, log *slog.Logger, queryID string, plan *sqlplan.Plan, eng Engine, c *checkpointer) (Engine, map[string]map[int32]int64, error) {
+	ck, err := r.results.LoadCheckpoint(ctx, queryID)
+	switch {
+	case errors.Is(err, results.ErrNotFound):
+		return eng, nil, nil
+	case err != nil && ctx.Err() != nil:
+		return nil, nil, ctx.Err()
+	case err != nil:
+		log.Warn("cached query: checkpoint ignored; rebuilding from the topics", "error", err)
+		return eng, nil, nil
+	case ck.Fingerprint != c.fingerprint:
+		log.Info("cached query: the checkpoint is of another query text, schema or engine; rebuilding from the topics")
+		return eng, nil, nil
+	}
+	started := time.Now()
+	if err := eng.(Checkpointer).RestoreState(ck.State); err != nil {
+		log.Warn("cached query: checkpoint does not load; rebuilding from the topics", "error", err)
+		fresh, nerr := r.newEngine(plan, queryID)
+		if nerr != nil {
+			return nil, nil, nerr
+		}
+		return fresh, nil, nil
+	}
+	c.base = ck.Events
+	c.epochs.max = ck.CaptureEpochs
+	log.Info("cached query: restored from its checkpoint", "written_at", ck.WrittenAt, "events", ck.Events,
+		"positions", ck.Positions, "restore_ms", time.Since(started).Milliseconds())
+	return eng, ck.Positions, nil
+}
+
+// startPositions lists where each partition of topics is read from
+// (startPositions in checkpoint.go), on a client of its own.
+func (r *runner) startPositions(ctx context.Context, topics []string, from map[string]map[int32]int64) (map[string]map[int32]int64, string, error) {
+	cl, err := r.kafka.NewClient()
+	if err != nil {
+		return nil, "", err
+	}
+	defer cl.Close()
+	return startPositions(ctx, kadm.NewClient(cl), topics, from)
 }
 
 // traceCommits, when stage tracing is on, marks the records of a poll as

@@ -271,6 +271,7 @@ func (s *Store) MarkDeleted(ctx context.Context, queryID string) error {
 		newVersion(b)
 		queueClear(b, queryID)
 		b.Queue(`DELETE FROM query_schema_checks WHERE query_id = $1`, queryID)
+		queueDeleteCheckpoint(b, queryID)
 		queueProgress(b, queryID, Progress{State: StateDeleted}, true, true)
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return fmt.Errorf("results: mark %s deleted: %w", queryID, err)
@@ -289,6 +290,7 @@ func (s *Store) Reset(ctx context.Context, queryID string) error {
 		}
 		b := &pgx.Batch{}
 		queueClear(b, queryID)
+		queueDeleteCheckpoint(b, queryID)
 		b.Queue(`DELETE FROM query_progress WHERE query_id = $1`, queryID)
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return fmt.Errorf("results: reset %s: %w", queryID, err)

@@ -174,8 +174,11 @@ func shopSource(t *testing.T, stream uint64) (string, *pgx.Conn, *workload) {
 }
 
 type workload struct {
-	rng          *rand.Rand
-	conn         *pgx.Conn
+	rng  *rand.Rand
+	conn *pgx.Conn
+	// base is where this workload's order ids start: concurrent
+	// workloads on one source each keep to ids of their own.
+	base         int
 	nextOrder    int
 	changes, txs int
 }
@@ -199,9 +202,9 @@ func (w *workload) run(t *testing.T, txs, maxPerTx int) {
 				[]any{w.nextOrder, w.rng.IntN(40), total, statuses[w.rng.IntN(len(statuses))]}
 		case k < 8:
 			return `UPDATE orders SET total = total + 1.25, status = $2 WHERE id = $1`,
-				[]any{1 + w.rng.IntN(w.nextOrder+1), statuses[w.rng.IntN(len(statuses))]}
+				[]any{w.base + 1 + w.rng.IntN(w.nextOrder-w.base+1), statuses[w.rng.IntN(len(statuses))]}
 		case k < 9:
-			return `DELETE FROM orders WHERE id = $1`, []any{1 + w.rng.IntN(w.nextOrder+1)}
+			return `DELETE FROM orders WHERE id = $1`, []any{w.base + 1 + w.rng.IntN(w.nextOrder-w.base+1)}
 		default:
 			return `DELETE FROM customers WHERE id = $1`, []any{w.rng.IntN(40)}
 		}

@@ -103,7 +103,7 @@ func Engines(cfg config.Config, inf *Infra, logger *slog.Logger) (WorkerDeps, er
 			return nil
 		})
 	} else {
-		proc, err := embeddedProcessor(inf, snapshots(deps.Capture), nudges.Notify, cfg.ChangeTopicRetention, logger)
+		proc, err := embeddedProcessor(inf, snapshots(deps.Capture), nudges.Notify, cfg.ChangeTopicRetention, cfg.CheckpointInterval, logger)
 		if err != nil {
 			return WorkerDeps{}, err
 		}
@@ -134,7 +134,7 @@ func snapshots(c handlers.Capture) handlers.SnapshotReporter {
 // embeddedProcessor runs cached queries in cdcq's incremental engine, in
 // the workers; a query is LIVE once the capture's snapshot is complete and
 // read.
-func embeddedProcessor(inf *Infra, snaps handlers.SnapshotReporter, changed func(environmentID string), changeTopicRetention time.Duration, logger *slog.Logger) (*embedded.Processor, error) {
+func embeddedProcessor(inf *Infra, snaps handlers.SnapshotReporter, changed func(environmentID string), changeTopicRetention, checkpointEvery time.Duration, logger *slog.Logger) (*embedded.Processor, error) {
 	store, err := projections.NewStore(inf.Pool)
 	if err != nil {
 		return nil, err
@@ -147,6 +147,7 @@ func embeddedProcessor(inf *Infra, snaps handlers.SnapshotReporter, changed func
 		Kafka: inf.Kafka(), DatabaseURL: inf.DatabaseURL, SessionTimeout: inf.LeaseTimeout, Results: res, Queries: store,
 		NewEngine: embedded.NewIVMEngine, Snapshots: snaps, StatusChanged: changed, Logger: logger,
 		ChangeTopicRetention: changeTopicRetention,
+		CheckpointInterval:   checkpointEvery,
 	})
 }
 

@@ -544,7 +544,7 @@ type memLocker struct {
 	locks map[string]*sync.Mutex
 }
 
-func (l *memLocker) LockEnvironment(_ context.Context, env string) (func(), error) {
+func (l *memLocker) LockEnvironment(ctx context.Context, env string) (context.Context, func(), error) {
 	l.mu.Lock()
 	if l.locks == nil {
 		l.locks = map[string]*sync.Mutex{}
@@ -556,7 +556,7 @@ func (l *memLocker) LockEnvironment(_ context.Context, env string) (func(), erro
 	}
 	l.mu.Unlock()
 	m.Lock()
-	return m.Unlock, nil
+	return ctx, m.Unlock, nil
 }
 
 // lockedInbox is a memInbox safe for concurrent use.

@@ -55,9 +55,11 @@ type Inbox interface {
 }
 
 // EnvironmentLocker serialises the commands of one environment across
-// workers (inbox.Inbox.LockEnvironment).
+// workers (inbox.Inbox.LockEnvironment). held is ctx, cancelled should the
+// lock be lost before unlock (the worker fell silent past its session's
+// timeout, and another may hold it now).
 type EnvironmentLocker interface {
-	LockEnvironment(ctx context.Context, environmentID string) (unlock func(), err error)
+	LockEnvironment(ctx context.Context, environmentID string) (held context.Context, unlock func(), err error)
 }
 
 // OnePerEnvironment carries out a command only while no other worker
@@ -74,12 +76,23 @@ func OnePerEnvironment(locker EnvironmentLocker) message.HandlerMiddleware {
 			if env == "" {
 				return h(msg)
 			}
-			unlock, err := locker.LockEnvironment(msg.Context(), env)
+			held, unlock, err := locker.LockEnvironment(msg.Context(), env)
 			if err != nil {
 				return nil, err
 			}
 			defer unlock()
-			return h(msg)
+			// The command runs, and is recorded handled, only while the
+			// lock is held: one that lost it stops (its context ends) and
+			// is not recorded, so that the lock's new holder carries it
+			// out again.
+			orig := msg.Context()
+			msg.SetContext(held)
+			defer msg.SetContext(orig)
+			out, err := h(msg)
+			if cause := context.Cause(held); err == nil && cause != nil && orig.Err() == nil {
+				err = cause
+			}
+			return out, err
 		}
 	}
 }

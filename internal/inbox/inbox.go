@@ -109,10 +109,10 @@ const commandLockClass = 0x63647133 // "cdq3"
 // engines after a newer one. A worker paused or cut off while it holds
 // the lock loses it after the session's timeout (internal/pgsession), so
 // that the environment's commands do not wait for it forever.
-func (i *Inbox) LockEnvironment(ctx context.Context, environmentID string) (unlock func(), err error) {
+func (i *Inbox) LockEnvironment(ctx context.Context, environmentID string) (held context.Context, unlock func(), err error) {
 	sess, err := pgsession.Connect(ctx, "", i.pool.Config().ConnConfig, i.SessionTimeout)
 	if err != nil {
-		return nil, fmt.Errorf("inbox: connect to lock environment %s: %w", environmentID, err)
+		return nil, nil, fmt.Errorf("inbox: connect to lock environment %s: %w", environmentID, err)
 	}
 	// Waiting for the lock may take longer than the session's timeout
 	// (another worker carries out a long command): wait in steps.
@@ -123,7 +123,7 @@ func (i *Inbox) LockEnvironment(ctx context.Context, environmentID string) (unlo
 		})
 		if err != nil {
 			sess.Close()
-			return nil, fmt.Errorf("inbox: lock environment %s: %w", environmentID, err)
+			return nil, nil, fmt.Errorf("inbox: lock environment %s: %w", environmentID, err)
 		}
 		if got {
 			break
@@ -131,11 +131,22 @@ func (i *Inbox) LockEnvironment(ctx context.Context, environmentID string) (unlo
 		select {
 		case <-ctx.Done():
 			sess.Close()
-			return nil, fmt.Errorf("inbox: lock environment %s: %w", environmentID, ctx.Err())
+			return nil, nil, fmt.Errorf("inbox: lock environment %s: %w", environmentID, ctx.Err())
 		case <-time.After(lockRetry):
 		}
 	}
-	return func() {
+	held, cancel := context.WithCancelCause(ctx)
+	released := make(chan struct{})
+	go func() {
+		select {
+		case <-sess.Lost():
+			cancel(fmt.Errorf("inbox: lost the command lock of environment %s: %w", environmentID, sess.Err()))
+		case <-released:
+		}
+	}()
+	return held, func() {
+		close(released)
+		cancel(nil)
 		// Closing the session releases the lock.
 		sess.Close()
 	}, nil

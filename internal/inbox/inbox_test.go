@@ -3,6 +3,7 @@ package inbox_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -95,18 +96,18 @@ func TestSequenceConcurrent(t *testing.T) {
 func TestLockEnvironmentSerialisesOneEnvironment(t *testing.T) {
 	in := newInbox(t)
 	ctx := t.Context()
-	unlockA, err := in.LockEnvironment(ctx, "env_a")
+	_, unlockA, err := in.LockEnvironment(ctx, "env_a")
 	if err != nil {
 		t.Fatal(err)
 	}
-	unlockB, err := in.LockEnvironment(ctx, "env_b")
+	_, unlockB, err := in.LockEnvironment(ctx, "env_b")
 	if err != nil {
 		t.Fatal(err)
 	}
 	unlockB()
 	got := make(chan func(), 1)
 	go func() {
-		unlock, err := in.LockEnvironment(ctx, "env_a")
+		_, unlock, err := in.LockEnvironment(ctx, "env_a")
 		if err != nil {
 			t.Error(err)
 			close(got)
@@ -130,19 +131,59 @@ func TestLockEnvironmentSerialisesOneEnvironment(t *testing.T) {
 		t.Fatal("env_a not locked after it was released")
 	}
 	// A caller that gives up waiting gets an error and holds nothing.
-	unlockA, err = in.LockEnvironment(ctx, "env_a")
+	_, unlockA, err = in.LockEnvironment(ctx, "env_a")
 	if err != nil {
 		t.Fatal(err)
 	}
 	short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
 	defer cancel()
-	if _, err := in.LockEnvironment(short, "env_a"); err == nil {
+	if _, _, err := in.LockEnvironment(short, "env_a"); err == nil {
 		t.Fatal("a lock held elsewhere was taken")
 	}
 	unlockA()
-	unlock, err := in.LockEnvironment(ctx, "env_a")
+	_, unlock, err := in.LockEnvironment(ctx, "env_a")
 	if err != nil {
 		t.Fatal(err)
 	}
 	unlock()
+}
+
+// A command lock whose session the server ends (as it does for a worker
+// silent past the session's timeout) cancels the holder's context, with
+// the reason, and another caller gets the lock.
+func TestLostCommandLockCancelsItsHolder(t *testing.T) {
+	_, pool := pgtest.NewJobState(t)
+	in, err := inbox.New(pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	held, unlock, err := in.LockEnvironment(ctx, "env_a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+	if held.Err() != nil {
+		t.Fatal("the context of a lock just taken is done")
+	}
+	var pid int32
+	if err := pool.QueryRow(ctx, `SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 2 AND granted LIMIT 1`).Scan(&pid); err != nil {
+		t.Fatalf("find the lock's session: %v", err)
+	}
+	if _, err := pool.Exec(ctx, `SELECT pg_terminate_backend($1)`, pid); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-held.Done():
+	case <-time.After(30 * time.Second):
+		t.Fatal("the holder's context is not cancelled after its lock's session ended")
+	}
+	if cause := context.Cause(held); cause == nil || !strings.Contains(cause.Error(), "lost the command lock of environment env_a") {
+		t.Fatalf("cause %v", cause)
+	}
+	_, unlock2, err := in.LockEnvironment(ctx, "env_a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	unlock2()
 }

@@ -93,14 +93,32 @@ func FencedExec(ctx context.Context, pool *pgxpool.Pool, sql string, args ...any
 	return tag, err
 }
 
+// epochLockTimeout bounds how long drawing or forgetting an epoch waits
+// for a checked write still open on the row (the previous holder paused
+// in the middle of one): the lease session's statements must end well
+// within its timeout, or the session would be lost with all its leases.
+const epochLockTimeout = "500ms"
+
+// errEpochBusy is drawEpoch's error when a write of the previous holder
+// still holds the row: the lease is given back and taken again later.
+var errEpochBusy = errors.New("a write of the previous holder is still open")
+
 // drawEpoch records that holder took the lease namespace/id and returns
 // its new epoch.
 func drawEpoch(ctx context.Context, conn *pgx.Conn, namespace, id, holder string) (int64, error) {
 	var epoch int64
-	err := conn.QueryRow(ctx, `INSERT INTO lease_epochs (namespace, id, epoch, holder)
-		VALUES ($1, $2, nextval('lease_epoch'), $3)
-		ON CONFLICT (namespace, id) DO UPDATE SET epoch = EXCLUDED.epoch, holder = EXCLUDED.holder, taken_at = now()
-		RETURNING epoch`, namespace, id, holder).Scan(&epoch)
+	err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SET LOCAL lock_timeout = '`+epochLockTimeout+`'`); err != nil {
+			return err
+		}
+		return tx.QueryRow(ctx, `INSERT INTO lease_epochs (namespace, id, epoch, holder)
+			VALUES ($1, $2, nextval('lease_epoch'), $3)
+			ON CONFLICT (namespace, id) DO UPDATE SET epoch = EXCLUDED.epoch, holder = EXCLUDED.holder, taken_at = now()
+			RETURNING epoch`, namespace, id, holder).Scan(&epoch)
+	})
+	if lockTimedOut(err) {
+		err = errEpochBusy
+	}
 	if err != nil {
 		return 0, fmt.Errorf("draw the epoch of lease %s/%s: %w", namespace, id, err)
 	}
@@ -109,10 +127,27 @@ func drawEpoch(ctx context.Context, conn *pgx.Conn, namespace, id, holder string
 
 // forgetEpoch removes the lease's epoch row if it is still epoch's, for
 // work that is no longer wanted. Epochs come from one sequence, so a
-// lease taken again later still draws a larger one.
+// lease taken again later still draws a larger one. A row held by an
+// open write stays (it is only kept longer than needed).
 func forgetEpoch(ctx context.Context, conn *pgx.Conn, namespace, id string, epoch int64) error {
-	_, err := conn.Exec(ctx, `DELETE FROM lease_epochs WHERE namespace = $1 AND id = $2 AND epoch = $3`, namespace, id, epoch)
+	err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SET LOCAL lock_timeout = '`+epochLockTimeout+`'`); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `DELETE FROM lease_epochs WHERE namespace = $1 AND id = $2 AND epoch = $3`, namespace, id, epoch)
+		return err
+	})
+	if lockTimedOut(err) {
+		return nil
+	}
 	return err
+}
+
+// lockTimedOut says whether err is a statement that gave up waiting for
+// a lock (SQLSTATE 55P03).
+func lockTimedOut(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "55P03"
 }
 
 // FencedQueryRow is QueryRow after the fence check of ctx, in one

@@ -295,6 +295,11 @@ func (e *Engine) capture(ctx context.Context, cancel context.CancelCauseFunc, wg
 		live.updateSnapshot(func(p *jobs.SnapshotProgress) { *p = jobs.SnapshotProgress{} })
 		if slot.exists {
 			// A snapshot that did not finish: start over from a new slot.
+			// Only while this worker still holds the lease: a deposed
+			// one, woken up, must not drop its successor's slot.
+			if err := e.store.checkFence(ctx); err != nil {
+				return err
+			}
 			if _, err := side.Exec(ctx, `SELECT pg_drop_replication_slot($1)`, row.SlotName); err != nil {
 				return pgsource.Classify("drop unfinished replication slot "+row.SlotName, err)
 			}
@@ -486,6 +491,11 @@ func (e *Engine) takeOver(ctx context.Context, side *pgx.Conn, slot string, log 
 				return fmt.Errorf("replication slot %s is in use by another client (pid %d, application_name %q)", slot, s.pid, s.app)
 			}
 			log.Warn("embedded capture: terminating the previous holder of the slot", "slot", slot, "pid", s.pid)
+			// A deposed worker, woken up, must not terminate its
+			// successor's stream.
+			if err := e.store.checkFence(ctx); err != nil {
+				return err
+			}
 			if _, err := side.Exec(ctx, `SELECT pg_terminate_backend($1)`, s.pid); err != nil {
 				return pgsource.Classify(fmt.Sprintf("terminate pid %d holding replication slot %s", s.pid, slot), err)
 			}

@@ -367,3 +367,12 @@ func jsonOrNull(v any) (any, error) {
 	}
 	return b, nil
 }
+
+// checkFence says, when ctx carries a lease (leader.Fence), whether it is
+// still this worker's: leader.ErrFenced when another worker took the
+// capture over. For actions on the source that no job-state transaction
+// covers (dropping a slot, terminating a stream).
+func (s *store) checkFence(ctx context.Context) error {
+	_, err := leader.FencedExec(ctx, s.pool, `SELECT 1`)
+	return err
+}

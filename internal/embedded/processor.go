@@ -246,6 +246,14 @@ func (p *Processor) Run(ctx context.Context) error {
 			q := latest[id]
 			mu.Unlock()
 			err := p.runner.run(ctx, q)
+			if errors.Is(err, leader.ErrFenced) {
+				// Another worker took the query over (this one was
+				// silent past its session's timeout), or Kafka refused
+				// the result producer: give the lease back. Taken again,
+				// by whichever worker, the query runs with a new epoch.
+				p.cfg.Logger.Warn("cached query: this worker's lease was taken over; stopped", "query_id", id, "error", err)
+				return
+			}
 			if err == nil || errors.Is(err, errStopped) {
 				if err != nil {
 					p.cfg.Logger.Warn("cached query stopped", "query_id", id, "error", err)

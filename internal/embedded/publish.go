@@ -28,8 +28,11 @@ type publisher struct {
 	topic string
 }
 
-// newPublisher opens the transactional producer of a query's results.
-func newPublisher(kafka kafkasec.Cluster, topic, queryID string) (*publisher, error) {
+// newPublisher opens the transactional producer of a query's results and
+// initialises its transactional id at once, which fences the previous
+// owner's producer now rather than at this owner's first publish (which
+// may come minutes later, after catching up).
+func newPublisher(ctx context.Context, kafka kafkasec.Cluster, topic, queryID string) (*publisher, error) {
 	cl, err := kafka.NewClient(
 		kgo.ClientID("cdcq-results"),
 		kgo.TransactionalID(transactionalID(topic, queryID)),
@@ -41,7 +44,12 @@ func newPublisher(kafka kafkasec.Cluster, topic, queryID string) (*publisher, er
 	if err != nil {
 		return nil, err
 	}
-	return &publisher{cl: cl, topic: topic}, nil
+	p := &publisher{cl: cl, topic: topic}
+	if _, _, err := cl.ProducerID(ctx); err != nil {
+		cl.Close()
+		return nil, fmt.Errorf("initialise the result producer of %s on %s: %w", queryID, topic, err)
+	}
+	return p, nil
 }
 
 // transactionalID is the Kafka transactional id of a query's result

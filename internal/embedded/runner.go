@@ -155,7 +155,7 @@ func (r *runner) run(ctx context.Context, q projections.ActiveQuery) error {
 	if err != nil {
 		return err
 	}
-	pub, err := newPublisher(r.kafka, resultTopic, q.QueryID)
+	pub, err := newPublisher(ctx, r.kafka, resultTopic, q.QueryID)
 	if err != nil {
 		return err
 	}

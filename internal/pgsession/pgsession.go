@@ -46,11 +46,13 @@ type Session struct {
 	timeout time.Duration
 	bounded bool
 
-	lost     chan struct{}
-	lostOnce sync.Once
-	lostErr  error
-	stop     chan struct{}
-	stopped  chan struct{}
+	lost      chan struct{}
+	lostOnce  sync.Once
+	lostErr   error
+	stop      chan struct{}
+	stopped   chan struct{}
+	closeOnce sync.Once
+	closed    bool // under mu
 }
 
 // Connect opens a session on the database at url (or on a copy of cfg
@@ -143,9 +145,12 @@ func (s *Session) keepalive() {
 }
 
 // Do runs fn with the session's connection, alone. fn's context ends
-// after Timeout, so that a holder whose server stopped answering gives up
-// no later than the server gives up on it. An error that leaves the
-// connection closed marks the session lost.
+// after Timeout: a holder whose server stopped answering gives up on its
+// session about when the server gives up on it (the server counts from
+// the last statement, this from the start of the current one, so up to
+// Timeout/5 later). An error that leaves the connection closed, or that
+// ran into that deadline, marks the session lost; one of the caller's
+// own cancellation does not.
 func (s *Session) Do(ctx context.Context, fn func(ctx context.Context, conn *pgx.Conn) error) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -154,15 +159,23 @@ func (s *Session) Do(ctx context.Context, fn func(ctx context.Context, conn *pgx
 		return s.lostErr
 	default:
 	}
+	if s.closed {
+		return errClosed
+	}
+	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	err := fn(ctx, s.conn)
-	if err != nil && (s.conn.IsClosed() || ctx.Err() != nil && !errors.Is(context.Cause(ctx), context.Canceled)) {
+	timedOut := parent.Err() == nil && errors.Is(ctx.Err(), context.DeadlineExceeded)
+	if err != nil && (s.conn.IsClosed() || timedOut) {
 		s.markLost(fmt.Errorf("job-state session lost: %w", err))
 		return s.lostErr
 	}
 	return err
 }
+
+// errClosed is Do's error after Close.
+var errClosed = errors.New("pgsession: session closed")
 
 // markLost records the session lost (once) and closes its connection.
 // The caller holds mu.
@@ -188,11 +201,15 @@ func (s *Session) Err() error {
 	}
 }
 
-// Close ends the session, which releases its locks.
+// Close ends the session, which releases its locks. Closing again does
+// nothing.
 func (s *Session) Close() {
-	close(s.stop)
-	<-s.stopped
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.conn.Close(context.Background())
+	s.closeOnce.Do(func() {
+		close(s.stop)
+		<-s.stopped
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.closed = true
+		s.conn.Close(context.Background())
+	})
 }

@@ -65,9 +65,6 @@ func (s *Store) SaveCheckpoint(ctx context.Context, queryID string, c Checkpoint
 	}
 	chunks := (len(packed) + checkpointChunk - 1) / checkpointChunk
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if err := leader.CheckFence(ctx, tx); err != nil {
-			return err
-		}
 		switch state, err := lockProgress(ctx, tx, queryID); {
 		case err != nil:
 			return err
@@ -84,7 +81,10 @@ func (s *Store) SaveCheckpoint(ctx context.Context, queryID string, c Checkpoint
 			b.Queue(`INSERT INTO query_checkpoint_chunks (query_id, seq, data) VALUES ($1, $2, $3)`,
 				queryID, i, packed[i*checkpointChunk:min((i+1)*checkpointChunk, len(packed))])
 		}
-		return tx.SendBatch(ctx, b).Close()
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return err
+		}
+		return leader.CheckFence(ctx, tx) // last, as in MarkStale
 	})
 	if err != nil {
 		return fmt.Errorf("results: save checkpoint of %s: %w", queryID, err)

@@ -306,9 +306,6 @@ func (s *Store) Reset(ctx context.Context, queryID string) error {
 // rows are a result: only if the query was LIVE.
 func (s *Store) MarkStale(ctx context.Context, queryID, reason string) error {
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if err := leader.CheckFence(ctx, tx); err != nil {
-			return err
-		}
 		if state, err := lockProgress(ctx, tx, queryID); err != nil || state == StateDeleted {
 			return err
 		}
@@ -325,7 +322,9 @@ func (s *Store) MarkStale(ctx context.Context, queryID, reason string) error {
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return fmt.Errorf("results: mark %s stale: %w", queryID, err)
 		}
-		return nil
+		// Last, just before the commit: the share lock it takes on the
+		// lease's epoch is held as briefly as can be.
+		return leader.CheckFence(ctx, tx)
 	})
 }
 
@@ -335,9 +334,6 @@ func (s *Store) MarkStale(ctx context.Context, queryID, reason string) error {
 // stays deleted.
 func (s *Store) ReplaceStale(ctx context.Context, queryID string, rows []Change, p Progress, reason string) error {
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if err := leader.CheckFence(ctx, tx); err != nil {
-			return err
-		}
 		if state, err := lockProgress(ctx, tx, queryID); err != nil || state == StateDeleted {
 			return err
 		}
@@ -348,7 +344,7 @@ func (s *Store) ReplaceStale(ctx context.Context, queryID string, rows []Change,
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return fmt.Errorf("results: replace %s as stale: %w", queryID, err)
 		}
-		return nil
+		return leader.CheckFence(ctx, tx) // last, as in MarkStale
 	})
 }
 

@@ -135,6 +135,12 @@ func (f *Follower) Run(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return
 			}
+			if errors.Is(err, leader.ErrFenced) {
+				// Another worker follows this result topic now: give the
+				// lease back.
+				f.cfg.Logger.Warn("following result topic: this worker's lease was taken over; stopped", "environment_id", env, "error", err)
+				return
+			}
 			f.cfg.Logger.Warn("following result topic; restarting", "environment_id", env, "error", err)
 			select {
 			case <-ctx.Done():

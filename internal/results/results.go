@@ -275,19 +275,22 @@ func (s *Store) MarkDeleted(ctx context.Context, queryID string) error {
 	})
 }
 
-// ForgetDeleted does what MarkDeleted does for every query that the
-// projection (cached_queries) says is DELETED but whose result is still
-// kept: progress that is not DELETED, or schema checks. Deleting an
+// ForgetDeleted removes the result, progress and schema checks of every
+// query that the projection (cached_queries) says is DELETED but whose
+// result is still kept: progress that is not DELETED, or schema checks. Deleting an
 // environment marks the queries the projection lists then; a query
 // created just before the delete may not be listed yet, and its runner,
 // started once the projection has it, writes until the delete reaches the
 // projection too. A query is cleared only while the transaction holds
 // its lease (leaseKey: the advisory lock a runner holds while it runs the
-// query), so no runner writes meanwhile and one that runs it still (it
-// has not noticed the delete, or the query was created again) is left
-// alone; and only while the projection still says DELETED, read under the
-// progress's lock. A query without progress (created again, or never
-// run) keeps no marker. It returns how many queries it cleared.
+// query), so no runner writes meanwhile and one that runs it still is left
+// alone, and only while the projection still says DELETED, read under the
+// progress's lock. It leaves no DELETED marker, as Reset does not: the
+// projection can lag several commands, so progress written while it says
+// DELETED may be that of the query created again (its runner started
+// from the projection of an older create, after the new create's Reset);
+// a marker would stop that query for good, while a cleared one starts
+// over when its runner starts again. It returns how many it cleared.
 func (s *Store) ForgetDeleted(ctx context.Context, leaseKey func(queryID string) int64) (int, error) {
 	rows, err := s.pool.Query(ctx, `
 		SELECT k.query_id
@@ -319,9 +322,8 @@ func (s *Store) ForgetDeleted(ctx context.Context, leaseKey func(queryID string)
 			}
 			b := &pgx.Batch{}
 			if state != "" {
-				newVersion(b)
 				queueClear(b, id)
-				queueProgress(b, id, Progress{State: StateDeleted}, true, true)
+				b.Queue(`DELETE FROM query_progress WHERE query_id = $1`, id)
 			}
 			b.Queue(`DELETE FROM query_schema_checks WHERE query_id = $1`, id)
 			n++

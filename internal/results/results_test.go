@@ -277,8 +277,8 @@ func TestStaleRowsAreCorrectOnlyIfTheQueryWasLive(t *testing.T) {
 // A query whose environment was deleted before the projection listed it
 // (the delete marked nothing) and whose runner then wrote: ForgetDeleted
 // clears it once the projection says DELETED, and leaves alone a query
-// that is not DELETED, one without progress that was created again, and a
-// deleted one already cleared. Found by TestSoakEmbeddedWorkersKilled.
+// that is not DELETED, one whose runner holds its lease, and a deleted one
+// already cleared. Found by TestSoakEmbeddedWorkersKilled.
 func TestForgetDeletedClearsWhatTheDeleteMissed(t *testing.T) {
 	_, pool := pgtest.NewJobState(t)
 	s, err := results.New(pool)
@@ -360,10 +360,12 @@ func TestForgetDeletedClearsWhatTheDeleteMissed(t *testing.T) {
 			t.Errorf("%s: %s, want %s", id, got, want)
 		}
 	}
-	// The missed one refuses writes like any deleted query; the one
-	// created again (no progress) can write once the projection has it.
-	if err := s.Apply(ctx, "missed", nil, results.Progress{State: results.StateLive}); !errors.Is(err, results.ErrDeleted) {
-		t.Errorf("write to the cleared query: %v, want ErrDeleted", err)
+	// The missed one is gone, as if it was never run: no marker stops
+	// it should it be the query created again (the projection lagging);
+	// the one created again (no progress) can write once the projection
+	// has it.
+	if _, err := s.Result(ctx, "missed"); !errors.Is(err, results.ErrNotFound) {
+		t.Errorf("result of the cleared query: %v, want ErrNotFound", err)
 	}
 	query("again", "PENDING")
 	if err := s.Apply(ctx, "again", nil, results.Progress{State: results.StateCatchingUp}); err != nil {

@@ -84,11 +84,15 @@ type soakRun struct {
 	// cyclesFor is how long after start cycles may start: the rest of
 	// the bound is for settling and checking.
 	cyclesFor time.Duration
+	// fresh makes cycles take environments never used before while there
+	// are some.
+	fresh bool
 
 	mu      sync.Mutex
 	queries map[string]string // every query id created → its environment
 	workers []*workerProcess
 	started int // workers started, for names
+	used    int // environments that had a cycle
 
 	cycles, waitedLive, slowLive, kills atomic.Int64
 	// published counts the commands the API took, handled those the
@@ -124,8 +128,10 @@ func soakSize(t *testing.T, cycles int, max time.Duration) (int, time.Duration) 
 // the consumer groups until its session times out, as in production.
 func TestSoakEmbeddedWorkersKilled(t *testing.T) {
 	cycles, bound := soakSize(t, 1000, 10*time.Minute)
-	start := time.Now()
+	// The bound counts from here: the cluster is shared with the other
+	// tests, which may have started it.
 	c := clustertest.Shared(t)
+	start := time.Now()
 	bin := buildCdcq(t)
 	ns := uniqueEnv("soak")
 	s := startSystemOn(t, config.Config{KafkaBrokers: strings.Split(c.KafkaBrokers(), ","), KafkaNamespace: ns},
@@ -178,8 +184,8 @@ func TestSoakClusterWorkersKilled(t *testing.T) {
 		}
 		bound = d
 	}
-	start := time.Now()
 	c := clustertest.Shared(t)
+	start := time.Now()
 	bin := buildCdcq(t)
 	ns := uniqueEnv("csoak")
 	cfg := config.Config{KafkaBrokers: strings.Split(c.KafkaBrokers(), ","), KafkaNamespace: ns}
@@ -199,7 +205,16 @@ func TestSoakClusterWorkersKilled(t *testing.T) {
 		url, pg := sourceDatabase(t)
 		sources = append(sources, newSoakSourceOn(t, fmt.Sprintf("db%d", i), url, pg, 500))
 	}
-	k := newSoakRun(t, s, bin, ns, env, sources, 5, start, bound)
+	envs := 5
+	// CDCQ_SOAK_CLUSTER_FRESH=1: an environment id per cycle, never
+	// created again, which leaves out the connector offsets that fail
+	// today (above) and checks the rest.
+	fresh := os.Getenv("CDCQ_SOAK_CLUSTER_FRESH") == "1"
+	if fresh {
+		envs = cycles
+	}
+	k := newSoakRun(t, s, bin, ns, env, sources, envs, start, bound)
+	k.fresh = fresh
 	// Deleted environments must not be left in the shared cluster if the
 	// test fails half way.
 	t.Cleanup(func() {
@@ -304,6 +319,11 @@ func (k *soakRun) run(cycles, inFlight, backlog, workers int, kill [2]time.Durat
 					return
 				}
 				e := k.takeEnv(rng)
+				if e.cycles == 0 {
+					k.mu.Lock()
+					k.used++
+					k.mu.Unlock()
+				}
 				k.cycle(e, rng)
 				e.mu.Unlock()
 				k.cycles.Add(1)
@@ -347,6 +367,13 @@ func (k *soakRun) run(cycles, inFlight, backlog, workers int, kill [2]time.Durat
 	}
 }
 
+// unused says some environment has had no cycle yet.
+func (k *soakRun) unused() bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.used < len(k.envs)
+}
+
 func (k *soakRun) uniqueSources() []*soakSource {
 	var out []*soakSource
 	for _, e := range k.envs {
@@ -362,6 +389,10 @@ func (k *soakRun) takeEnv(rng *rand.Rand) *soakEnv {
 	for {
 		for _, i := range rng.Perm(len(k.envs)) {
 			if k.envs[i].mu.TryLock() {
+				if k.fresh && k.envs[i].cycles > 0 && k.unused() {
+					k.envs[i].mu.Unlock()
+					continue
+				}
 				return k.envs[i]
 			}
 		}

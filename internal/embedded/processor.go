@@ -208,7 +208,7 @@ func (p *Processor) Run(ctx context.Context) error {
 		}
 		// A query deleted with its environment before the projection
 		// listed it keeps no result (results.Store.ForgetDeleted).
-		if n, err := p.cfg.Results.ForgetDeleted(ctx, func(id string) int64 { return leader.LeaseKey(leaseNamespace, id) }); err != nil {
+		if n, err := p.cfg.Results.ForgetDeleted(ctx, EngineName, func(id, _ string) int64 { return leader.LeaseKey(leaseNamespace, id) }); err != nil {
 			p.cfg.Logger.Warn("forget the results of deleted queries", "error", err)
 		} else if n > 0 {
 			p.cfg.Logger.Info("forgot the results of deleted queries", "queries", n)

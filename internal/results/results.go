@@ -277,13 +277,14 @@ func (s *Store) MarkDeleted(ctx context.Context, queryID string) error {
 
 // ForgetDeleted removes the result, progress and schema checks of every
 // query that the projection (cached_queries) says is DELETED but whose
-// result is still kept: progress that is not DELETED, or schema checks. Deleting an
+// result is still kept (progress that is not DELETED, or schema checks),
+// of those engine runs. Deleting an
 // environment marks the queries the projection lists then; a query
 // created just before the delete may not be listed yet, and its runner,
 // started once the projection has it, writes until the delete reaches the
 // projection too. A query is cleared only while the transaction holds
 // its lease (leaseKey: the advisory lock a runner holds while it runs the
-// query), so no runner writes meanwhile and one that runs it still is left
+// query, or follows its environment's results), so no runner writes meanwhile and one that runs it still is left
 // alone, and only while the projection still says DELETED, read under the
 // progress's lock. It leaves no DELETED marker, as Reset does not: the
 // projection can lag several commands, so progress written while it says
@@ -291,25 +292,30 @@ func (s *Store) MarkDeleted(ctx context.Context, queryID string) error {
 // from the projection of an older create, after the new create's Reset);
 // a marker would stop that query for good, while a cleared one starts
 // over when its runner starts again. It returns how many it cleared.
-func (s *Store) ForgetDeleted(ctx context.Context, leaseKey func(queryID string) int64) (int, error) {
+func (s *Store) ForgetDeleted(ctx context.Context, engine string, leaseKey func(queryID, environmentID string) int64) (int, error) {
 	rows, err := s.pool.Query(ctx, `
-		SELECT k.query_id
+		SELECT k.query_id, q.environment_id
 		FROM (SELECT query_id FROM query_progress WHERE state <> $1
 		      UNION SELECT query_id FROM query_schema_checks) k
-		JOIN cached_queries q ON q.query_id = k.query_id AND q.status = 'DELETED'
-		ORDER BY 1`, StateDeleted)
+		JOIN cached_queries q ON q.query_id = k.query_id AND q.status = 'DELETED' AND q.engine = $2
+		ORDER BY 1`, StateDeleted, engine)
 	if err != nil {
 		return 0, fmt.Errorf("results: list deleted queries: %w", err)
 	}
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	type deleted struct{ id, env string }
+	qs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (deleted, error) {
+		var d deleted
+		return d, r.Scan(&d.id, &d.env)
+	})
 	if err != nil {
 		return 0, fmt.Errorf("results: list deleted queries: %w", err)
 	}
 	n := 0
-	for _, id := range ids {
+	for _, q := range qs {
+		id := q.id
 		err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 			var free bool
-			if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock($1)`, leaseKey(id)).Scan(&free); err != nil || !free {
+			if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock($1)`, leaseKey(id, q.env)).Scan(&free); err != nil || !free {
 				return err
 			}
 			state, err := lockProgress(ctx, tx, id)

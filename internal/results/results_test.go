@@ -287,8 +287,8 @@ func TestForgetDeletedClearsWhatTheDeleteMissed(t *testing.T) {
 	}
 	ctx := t.Context()
 	query := func(id, status string) {
-		if _, err := pool.Exec(ctx, `INSERT INTO cached_queries (query_id, environment_id, status, created_at, updated_at)
-			VALUES ($1, 'env1', $2, now(), now())
+		if _, err := pool.Exec(ctx, `INSERT INTO cached_queries (query_id, environment_id, engine, status, created_at, updated_at)
+			VALUES ($1, 'env1', 'embedded', $2, now(), now())
 			ON CONFLICT (query_id) DO UPDATE SET status = EXCLUDED.status`, id, status); err != nil {
 			t.Fatal(err)
 		}
@@ -332,17 +332,17 @@ func TestForgetDeletedClearsWhatTheDeleteMissed(t *testing.T) {
 	// A runner that has not noticed the delete yet holds its lease.
 	query("leased", "DELETED")
 	live("leased")
-	key := func(id string) int64 { return 7919*int64(id[0]) + int64(len(id)) }
+	key := func(id, _ string) int64 { return 7919*int64(id[0]) + int64(len(id)) }
 	runner, err := pool.Acquire(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer runner.Release()
-	if _, err := runner.Exec(ctx, `SELECT pg_advisory_lock($1)`, key("leased")); err != nil {
+	if _, err := runner.Exec(ctx, `SELECT pg_advisory_lock($1)`, key("leased", "env1")); err != nil {
 		t.Fatal(err)
 	}
 
-	n, err := s.ForgetDeleted(ctx, key)
+	n, err := s.ForgetDeleted(ctx, "embedded", key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -372,10 +372,10 @@ func TestForgetDeletedClearsWhatTheDeleteMissed(t *testing.T) {
 		t.Errorf("write to the query created again: %v", err)
 	}
 	// Once its runner let go, the leased one is cleared.
-	if _, err := runner.Exec(ctx, `SELECT pg_advisory_unlock($1)`, key("leased")); err != nil {
+	if _, err := runner.Exec(ctx, `SELECT pg_advisory_unlock($1)`, key("leased", "env1")); err != nil {
 		t.Fatal(err)
 	}
-	if n, err := s.ForgetDeleted(ctx, key); err != nil || n != 1 || kept("leased") != "0 rows, 0 schema checks, 0 progress not DELETED" {
+	if n, err := s.ForgetDeleted(ctx, "embedded", key); err != nil || n != 1 || kept("leased") != "0 rows, 0 schema checks, 0 progress not DELETED" {
 		t.Errorf("ForgetDeleted after the lease ended: %d, %v; leased: %s", n, err, kept("leased"))
 	}
 	// A deleted query's schema check is not recorded again.
@@ -385,7 +385,7 @@ func TestForgetDeletedClearsWhatTheDeleteMissed(t *testing.T) {
 	if got := kept("done"); got != "0 rows, 0 schema checks, 0 progress not DELETED" {
 		t.Errorf("done after a schema check: %s", got)
 	}
-	if n, err := s.ForgetDeleted(ctx, key); err != nil || n != 0 {
+	if n, err := s.ForgetDeleted(ctx, "embedded", key); err != nil || n != 0 {
 		t.Errorf("second ForgetDeleted: %d, %v; want 0", n, err)
 	}
 }

@@ -7,7 +7,7 @@ PG_CTL    := $(firstword $(wildcard /usr/lib/postgresql/*/bin/pg_ctl))
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 CLUSTER_DIR ?= .cluster
 
-.PHONY: run test build deps deps-system deps-go vet bench bench-cluster clean cluster-up cluster-down run-cluster
+.PHONY: run test soak build deps deps-system deps-go vet bench bench-cluster clean cluster-up cluster-down run-cluster
 
 ## run: build cdcq and start everything in one process (`cdcq dev`)
 run: deps build
@@ -26,9 +26,21 @@ cluster-down:
 run-cluster: cluster-up build
 	set -a; . ./$(CLUSTER_DIR)/env; set +a; ./$(BIN) dev
 
-## test: formatting, vet, and all tests with the race detector
+## test: formatting, vet, and all tests with the race detector; the soak
+## (TestSoakEmbeddedWorkersKilled) runs a short round here
 test: deps vet
+	CDCQ_SOAK_CYCLES=$${CDCQ_SOAK_CYCLES:-300} CDCQ_SOAK_MAX=$${CDCQ_SOAK_MAX:-4m} \
 	$(GO) test -race -count=1 -timeout 28m ./...
+
+## soak: the full soak (issue "resilience"): 1,000 create/createCachedQuery/
+## delete cycles over 50 environments within 10 minutes while `cdcq worker`
+## processes are SIGKILLed, with the embedded engines; then the short soak
+## with Debezium and Flink on the local cluster (CDCQ_SOAK_CLUSTER=1).
+## Sizes: CDCQ_SOAK_CYCLES (1000), CDCQ_SOAK_MAX (10m),
+## CDCQ_SOAK_CLUSTER_CYCLES (30), CDCQ_SOAK_CLUSTER_MAX (4m).
+soak: deps
+	$(GO) test -race -count=1 -timeout 20m -v -run '^TestSoakEmbeddedWorkersKilled$$' ./internal/service/
+	CDCQ_SOAK_CLUSTER=1 $(GO) test -race -count=1 -timeout 10m -v -run '^TestSoakClusterWorkersKilled$$' ./internal/service/
 
 build:
 	$(GO) build -o $(BIN) ./cmd/cdcq

@@ -74,6 +74,11 @@ func TestDeleteStopsCaptureAndDropsSlotAndPublication(t *testing.T) {
 	if err := e.Delete(ctx, sp); err != nil {
 		t.Fatalf("second Delete: %v", err)
 	}
+	// A deleted capture keeps no credentials (found by the soak,
+	// TestSoakEmbeddedWorkersKilled).
+	if row, ok, err := e.store.load(ctx, env); err != nil || !ok || !row.Deleted || row.ConnectionSealed != "" {
+		t.Fatalf("after delete: deleted %v, sealed connection string %q (%v, %v)", row.Deleted, row.ConnectionSealed, ok, err)
+	}
 
 	// Creating it again starts over with a new snapshot.
 	exec(t, src, `INSERT INTO t VALUES (2, 'b')`)

@@ -135,10 +135,12 @@ func (s *store) register(ctx context.Context, r captureRow) error {
 
 // markDeleted records that the capture is to be gone, clears what it knew
 // of its tables' descriptions, then waits for a runner that is creating
-// something in the source database under fence.
+// something in the source database under fence. The sealed connection
+// string goes too: a deleted capture keeps no credentials (Delete drops
+// the slot with the environment's binding; a create registers it again).
 func (s *store) markDeleted(ctx context.Context, environmentID string) error {
 	_, err := s.pool.Exec(ctx, `
-		UPDATE embedded_captures SET deleted = true, version = version + 1,
+		UPDATE embedded_captures SET deleted = true, version = version + 1, connection_sealed = '',
 			snapshot_lsn = NULL, phase = '', worker = '', snapshot = NULL, lag = NULL, warnings = NULL,
 			last_error = '', last_error_terminal = false, heartbeat_at = NULL, updated_at = now()
 		WHERE environment_id = $1`, environmentID)

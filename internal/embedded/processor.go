@@ -218,6 +218,9 @@ func (p *Processor) recreated(ctx context.Context, queryID string) bool {
 	}
 }
 
+// leaseNamespace is the namespace of the queries' leases (leader.RunLeases).
+const leaseNamespace = "query"
+
 // Run supervises until ctx ends: every worker runs it, and each embedded
 // query runs in the one that holds its lease.
 func (p *Processor) Run(ctx context.Context) error {
@@ -227,6 +230,13 @@ func (p *Processor) Run(ctx context.Context) error {
 		qs, err := p.cfg.Queries.ActiveQueries(ctx)
 		if err != nil {
 			return nil, err
+		}
+		// A query deleted with its environment before the projection
+		// listed it keeps no result (results.Store.ForgetDeleted).
+		if n, err := p.cfg.Results.ForgetDeleted(ctx, EngineName, func(id, _ string) int64 { return leader.LeaseKey(leaseNamespace, id) }); err != nil {
+			p.cfg.Logger.Warn("forget the results of deleted queries", "error", err)
+		} else if n > 0 {
+			p.cfg.Logger.Info("forgot the results of deleted queries", "queries", n)
 		}
 		mu.Lock()
 		defer mu.Unlock()
@@ -276,7 +286,7 @@ func (p *Processor) Run(ctx context.Context) error {
 		}
 	}
 	return leader.RunLeases(ctx, leader.LeasesConfig{
-		DatabaseURL: p.cfg.DatabaseURL, Namespace: "query", Wanted: wanted, Run: run,
+		DatabaseURL: p.cfg.DatabaseURL, Namespace: leaseNamespace, Wanted: wanted, Run: run,
 		Interval: p.cfg.Interval, SessionTimeout: p.cfg.SessionTimeout, Wake: p.wake, Logger: p.cfg.Logger,
 	})
 }

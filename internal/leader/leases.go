@@ -88,6 +88,8 @@ func RunLeases(ctx context.Context, cfg LeasesConfig) error {
 type leases struct {
 	cfg     LeasesConfig
 	running map[string]*leased
+	// swept is when epochs of work no longer wanted were last removed.
+	swept time.Time
 }
 
 type leased struct {
@@ -237,6 +239,52 @@ func (l *leases) round(ctx context.Context, sess *pgsession.Session) error {
 			defer close(r.done)
 			l.cfg.Run(rctx, id)
 		}()
+	}
+	if time.Since(l.swept) >= sweepEvery {
+		l.swept = time.Now()
+		if err := sess.Do(ctx, func(ctx context.Context, conn *pgx.Conn) error {
+			return sweepEpochs(ctx, conn, l.cfg.Namespace, want)
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sweepEvery is how often a round removes the epochs of work no longer
+// wanted whose holder did not (it died first).
+const sweepEvery = time.Minute
+
+// sweepEpochs removes the namespace's epochs of work not in want whose
+// lease nobody holds. A deposed holder still running such work, woken up,
+// finds no epoch and its writes are refused.
+func sweepEpochs(ctx context.Context, conn *pgx.Conn, namespace string, want map[string]bool) error {
+	rows, err := conn.Query(ctx, `SELECT id FROM lease_epochs WHERE namespace = $1`, namespace)
+	if err != nil {
+		return err
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if want[id] {
+			continue
+		}
+		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, `SET LOCAL lock_timeout = '`+epochLockTimeout+`'`); err != nil {
+				return err
+			}
+			var free bool
+			if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock($1)`, LeaseKey(namespace, id)).Scan(&free); err != nil || !free {
+				return err
+			}
+			_, err := tx.Exec(ctx, `DELETE FROM lease_epochs WHERE namespace = $1 AND id = $2`, namespace, id)
+			return err
+		})
+		if err != nil && !lockTimedOut(err) {
+			return err
+		}
 	}
 	return nil
 }

@@ -140,3 +140,38 @@ func TestTakeOverFencesThePreviousHolder(t *testing.T) {
 		t.Fatalf("%d writes of the first holder landed, want 1 (the one before the take-over)", byFirst)
 	}
 }
+
+// The epoch of work no longer wanted whose holder died before giving it
+// back is removed; one whose lease someone holds is kept.
+func TestLeasesSweepEpochsOfWorkGone(t *testing.T) {
+	url, pool := pgtest.NewJobState(t)
+	ctx := context.Background()
+	if _, err := pool.Exec(ctx, `INSERT INTO lease_epochs (namespace, id, epoch) VALUES ('test', 'gone', 1), ('test', 'held', 2), ('other', 'gone', 3)`); err != nil {
+		t.Fatal(err)
+	}
+	holder, err := pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Release()
+	if _, err := holder.Exec(ctx, `SELECT pg_advisory_lock($1)`, leader.LeaseKey("test", "held")); err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Exec(ctx, `SELECT pg_advisory_unlock($1)`, leader.LeaseKey("test", "held"))
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = leader.RunLeases(runCtx, leader.LeasesConfig{DatabaseURL: url, Namespace: "test", Interval: 50 * time.Millisecond,
+			Wanted: func(context.Context) ([]string, error) { return nil, nil }, Run: func(context.Context, string) {}})
+	}()
+	defer func() { cancel(); <-done }()
+	left := func() string {
+		var ids string
+		if err := pool.QueryRow(ctx, `SELECT string_agg(namespace || '/' || id, ',' ORDER BY namespace, id) FROM lease_epochs`).Scan(&ids); err != nil {
+			t.Fatal(err)
+		}
+		return ids
+	}
+	waitFor(t, func() bool { return left() == "other/gone,test/held" })
+}

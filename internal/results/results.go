@@ -280,6 +280,74 @@ func (s *Store) MarkDeleted(ctx context.Context, queryID string) error {
 	})
 }
 
+// ForgetDeleted removes the result, progress and schema checks of every
+// query that the projection (cached_queries) says is DELETED but whose
+// result is still kept (progress that is not DELETED, or schema checks),
+// of those engine runs. Deleting an
+// environment marks the queries the projection lists then; a query
+// created just before the delete may not be listed yet, and its runner,
+// started once the projection has it, writes until the delete reaches the
+// projection too. A query is cleared only while the transaction holds
+// its lease (leaseKey: the advisory lock a runner holds while it runs the
+// query, or follows its environment's results), so no runner writes meanwhile and one that runs it still is left
+// alone, and only while the projection still says DELETED, read under the
+// progress's lock. It leaves no DELETED marker, as Reset does not: the
+// projection can lag several commands, so progress written while it says
+// DELETED may be that of the query created again (its runner started
+// from the projection of an older create, after the new create's Reset);
+// a marker would stop that query for good, while a cleared one starts
+// over when its runner starts again. It returns how many it cleared.
+func (s *Store) ForgetDeleted(ctx context.Context, engine string, leaseKey func(queryID, environmentID string) int64) (int, error) {
+	rows, err := s.pool.Query(ctx, `
+		SELECT k.query_id, q.environment_id
+		FROM (SELECT query_id FROM query_progress WHERE state <> $1
+		      UNION SELECT query_id FROM query_schema_checks) k
+		JOIN cached_queries q ON q.query_id = k.query_id AND q.status = 'DELETED' AND q.engine = $2
+		ORDER BY 1`, StateDeleted, engine)
+	if err != nil {
+		return 0, fmt.Errorf("results: list deleted queries: %w", err)
+	}
+	type deleted struct{ id, env string }
+	qs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (deleted, error) {
+		var d deleted
+		return d, r.Scan(&d.id, &d.env)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("results: list deleted queries: %w", err)
+	}
+	n := 0
+	for _, q := range qs {
+		id := q.id
+		err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+			var free bool
+			if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock($1)`, leaseKey(id, q.env)).Scan(&free); err != nil || !free {
+				return err
+			}
+			state, err := lockProgress(ctx, tx, id)
+			if err != nil {
+				return err
+			}
+			var deleted bool
+			if err := tx.QueryRow(ctx, `SELECT status = 'DELETED' FROM cached_queries WHERE query_id = $1`, id).Scan(&deleted); err != nil || !deleted {
+				return err
+			}
+			b := &pgx.Batch{}
+			if state != "" {
+				queueClear(b, id)
+				b.Queue(`DELETE FROM query_progress WHERE query_id = $1`, id)
+			}
+			b.Queue(`DELETE FROM query_schema_checks WHERE query_id = $1`, id)
+			b.Queue(`DELETE FROM query_checkpoints WHERE query_id = $1`, id)
+			n++
+			return tx.SendBatch(ctx, b).Close()
+		})
+		if err != nil {
+			return n, fmt.Errorf("results: forget deleted %s: %w", id, err)
+		}
+	}
+	return n, nil
+}
+
 // Reset forgets a deleted or stale query's marker and rows, so that a
 // query created again can write. It leaves a live query alone.
 func (s *Store) Reset(ctx context.Context, queryID string) error {
@@ -601,10 +669,12 @@ func (s *Store) SetSchemaChecked(ctx context.Context, queryIDs []string, at time
 	if len(queryIDs) == 0 {
 		return nil
 	}
+	// A deleted query's check is not kept (MarkDeleted removed it).
 	_, err := s.pool.Exec(ctx, `INSERT INTO query_schema_checks (query_id, clean_at)
-		SELECT unnest($1::text[]), $2
+		SELECT id, $2 FROM unnest($1::text[]) AS id
+		WHERE NOT EXISTS (SELECT 1 FROM query_progress p WHERE p.query_id = id AND p.state = $3)
 		ON CONFLICT (query_id) DO UPDATE SET clean_at = greatest(query_schema_checks.clean_at, EXCLUDED.clean_at), updated_at = now()`,
-		queryIDs, at)
+		queryIDs, at, StateDeleted)
 	if err != nil {
 		return fmt.Errorf("results: record schema checks: %w", err)
 	}

@@ -3,6 +3,7 @@ package results_test
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
 	"strconv"
 	"testing"
@@ -270,5 +271,121 @@ func TestStaleRowsAreCorrectOnlyIfTheQueryWasLive(t *testing.T) {
 		if err != nil || p.State != results.StateStale || p.RowsCorrect != want {
 			t.Errorf("%s: %+v, %v; want STALE with rows correct %v", id, p, err, want)
 		}
+	}
+}
+
+// A query whose environment was deleted before the projection listed it
+// (the delete marked nothing) and whose runner then wrote: ForgetDeleted
+// clears it once the projection says DELETED, and leaves alone a query
+// that is not DELETED, one whose runner holds its lease, and a deleted one
+// already cleared. Found by TestSoakEmbeddedWorkersKilled.
+func TestForgetDeletedClearsWhatTheDeleteMissed(t *testing.T) {
+	_, pool := pgtest.NewJobState(t)
+	s, err := results.New(pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	query := func(id, status string) {
+		if _, err := pool.Exec(ctx, `INSERT INTO cached_queries (query_id, environment_id, engine, status, created_at, updated_at)
+			VALUES ($1, 'env1', 'embedded', $2, now(), now())
+			ON CONFLICT (query_id) DO UPDATE SET status = EXCLUDED.status`, id, status); err != nil {
+			t.Fatal(err)
+		}
+	}
+	live := func(id string) {
+		if err := s.Apply(ctx, id, []results.Change{
+			{Key: []byte(`{"query_id":"` + id + `","g":1}`), Row: []byte(`{"query_id":"` + id + `","g":1,"n":2}`)},
+		}, results.Progress{State: results.StateLive}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.SetSchemaChecked(ctx, []string{id}, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	count := func(sql, id string) int {
+		var n int
+		if err := pool.QueryRow(ctx, sql, id).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	kept := func(id string) string {
+		return fmt.Sprintf("%d rows, %d schema checks, %d progress not DELETED",
+			count(`SELECT count(*) FROM query_results WHERE query_id = $1`, id),
+			count(`SELECT count(*) FROM query_schema_checks WHERE query_id = $1`, id),
+			count(`SELECT count(*) FROM query_progress WHERE query_id = $1 AND state <> 'DELETED'`, id))
+	}
+	query("missed", "DELETED")
+	live("missed")
+	query("running", "RUNNING")
+	live("running")
+	query("again", "DELETED") // created again: progress reset, projection behind
+	if err := s.SetSchemaChecked(ctx, []string{"again"}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	query("done", "DELETED")
+	live("done")
+	if err := s.MarkDeleted(ctx, "done"); err != nil {
+		t.Fatal(err)
+	}
+	// A runner that has not noticed the delete yet holds its lease.
+	query("leased", "DELETED")
+	live("leased")
+	key := func(id, _ string) int64 { return 7919*int64(id[0]) + int64(len(id)) }
+	runner, err := pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer runner.Release()
+	if _, err := runner.Exec(ctx, `SELECT pg_advisory_lock($1)`, key("leased", "env1")); err != nil {
+		t.Fatal(err)
+	}
+
+	n, err := s.ForgetDeleted(ctx, "embedded", key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 2 {
+		t.Errorf("ForgetDeleted cleared %d queries, want 2 (missed, again)", n)
+	}
+	for id, want := range map[string]string{
+		"missed":  "0 rows, 0 schema checks, 0 progress not DELETED",
+		"running": "1 rows, 1 schema checks, 1 progress not DELETED",
+		"again":   "0 rows, 0 schema checks, 0 progress not DELETED",
+		"done":    "0 rows, 0 schema checks, 0 progress not DELETED",
+		"leased":  "1 rows, 1 schema checks, 1 progress not DELETED",
+	} {
+		if got := kept(id); got != want {
+			t.Errorf("%s: %s, want %s", id, got, want)
+		}
+	}
+	// The missed one is gone, as if it was never run: no marker stops
+	// it should it be the query created again (the projection lagging);
+	// the one created again (no progress) can write once the projection
+	// has it.
+	if _, err := s.Result(ctx, "missed"); !errors.Is(err, results.ErrNotFound) {
+		t.Errorf("result of the cleared query: %v, want ErrNotFound", err)
+	}
+	query("again", "PENDING")
+	if err := s.Apply(ctx, "again", nil, results.Progress{State: results.StateCatchingUp}); err != nil {
+		t.Errorf("write to the query created again: %v", err)
+	}
+	// Once its runner let go, the leased one is cleared.
+	if _, err := runner.Exec(ctx, `SELECT pg_advisory_unlock($1)`, key("leased", "env1")); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.ForgetDeleted(ctx, "embedded", key); err != nil || n != 1 || kept("leased") != "0 rows, 0 schema checks, 0 progress not DELETED" {
+		t.Errorf("ForgetDeleted after the lease ended: %d, %v; leased: %s", n, err, kept("leased"))
+	}
+	// A deleted query's schema check is not recorded again.
+	if err := s.SetSchemaChecked(ctx, []string{"done"}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if got := kept("done"); got != "0 rows, 0 schema checks, 0 progress not DELETED" {
+		t.Errorf("done after a schema check: %s", got)
+	}
+	if n, err := s.ForgetDeleted(ctx, "embedded", key); err != nil || n != 0 {
+		t.Errorf("second ForgetDeleted: %d, %v; want 0", n, err)
 	}
 }

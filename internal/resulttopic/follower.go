@@ -111,6 +111,10 @@ func NewFollower(cfg FollowerConfig) (*Follower, error) {
 	return &Follower{cfg: cfg, owner: fmt.Sprintf("%s/%d", host, os.Getpid())}, nil
 }
 
+// leaseNamespace is the namespace of the environments' leases
+// (leader.RunLeases).
+const leaseNamespace = "results"
+
 // Run follows the topics of the environments whose leases this process
 // holds, until ctx ends.
 func (f *Follower) Run(ctx context.Context) error {
@@ -118,6 +122,13 @@ func (f *Follower) Run(ctx context.Context) error {
 		qs, err := f.cfg.Queries.ActiveQueries(ctx)
 		if err != nil {
 			return nil, err
+		}
+		// A query deleted with its environment before the projection
+		// listed it keeps no result (results.Store.ForgetDeleted).
+		if n, err := f.cfg.Results.ForgetDeleted(ctx, f.cfg.Engine, func(_, env string) int64 { return leader.LeaseKey(leaseNamespace, env) }); err != nil {
+			f.cfg.Logger.Warn("forget the results of deleted queries", "error", err)
+		} else if n > 0 {
+			f.cfg.Logger.Info("forgot the results of deleted queries", "queries", n)
 		}
 		seen := map[string]bool{}
 		var envs []string
@@ -149,7 +160,7 @@ func (f *Follower) Run(ctx context.Context) error {
 		}
 	}
 	return leader.RunLeases(ctx, leader.LeasesConfig{
-		DatabaseURL: f.cfg.DatabaseURL, Namespace: "results", Wanted: wanted, Run: run,
+		DatabaseURL: f.cfg.DatabaseURL, Namespace: leaseNamespace, Wanted: wanted, Run: run,
 		Interval: f.cfg.Interval, SessionTimeout: f.cfg.SessionTimeout, Logger: f.cfg.Logger,
 	})
 }

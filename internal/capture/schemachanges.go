@@ -16,6 +16,7 @@ import (
 
 	"github.com/cdcq/cdcq/internal/dbzjson"
 	"github.com/cdcq/cdcq/internal/jobs"
+	"github.com/cdcq/cdcq/internal/leader"
 )
 
 // Schema changes. pgoutput describes a table with a Relation message
@@ -284,6 +285,10 @@ func (s *store) saveDescription(ctx context.Context, environmentID string, oid u
 		return false, err
 	}
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		// A capture that lost its lease records nothing more.
+		if err := leader.CheckFence(ctx, tx); err != nil {
+			return err
+		}
 		var deleted bool
 		err := tx.QueryRow(ctx, `SELECT deleted FROM embedded_captures WHERE environment_id = $1 FOR SHARE`, environmentID).Scan(&deleted)
 		if errors.Is(err, pgx.ErrNoRows) || (err == nil && deleted) {

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -19,6 +20,7 @@ import (
 	"github.com/cdcq/cdcq/internal/kafkasec"
 	"github.com/cdcq/cdcq/internal/names"
 	"github.com/cdcq/cdcq/internal/pgcluster"
+	"github.com/cdcq/cdcq/internal/pgsession"
 	"github.com/cdcq/cdcq/internal/secret"
 	"github.com/cdcq/cdcq/migrations"
 )
@@ -42,6 +44,14 @@ type Infra struct {
 	EmbeddedKafka    bool
 	EmbeddedPostgres bool
 	closers          []func()
+}
+
+// leaseTimeout is LeaseTimeout, or pgsession's default when unset.
+func (i *Infra) leaseTimeout() time.Duration {
+	if i.LeaseTimeout == 0 {
+		return pgsession.DefaultTimeout
+	}
+	return i.LeaseTimeout
 }
 
 // Kafka is the cluster as cdcq's clients reach it.
@@ -125,7 +135,17 @@ func Prepare(ctx context.Context, cfg config.Config, dev bool, logger *slog.Logg
 	if err := migrations.Up(ctx, inf.DatabaseURL); err != nil {
 		return nil, err
 	}
-	pool, err := pgxpool.New(ctx, inf.DatabaseURL)
+	poolCfg, err := pgxpool.ParseConfig(inf.DatabaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("job-state database: %w", err)
+	}
+	// A worker paused in the middle of a transaction would hold its row
+	// locks (a query's progress row, a lease's epoch) until TCP noticed;
+	// the server ends such a transaction instead, a while after the
+	// worker's leases moved (no transaction of cdcq's waits on its client
+	// that long).
+	poolCfg.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"] = strconv.FormatInt((6 * inf.leaseTimeout()).Milliseconds(), 10)
+	pool, err := pgxpool.NewWithConfig(ctx, poolCfg)
 	if err != nil {
 		return nil, fmt.Errorf("connect to job-state database: %w", err)
 	}

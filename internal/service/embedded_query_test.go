@@ -78,14 +78,7 @@ func runDifferential(t *testing.T, defaultIdentity bool) {
 	w.run(t, 30, 10) // some history before the queries exist
 
 	env := uniqueEnv("diff")
-	var ids []string
-	for _, q := range differentialQueries {
-		res := s.postJSON("/createCachedQuery", map[string]string{"connectionString": src, "environmentId": env, "schema": shopSchema, "sqlQuery": q})
-		if res.status != http.StatusCreated {
-			t.Fatalf("create %s: %d %s", q, res.status, res.body)
-		}
-		ids = append(ids, res.json(t)["id"].(string))
-	}
+	ids := s.createShopQueries(t, src, env)
 	if defaultIdentity {
 		// The capture set REPLICA IDENTITY FULL when it started; take it
 		// back, as on a database where cdcq may not alter the tables.

@@ -68,10 +68,11 @@ var (
 
 // Config tunes a Capture. The zero value is usable.
 type Config struct {
-	// DeleteTimeout bounds how long Delete waits, after deleting the
-	// connector, for Kafka Connect to stop reporting it (its task holds
-	// the replication slot until then). Past it Delete fails with a
-	// retriable error and leaves the slot alone. Default 60s.
+	// DeleteTimeout bounds each wait of Delete: for the stopped connector
+	// to be reported STOPPED, for its offsets to stay reset, and, after
+	// deleting the connector, for Kafka Connect to stop reporting it (its
+	// task holds the replication slot until then). Past it Delete fails
+	// with a retriable error and leaves the slot alone. Default 60s.
 	DeleteTimeout time.Duration
 	// PollInterval is how often Delete asks for the connector's status
 	// while waiting. Default 500ms.
@@ -436,8 +437,8 @@ func (c *Capture) Delete(ctx context.Context, spec handlers.CaptureSpec) error {
 }
 
 // resetOffsets stops the connector, waits until Connect reports it
-// STOPPED without tasks (no task can commit an offset any more), then
-// deletes its offsets. A connector that does not exist has nothing to
+// STOPPED without tasks, then deletes its offsets until Connect reports
+// none. A connector that does not exist has nothing to
 // reset. Connect refuses (400) to reset a connector its leader does not
 // see stopped yet; that error stays retriable, and the retry stops the
 // connector again.
@@ -468,14 +469,34 @@ func (c *Capture) resetOffsets(ctx context.Context, name string) error {
 			return err
 		}
 	}
-	err = c.connect.ResetConnectorOffsets(ctx, name)
-	switch {
-	case kafkaconnect.IsNotFound(err):
-		return nil
-	case err != nil:
-		return fmt.Errorf("reset offsets of connector %s: %w", name, err)
+	for {
+		err := c.connect.ResetConnectorOffsets(ctx, name)
+		switch {
+		case kafkaconnect.IsNotFound(err):
+			return nil
+		case err != nil:
+			return fmt.Errorf("reset offsets of connector %s: %w", name, err)
+		}
+		// Connect allows the reset once its leader has recorded the stop,
+		// which can be before every task has stopped, and a stopping task
+		// commits its offsets one last time: look, and reset again if one
+		// came in.
+		offsets, err := c.connect.ConnectorOffsets(ctx, name)
+		switch {
+		case kafkaconnect.IsNotFound(err):
+			return nil
+		case err != nil:
+			return fmt.Errorf("read offsets of connector %s after their reset: %w", name, err)
+		case len(offsets) == 0:
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("connector %s still has offsets %s after they were reset; it was left in Kafka Connect", name, c.cfg.DeleteTimeout)
+		}
+		if err := c.sleep(ctx, fmt.Sprintf("reset offsets of connector %s", name)); err != nil {
+			return err
+		}
 	}
-	return nil
 }
 
 // sleep waits PollInterval, or fails when ctx ends first.

@@ -470,6 +470,38 @@ func TestDeleteRemovesConnectorSlotAndPublication(t *testing.T) {
 	}
 }
 
+// A delete that stopped the connector and reset its offsets, then died
+// before deleting it, is repeated to the end.
+func TestDeleteAfterAnInterruptedDelete(t *testing.T) {
+	f := newFixture(t, debezium.Config{PollInterval: 10 * time.Millisecond})
+	spec := specFor("delete4", withPassword(t, f.dsn))
+	f.createSlotAndPublication(t, spec)
+	ctx := context.Background()
+	if err := f.capture.Ensure(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	connect, err := kafkaconnect.New(kafkaconnect.Config{URL: f.fake.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := connect.StopConnector(ctx, spec.ConnectorName); err != nil {
+		t.Fatal(err)
+	}
+	if err := connect.ResetConnectorOffsets(ctx, spec.ConnectorName); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := f.capture.Delete(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := f.fake.Connector(spec.ConnectorName); ok {
+		t.Fatal("connector still in Kafka Connect")
+	}
+	if n := f.count(t, `SELECT count(*) FROM pg_replication_slots WHERE slot_name = $1`, spec.SlotName); n != 0 {
+		t.Fatal("slot still in pg_replication_slots")
+	}
+}
+
 func TestDeleteLeavesTheSlotWhileTheConnectorLingers(t *testing.T) {
 	f := newFixture(t, debezium.Config{DeleteTimeout: 200 * time.Millisecond, PollInterval: 20 * time.Millisecond})
 	spec := specFor("delete2", withPassword(t, f.dsn))

@@ -44,6 +44,8 @@ type Connect interface {
 	ConnectorOffsets(ctx context.Context, name string) ([]kafkaconnect.SourceOffset, error)
 	ConnectorsStatus(ctx context.Context) (map[string]kafkaconnect.ConnectorStatus, error)
 	RestartConnector(ctx context.Context, name string) error
+	StopConnector(ctx context.Context, name string) error
+	ResetConnectorOffsets(ctx context.Context, name string) error
 }
 
 // Source is what the capture does in the source database. Errors that
@@ -66,10 +68,11 @@ var (
 
 // Config tunes a Capture. The zero value is usable.
 type Config struct {
-	// DeleteTimeout bounds how long Delete waits, after deleting the
-	// connector, for Kafka Connect to stop reporting it (its task holds
-	// the replication slot until then). Past it Delete fails with a
-	// retriable error and leaves the slot alone. Default 60s.
+	// DeleteTimeout bounds each wait of Delete: for the stopped connector
+	// to be reported STOPPED, for its offsets to stay reset, and, after
+	// deleting the connector, for Kafka Connect to stop reporting it (its
+	// task holds the replication slot until then). Past it Delete fails
+	// with a retriable error and leaves the slot alone. Default 60s.
 	DeleteTimeout time.Duration
 	// PollInterval is how often Delete asks for the connector's status
 	// while waiting. Default 500ms.
@@ -394,14 +397,25 @@ func firstLine(trace string) string {
 	return line
 }
 
-// Delete removes the connector, waits until Kafka Connect no longer reports
-// it (so that its task has let go of the slot), then drops the slot and the
-// publication in the source database. Each step succeeds when its object
-// is already gone, so Delete can be repeated.
+// Delete stops the connector and resets its offsets, removes it, waits
+// until Kafka Connect no longer reports it (so that its task has let go of
+// the slot), then drops the slot and the publication in the source
+// database. Each step succeeds when its object is already gone, so Delete
+// can be repeated.
+//
+// Connect keeps a deleted connector's offsets, and a connector created
+// again under the same name (the same environment id) would resume from
+// them: from an LSN of the slot Delete dropped, which the new slot no
+// longer has. Resetting them first makes the next connector of that name
+// start afresh, with a snapshot. The offsets are reset before the
+// connector is deleted, so a connector found gone had its offsets reset.
 func (c *Capture) Delete(ctx context.Context, spec handlers.CaptureSpec) error {
 	name := spec.ConnectorName
 	if name == "" {
 		return jobs.Terminalf("capture spec of environment %q lacks ConnectorName", spec.EnvironmentID)
+	}
+	if err := c.resetOffsets(ctx, name); err != nil {
+		return err
 	}
 	if _, err := c.connect.DeleteConnector(ctx, name); err != nil {
 		return classify(fmt.Sprintf("delete connector %s", name), err)
@@ -422,6 +436,81 @@ func (c *Capture) Delete(ctx context.Context, spec handlers.CaptureSpec) error {
 	return nil
 }
 
+// resetOffsets stops the connector, waits until Connect reports it
+// STOPPED without tasks, then deletes its offsets until Connect reports
+// none. A connector that does not exist has nothing to
+// reset. Connect refuses (400) to reset a connector its leader does not
+// see stopped yet; that error stays retriable, and the retry stops the
+// connector again.
+func (c *Capture) resetOffsets(ctx context.Context, name string) error {
+	err := c.connect.StopConnector(ctx, name)
+	switch {
+	case kafkaconnect.IsNotFound(err):
+		return nil
+	case err != nil:
+		return classify(fmt.Sprintf("stop connector %s", name), err)
+	}
+	deadline := time.Now().Add(c.cfg.DeleteTimeout)
+	for {
+		st, err := c.connect.ConnectorStatus(ctx, name)
+		switch {
+		case kafkaconnect.IsNotFound(err):
+			return nil
+		case err != nil && !kafkaconnect.IsRetriable(err):
+			return classify(fmt.Sprintf("wait for connector %s to stop", name), err)
+		}
+		if err == nil && st.Connector.State == kafkaconnect.StateStopped && len(st.Tasks) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("connector %s is not STOPPED %s after it was asked to stop; it was left in Kafka Connect", name, c.cfg.DeleteTimeout)
+		}
+		if err := c.sleep(ctx, fmt.Sprintf("wait for connector %s to stop", name)); err != nil {
+			return err
+		}
+	}
+	for {
+		err := c.connect.ResetConnectorOffsets(ctx, name)
+		switch {
+		case kafkaconnect.IsNotFound(err):
+			return nil
+		case err != nil:
+			return fmt.Errorf("reset offsets of connector %s: %w", name, err)
+		}
+		// Connect allows the reset once its leader has recorded the stop,
+		// which can be before every task has stopped, and a stopping task
+		// commits its offsets one last time: look, and reset again if one
+		// came in.
+		offsets, err := c.connect.ConnectorOffsets(ctx, name)
+		switch {
+		case kafkaconnect.IsNotFound(err):
+			return nil
+		case err != nil:
+			return fmt.Errorf("read offsets of connector %s after their reset: %w", name, err)
+		case len(offsets) == 0:
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("connector %s still has offsets %s after they were reset; it was left in Kafka Connect", name, c.cfg.DeleteTimeout)
+		}
+		if err := c.sleep(ctx, fmt.Sprintf("reset offsets of connector %s", name)); err != nil {
+			return err
+		}
+	}
+}
+
+// sleep waits PollInterval, or fails when ctx ends first.
+func (c *Capture) sleep(ctx context.Context, what string) error {
+	t := time.NewTimer(c.cfg.PollInterval)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("%s: %w", what, ctx.Err())
+	}
+}
+
 func (c *Capture) waitGone(ctx context.Context, name string) error {
 	deadline := time.Now().Add(c.cfg.DeleteTimeout)
 	for {
@@ -436,12 +525,8 @@ func (c *Capture) waitGone(ctx context.Context, name string) error {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("connector %s is still reported by Kafka Connect %s after its deletion; its replication slot was left alone", name, c.cfg.DeleteTimeout)
 		}
-		t := time.NewTimer(c.cfg.PollInterval)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return fmt.Errorf("wait for deleted connector %s to stop: %w", name, ctx.Err())
+		if err := c.sleep(ctx, fmt.Sprintf("wait for deleted connector %s to stop", name)); err != nil {
+			return err
 		}
 	}
 }

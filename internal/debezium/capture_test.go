@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -436,8 +437,26 @@ func TestDeleteRemovesConnectorSlotAndPublication(t *testing.T) {
 	if _, ok := f.fake.Connector(spec.ConnectorName); ok {
 		t.Fatal("connector still in Kafka Connect")
 	}
-	if n := len(f.fake.RequestsTo(http.MethodGet, "/connectors/cdcq-delete1/status")); n != 4 {
-		t.Fatalf("%d status polls, want 4 (3 lingering answers, then not found)", n)
+	if n := len(f.fake.RequestsTo(http.MethodGet, "/connectors/cdcq-delete1/status")); n != 5 {
+		t.Fatalf("%d status polls, want 5 (STOPPED, 3 lingering answers, then not found)", n)
+	}
+	// The connector was stopped and its offsets reset before it was
+	// deleted: Connect keeps a deleted connector's offsets for the next
+	// connector of that name.
+	var writes []string
+	for _, r := range f.fake.Requests() {
+		if r.Method != http.MethodGet {
+			writes = append(writes, r.Method+" "+r.Path)
+		}
+	}
+	want := []string{
+		"PUT /connectors/cdcq-delete1/config",
+		"PUT /connectors/cdcq-delete1/stop",
+		"DELETE /connectors/cdcq-delete1/offsets",
+		"DELETE /connectors/cdcq-delete1",
+	}
+	if !slices.Equal(writes, want) {
+		t.Fatalf("writes = %q, want %q", writes, want)
 	}
 	if n := f.count(t, `SELECT count(*) FROM pg_replication_slots WHERE slot_name = $1`, spec.SlotName); n != 0 {
 		t.Fatal("slot still in pg_replication_slots")
@@ -448,6 +467,38 @@ func TestDeleteRemovesConnectorSlotAndPublication(t *testing.T) {
 
 	if err := f.capture.Delete(ctx, spec); err != nil {
 		t.Fatalf("second delete: %v", err)
+	}
+}
+
+// A delete that stopped the connector and reset its offsets, then died
+// before deleting it, is repeated to the end.
+func TestDeleteAfterAnInterruptedDelete(t *testing.T) {
+	f := newFixture(t, debezium.Config{PollInterval: 10 * time.Millisecond})
+	spec := specFor("delete4", withPassword(t, f.dsn))
+	f.createSlotAndPublication(t, spec)
+	ctx := context.Background()
+	if err := f.capture.Ensure(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	connect, err := kafkaconnect.New(kafkaconnect.Config{URL: f.fake.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := connect.StopConnector(ctx, spec.ConnectorName); err != nil {
+		t.Fatal(err)
+	}
+	if err := connect.ResetConnectorOffsets(ctx, spec.ConnectorName); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := f.capture.Delete(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := f.fake.Connector(spec.ConnectorName); ok {
+		t.Fatal("connector still in Kafka Connect")
+	}
+	if n := f.count(t, `SELECT count(*) FROM pg_replication_slots WHERE slot_name = $1`, spec.SlotName); n != 0 {
+		t.Fatal("slot still in pg_replication_slots")
 	}
 }
 

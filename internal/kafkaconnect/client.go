@@ -1,5 +1,6 @@
 // Package kafkaconnect is a client for Kafka Connect's REST API: it creates
-// or updates a connector's configuration, reads its status and deletes it.
+// or updates a connector's configuration, reads its status and offsets,
+// stops it, resets its offsets and deletes it.
 // Every error it returns says whether retrying can help (IsRetriable), so
 // callers do not guess from status codes.
 //
@@ -266,6 +267,34 @@ func (c *Client) DeleteConnector(ctx context.Context, name string) (existed bool
 	default:
 		return false, err
 	}
+}
+
+// StopConnector stops a connector and shuts its tasks down, keeping its
+// configuration (PUT /connectors/{name}/stop, Kafka 3.5 and later). Connect
+// answers 202 once the stop is requested: poll ConnectorStatus until the
+// connector is StateStopped to know it is done. A missing connector is an
+// *APIError for which IsNotFound is true.
+func (c *Client) StopConnector(ctx context.Context, name string) error {
+	if err := checkName(name); err != nil {
+		return err
+	}
+	_, err := c.do(ctx, http.MethodPut, connectorPath(name, "stop"), nil, nil)
+	return err
+}
+
+// ResetConnectorOffsets deletes every offset a connector committed (DELETE
+// /connectors/{name}/offsets, Kafka 3.6 and later), so that a connector of
+// that name starts as a new one would. Connect allows it only on a
+// connector that is STOPPED (StopConnector), and answers a 400 otherwise;
+// for a source connector it answers 200 once tombstones for every
+// partition are in the offsets topic. A missing connector is an *APIError
+// for which IsNotFound is true.
+func (c *Client) ResetConnectorOffsets(ctx context.Context, name string) error {
+	if err := checkName(name); err != nil {
+		return err
+	}
+	_, err := c.do(ctx, http.MethodDelete, connectorPath(name, "offsets"), nil, nil)
+	return err
 }
 
 // RestartConnector restarts a connector and all its tasks (POST

@@ -109,6 +109,43 @@ func TestDeleteConnectorIsIdempotent(t *testing.T) {
 	}
 }
 
+func TestStopThenResetOffsets(t *testing.T) {
+	s := connectfake.NewServer(t)
+	c := newClient(t, s.URL, 0)
+	ctx := context.Background()
+	s.AddConnector("c1", debeziumConfig())
+
+	// Connect refuses to reset the offsets of a connector that runs.
+	err := c.ResetConnectorOffsets(ctx, "c1")
+	var ae *kafkaconnect.APIError
+	if !errors.As(err, &ae) || ae.StatusCode != http.StatusBadRequest || kafkaconnect.IsRetriable(err) {
+		t.Fatalf("reset of a running connector: %v, want a 400", err)
+	}
+	if err := c.StopConnector(ctx, "c1"); err != nil {
+		t.Fatal(err)
+	}
+	st, err := c.ConnectorStatus(ctx, "c1")
+	if err != nil || st.Connector.State != kafkaconnect.StateStopped || len(st.Tasks) != 0 {
+		t.Fatalf("status after stop = %+v, %v", st, err)
+	}
+	if err := c.ResetConnectorOffsets(ctx, "c1"); err != nil {
+		t.Fatal(err)
+	}
+	if offsets, err := c.ConnectorOffsets(ctx, "c1"); err != nil || len(offsets) != 0 {
+		t.Fatalf("offsets after reset = %v, %v", offsets, err)
+	}
+	if got := s.RequestsTo(http.MethodPut, "/connectors/c1/stop"); len(got) != 1 {
+		t.Fatalf("stop requests = %+v", got)
+	}
+
+	if err := c.StopConnector(ctx, "gone"); !kafkaconnect.IsNotFound(err) {
+		t.Fatalf("stop of a missing connector: %v, want not found", err)
+	}
+	if err := c.ResetConnectorOffsets(ctx, "gone"); !kafkaconnect.IsNotFound(err) {
+		t.Fatalf("reset of a missing connector: %v, want not found", err)
+	}
+}
+
 func TestConnectorStatusCarriesTasksAndTraces(t *testing.T) {
 	s := connectfake.NewServer(t)
 	c := newClient(t, s.URL, 0)
@@ -438,11 +475,17 @@ func TestAuthorizationIsSentOnEveryRequest(t *testing.T) {
 	if err := c.RestartConnector(ctx, "c"); err != nil {
 		t.Errorf("restart: %v", err)
 	}
+	if err := c.StopConnector(ctx, "c"); err != nil {
+		t.Errorf("stop: %v", err)
+	}
+	if err := c.ResetConnectorOffsets(ctx, "c"); err != nil {
+		t.Errorf("reset offsets: %v", err)
+	}
 	if _, err := c.DeleteConnector(ctx, "c"); err != nil {
 		t.Errorf("DELETE: %v", err)
 	}
-	if len(seen) != 5 {
-		t.Errorf("requests = %v, want 5", seen)
+	if len(seen) != 7 {
+		t.Errorf("requests = %v, want 7", seen)
 	}
 
 	wrong, err := kafkaconnect.New(kafkaconnect.Config{URL: srv.URL, Header: basicAuth(user, "wrong-password")})

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/cdcq/cdcq/internal/clustertest"
 	"github.com/cdcq/cdcq/internal/names"
@@ -320,4 +321,114 @@ func TestClusterRunningJobFailureShowsAtOnce(t *testing.T) {
 	})
 	s.waitForStatusWithin(src, env, "checkJobStatus FAILED", 30*time.Second, func(m map[string]any) bool { return m["status"] == "FAILED" })
 	t.Logf("checkJobStatus said FAILED %s after Kafka Connect did", time.Since(failed).Round(time.Millisecond))
+}
+
+// An environment deleted and created again under the same id on real
+// Debezium: Kafka Connect keeps a deleted connector's offsets, and the new
+// connector, of the same name, must not resume from an LSN of the slot the
+// delete dropped (its task would fail with "... no longer available on the
+// server"). It snapshots again: RUNNING, the change topic gets the rows of
+// the second life, and a cached query equals PostgreSQL.
+func TestClusterDebeziumRecreateAfterDelete(t *testing.T) {
+	s := startClusterSystem(t, clusterEngines{debezium: true})
+	src, srcConn := sourceDatabase(t)
+	ctx := context.Background()
+	if _, err := srcConn.Exec(ctx, storeTables+`;
+		INSERT INTO customers VALUES (1, 'eu', 'ann', now()), (2, NULL, 'bob', now())`); err != nil {
+		t.Fatal(err)
+	}
+	env := uniqueEnv("rcr")
+	conn := map[string]string{"connectionString": src, "environmentId": env}
+	topic := env + ".public.customers"
+	connector := names.ConnectorName(env)
+	running := func(what string) {
+		t.Helper()
+		s.waitForStatusWithin(src, env, what, 2*time.Minute, func(m map[string]any) bool {
+			if m["status"] == "FAILED" {
+				t.Fatalf("%s: the connection FAILED: %v", what, m["reason"])
+			}
+			return m["status"] == "RUNNING"
+		})
+	}
+
+	// First life: snapshot, then streamed rows whose offsets Connect
+	// commits.
+	if res := s.postForm("/createDatabaseConnection", conn); res.status != http.StatusCreated {
+		t.Fatalf("create connection: %d %s", res.status, res.body)
+	}
+	running("first life RUNNING")
+	if _, err := srcConn.Exec(ctx, `INSERT INTO customers VALUES (3, 'us', 'cy', now())`); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 2*time.Minute, "first life's rows on the change topic", func() bool {
+		return customerIDs(t, s.records(topic))[3]
+	})
+	waitFor(t, time.Minute, "an offset of the streamed row committed", func() bool {
+		offsets := connectGet(t, clustertest.Shared(t), "/connectors/"+connector+"/offsets")
+		return strings.Contains(offsets, `"lsn"`) && !strings.Contains(offsets, `"snapshot"`)
+	})
+
+	if res := s.postForm("/deleteDatabaseConnection", conn); res.status != http.StatusAccepted {
+		t.Fatalf("delete: %d %s", res.status, res.body)
+	}
+	s.waitForStatusWithin(src, env, "DELETED", 2*time.Minute, func(m map[string]any) bool { return m["status"] == "DELETED" })
+	if connectorExists(t, connector) {
+		t.Fatal("the connector is still in Kafka Connect")
+	}
+
+	// Second life, with rows written while there was no slot.
+	if _, err := srcConn.Exec(ctx, `INSERT INTO customers VALUES (4, 'eu', 'dan', now()); UPDATE customers SET region = 'us' WHERE id = 1`); err != nil {
+		t.Fatal(err)
+	}
+	if res := s.postForm("/createDatabaseConnection", conn); res.status != http.StatusCreated {
+		t.Fatalf("create connection again: %d %s", res.status, res.body)
+	}
+	s.deleteOnCleanup(src, env)
+	running("second life RUNNING")
+	if _, err := srcConn.Exec(ctx, `INSERT INTO customers VALUES (5, NULL, 'eve', now())`); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 2*time.Minute, "second life's rows on the change topic", func() bool {
+		ids := customerIDs(t, s.records(topic))
+		return ids[4] && ids[5]
+	})
+	running("still RUNNING")
+
+	const query = "SELECT region, count(*) AS n FROM customers GROUP BY region"
+	res := s.postJSON("/createCachedQuery", map[string]string{"connectionString": src, "environmentId": env,
+		"schema": storeSchema, "sqlQuery": query})
+	if res.status != http.StatusCreated {
+		t.Fatalf("create query: %d %s", res.status, res.body)
+	}
+	id := res.json(t)["id"].(string)
+	if got, ok := s.awaitResult(id, postgresCanonical(t, srcConn, query), 2*time.Minute); !ok {
+		t.Fatalf("the query's result: %s\nstatus %s", got, s.queryStatus(id))
+	}
+}
+
+// customerIDs lists the ids of the rows that Debezium change records of
+// customers carry after the change.
+func customerIDs(t *testing.T, recs []*kgo.Record) map[int]bool {
+	t.Helper()
+	ids := map[int]bool{}
+	for _, r := range recs {
+		if len(r.Value) == 0 {
+			continue
+		}
+		var v struct {
+			After   *struct{ ID int } `json:"after"`
+			Payload struct {
+				After *struct{ ID int } `json:"after"`
+			} `json:"payload"`
+		}
+		if err := json.Unmarshal(r.Value, &v); err != nil {
+			t.Fatalf("change record %.200s: %v", r.Value, err)
+		}
+		for _, a := range []*struct{ ID int }{v.After, v.Payload.After} {
+			if a != nil {
+				ids[a.ID] = true
+			}
+		}
+	}
+	return ids
 }

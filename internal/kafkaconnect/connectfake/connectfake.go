@@ -15,6 +15,8 @@
 //	GET    /connectors/{name}/offsets
 //	PUT    /connectors/{name}/pause    202
 //	PUT    /connectors/{name}/resume   202
+//	PUT    /connectors/{name}/stop     202
+//	DELETE /connectors/{name}/offsets  200, 400 unless STOPPED
 //	DELETE /connectors/{name}          204
 //
 // Errors have Connect's body {"error_code":N,"message":"..."}.
@@ -409,10 +411,14 @@ func (f *Fake) routeLocked(w http.ResponseWriter, r *http.Request, body []byte) 
 			f.setTarget(w, name, "PAUSED")
 		case "resume PUT":
 			f.setTarget(w, name, "RUNNING")
+		case "stop PUT":
+			f.stop(w, name)
+		case "offsets DELETE":
+			f.resetOffsets(w, name)
 		case "restart POST":
 			f.restart(w, name)
 		default:
-			if slices.Contains([]string{"config", "status", "offsets", "pause", "resume", "restart"}, parts[2]) {
+			if slices.Contains([]string{"config", "status", "offsets", "pause", "resume", "stop", "restart"}, parts[2]) {
 				methodNotAllowed(w)
 				return
 			}
@@ -642,6 +648,35 @@ func (f *Fake) setTarget(w http.ResponseWriter, name, state string) {
 		c.Tasks[i].State, c.Tasks[i].Trace = state, ""
 	}
 	w.WriteHeader(http.StatusAccepted)
+}
+
+// stop answers PUT .../stop as Connect does: the connector is STOPPED and
+// has no tasks.
+func (f *Fake) stop(w http.ResponseWriter, name string) {
+	c, ok := f.connectors[name]
+	if !ok {
+		writeError(w, http.StatusNotFound, "Unknown connector "+name)
+		return
+	}
+	c.State, c.Trace, c.Tasks = "STOPPED", "", []Task{}
+	w.WriteHeader(http.StatusAccepted)
+}
+
+// resetOffsets answers DELETE .../offsets as Connect does for a source
+// connector: refused unless the connector is STOPPED, then every offset
+// is gone.
+func (f *Fake) resetOffsets(w http.ResponseWriter, name string) {
+	c, ok := f.connectors[name]
+	if !ok {
+		writeError(w, http.StatusNotFound, "Connector "+name+" not found")
+		return
+	}
+	if c.State != "STOPPED" {
+		writeError(w, http.StatusBadRequest, "Connectors must be in the STOPPED state before their offsets can be modified. This can be done for the specified connector by issuing a 'PUT' request to the '/connectors/"+name+"/stop' endpoint")
+		return
+	}
+	c.Offsets = []Offset{}
+	writeJSON(w, http.StatusOK, map[string]string{"message": "The offsets for this connector have been reset successfully"})
 }
 
 // restart answers POST .../restart?includeTasks=true as Connect does: the

@@ -125,7 +125,17 @@ func (r *runner) run(ctx context.Context, q projections.ActiveQuery) error {
 		ckpt.eng = eng.(Checkpointer)
 	}
 	positions, lost, err := r.startPositions(ctx, topics, from)
-	if errors.Is(err, errCheckpointAhead) {
+	restoredLost := err == nil && lost != "" && from != nil
+	if errors.Is(err, errCheckpointAhead) || restoredLost {
+		// Records lost after a restored checkpoint: its rows are not
+		// kept. The new snapshot only removes rows of the tables it
+		// writes records for, so a table emptied during the gap would
+		// keep the checkpoint's rows; a fresh engine reading every
+		// partition from its log start holds only what the snapshot
+		// and later records say.
+		if restoredLost {
+			err = fmt.Errorf("records it needs are gone (%s)", lost)
+		}
 		log.Warn("cached query: checkpoint ignored; rebuilding from the topics", "error", err)
 		if eng, err = r.newEngine(compiled.Plan, q.QueryID); err != nil {
 			return r.fail(ctx, q.QueryID, err)

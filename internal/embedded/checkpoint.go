@@ -45,6 +45,18 @@ type SnapshotRequester interface {
 	RequestSnapshot(ctx context.Context, environmentID, reason string) error
 }
 
+// unseenSkipper is an Engine that can skip, while a new snapshot is
+// awaited, updates keeping an unchanged TOAST value of a row it never saw
+// (ivm.Query.SkipUnseenUnavailable): after records were lost to
+// retention the first ones read can be such updates, whose row the
+// snapshot writes whole later. Any other time they are errors.
+type unseenSkipper interface {
+	SkipUnseenUnavailable(on bool) int64
+}
+
+// SkipUnseenUnavailable is ivm.Query.SkipUnseenUnavailable.
+func (e *ivmEngine) SkipUnseenUnavailable(on bool) int64 { return e.q.SkipUnseenUnavailable(on) }
+
 // StateFormat is ivm's checkpoint format.
 func (e *ivmEngine) StateFormat() string { return ivm.CheckpointVersion }
 

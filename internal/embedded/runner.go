@@ -194,6 +194,9 @@ func (r *runner) run(ctx context.Context, q projections.ActiveQuery) error {
 		if err := req.RequestSnapshot(ctx, q.EnvironmentID, "cached query "+q.QueryID+": change records deleted by retention"); err != nil {
 			return fmt.Errorf("request a new snapshot: %w", err)
 		}
+		if s, ok := eng.(unseenSkipper); ok {
+			s.SkipUnseenUnavailable(true) // until the new snapshot is read
+		}
 	}
 	defer ckpt.collect(true) // a write under way ends before the run does
 	if err := h.check(ctx); err != nil {
@@ -347,6 +350,11 @@ func (r *runner) run(ctx context.Context, q projections.ActiveQuery) error {
 			}
 			if lost != "" {
 				p.LastError, lost = "", "" // the new snapshot is read
+				if s, ok := eng.(unseenSkipper); ok {
+					if n := s.SkipUnseenUnavailable(false); n > 0 {
+						log.Info("cached query: skipped updates of rows whose earlier records were lost; the new snapshot wrote them", "updates", n)
+					}
+				}
 			}
 			if err := r.goLive(ctx, pub, q.QueryID, eng, previous, &p); err != nil {
 				return r.stopIfDeleted(err)

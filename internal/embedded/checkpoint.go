@@ -101,10 +101,18 @@ const (
 // checkpointWriteTimeout bounds one checkpoint's write.
 const checkpointWriteTimeout = 2 * time.Minute
 
-// checkpointer writes a live query's checkpoints: the state is serialised
-// on the runner's goroutine (the engine is not safe for concurrent use),
-// then compressed and stored by a goroutine of its own while the runner
-// goes on. One write at a time; a checkpoint due while one is being
+// checkpointStopWait is how long a stopping run waits for a checkpoint
+// being written: a stop (a shutdown, a query moving to another worker)
+// must not wait for checkpointWriteTimeout. A write still under way then
+// is abandoned; the previous checkpoint stays (a new one replaces it in
+// one transaction), so the next run only reads a little more.
+const checkpointStopWait = 5 * time.Second
+
+// checkpointer writes a live query's checkpoints: the state's rows are
+// gathered on the runner's goroutine (the engine is not safe for
+// concurrent use; only this holds the live query up), then serialised,
+// compressed and stored by a goroutine of its own while the runner goes
+// on. One write at a time; a checkpoint due while one is being
 // written waits for the next round.
 type checkpointer struct {
 	eng         Checkpointer
@@ -122,6 +130,9 @@ type checkpointer struct {
 	base       int64     // events the restored checkpoint reflected
 	busy       chan struct{}
 	done       chan error // the write's result; nil before the first
+	cancel     func()     // abandons the write under way
+	// stopWait is checkpointStopWait (tests shorten it).
+	stopWait time.Duration
 }
 
 // due says whether a checkpoint is to be taken after eventsApplied
@@ -133,7 +144,8 @@ func (c *checkpointer) due(eventsApplied int64) bool {
 	return eventsApplied-c.lastEvents >= c.events || time.Since(c.last) >= c.every
 }
 
-// take serialises the state at positions and writes it in the background.
+// take gathers the state at positions, then serialises and writes it in
+// the background.
 // It returns the first error of an earlier write that the runner must act
 // on (the query was deleted or went stale), nil otherwise.
 func (c *checkpointer) take(ctx context.Context, positions map[string]map[int32]int64, eventsApplied int64) error {
@@ -163,10 +175,11 @@ func (c *checkpointer) take(ctx context.Context, positions map[string]map[int32]
 	c.last, c.lastEvents = time.Now(), eventsApplied
 	done := make(chan error, 1)
 	c.done = done
+	// A run that stops lets the write finish, for a few seconds (stop):
+	// the next run starts from it.
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), checkpointWriteTimeout)
+	c.cancel = cancel
 	go func() {
-		// A run that stops lets the write finish (run waits for it): the
-		// next run starts from it.
-		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), checkpointWriteTimeout)
 		defer cancel()
 		state, err := encode()
 		if err != nil {
@@ -183,6 +196,29 @@ func (c *checkpointer) take(ctx context.Context, positions map[string]map[int32]
 		done <- err
 	}()
 	return nil
+}
+
+// stop ends the run's checkpointing: a write under way gets stopWait to
+// end, then is abandoned (its context cancelled; it is not waited for).
+func (c *checkpointer) stop() {
+	if c == nil || c.done == nil {
+		return
+	}
+	wait := c.stopWait
+	if wait == 0 {
+		wait = checkpointStopWait
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case err := <-c.done:
+		c.done <- err // for collect
+		c.collect(true)
+	case <-t.C:
+		c.cancel()
+		c.done = nil
+		c.log.Warn("cached query: checkpoint write abandoned as the run stops; the previous checkpoint stays", "waited", wait)
+	}
 }
 
 // collect takes the result of the write under way: waiting for it when

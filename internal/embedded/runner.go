@@ -198,7 +198,7 @@ func (r *runner) run(ctx context.Context, q projections.ActiveQuery) error {
 			s.SkipUnseenUnavailable(true) // until the new snapshot is read
 		}
 	}
-	defer ckpt.collect(true) // a write under way ends before the run does
+	defer ckpt.stop() // a write under way ends (or is abandoned) before the run does
 	if err := h.check(ctx); err != nil {
 		return err
 	}

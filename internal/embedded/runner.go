@@ -230,8 +230,15 @@ func (r *runner) run(ctx context.Context, q projections.ActiveQuery) error {
 		var fetchErr error
 		var outOfRange error
 		fetches.EachError(func(topic string, partition int32, err error) {
+			if errors.Is(err, kerr.OffsetOutOfRange) && fresh.outOfRange(cl, topic, partition) {
+				return
+			}
 			if errors.Is(err, kerr.OffsetOutOfRange) && outOfRange == nil {
-				outOfRange = fmt.Errorf("read %s partition %d at offset %d: %w", topic, partition, p.Positions[topic][partition], err)
+				at := "at the offset it started from"
+				if o, ok := p.Positions[topic][partition]; ok {
+					at = fmt.Sprintf("at offset %d", o)
+				}
+				outOfRange = fmt.Errorf("read %s partition %d %s: %w", topic, partition, at, err)
 			}
 			if fetchErr == nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
 				fetchErr = fmt.Errorf("read %s: %w", topic, err)

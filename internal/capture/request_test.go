@@ -51,6 +51,16 @@ func TestRequestSnapshotTakesANewOne(t *testing.T) {
 		return reads() == rows, fmt.Sprint(reads())
 	})
 
+	// The new snapshot cannot read t while this transaction holds it, so
+	// the first request stays pending through the second.
+	hold, err := src.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hold.Rollback(context.Background())
+	if _, err := hold.Exec(ctx, `LOCK TABLE t IN ACCESS EXCLUSIVE MODE`); err != nil {
+		t.Fatal(err)
+	}
 	if err := e.RequestSnapshot(ctx, env, "test: records gone"); err != nil {
 		t.Fatal(err)
 	}
@@ -72,8 +82,14 @@ func TestRequestSnapshotTakesANewOne(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if again.SnapshotLSN == nil && (again.Version != row.Version || again.SnapshotRequested != "test: records gone") {
+	if again.SnapshotLSN != nil {
+		t.Fatal("the requested snapshot completed while t was locked")
+	}
+	if again.Version != row.Version || again.SnapshotRequested != "test: records gone" {
 		t.Errorf("a second request while the first is pending changed the capture: version %d to %d, request %q", row.Version, again.Version, again.SnapshotRequested)
+	}
+	if err := hold.Rollback(ctx); err != nil {
+		t.Fatal(err)
 	}
 
 	eventually(t, 30*time.Second, "the requested snapshot done", func() (bool, string) {

@@ -40,9 +40,12 @@ type Checkpointer interface {
 // SnapshotRequester is implemented by a capture that can take a new
 // snapshot of an environment when asked (the embedded capture,
 // capture.Engine.RequestSnapshot): a query whose change-topic records were
-// deleted by retention before it read them asks for one.
+// deleted by retention before it read them asks for one. ends are where
+// the query's topics end now, starts where it reads them from; it says
+// whether a new snapshot was requested: not when one under way, or the
+// last one requested and still whole in the topics, serves.
 type SnapshotRequester interface {
-	RequestSnapshot(ctx context.Context, environmentID, reason string) error
+	RequestSnapshot(ctx context.Context, environmentID, reason string, ends, starts map[string]map[int32]int64) (bool, error)
 }
 
 // unseenSkipper is an Engine that can skip, while a new snapshot is

@@ -191,8 +191,27 @@ func (r *runner) run(ctx context.Context, q projections.ActiveQuery) error {
 		if !ok {
 			return r.fail(ctx, q.QueryID, fmt.Errorf("change records were deleted by the topics' retention before the query read them (%s), and the capture cannot take a new snapshot; delete and create the query again once the source was captured anew", lost))
 		}
-		if err := req.RequestSnapshot(ctx, q.EnvironmentID, "cached query "+q.QueryID+": change records deleted by retention"); err != nil {
+		// The ends are listed before the request commits: the snapshot's
+		// records all follow them. A restart after the snapshot completed
+		// but before the query went LIVE does not ask for another while
+		// that one is still whole (positions are the log starts here).
+		ends, err := endOffsets(ctx, h.adm, topics...)
+		if err != nil {
+			return err
+		}
+		endsAt := map[string]map[int32]int64{}
+		ends.Each(func(o kadm.ListedOffset) {
+			if endsAt[o.Topic] == nil {
+				endsAt[o.Topic] = map[int32]int64{}
+			}
+			endsAt[o.Topic][o.Partition] = o.Offset
+		})
+		requested, err := req.RequestSnapshot(ctx, q.EnvironmentID, "cached query "+q.QueryID+": change records deleted by retention", endsAt, positions)
+		if err != nil {
 			return fmt.Errorf("request a new snapshot: %w", err)
+		}
+		if !requested {
+			log.Info("cached query: the snapshot requested last (under way, or complete and still whole in the topics) serves; reading it")
 		}
 		if s, ok := eng.(unseenSkipper); ok {
 			s.SkipUnseenUnavailable(true) // until the new snapshot is read

@@ -127,6 +127,9 @@ type checkpointer struct {
 	events      int64
 	// epochs are the run's capture epochs, saved with the positions.
 	epochs *captureEpochs
+	// topicIDs are the Kafka IDs of the topics read (topicIDs), saved
+	// with the positions.
+	topicIDs map[string]string
 
 	last       time.Time // when the last checkpoint was taken (or the run started)
 	lastEvents int64     // the run's events applied then
@@ -171,6 +174,7 @@ func (c *checkpointer) take(ctx context.Context, positions map[string]map[int32]
 	for t, ps := range positions {
 		ck.Positions[t] = maps.Clone(ps)
 	}
+	ck.TopicIDs = c.topicIDs
 	ck.CaptureEpochs = make(map[string]map[int32]int64, len(c.epochs.max))
 	for t, ps := range c.epochs.max {
 		ck.CaptureEpochs[t] = maps.Clone(ps)
@@ -298,6 +302,32 @@ func startPositions(ctx context.Context, adm *kadm.Client, topics []string, from
 		out[o.Topic][o.Partition] = at
 	})
 	return out, strings.Join(lost, "; "), nil
+}
+
+// topicIDs lists the Kafka IDs of topics (none for a broker without
+// topic IDs). A topic deleted and created again under its name has a new
+// ID: a checkpoint of the old one is not restored, even when the new
+// topic has grown past the checkpoint's offsets (which errCheckpointAhead
+// cannot tell).
+func topicIDs(ctx context.Context, adm *kadm.Client, topics []string) (map[string]string, error) {
+	md, err := adm.Metadata(ctx, topics...)
+	if err != nil {
+		return nil, fmt.Errorf("topic ids of %v: %w", topics, err)
+	}
+	out := map[string]string{}
+	for _, t := range topics {
+		d, ok := md.Topics[t]
+		switch {
+		case !ok:
+			return nil, fmt.Errorf("topic ids of %v: no metadata of %s", topics, t)
+		case d.Err != nil:
+			return nil, fmt.Errorf("topic ids of %v: %s: %w", topics, t, d.Err)
+		case d.ID == kadm.TopicID{}:
+			return nil, nil // the broker has no topic IDs
+		}
+		out[t] = d.ID.String()
+	}
+	return out, nil
 }
 
 // errCheckpointAhead says a checkpoint's positions are past the ends of

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"strconv"
 	"time"
 
@@ -119,6 +120,9 @@ func (r *runner) run(ctx context.Context, q projections.ActiveQuery) error {
 		ckpt = &checkpointer{eng: c, store: r.results, log: log, queryID: q.QueryID, epochs: epochs,
 			fingerprint: fingerprint(c.StateFormat(), q.Schema, q.SQLQuery, compiled.Plan, topics),
 			every:       r.checkpointEvery, events: r.checkpointEvents, last: time.Now()}
+		if ckpt.topicIDs, err = r.topicIDs(ctx, topics); err != nil {
+			return err
+		}
 		if eng, from, err = r.restore(ctx, log, q.QueryID, compiled.Plan, eng, ckpt); err != nil {
 			return err
 		}
@@ -490,6 +494,10 @@ func (r *runner) restore(ctx context.Context, log *slog.Logger, queryID string, 
 	case ck.Fingerprint != c.fingerprint:
 		log.Info("cached query: the checkpoint is of another query text, schema or engine; rebuilding from the topics")
 		return eng, nil, nil
+	case len(ck.TopicIDs) > 0 && len(c.topicIDs) > 0 && !maps.Equal(ck.TopicIDs, c.topicIDs):
+		log.Warn("cached query: checkpoint ignored; its topics were deleted and created again since; rebuilding from the topics",
+			"checkpoint_topic_ids", ck.TopicIDs, "topic_ids", c.topicIDs)
+		return eng, nil, nil
 	}
 	started := time.Now()
 	if err := eng.(Checkpointer).RestoreState(ck.State); err != nil {
@@ -516,6 +524,17 @@ func (r *runner) startPositions(ctx context.Context, topics []string, from map[s
 	}
 	defer cl.Close()
 	return startPositions(ctx, kadm.NewClient(cl), topics, from)
+}
+
+// topicIDs lists the topics' IDs (topicIDs in checkpoint.go), on a
+// client of its own.
+func (r *runner) topicIDs(ctx context.Context, topics []string) (map[string]string, error) {
+	cl, err := r.kafka.NewClient()
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+	return topicIDs(ctx, kadm.NewClient(cl), topics)
 }
 
 // traceCommits, when stage tracing is on, marks the records of a poll as

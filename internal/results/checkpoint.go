@@ -162,8 +162,12 @@ func (s *Store) LoadCheckpoint(ctx context.Context, queryID string) (Checkpoint,
 	if err := json.Unmarshal(epochs, &c.CaptureEpochs); err != nil {
 		return Checkpoint{}, fmt.Errorf("results: load checkpoint of %s: capture epochs: %w", queryID, err)
 	}
-	if err := json.Unmarshal(topicIDs, &c.TopicIDs); err != nil {
+	var ids map[string]string
+	if err := json.Unmarshal(topicIDs, &ids); err != nil {
 		return Checkpoint{}, fmt.Errorf("results: load checkpoint of %s: topic ids: %w", queryID, err)
+	}
+	if len(ids) > 0 { // '{}': unknown, as nil
+		c.TopicIDs = ids
 	}
 	return c, nil
 }

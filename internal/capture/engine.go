@@ -359,13 +359,19 @@ func (e *Engine) SnapshotProgress(ctx context.Context, environmentID string) (jo
 // whose change-topic records were deleted by the broker's retention before
 // it read them asks for one (embedded.SnapshotRequester). SnapshotProgress
 // says not Done from now until that snapshot is complete. reason is
-// logged by the capture.
-func (e *Engine) RequestSnapshot(ctx context.Context, environmentID, reason string) error {
-	if err := e.store.requestSnapshot(ctx, environmentID, reason); err != nil {
-		return err
+// logged by the capture. ends are where the requester's topics end now,
+// starts where it reads them from (their log starts); it says whether a
+// new snapshot was requested: not when the one under way, or the last one
+// requested and complete, serves (store.requestSnapshot).
+func (e *Engine) RequestSnapshot(ctx context.Context, environmentID, reason string, ends, starts map[string]map[int32]int64) (bool, error) {
+	requested, err := e.store.requestSnapshot(ctx, environmentID, reason, ends, starts)
+	if err != nil {
+		return false, err
 	}
-	e.statusChanged(environmentID)
-	return nil
+	if requested {
+		e.statusChanged(environmentID)
+	}
+	return requested, nil
 }
 
 // status turns a row into a status.

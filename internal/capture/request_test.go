@@ -16,7 +16,10 @@ import (
 // as a whole new snapshot: the snapshot is not done from the request on,
 // a second request while it is pending changes nothing, and once it is
 // done every row was read again, at a later position, and the request is
-// cleared. A deleted or unknown capture refuses the request.
+// cleared. Once done, a request whose topics start at or below the ends
+// recorded with the last request changes nothing; one whose topic starts
+// above, or that reads a topic not recorded, takes a new snapshot. A
+// deleted or unknown capture refuses the request.
 func TestRequestSnapshotTakesANewOne(t *testing.T) {
 	const rows = 50
 	h := newHarness(t)
@@ -51,8 +54,21 @@ func TestRequestSnapshotTakesANewOne(t *testing.T) {
 		return reads() == rows, fmt.Sprint(reads())
 	})
 
-	if err := e.RequestSnapshot(ctx, env, "test: records gone"); err != nil {
+	// The new snapshot cannot read t while this transaction holds it, so
+	// the first request stays pending through the second.
+	hold, err := src.Begin(ctx)
+	if err != nil {
 		t.Fatal(err)
+	}
+	defer hold.Rollback(context.Background())
+	if _, err := hold.Exec(ctx, `LOCK TABLE t IN ACCESS EXCLUSIVE MODE`); err != nil {
+		t.Fatal(err)
+	}
+	// The requester's topic ends after the first snapshot; it reads from
+	// its log start.
+	ends := map[string]map[int32]int64{env + ".public.t": {0: rows}}
+	if requested, err := e.RequestSnapshot(ctx, env, "test: records gone", ends, map[string]map[int32]int64{env + ".public.t": {0: 0}}); err != nil || !requested {
+		t.Fatalf("request: %v, %v", requested, err)
 	}
 	sp1, err := e.SnapshotProgress(ctx, env)
 	if err != nil {
@@ -65,15 +81,21 @@ func TestRequestSnapshotTakesANewOne(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := e.RequestSnapshot(ctx, env, "test: again"); err != nil {
-		t.Fatal(err)
+	if requested, err := e.RequestSnapshot(ctx, env, "test: again", ends, map[string]map[int32]int64{env + ".public.t": {0: 0}}); err != nil || requested {
+		t.Fatalf("second request while the first is pending: %v, %v", requested, err)
 	}
 	again, _, err := e.store.load(ctx, env)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if again.SnapshotLSN == nil && (again.Version != row.Version || again.SnapshotRequested != "test: records gone") {
+	if again.SnapshotLSN != nil {
+		t.Fatal("the requested snapshot completed while t was locked")
+	}
+	if again.Version != row.Version || again.SnapshotRequested != "test: records gone" {
 		t.Errorf("a second request while the first is pending changed the capture: version %d to %d, request %q", row.Version, again.Version, again.SnapshotRequested)
+	}
+	if err := hold.Rollback(ctx); err != nil {
+		t.Fatal(err)
 	}
 
 	eventually(t, 30*time.Second, "the requested snapshot done", func() (bool, string) {
@@ -94,7 +116,28 @@ func TestRequestSnapshotTakesANewOne(t *testing.T) {
 		return reads() == 2*rows, fmt.Sprint(reads())
 	})
 
-	if err := e.RequestSnapshot(ctx, "nosuch"+env, "test"); !errors.Is(err, errNotWanted) {
+	// The completed snapshot was written after the recorded end: a query
+	// that reads from a log start at or below it (it restarted before it
+	// went LIVE) needs no other; one whose log start is above it, or that
+	// reads a topic the request did not record, does.
+	if requested, err := e.RequestSnapshot(ctx, env, "test: restarted", ends, map[string]map[int32]int64{env + ".public.t": {0: rows}}); err != nil || requested {
+		t.Errorf("request while the last requested snapshot is whole in the topic: %v, %v", requested, err)
+	}
+	if row, _, err := e.store.load(ctx, env); err != nil || row.Version != done.Version || row.SnapshotLSN == nil {
+		t.Errorf("a request the last snapshot serves changed the capture: %+v, %v", row, err)
+	}
+	if requested, err := e.RequestSnapshot(ctx, env, "test: lost again", ends, map[string]map[int32]int64{env + ".public.t": {0: rows + 1}}); err != nil || !requested {
+		t.Errorf("request after the last requested snapshot's records were lost: %v, %v", requested, err)
+	}
+	eventually(t, 30*time.Second, "the third snapshot done", func() (bool, string) {
+		sp, err := e.SnapshotProgress(ctx, env)
+		return err == nil && sp.Done, fmt.Sprint(sp, err)
+	})
+	if requested, err := e.RequestSnapshot(ctx, env, "test: other topic", ends, map[string]map[int32]int64{env + ".public.u": {0: 0}}); err != nil || !requested {
+		t.Errorf("request for a topic the last request did not record: %v, %v", requested, err)
+	}
+
+	if _, err := e.RequestSnapshot(ctx, "nosuch"+env, "test", nil, nil); !errors.Is(err, errNotWanted) {
 		t.Errorf("request for an unknown capture: %v, want errNotWanted", err)
 	}
 }

@@ -246,32 +246,72 @@ func (s *store) setSnapshotLSN(ctx context.Context, environmentID string, versio
 // its snapshot is complete (the queries of the environment then wait for
 // the new one, SnapshotProgress) and bumps the version, so that a running
 // session restarts (the reporter sees errChanged) and, finding no
-// snapshot, starts one as after a crash during a snapshot. A deleted or
-// unknown capture gives errNotWanted.
+// snapshot, starts one as after a crash during a snapshot. ends are where
+// the requester's topics end now, recorded with the request. It says
+// whether a snapshot was requested; a deleted or unknown capture gives
+// errNotWanted.
 //
-// A request while an earlier one's snapshot is still to complete changes
-// nothing: that snapshot's records all follow the earlier request, so a
-// query that reads the topics from their log start reads them all.
-func (s *store) requestSnapshot(ctx context.Context, environmentID, reason string) error {
-	tag, err := s.pool.Exec(ctx, `
-		UPDATE embedded_captures AS c SET snapshot_lsn = NULL, snapshot = NULL, snapshot_requested = $2,
-			version = version + 1, updated_at = now()
-		WHERE environment_id = $1 AND NOT deleted
-		  AND NOT (c.snapshot_lsn IS NULL AND c.snapshot_requested <> '')`, environmentID, reason)
-	if err != nil {
-		return fmt.Errorf("request a snapshot of embedded capture %s: %w", environmentID, err)
-	}
-	if tag.RowsAffected() == 0 {
-		var deleted bool
-		err := s.pool.QueryRow(ctx, `SELECT deleted FROM embedded_captures WHERE environment_id = $1`, environmentID).Scan(&deleted)
+// No new snapshot is requested when one that serves the requester is
+// pending or whole in the topics:
+//   - an earlier request's snapshot is still to complete: its records all
+//     follow that request, so a query that reads the topics from their log
+//     start reads them all;
+//   - the snapshot is complete and starts says every partition of the
+//     requester's topics starts (log start, where the requester reads from)
+//     at or below the end recorded with the last request: every snapshot
+//     completed since was written after those ends, so none of its records
+//     are lost. A query that restarts after the snapshot it asked for
+//     completed but before it went LIVE then reads that snapshot again
+//     instead of asking for one more, environment-wide. A partition the
+//     last request did not record (another query's topics) gets a new
+//     snapshot: where the old one's records start there is unknown.
+func (s *store) requestSnapshot(ctx context.Context, environmentID, reason string, ends, starts map[string]map[int32]int64) (bool, error) {
+	requested := false
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var deleted, done bool
+		var pending string
+		var recorded map[string]map[int32]int64
+		err := tx.QueryRow(ctx, `SELECT deleted, snapshot_lsn IS NOT NULL, snapshot_requested, snapshot_requested_ends
+			FROM embedded_captures WHERE environment_id = $1 FOR UPDATE`, environmentID).Scan(&deleted, &done, &pending, &recorded)
 		switch {
 		case errors.Is(err, pgx.ErrNoRows) || (err == nil && deleted):
 			return errNotWanted
 		case err != nil:
-			return fmt.Errorf("request a snapshot of embedded capture %s: %w", environmentID, err)
+			return err
+		case !done && pending != "":
+			return nil // the earlier request's snapshot is under way
+		case done && len(starts) > 0 && covers(recorded, starts):
+			return nil // the last requested snapshot is whole in the topics
+		}
+		requested = true
+		endsJSON, err := json.Marshal(ends)
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `
+			UPDATE embedded_captures SET snapshot_lsn = NULL, snapshot = NULL, snapshot_requested = $2,
+				snapshot_requested_ends = $3, version = version + 1, updated_at = now()
+			WHERE environment_id = $1`, environmentID, reason, endsJSON)
+		return err
+	})
+	if err != nil && !errors.Is(err, errNotWanted) {
+		err = fmt.Errorf("request a snapshot of embedded capture %s: %w", environmentID, err)
+	}
+	return requested && err == nil, err
+}
+
+// covers says whether every partition of starts starts at or below the
+// offset recorded for it.
+func covers(recorded, starts map[string]map[int32]int64) bool {
+	for t, ps := range starts {
+		for p, at := range ps {
+			end, ok := recorded[t][p]
+			if !ok || at > end {
+				return false
+			}
 		}
 	}
-	return nil
+	return true
 }
 
 // report is what a running capture publishes about itself.

@@ -40,10 +40,25 @@ type Checkpointer interface {
 // SnapshotRequester is implemented by a capture that can take a new
 // snapshot of an environment when asked (the embedded capture,
 // capture.Engine.RequestSnapshot): a query whose change-topic records were
-// deleted by retention before it read them asks for one.
+// deleted by retention before it read them asks for one. ends are where
+// the query's topics end now, starts where it reads them from; it says
+// whether a new snapshot was requested: not when one under way, or the
+// last one requested and still whole in the topics, serves.
 type SnapshotRequester interface {
-	RequestSnapshot(ctx context.Context, environmentID, reason string) error
+	RequestSnapshot(ctx context.Context, environmentID, reason string, ends, starts map[string]map[int32]int64) (bool, error)
 }
+
+// unseenSkipper is an Engine that can skip, while a new snapshot is
+// awaited, updates keeping an unchanged TOAST value of a row it never saw
+// (ivm.Query.SkipUnseenUnavailable): after records were lost to
+// retention the first ones read can be such updates, whose row the
+// snapshot writes whole later. Any other time they are errors.
+type unseenSkipper interface {
+	SkipUnseenUnavailable(on bool) int64
+}
+
+// SkipUnseenUnavailable is ivm.Query.SkipUnseenUnavailable.
+func (e *ivmEngine) SkipUnseenUnavailable(on bool) int64 { return e.q.SkipUnseenUnavailable(on) }
 
 // StateFormat is ivm's checkpoint format.
 func (e *ivmEngine) StateFormat() string { return ivm.CheckpointVersion }
@@ -89,10 +104,18 @@ const (
 // checkpointWriteTimeout bounds one checkpoint's write.
 const checkpointWriteTimeout = 2 * time.Minute
 
-// checkpointer writes a live query's checkpoints: the state is serialised
-// on the runner's goroutine (the engine is not safe for concurrent use),
-// then compressed and stored by a goroutine of its own while the runner
-// goes on. One write at a time; a checkpoint due while one is being
+// checkpointStopWait is how long a stopping run waits for a checkpoint
+// being written: a stop (a shutdown, a query moving to another worker)
+// must not wait for checkpointWriteTimeout. A write still under way then
+// is abandoned; the previous checkpoint stays (a new one replaces it in
+// one transaction), so the next run only reads a little more.
+const checkpointStopWait = 5 * time.Second
+
+// checkpointer writes a live query's checkpoints: the state's rows are
+// gathered on the runner's goroutine (the engine is not safe for
+// concurrent use; only this holds the live query up), then serialised,
+// compressed and stored by a goroutine of its own while the runner goes
+// on. One write at a time; a checkpoint due while one is being
 // written waits for the next round.
 type checkpointer struct {
 	eng         Checkpointer
@@ -104,12 +127,18 @@ type checkpointer struct {
 	events      int64
 	// epochs are the run's capture epochs, saved with the positions.
 	epochs *captureEpochs
+	// topicIDs are the Kafka IDs of the topics read (topicIDs), saved
+	// with the positions.
+	topicIDs map[string]string
 
 	last       time.Time // when the last checkpoint was taken (or the run started)
 	lastEvents int64     // the run's events applied then
 	base       int64     // events the restored checkpoint reflected
 	busy       chan struct{}
 	done       chan error // the write's result; nil before the first
+	cancel     func()     // abandons the write under way
+	// stopWait is checkpointStopWait (tests shorten it).
+	stopWait time.Duration
 }
 
 // due says whether a checkpoint is to be taken after eventsApplied
@@ -121,7 +150,8 @@ func (c *checkpointer) due(eventsApplied int64) bool {
 	return eventsApplied-c.lastEvents >= c.events || time.Since(c.last) >= c.every
 }
 
-// take serialises the state at positions and writes it in the background.
+// take gathers the state at positions, then serialises and writes it in
+// the background.
 // It returns the first error of an earlier write that the runner must act
 // on (the query was deleted or went stale), nil otherwise.
 func (c *checkpointer) take(ctx context.Context, positions map[string]map[int32]int64, eventsApplied int64) error {
@@ -144,6 +174,7 @@ func (c *checkpointer) take(ctx context.Context, positions map[string]map[int32]
 	for t, ps := range positions {
 		ck.Positions[t] = maps.Clone(ps)
 	}
+	ck.TopicIDs = c.topicIDs
 	ck.CaptureEpochs = make(map[string]map[int32]int64, len(c.epochs.max))
 	for t, ps := range c.epochs.max {
 		ck.CaptureEpochs[t] = maps.Clone(ps)
@@ -151,10 +182,11 @@ func (c *checkpointer) take(ctx context.Context, positions map[string]map[int32]
 	c.last, c.lastEvents = time.Now(), eventsApplied
 	done := make(chan error, 1)
 	c.done = done
+	// A run that stops lets the write finish, for a few seconds (stop):
+	// the next run starts from it.
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), checkpointWriteTimeout)
+	c.cancel = cancel
 	go func() {
-		// A run that stops lets the write finish (run waits for it): the
-		// next run starts from it.
-		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), checkpointWriteTimeout)
 		defer cancel()
 		state, err := encode()
 		if err != nil {
@@ -171,6 +203,29 @@ func (c *checkpointer) take(ctx context.Context, positions map[string]map[int32]
 		done <- err
 	}()
 	return nil
+}
+
+// stop ends the run's checkpointing: a write under way gets stopWait to
+// end, then is abandoned (its context cancelled; it is not waited for).
+func (c *checkpointer) stop() {
+	if c == nil || c.done == nil {
+		return
+	}
+	wait := c.stopWait
+	if wait == 0 {
+		wait = checkpointStopWait
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case err := <-c.done:
+		c.done <- err // for collect
+		c.collect(true)
+	case <-t.C:
+		c.cancel()
+		c.done = nil
+		c.log.Warn("cached query: checkpoint write abandoned as the run stops; the previous checkpoint stays", "waited", wait)
+	}
 }
 
 // collect takes the result of the write under way: waiting for it when
@@ -247,6 +302,32 @@ func startPositions(ctx context.Context, adm *kadm.Client, topics []string, from
 		out[o.Topic][o.Partition] = at
 	})
 	return out, strings.Join(lost, "; "), nil
+}
+
+// topicIDs lists the Kafka IDs of topics (none for a broker without
+// topic IDs). A topic deleted and created again under its name has a new
+// ID: a checkpoint of the old one is not restored, even when the new
+// topic has grown past the checkpoint's offsets (which errCheckpointAhead
+// cannot tell).
+func topicIDs(ctx context.Context, adm *kadm.Client, topics []string) (map[string]string, error) {
+	md, err := adm.Metadata(ctx, topics...)
+	if err != nil {
+		return nil, fmt.Errorf("topic ids of %v: %w", topics, err)
+	}
+	out := map[string]string{}
+	for _, t := range topics {
+		d, ok := md.Topics[t]
+		switch {
+		case !ok:
+			return nil, fmt.Errorf("topic ids of %v: no metadata of %s", topics, t)
+		case d.Err != nil:
+			return nil, fmt.Errorf("topic ids of %v: %s: %w", topics, t, d.Err)
+		case d.ID == kadm.TopicID{}:
+			return nil, nil // the broker has no topic IDs
+		}
+		out[t] = d.ID.String()
+	}
+	return out, nil
 }
 
 // errCheckpointAhead says a checkpoint's positions are past the ends of

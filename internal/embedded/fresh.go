@@ -3,6 +3,7 @@ package embedded
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -48,12 +49,41 @@ func (r *runner) followHeartbeats(ctx context.Context, cl *kgo.Client, env, quer
 	if err != nil {
 		return nil, err
 	}
+	starts, err := f.adm.ListStartOffsets(ctx, f.topic)
+	if err == nil {
+		err = starts.Error()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list start offsets of %s: %w", f.topic, err)
+	}
+	// The last record, or the end of a partition whose records are all
+	// gone: cl does not reset an offset out of range (the runner reads
+	// its sources so), and the offset before the end of an emptied
+	// partition is below its start.
 	from := map[string]map[int32]kgo.Offset{f.topic: {}}
 	ends.Each(func(o kadm.ListedOffset) {
-		from[f.topic][o.Partition] = kgo.NewOffset().At(max(o.Offset-1, 0))
+		at := max(o.Offset-1, 0)
+		if s, ok := starts.Lookup(f.topic, o.Partition); ok && s.Offset > at {
+			at = s.Offset
+		}
+		from[f.topic][o.Partition] = kgo.NewOffset().At(at)
 	})
 	cl.AddConsumePartitions(from)
 	return f, nil
+}
+
+// outOfRange is told of a partition read at an offset out of its range;
+// for a heartbeat partition it reads the partition again from its end and
+// says so. Only the newest heartbeat matters, so heartbeats deleted under
+// the reader are no loss, unlike source records (the run ends then).
+func (f *freshness) outOfRange(cl *kgo.Client, topic string, partition int32) bool {
+	if topic != f.topic {
+		return false
+	}
+	f.log.Info("cached query: heartbeat partition read out of its range; reading it from its end", "query_id", f.queryID, "topic", topic, "partition", partition)
+	cl.RemoveConsumePartitions(map[string][]int32{topic: {partition}})
+	cl.AddConsumePartitions(map[string]map[int32]kgo.Offset{topic: {partition: kgo.NewOffset().AtEnd()}})
+	return true
 }
 
 // note reads a fetch's heartbeat records.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"strconv"
 	"time"
 
@@ -119,13 +120,26 @@ func (r *runner) run(ctx context.Context, q projections.ActiveQuery) error {
 		ckpt = &checkpointer{eng: c, store: r.results, log: log, queryID: q.QueryID, epochs: epochs,
 			fingerprint: fingerprint(c.StateFormat(), q.Schema, q.SQLQuery, compiled.Plan, topics),
 			every:       r.checkpointEvery, events: r.checkpointEvents, last: time.Now()}
+		if ckpt.topicIDs, err = r.topicIDs(ctx, topics); err != nil {
+			return err
+		}
 		if eng, from, err = r.restore(ctx, log, q.QueryID, compiled.Plan, eng, ckpt); err != nil {
 			return err
 		}
 		ckpt.eng = eng.(Checkpointer)
 	}
 	positions, lost, err := r.startPositions(ctx, topics, from)
-	if errors.Is(err, errCheckpointAhead) {
+	restoredLost := err == nil && lost != "" && from != nil
+	if errors.Is(err, errCheckpointAhead) || restoredLost {
+		// Records lost after a restored checkpoint: its rows are not
+		// kept. The new snapshot only removes rows of the tables it
+		// writes records for, so a table emptied during the gap would
+		// keep the checkpoint's rows; a fresh engine reading every
+		// partition from its log start holds only what the snapshot
+		// and later records say.
+		if restoredLost {
+			err = fmt.Errorf("records it needs are gone (%s)", lost)
+		}
 		log.Warn("cached query: checkpoint ignored; rebuilding from the topics", "error", err)
 		if eng, err = r.newEngine(compiled.Plan, q.QueryID); err != nil {
 			return r.fail(ctx, q.QueryID, err)
@@ -181,11 +195,33 @@ func (r *runner) run(ctx context.Context, q projections.ActiveQuery) error {
 		if !ok {
 			return r.fail(ctx, q.QueryID, fmt.Errorf("change records were deleted by the topics' retention before the query read them (%s), and the capture cannot take a new snapshot; delete and create the query again once the source was captured anew", lost))
 		}
-		if err := req.RequestSnapshot(ctx, q.EnvironmentID, "cached query "+q.QueryID+": change records deleted by retention"); err != nil {
+		// The ends are listed before the request commits: the snapshot's
+		// records all follow them. A restart after the snapshot completed
+		// but before the query went LIVE does not ask for another while
+		// that one is still whole (positions are the log starts here).
+		ends, err := endOffsets(ctx, h.adm, topics...)
+		if err != nil {
+			return err
+		}
+		endsAt := map[string]map[int32]int64{}
+		ends.Each(func(o kadm.ListedOffset) {
+			if endsAt[o.Topic] == nil {
+				endsAt[o.Topic] = map[int32]int64{}
+			}
+			endsAt[o.Topic][o.Partition] = o.Offset
+		})
+		requested, err := req.RequestSnapshot(ctx, q.EnvironmentID, "cached query "+q.QueryID+": change records deleted by retention", endsAt, positions)
+		if err != nil {
 			return fmt.Errorf("request a new snapshot: %w", err)
 		}
+		if !requested {
+			log.Info("cached query: the snapshot requested last (under way, or complete and still whole in the topics) serves; reading it")
+		}
+		if s, ok := eng.(unseenSkipper); ok {
+			s.SkipUnseenUnavailable(true) // until the new snapshot is read
+		}
 	}
-	defer ckpt.collect(true) // a write under way ends before the run does
+	defer ckpt.stop() // a write under way ends (or is abandoned) before the run does
 	if err := h.check(ctx); err != nil {
 		return err
 	}
@@ -217,8 +253,15 @@ func (r *runner) run(ctx context.Context, q projections.ActiveQuery) error {
 		var fetchErr error
 		var outOfRange error
 		fetches.EachError(func(topic string, partition int32, err error) {
+			if errors.Is(err, kerr.OffsetOutOfRange) && fresh.outOfRange(cl, topic, partition) {
+				return
+			}
 			if errors.Is(err, kerr.OffsetOutOfRange) && outOfRange == nil {
-				outOfRange = fmt.Errorf("read %s partition %d at offset %d: %w", topic, partition, p.Positions[topic][partition], err)
+				at := "at the offset it started from"
+				if o, ok := p.Positions[topic][partition]; ok {
+					at = fmt.Sprintf("at offset %d", o)
+				}
+				outOfRange = fmt.Errorf("read %s partition %d %s: %w", topic, partition, at, err)
 			}
 			if fetchErr == nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
 				fetchErr = fmt.Errorf("read %s: %w", topic, err)
@@ -337,6 +380,11 @@ func (r *runner) run(ctx context.Context, q projections.ActiveQuery) error {
 			}
 			if lost != "" {
 				p.LastError, lost = "", "" // the new snapshot is read
+				if s, ok := eng.(unseenSkipper); ok {
+					if n := s.SkipUnseenUnavailable(false); n > 0 {
+						log.Info("cached query: skipped updates of rows whose earlier records were lost; the new snapshot wrote them", "updates", n)
+					}
+				}
 			}
 			if err := r.goLive(ctx, pub, q.QueryID, eng, previous, &p); err != nil {
 				return r.stopIfDeleted(err)
@@ -446,6 +494,10 @@ func (r *runner) restore(ctx context.Context, log *slog.Logger, queryID string, 
 	case ck.Fingerprint != c.fingerprint:
 		log.Info("cached query: the checkpoint is of another query text, schema or engine; rebuilding from the topics")
 		return eng, nil, nil
+	case len(ck.TopicIDs) > 0 && len(c.topicIDs) > 0 && !maps.Equal(ck.TopicIDs, c.topicIDs):
+		log.Warn("cached query: checkpoint ignored; its topics were deleted and created again since; rebuilding from the topics",
+			"checkpoint_topic_ids", ck.TopicIDs, "topic_ids", c.topicIDs)
+		return eng, nil, nil
 	}
 	started := time.Now()
 	if err := eng.(Checkpointer).RestoreState(ck.State); err != nil {
@@ -472,6 +524,17 @@ func (r *runner) startPositions(ctx context.Context, topics []string, from map[s
 	}
 	defer cl.Close()
 	return startPositions(ctx, kadm.NewClient(cl), topics, from)
+}
+
+// topicIDs lists the topics' IDs (topicIDs in checkpoint.go), on a
+// client of its own.
+func (r *runner) topicIDs(ctx context.Context, topics []string) (map[string]string, error) {
+	cl, err := r.kafka.NewClient()
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+	return topicIDs(ctx, kadm.NewClient(cl), topics)
 }
 
 // traceCommits, when stage tracing is on, marks the records of a poll as

@@ -1,6 +1,6 @@
 // Package history keeps the job-state tables that only grow bounded:
-// job_events, rejected_commands and handled_commands lose their rows older
-// than a retention (CDCQ_HISTORY_RETENTION).
+// job_events, rejected_commands, handled_commands and command_order lose
+// their rows older than a retention (CDCQ_HISTORY_RETENTION).
 //
 // Every worker runs a Pruner: its DELETEs are idempotent and take small
 // batches of rows that no other worker is deleting (SKIP LOCKED), so
@@ -19,7 +19,12 @@
 //     retention must outlast any redelivery of a command: the control
 //     topic's retention, and Kafka's retention of the consumer group's
 //     offsets. The default, 14 days, is twice Kafka's default of both.
-//     command_order, which numbers each command once, is not pruned.
+//   - command_order: each environment's highest number. The counter is
+//     command_sequence (inbox.Sequence), never pruned, so numbers still
+//     only grow; an older row only maps an old command id to its number.
+//     A command redelivered after its row was pruned gets a new, larger
+//     number, as a new command would: the same bound as handled_commands,
+//     whose retention it shares, and such a command was handled already.
 package history
 
 import (
@@ -102,6 +107,12 @@ var tables = []struct{ name, sql string }{
 			SELECT command_id FROM handled_commands
 			WHERE handled_at < $1
 			ORDER BY handled_at LIMIT $2 FOR UPDATE SKIP LOCKED)`},
+	{"command_order", `
+		DELETE FROM command_order WHERE command_id IN (
+			SELECT o.command_id FROM command_order o
+			WHERE o.assigned_at < $1
+			  AND EXISTS (SELECT 1 FROM command_order n WHERE n.environment_id = o.environment_id AND n.seq > o.seq)
+			ORDER BY o.assigned_at LIMIT $2 FOR UPDATE SKIP LOCKED)`},
 }
 
 // Prune deletes the rows older than the retention, batch by batch, and
@@ -138,9 +149,10 @@ func (p *Pruner) Run(ctx context.Context) error {
 		switch {
 		case err != nil && ctx.Err() == nil:
 			p.cfg.Logger.Warn("prune job history", "error", err)
-		case n["job_events"]+n["rejected_commands"]+n["handled_commands"] > 0:
+		case n["job_events"]+n["rejected_commands"]+n["handled_commands"]+n["command_order"] > 0:
 			p.cfg.Logger.Info("pruned job history", "retention", p.cfg.Retention,
-				"job_events", n["job_events"], "rejected_commands", n["rejected_commands"], "handled_commands", n["handled_commands"])
+				"job_events", n["job_events"], "rejected_commands", n["rejected_commands"], "handled_commands", n["handled_commands"],
+				"command_order", n["command_order"])
 		}
 	}
 }

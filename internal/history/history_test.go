@@ -45,6 +45,9 @@ func TestPruneDeletesOnlyOldRows(t *testing.T) {
 			if err := in.MarkHandled(ctx, fmt.Sprintf("cmd-%s-%d", env, i), "createDatabaseConnection", env); err != nil {
 				t.Fatal(err)
 			}
+			if _, err := in.Sequence(ctx, env, fmt.Sprintf("cmd-%s-%d", env, i)); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 	// Age everything of "old", and the first three of "mixed".
@@ -57,6 +60,7 @@ func TestPruneDeletesOnlyOldRows(t *testing.T) {
 	age(`UPDATE job_events SET recorded_at = $1, at = $1 WHERE environment_id = 'old' OR event_id IN ('rej-mixed-0', 'rej-mixed-1', 'rej-mixed-2')`)
 	age(`UPDATE rejected_commands SET at = $1 WHERE environment_id = 'old' OR event_id IN ('rej-mixed-0', 'rej-mixed-1', 'rej-mixed-2')`)
 	age(`UPDATE handled_commands SET handled_at = $1 WHERE environment_id = 'old' OR command_id IN ('cmd-mixed-0', 'cmd-mixed-1', 'cmd-mixed-2')`)
+	age(`UPDATE command_order SET assigned_at = $1 WHERE environment_id = 'old' OR command_id IN ('cmd-mixed-0', 'cmd-mixed-1', 'cmd-mixed-2')`)
 
 	p, err := history.New(history.Config{Pool: pool, Retention: 7 * 24 * time.Hour, Batch: 2})
 	if err != nil {
@@ -67,8 +71,9 @@ func TestPruneDeletesOnlyOldRows(t *testing.T) {
 		t.Fatal(err)
 	}
 	// job_events and rejected_commands: "old" keeps its newest (4 of 5
-	// deleted), "mixed" loses its 3 old ones. handled_commands: all 8 old.
-	want := map[string]int64{"job_events": 7, "rejected_commands": 7, "handled_commands": 8}
+	// deleted), "mixed" loses its 3 old ones; so does command_order.
+	// handled_commands: all 8 old.
+	want := map[string]int64{"job_events": 7, "rejected_commands": 7, "handled_commands": 8, "command_order": 7}
 	for k, v := range want {
 		if n[k] != v {
 			t.Errorf("deleted %d rows of %s, want %d", n[k], k, v)
@@ -95,6 +100,7 @@ func TestPruneDeletesOnlyOldRows(t *testing.T) {
 		`SELECT event_id FROM job_events ORDER BY event_id`:           "[rej-mixed-3 rej-mixed-4 rej-old-4]",
 		`SELECT event_id FROM rejected_commands ORDER BY event_id`:    "[rej-mixed-3 rej-mixed-4 rej-old-4]",
 		`SELECT command_id FROM handled_commands ORDER BY command_id`: "[cmd-mixed-3 cmd-mixed-4]",
+		`SELECT command_id FROM command_order ORDER BY command_id`:    "[cmd-mixed-3 cmd-mixed-4 cmd-old-4]",
 	} {
 		if got := fmt.Sprint(ids(sql)); got != want {
 			t.Errorf("%s: %s, want %s", sql, got, want)
@@ -119,12 +125,21 @@ func TestPruneDeletesOnlyOldRows(t *testing.T) {
 	if seen, err := in.Handled(ctx, "cmd-mixed-4"); err != nil || !seen {
 		t.Errorf("Handled(cmd-mixed-4) = %v, %v; want true", seen, err)
 	}
+	// Numbers still only grow: a recent command keeps its number, and
+	// (below) the next command of "old", whose older rows are gone, gets
+	// the next one.
+	if seq, err := in.Sequence(ctx, "mixed", "cmd-mixed-4"); err != nil || seq != 5 {
+		t.Errorf("Sequence(cmd-mixed-4) = %d, %v; want 5", seq, err)
+	}
 	// A second pass finds nothing more.
 	n, err = p.Prune(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n["job_events"]+n["rejected_commands"]+n["handled_commands"] != 0 {
+	if n["job_events"]+n["rejected_commands"]+n["handled_commands"]+n["command_order"] != 0 {
 		t.Errorf("second pass deleted %v", n)
+	}
+	if seq, err := in.Sequence(ctx, "old", "cmd-old-5"); err != nil || seq != 6 {
+		t.Errorf("Sequence(cmd-old-5) = %d, %v; want 6", seq, err)
 	}
 }

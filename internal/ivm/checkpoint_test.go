@@ -118,8 +118,9 @@ func TestCheckpointRefusesWhatDoesNotFit(t *testing.T) {
 	}
 }
 
-// BenchmarkCheckpoint measures WriteState (which holds a live query up)
-// and RestoreState over a sales state of CDCQ_BENCH_CHECKPOINT_ROWS rows
+// BenchmarkCheckpoint measures WriteState (State, which gathers the rows
+// and is the only part that holds a live query up, then Write, which runs
+// beside it in the embedded engine) and RestoreState over a sales state of CDCQ_BENCH_CHECKPOINT_ROWS rows
 // (default 1,000,000):
 //
 //	go test -run '^$' -bench Checkpoint -benchtime 3x ./internal/ivm/

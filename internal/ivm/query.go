@@ -33,6 +33,12 @@ type Query struct {
 
 	decoders []*Decoder
 
+	// skipUnseen makes an update that keeps an unchanged TOAST value of
+	// a row the query never saw a no-op instead of an error
+	// (SkipUnseenUnavailable); skippedUnseen counts those skipped.
+	skipUnseen    bool
+	skippedUnseen int64
+
 	// Scratch, reused across changes.
 	env         env
 	keyBuf      []byte
@@ -100,6 +106,18 @@ func (e *ChangeError) Error() string {
 }
 
 func (e *ChangeError) Unwrap() error { return e.Err }
+
+// SkipUnseenUnavailable, while on, skips an update that keeps an
+// unchanged TOAST value of a row the query never saw, instead of failing
+// on it: the full row cannot be known. That is only right while a new
+// snapshot of the source is awaited (records were lost to retention, so
+// the first ones read can update rows whose insert is gone): the snapshot
+// writes each such row whole afterwards. It returns how many updates were
+// skipped so far.
+func (q *Query) SkipUnseenUnavailable(on bool) int64 {
+	q.skipUnseen = on
+	return q.skippedUnseen
+}
 
 // New compiles a plan into a query with an empty state. It refuses plans
 // the engine cannot maintain exactly as PostgreSQL computes them, with an
@@ -596,6 +614,10 @@ func (q *Query) upsert(s *sourceState, ch Change) error {
 			continue
 		}
 		if prev == nil {
+			if q.skipUnseen {
+				q.skippedUnseen++
+				return nil // nothing changed yet
+			}
 			return fmt.Errorf("%s: column %s is unavailable (unchanged TOAST value) and the row was never seen", s.src.Alias, s.src.Columns[i].Name)
 		}
 		row[i] = prev.vals[i]

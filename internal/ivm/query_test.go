@@ -638,6 +638,43 @@ func TestUnavailableToastValueKeepsStored(t *testing.T) {
 	}
 }
 
+// An update keeping an unchanged TOAST value of a row never seen fails,
+// unless SkipUnseenUnavailable is on (a new snapshot is awaited): then it
+// is skipped, counted, and changes nothing; a seen row's such update still
+// applies, and turning it off fails again.
+func TestUnavailableToastValueOfUnseenRow(t *testing.T) {
+	q := newQuery(t, "SELECT product, count(*) FROM sales GROUP BY product")
+	unseen := func(id string) Change {
+		after := mkRow(t, q, 0, M{"id": id})
+		after[slices.IndexFunc(q.plan.Sources[0].Columns, func(c sourceColumn) bool { return c.Name == "product" })] = Value{k: kindUnavailable}
+		return Change{Op: OpUpdate, After: after}
+	}
+	if _, err := q.Apply(0, unseen("7")); err == nil || !strings.Contains(err.Error(), "never seen") {
+		t.Fatalf("error = %v, want one saying the row was never seen", err)
+	}
+	q.SkipUnseenUnavailable(true)
+	run(t, q, ins(0, M{"id": "1", "product": "long text"}))
+	out, err := q.Apply(0, unseen("7"))
+	if err != nil {
+		t.Fatalf("skipping: %v", err)
+	}
+	if len(out) != 0 {
+		t.Errorf("changes of a skipped update: %q", changesText(out))
+	}
+	if _, err := q.Apply(0, unseen("1")); err != nil {
+		t.Fatal(err)
+	}
+	if got := rowsText(q); !slices.Equal(got, []string{"long text | 1"}) {
+		t.Errorf("result: %q", got)
+	}
+	if n := q.SkipUnseenUnavailable(false); n != 1 {
+		t.Errorf("skipped %d updates, want 1", n)
+	}
+	if _, err := q.Apply(0, unseen("8")); err == nil {
+		t.Error("no error once skipping is off")
+	}
+}
+
 func TestNewRefusesWhatItCannotMaintain(t *testing.T) {
 	tests := []struct {
 		name, sql, want string

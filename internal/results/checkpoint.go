@@ -25,6 +25,10 @@ type Checkpoint struct {
 	// CaptureEpochs are the largest capture lease epochs read, per topic
 	// and partition, up to Positions.
 	CaptureEpochs map[string]map[int32]int64
+	// TopicIDs are the Kafka IDs of the topics Positions are of, when
+	// the broker gives them: a topic deleted and created again has a new
+	// one (nil or empty: unknown).
+	TopicIDs map[string]string
 	// Events counts the source records the state reflects since the
 	// engine last rebuilt from the topics' start.
 	Events int64
@@ -63,6 +67,10 @@ func (s *Store) SaveCheckpoint(ctx context.Context, queryID string, c Checkpoint
 	if err != nil || c.CaptureEpochs == nil {
 		epochs = []byte("{}")
 	}
+	topicIDs, err := json.Marshal(c.TopicIDs)
+	if err != nil || c.TopicIDs == nil {
+		topicIDs = []byte("{}")
+	}
 	chunks := (len(packed) + checkpointChunk - 1) / checkpointChunk
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		switch state, err := lockProgress(ctx, tx, queryID); {
@@ -75,8 +83,8 @@ func (s *Store) SaveCheckpoint(ctx context.Context, queryID string, c Checkpoint
 		}
 		b := &pgx.Batch{}
 		b.Queue(`DELETE FROM query_checkpoints WHERE query_id = $1`, queryID)
-		b.Queue(`INSERT INTO query_checkpoints (query_id, fingerprint, positions, capture_epochs, events, state_bytes, chunks)
-			VALUES ($1, $2, $3, $4, $5, $6, $7)`, queryID, c.Fingerprint, positions, epochs, c.Events, len(c.State), chunks)
+		b.Queue(`INSERT INTO query_checkpoints (query_id, fingerprint, positions, capture_epochs, events, state_bytes, chunks, topic_ids)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, queryID, c.Fingerprint, positions, epochs, c.Events, len(c.State), chunks, topicIDs)
 		for i := range chunks {
 			b.Queue(`INSERT INTO query_checkpoint_chunks (query_id, seq, data) VALUES ($1, $2, $3)`,
 				queryID, i, packed[i*checkpointChunk:min((i+1)*checkpointChunk, len(packed))])
@@ -97,13 +105,13 @@ func (s *Store) SaveCheckpoint(ctx context.Context, queryID string, c Checkpoint
 // error (the caller rebuilds instead).
 func (s *Store) LoadCheckpoint(ctx context.Context, queryID string) (Checkpoint, error) {
 	var c Checkpoint
-	var positions, epochs []byte
+	var positions, epochs, topicIDs []byte
 	var stateBytes int64
 	var chunks int
 	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
-		err := tx.QueryRow(ctx, `SELECT fingerprint, positions, capture_epochs, events, state_bytes, chunks, written_at
+		err := tx.QueryRow(ctx, `SELECT fingerprint, positions, capture_epochs, events, state_bytes, chunks, written_at, topic_ids
 			FROM query_checkpoints WHERE query_id = $1`, queryID).
-			Scan(&c.Fingerprint, &positions, &epochs, &c.Events, &stateBytes, &chunks, &c.WrittenAt)
+			Scan(&c.Fingerprint, &positions, &epochs, &c.Events, &stateBytes, &chunks, &c.WrittenAt, &topicIDs)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return ErrNotFound
 		}
@@ -153,6 +161,13 @@ func (s *Store) LoadCheckpoint(ctx context.Context, queryID string) (Checkpoint,
 	}
 	if err := json.Unmarshal(epochs, &c.CaptureEpochs); err != nil {
 		return Checkpoint{}, fmt.Errorf("results: load checkpoint of %s: capture epochs: %w", queryID, err)
+	}
+	var ids map[string]string
+	if err := json.Unmarshal(topicIDs, &ids); err != nil {
+		return Checkpoint{}, fmt.Errorf("results: load checkpoint of %s: topic ids: %w", queryID, err)
+	}
+	if len(ids) > 0 { // '{}': unknown, as nil
+		c.TopicIDs = ids
 	}
 	return c, nil
 }

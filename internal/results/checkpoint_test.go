@@ -34,7 +34,7 @@ func TestCheckpointRoundTrip(t *testing.T) {
 	}
 	for _, want := range []results.Checkpoint{
 		{Fingerprint: "f1", Positions: map[string]map[int32]int64{"env.public.a": {0: 7}}, CaptureEpochs: map[string]map[int32]int64{"env.public.a": {0: 3}}, Events: 7, State: big},
-		{Fingerprint: "f2", Positions: map[string]map[int32]int64{"env.public.a": {0: 9}, "env.public.b": {0: 1}}, CaptureEpochs: map[string]map[int32]int64{}, Events: 10, State: bytes.Repeat([]byte("ab"), 1000)},
+		{Fingerprint: "f2", Positions: map[string]map[int32]int64{"env.public.a": {0: 9}, "env.public.b": {0: 1}}, CaptureEpochs: map[string]map[int32]int64{}, TopicIDs: map[string]string{"env.public.a": "AAECAw==", "env.public.b": "BAUGBw=="}, Events: 10, State: bytes.Repeat([]byte("ab"), 1000)},
 	} {
 		if err := s.SaveCheckpoint(ctx, "q1", want); err != nil {
 			t.Fatal(err)

@@ -294,3 +294,174 @@ func TestEmbeddedQueryResnapshotsWhenRecordsAreGone(t *testing.T) {
 		t.Errorf("the capture's snapshot request is still pending: %q", pending)
 	}
 }
+
+// A query restored from a checkpoint that finds the records after it gone
+// does not keep the checkpoint's rows: a table emptied while its records
+// were lost has no row in the new snapshot to remove them with. The worker
+// is made to restart from an older checkpoint (saved before the table was
+// emptied, written back once it was) with every record since deleted; the
+// caught-up result is PostgreSQL's, with no order left.
+func TestEmbeddedQueryResnapshotsAfterACheckpointWhenRecordsAreGone(t *testing.T) {
+	s := startSystemWith(t, func(*Infra, config.Config, *slog.Logger) []WorkerDeps { return nil })
+	s.cfg.CheckpointInterval = 300 * time.Millisecond
+	stop := s.startEmbeddedWorker()
+	src, srcConn, w := shopSource(t, 17)
+	w.run(t, 40, 10)
+	env := uniqueEnv("ckptgone")
+	ids := s.createShopQueries(t, src, env)
+	w.run(t, 40, 10)
+	s.compareWithPostgres(t, srcConn, ids)
+	topics := shopTopics(env)
+	ends := s.topicOffsets(t, topics, false)
+	waitFor(t, time.Minute, "checkpoints at the topics' ends", func() bool {
+		ck := s.checkpointPositions(t, ids)
+		for _, id := range ids {
+			if len(ck[id]) == 0 {
+				return false
+			}
+			for topic, at := range ck[id] {
+				if at != ends[topic] {
+					return false
+				}
+			}
+		}
+		return true
+	})
+	saved := s.saveCheckpoints(t, ids)
+
+	// The orders table is emptied; the queries read it and checkpoint.
+	if _, err := srcConn.Exec(context.Background(), `DELETE FROM orders; UPDATE customers SET region = 'eu'`); err != nil {
+		t.Fatal(err)
+	}
+	for i, id := range ids {
+		want := postgresCanonical(t, srcConn, differentialQueries[i])
+		waitFor(t, time.Minute, fmt.Sprintf("query %d without orders", i), func() bool {
+			st, err := s.queryState(t, id)
+			return err == nil && st.CaughtUp && slices.Equal(st.Rows, want)
+		})
+	}
+	stop()
+
+	// The worker restarts from the older checkpoints, and every record
+	// after them is gone.
+	s.restoreCheckpoints(t, saved)
+	ends = s.topicOffsets(t, topics, false)
+	cl, err := s.inf.Kafka().NewClient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	del := kadm.Offsets{}
+	for _, topic := range topics {
+		del.Add(kadm.Offset{Topic: topic, Partition: 0, At: ends[topic]})
+	}
+	resp, err := kadm.NewClient(cl).DeleteRecords(context.Background(), del)
+	if err == nil {
+		err = resp.Error()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	var restart time.Time
+	if err := s.inf.Pool.QueryRow(context.Background(), `SELECT now()`).Scan(&restart); err != nil {
+		t.Fatal(err)
+	}
+	s.startEmbeddedWorker()
+	for i, id := range ids {
+		waitFor(t, time.Minute, fmt.Sprintf("query %d's restarted run", i), func() bool {
+			var n int
+			s.inf.Pool.QueryRow(context.Background(), `SELECT count(*) FROM query_progress WHERE query_id = $1 AND updated_at > $2`, id, restart).Scan(&n)
+			return n == 1
+		})
+		want := postgresCanonical(t, srcConn, differentialQueries[i])
+		var last queryState
+		ok := poll(2*time.Minute, func() bool {
+			st, err := s.queryState(t, id)
+			if err != nil {
+				return false
+			}
+			last = st
+			if !st.CaughtUp {
+				return false
+			}
+			if !slices.Equal(st.Rows, want) {
+				t.Errorf("query %d is caught up (%s) with a result that is not PostgreSQL's:\n%s\nwant:\n%s", i, st.ResultState, strings.Join(st.Rows, "\n"), strings.Join(want, "\n"))
+			}
+			return true
+		})
+		if !ok {
+			t.Fatalf("query %d did not catch up: %+v", i, last)
+		}
+	}
+	if n := strings.Count(s.logs.String(), "restored from its checkpoint"); n < len(ids) {
+		t.Errorf("%d queries logged a restore from a checkpoint, want %d (the test did not restore them)", n, len(ids))
+	}
+}
+
+// savedCheckpoints are query_checkpoints and query_checkpoint_chunks rows.
+type savedCheckpoints struct{ heads, chunks [][]any }
+
+// saveCheckpoints reads the queries' checkpoints, as one snapshot.
+func (s *system) saveCheckpoints(t *testing.T, ids []string) savedCheckpoints {
+	t.Helper()
+	ctx := context.Background()
+	tx, err := s.inf.Pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	var out savedCheckpoints
+	for _, q := range []struct {
+		sql  string
+		into *[][]any
+	}{
+		{`SELECT query_id, fingerprint, positions, capture_epochs, events, state_bytes, chunks, written_at FROM query_checkpoints WHERE query_id = ANY($1)`, &out.heads},
+		{`SELECT query_id, seq, data FROM query_checkpoint_chunks WHERE query_id = ANY($1)`, &out.chunks},
+	} {
+		rows, err := tx.Query(ctx, q.sql, ids)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			vals, err := rows.Values()
+			if err != nil {
+				t.Fatal(err)
+			}
+			*q.into = append(*q.into, vals)
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(out.heads) != len(ids) {
+		t.Fatalf("%d checkpoints saved, want %d", len(out.heads), len(ids))
+	}
+	return out
+}
+
+// restoreCheckpoints writes saved checkpoints back in place of the
+// queries' current ones.
+func (s *system) restoreCheckpoints(t *testing.T, saved savedCheckpoints) {
+	t.Helper()
+	ctx := context.Background()
+	err := pgx.BeginFunc(ctx, s.inf.Pool, func(tx pgx.Tx) error {
+		for _, h := range saved.heads {
+			if _, err := tx.Exec(ctx, `DELETE FROM query_checkpoints WHERE query_id = $1`, h[0]); err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO query_checkpoints (query_id, fingerprint, positions, capture_epochs, events, state_bytes, chunks, written_at)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, h...); err != nil {
+				return err
+			}
+		}
+		for _, c := range saved.chunks {
+			if _, err := tx.Exec(ctx, `INSERT INTO query_checkpoint_chunks (query_id, seq, data) VALUES ($1, $2, $3)`, c...); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -216,7 +216,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	if strings.TrimSpace(getenv("CDCQ_CHECKPOINT_INTERVAL")) == "off" {
 		c.CheckpointInterval = -1
 	} else if c.CheckpointInterval, err = duration(getenv, "CDCQ_CHECKPOINT_INTERVAL", 30*time.Second); err != nil {
-		return Config{}, err
+		return Config{}, fmt.Errorf("%w, or off", err)
 	}
 	p, err := integer(getenv, "CDCQ_TOPIC_PARTITIONS", 12, 1, 10000)
 	if err != nil {

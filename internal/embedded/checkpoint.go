@@ -133,6 +133,7 @@ type checkpointer struct {
 
 	last       time.Time // when the last checkpoint was taken (or the run started)
 	lastEvents int64     // the run's events applied then
+	restored   bool      // the run started from a checkpoint
 	base       int64     // events the restored checkpoint reflected
 	busy       chan struct{}
 	done       chan error // the write's result; nil before the first

@@ -144,7 +144,7 @@ func (r *runner) run(ctx context.Context, q projections.ActiveQuery) error {
 		if eng, err = r.newEngine(compiled.Plan, q.QueryID); err != nil {
 			return r.fail(ctx, q.QueryID, err)
 		}
-		ckpt.eng, ckpt.base = eng.(Checkpointer), 0
+		ckpt.eng, ckpt.base, ckpt.restored = eng.(Checkpointer), 0, false
 		epochs.max = nil
 		positions, lost, err = r.startPositions(ctx, topics, nil)
 	}
@@ -248,6 +248,13 @@ func (r *runner) run(ctx context.Context, q projections.ActiveQuery) error {
 		fetches := cl.PollFetches(pollCtx)
 		cancelPoll()
 		if ctx.Err() != nil {
+			if live {
+				// The run stops between two polls, where the state and
+				// the positions agree: a last checkpoint spares the next
+				// run what was read since the one before (written within
+				// the few seconds a stopping run waits for it).
+				r.finalCheckpoint(ctx, ckpt, &p)
+			}
 			return nil
 		}
 		var fetchErr error
@@ -393,7 +400,9 @@ func (r *runner) run(ctx context.Context, q projections.ActiveQuery) error {
 			live = true
 			lastProgress = time.Now()
 			log.Info("cached query caught up", "events", p.EventsApplied)
-			if err := r.checkpoint(ctx, ckpt, &p); err != nil {
+			// A checkpoint at once: a restart soon after going live
+			// need not read again what the catching up read.
+			if err := r.checkpointNow(ctx, ckpt, &p); err != nil {
 				return err
 			}
 			continue
@@ -476,6 +485,27 @@ func (r *runner) checkpoint(ctx context.Context, c *checkpointer, p *results.Pro
 	return r.stopIfDeleted(c.take(ctx, p.Positions, p.EventsApplied))
 }
 
+// checkpointNow takes a checkpoint unless the last one (or the restored
+// one) already reflects every record applied.
+func (r *runner) checkpointNow(ctx context.Context, c *checkpointer, p *results.Progress) error {
+	if c == nil || (p.EventsApplied == 0 && c.restored) {
+		return nil
+	}
+	return r.stopIfDeleted(c.take(ctx, p.Positions, p.EventsApplied))
+}
+
+// finalCheckpoint takes a last checkpoint of a run that stops, if records
+// were applied since the last one; the stopping run waits a few seconds
+// for it (checkpointer.stop).
+func (r *runner) finalCheckpoint(ctx context.Context, c *checkpointer, p *results.Progress) {
+	if c == nil || p.EventsApplied == c.lastEvents {
+		return
+	}
+	if err := c.take(context.WithoutCancel(ctx), p.Positions, p.EventsApplied); err != nil {
+		r.logger.Warn("cached query: last checkpoint not taken", "error", err)
+	}
+}
+
 // restore loads the query's checkpoint into eng and returns the engine to
 // use and the positions to read from (nil: from the topics' start). A
 // checkpoint of another query text, schema or plan, or one that does not
@@ -508,7 +538,7 @@ func (r *runner) restore(ctx context.Context, log *slog.Logger, queryID string, 
 		}
 		return fresh, nil, nil
 	}
-	c.base = ck.Events
+	c.base, c.restored = ck.Events, true
 	c.epochs.max = ck.CaptureEpochs
 	log.Info("cached query: restored from its checkpoint", "written_at", ck.WrittenAt, "events", ck.Events,
 		"positions", ck.Positions, "restore_ms", time.Since(started).Milliseconds())

@@ -83,8 +83,18 @@ func New(cfg Config) (*Pruner, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.Retention < KafkaDefaultRetention {
+		cfg.Logger.Warn("history: CDCQ_HISTORY_RETENTION is shorter than Kafka's default retention of the control topic; "+
+			"a command redelivered after its handled_commands row was pruned is carried out again (the handlers are idempotent, "+
+			"but its work is repeated). Keep it longer than the control topic's retention.ms",
+			"retention", cfg.Retention, "kafka_default", KafkaDefaultRetention)
+	}
 	return &Pruner{cfg: cfg}, nil
 }
+
+// KafkaDefaultRetention is Kafka's default retention.ms (7 days), which
+// the control topic has unless its operator changed it.
+const KafkaDefaultRetention = 7 * 24 * time.Hour
 
 // tables are the pruning statements: $1 is the cutoff, $2 the batch size.
 // Each deletes one batch and reports how many rows it deleted.

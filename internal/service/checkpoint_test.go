@@ -465,3 +465,40 @@ func (s *system) restoreCheckpoints(t *testing.T, saved savedCheckpoints) {
 		t.Fatal(err)
 	}
 }
+
+// With checkpoints an hour apart, a query still checkpoints when it goes
+// live, and once more when its worker stops gracefully: the next run
+// starts from where the last one stopped.
+func TestEmbeddedQueryCheckpointsWhenLiveAndWhenStopping(t *testing.T) {
+	s := startSystemWith(t, func(*Infra, config.Config, *slog.Logger) []WorkerDeps { return nil })
+	s.cfg.CheckpointInterval = time.Hour
+	stop := s.startEmbeddedWorker()
+	src, srcConn, w := shopSource(t, 13)
+	w.run(t, 20, 10)
+	env := uniqueEnv("ckpt-live")
+	ids := s.createShopQueries(t, src, env)
+	s.compareWithPostgres(t, srcConn, ids)
+	waitFor(t, time.Minute, "a checkpoint of every query once live", func() bool {
+		ck := s.checkpointPositions(t, ids)
+		for _, id := range ids {
+			if len(ck[id]) == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	ws := writers(t, src, 2)
+	runAll(t, ws, 20)
+	s.compareWithPostgres(t, srcConn, ids)
+	before := s.checkpointPositions(t, ids)
+	stop()
+	ends := s.topicOffsets(t, shopTopics(env), false)
+	after := s.checkpointPositions(t, ids)
+	for i, id := range ids {
+		for topic, at := range after[id] {
+			if at != ends[topic] {
+				t.Errorf("query %d: its checkpoint after the stop is at %d of %s, the topic ends at %d (before the stop: %d)", i, at, topic, ends[topic], before[id][topic])
+			}
+		}
+	}
+}

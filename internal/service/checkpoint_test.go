@@ -246,39 +246,7 @@ func TestEmbeddedQueryResnapshotsWhenRecordsAreGone(t *testing.T) {
 	}
 	w.run(t, 20, 10) // the result the stopped worker left is behind now
 
-	var restart time.Time
-	if err := s.inf.Pool.QueryRow(context.Background(), `SELECT now()`).Scan(&restart); err != nil {
-		t.Fatal(err)
-	}
-	s.startEmbeddedWorker()
-	for i, id := range ids {
-		// From the restarted run's first progress write on, the result
-		// is the new run's: caught up only when equal to PostgreSQL's.
-		waitFor(t, time.Minute, fmt.Sprintf("query %d's restarted run", i), func() bool {
-			var n int
-			s.inf.Pool.QueryRow(context.Background(), `SELECT count(*) FROM query_progress WHERE query_id = $1 AND updated_at > $2`, id, restart).Scan(&n)
-			return n == 1
-		})
-		want := postgresCanonical(t, srcConn, differentialQueries[i])
-		var last queryState
-		ok := poll(2*time.Minute, func() bool {
-			st, err := s.queryState(t, id)
-			if err != nil {
-				return false
-			}
-			last = st
-			if !st.CaughtUp {
-				return false
-			}
-			if !slices.Equal(st.Rows, want) {
-				t.Errorf("query %d is caught up (%s) with a result that is not PostgreSQL's:\n%s\nwant:\n%s", i, st.ResultState, strings.Join(st.Rows, "\n"), strings.Join(want, "\n"))
-			}
-			return true
-		})
-		if !ok {
-			t.Fatalf("query %d did not catch up: %+v", i, last)
-		}
-	}
+	s.restartAndAwaitPostgres(t, srcConn, ids)
 	s.compareWithPostgres(t, srcConn, ids)
 	logs := s.logs.String()
 	for _, want := range []string{"change records it needs are gone; requesting a new snapshot", "a new snapshot was requested; taking it"} {
@@ -362,37 +330,7 @@ func TestEmbeddedQueryResnapshotsAfterACheckpointWhenRecordsAreGone(t *testing.T
 	if err != nil {
 		t.Fatal(err)
 	}
-	var restart time.Time
-	if err := s.inf.Pool.QueryRow(context.Background(), `SELECT now()`).Scan(&restart); err != nil {
-		t.Fatal(err)
-	}
-	s.startEmbeddedWorker()
-	for i, id := range ids {
-		waitFor(t, time.Minute, fmt.Sprintf("query %d's restarted run", i), func() bool {
-			var n int
-			s.inf.Pool.QueryRow(context.Background(), `SELECT count(*) FROM query_progress WHERE query_id = $1 AND updated_at > $2`, id, restart).Scan(&n)
-			return n == 1
-		})
-		want := postgresCanonical(t, srcConn, differentialQueries[i])
-		var last queryState
-		ok := poll(2*time.Minute, func() bool {
-			st, err := s.queryState(t, id)
-			if err != nil {
-				return false
-			}
-			last = st
-			if !st.CaughtUp {
-				return false
-			}
-			if !slices.Equal(st.Rows, want) {
-				t.Errorf("query %d is caught up (%s) with a result that is not PostgreSQL's:\n%s\nwant:\n%s", i, st.ResultState, strings.Join(st.Rows, "\n"), strings.Join(want, "\n"))
-			}
-			return true
-		})
-		if !ok {
-			t.Fatalf("query %d did not catch up: %+v", i, last)
-		}
-	}
+	s.restartAndAwaitPostgres(t, srcConn, ids)
 	if n := strings.Count(s.logs.String(), "restored from its checkpoint"); n < len(ids) {
 		t.Errorf("%d queries logged a restore from a checkpoint, want %d (the test did not restore them)", n, len(ids))
 	}
@@ -499,6 +437,47 @@ func TestEmbeddedQueryCheckpointsWhenLiveAndWhenStopping(t *testing.T) {
 			if at != ends[topic] {
 				t.Errorf("query %d: its checkpoint after the stop is at %d of %s, the topic ends at %d (before the stop: %d)", i, at, topic, ends[topic], before[id][topic])
 			}
+		}
+	}
+}
+
+// restartAndAwaitPostgres starts an embedded worker again and waits until
+// each query's restarted run has written its progress and is caught up
+// with PostgreSQL's answer; a result reported caught up with another
+// answer fails the test.
+func (s *system) restartAndAwaitPostgres(t *testing.T, srcConn *pgx.Conn, ids []string) {
+	t.Helper()
+	var restart time.Time
+	if err := s.inf.Pool.QueryRow(context.Background(), `SELECT now()`).Scan(&restart); err != nil {
+		t.Fatal(err)
+	}
+	s.startEmbeddedWorker()
+	for i, id := range ids {
+		// From the restarted run's first progress write on, the result
+		// is the new run's: caught up only when equal to PostgreSQL's.
+		waitFor(t, time.Minute, fmt.Sprintf("query %d's restarted run", i), func() bool {
+			var n int
+			s.inf.Pool.QueryRow(context.Background(), `SELECT count(*) FROM query_progress WHERE query_id = $1 AND updated_at > $2`, id, restart).Scan(&n)
+			return n == 1
+		})
+		want := postgresCanonical(t, srcConn, differentialQueries[i])
+		var last queryState
+		ok := poll(2*time.Minute, func() bool {
+			st, err := s.queryState(t, id)
+			if err != nil {
+				return false
+			}
+			last = st
+			if !st.CaughtUp {
+				return false
+			}
+			if !slices.Equal(st.Rows, want) {
+				t.Errorf("query %d is caught up (%s) with a result that is not PostgreSQL's:\n%s\nwant:\n%s", i, st.ResultState, strings.Join(st.Rows, "\n"), strings.Join(want, "\n"))
+			}
+			return true
+		})
+		if !ok {
+			t.Fatalf("query %d did not catch up: %+v", i, last)
 		}
 	}
 }
